@@ -1,0 +1,349 @@
+"""Typed SQLAlchemy 2 models: one class per table named in DESIGN.md.
+
+Money is BigInteger minor units (paise for INR); timestamps are timezone-aware UTC; each entity row
+keeps the raw API/webhook JSON it came from (with the full VPA reduced to its handle).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stores UTC and always hands back an aware UTC datetime (SQLite keeps no zone of its own)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: payops stores aware UTC only")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+# JSONB on PostgreSQL (indexable, compact), JSON text elsewhere.
+RawJSON = JSON().with_variant(JSONB(), "postgresql")
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UTCDateTime(), dict[str, Any]: RawJSON}
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Payment(Base):
+    __tablename__ = "payments"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    order_id: Mapped[str | None] = mapped_column(String(40), index=True)
+    amount: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3), index=True)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    method: Mapped[str | None] = mapped_column(String(32), index=True)
+    international: Mapped[bool] = mapped_column(Boolean, default=False)
+    captured: Mapped[bool] = mapped_column(Boolean, default=False)
+    amount_refunded: Mapped[int] = mapped_column(BigInteger, default=0)
+    refund_status: Mapped[str | None] = mapped_column(String(16))
+    fee: Mapped[int | None] = mapped_column(BigInteger)
+    tax: Mapped[int | None] = mapped_column(BigInteger)
+    bank: Mapped[str | None] = mapped_column(String(32))
+    wallet: Mapped[str | None] = mapped_column(String(32))
+    card_network: Mapped[str | None] = mapped_column(String(32))
+    card_type: Mapped[str | None] = mapped_column(String(16))
+    card_issuer: Mapped[str | None] = mapped_column(String(32))
+    card_international: Mapped[bool | None] = mapped_column(Boolean)
+    card_last4: Mapped[str | None] = mapped_column(String(4))
+    upi_flow: Mapped[str | None] = mapped_column(String(16))
+    # The VPA's handle ("okhdfcbank" of "name@okhdfcbank"): the UPI app, without the person.
+    upi_app: Mapped[str | None] = mapped_column(String(64))
+    email: Mapped[str | None] = mapped_column(String(254), index=True)
+    contact: Mapped[str | None] = mapped_column(String(32), index=True)
+    country: Mapped[str | None] = mapped_column(String(2))
+    # How `country` was derived: notes | phone | international_currency | domestic_method | unknown.
+    country_source: Mapped[str] = mapped_column(String(24), default="unknown")
+    error_code: Mapped[str | None] = mapped_column(String(64))
+    error_description: Mapped[str | None] = mapped_column(Text)
+    error_source: Mapped[str | None] = mapped_column(String(64))
+    error_step: Mapped[str | None] = mapped_column(String(64))
+    error_reason: Mapped[str | None] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(index=True)
+    # When the state in this row was true: API fetch time, or the webhook event's created_at.
+    state_at: Mapped[datetime]
+    source: Mapped[str] = mapped_column(String(16))  # api | webhook | file
+    raw: Mapped[dict[str, Any]]
+    updated_at: Mapped[datetime] = mapped_column(default=_utcnow, onupdate=_utcnow)
+
+
+class Order(Base):
+    __tablename__ = "orders"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    amount: Mapped[int] = mapped_column(BigInteger)
+    amount_paid: Mapped[int] = mapped_column(BigInteger, default=0)
+    amount_due: Mapped[int] = mapped_column(BigInteger, default=0)
+    currency: Mapped[str] = mapped_column(String(3))
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    receipt: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(index=True)
+    state_at: Mapped[datetime]
+    source: Mapped[str] = mapped_column(String(16))
+    raw: Mapped[dict[str, Any]]
+    updated_at: Mapped[datetime] = mapped_column(default=_utcnow, onupdate=_utcnow)
+
+
+class Refund(Base):
+    __tablename__ = "refunds"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    payment_id: Mapped[str] = mapped_column(String(40), index=True)
+    amount: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    status: Mapped[str] = mapped_column(String(16), index=True)  # pending | processed | failed
+    speed_processed: Mapped[str | None] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(index=True)
+    state_at: Mapped[datetime]
+    source: Mapped[str] = mapped_column(String(16))
+    raw: Mapped[dict[str, Any]]
+    updated_at: Mapped[datetime] = mapped_column(default=_utcnow, onupdate=_utcnow)
+
+
+class Settlement(Base):
+    __tablename__ = "settlements"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    amount: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3), default="INR")
+    status: Mapped[str] = mapped_column(String(16), index=True)  # created | processed | failed
+    fees: Mapped[int] = mapped_column(BigInteger, default=0)
+    tax: Mapped[int] = mapped_column(BigInteger, default=0)
+    utr: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(index=True)
+    state_at: Mapped[datetime]
+    source: Mapped[str] = mapped_column(String(16))
+    raw: Mapped[dict[str, Any]]
+    updated_at: Mapped[datetime] = mapped_column(default=_utcnow, onupdate=_utcnow)
+
+
+class SettlementLine(Base):
+    """One line of Razorpay's combined recon report: a payment, refund, transfer or adjustment."""
+
+    __tablename__ = "settlement_lines"
+
+    entity_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    type: Mapped[str] = mapped_column(String(16), index=True)  # payment | refund | transfer | adjustment
+    # For payment lines the payment itself; for refund lines the refunded payment, when known.
+    payment_id: Mapped[str | None] = mapped_column(String(40), index=True)
+    amount: Mapped[int] = mapped_column(BigInteger)
+    fee: Mapped[int] = mapped_column(BigInteger, default=0)
+    tax: Mapped[int] = mapped_column(BigInteger, default=0)
+    debit: Mapped[int] = mapped_column(BigInteger, default=0)
+    credit: Mapped[int] = mapped_column(BigInteger, default=0)
+    currency: Mapped[str] = mapped_column(String(3))
+    on_hold: Mapped[bool] = mapped_column(Boolean, default=False)
+    settled: Mapped[bool] = mapped_column(Boolean, default=False)
+    settlement_id: Mapped[str | None] = mapped_column(String(40), index=True)
+    settlement_utr: Mapped[str | None] = mapped_column(String(64))
+    settled_at: Mapped[datetime | None]
+    order_id: Mapped[str | None] = mapped_column(String(40))
+    method: Mapped[str | None] = mapped_column(String(32))
+    card_network: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(index=True)
+    source: Mapped[str] = mapped_column(String(16))
+    raw: Mapped[dict[str, Any]]
+    updated_at: Mapped[datetime] = mapped_column(default=_utcnow, onupdate=_utcnow)
+
+
+class WebhookEvent(Base):
+    """A verified delivery, stored once per X-Razorpay-Event-Id; repeats only raise delivery_count."""
+
+    __tablename__ = "webhook_events"
+
+    event_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    event_type: Mapped[str] = mapped_column(String(64), index=True)
+    known_type: Mapped[bool] = mapped_column(Boolean, default=True)
+    account_id: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(index=True)  # when Razorpay says it happened
+    received_at: Mapped[datetime] = mapped_column(index=True)  # first delivery
+    last_received_at: Mapped[datetime]
+    delivery_count: Mapped[int] = mapped_column(Integer, default=1)
+    lag_ms: Mapped[int] = mapped_column(BigInteger)  # received_at - created_at
+    payment_id: Mapped[str | None] = mapped_column(String(40), index=True)
+    order_id: Mapped[str | None] = mapped_column(String(40), index=True)
+    refund_id: Mapped[str | None] = mapped_column(String(40), index=True)
+    settlement_id: Mapped[str | None] = mapped_column(String(40), index=True)
+    # Entity status carried by the payload snapshot, for webhook-vs-API conflict checks.
+    entity_status: Mapped[str | None] = mapped_column(String(16))
+    applied: Mapped[bool] = mapped_column(Boolean, default=False)
+    apply_error: Mapped[str | None] = mapped_column(Text)
+    payload: Mapped[dict[str, Any]]
+
+
+class WebhookRejection(Base):
+    """A delivery that failed verification or parsing. Bodies are kept by hash and size only."""
+
+    __tablename__ = "webhook_rejections"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    received_at: Mapped[datetime] = mapped_column(index=True)
+    # missing_signature | bad_signature | malformed_json | too_large | missing_event_id | bad_envelope
+    reason: Mapped[str] = mapped_column(String(32), index=True)
+    event_id: Mapped[str | None] = mapped_column(String(64))
+    event_type: Mapped[str | None] = mapped_column(String(64))
+    body_sha256: Mapped[str] = mapped_column(String(64))
+    body_size: Mapped[int] = mapped_column(Integer)
+    source_address: Mapped[str | None] = mapped_column(String(64))
+    detail: Mapped[str | None] = mapped_column(Text)
+
+
+class SyncCheckpoint(Base):
+    __tablename__ = "sync_checkpoints"
+
+    entity: Mapped[str] = mapped_column(String(32), primary_key=True)
+    # Everything created before this instant has been synced (closed windows only).
+    synced_until: Mapped[datetime]
+    run_id: Mapped[int | None] = mapped_column(BigInteger)
+    updated_at: Mapped[datetime] = mapped_column(default=_utcnow, onupdate=_utcnow)
+
+
+class SyncRun(Base):
+    __tablename__ = "sync_runs"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(index=True)
+    finished_at: Mapped[datetime | None]
+    status: Mapped[str] = mapped_column(String(16))  # running | succeeded | failed
+    trigger: Mapped[str] = mapped_column(String(16), default="cli")  # cli | watch | dashboard
+    counts: Mapped[dict[str, Any]] = mapped_column(default=dict)  # per entity: fetched/upserted/quarantined
+    error: Mapped[str | None] = mapped_column(Text)
+    pid: Mapped[int | None] = mapped_column(Integer)
+
+
+class Quarantine(Base):
+    """A record that could not be normalised: kept with its reason, never dropped silently."""
+
+    __tablename__ = "quarantine"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    entity: Mapped[str] = mapped_column(String(32), index=True)
+    entity_id: Mapped[str | None] = mapped_column(String(64))
+    # sha256 of the raw text, so a rerun that meets the same bad record does not add it twice.
+    fingerprint: Mapped[str] = mapped_column(String(64), unique=True)
+    reason: Mapped[str] = mapped_column(Text)
+    raw: Mapped[str] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(String(16))  # api | file | webhook
+    first_seen_at: Mapped[datetime] = mapped_column(index=True)
+    last_seen_at: Mapped[datetime]
+    run_id: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class Mismatch(Base):
+    __tablename__ = "mismatches"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    # rule id + subject ids: the stable identity that makes re-detection idempotent.
+    key: Mapped[str] = mapped_column(String(200), unique=True)
+    rule: Mapped[str] = mapped_column(String(48), index=True)
+    severity: Mapped[str] = mapped_column(String(16))  # critical | high | medium | low
+    status: Mapped[str] = mapped_column(String(16), index=True)  # open | acknowledged | resolved
+    auto_resolved: Mapped[bool] = mapped_column(Boolean, default=False)
+    payment_id: Mapped[str | None] = mapped_column(String(40), index=True)
+    order_id: Mapped[str | None] = mapped_column(String(40), index=True)
+    refund_id: Mapped[str | None] = mapped_column(String(40), index=True)
+    settlement_id: Mapped[str | None] = mapped_column(String(40), index=True)
+    currency: Mapped[str | None] = mapped_column(String(3))
+    expected_amount: Mapped[int | None] = mapped_column(BigInteger)
+    actual_amount: Mapped[int | None] = mapped_column(BigInteger)
+    explanation: Mapped[str] = mapped_column(Text)
+    evidence: Mapped[dict[str, Any]]
+    first_seen_at: Mapped[datetime] = mapped_column(index=True)
+    last_seen_at: Mapped[datetime]
+    resolved_at: Mapped[datetime | None]
+    updated_by: Mapped[str | None] = mapped_column(String(128))
+    note: Mapped[str | None] = mapped_column(Text)
+
+
+class MismatchEvent(Base):
+    """The lifecycle history of one mismatch: detected, acknowledged, resolved, auto-resolved, reopened."""
+
+    __tablename__ = "mismatch_events"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    mismatch_id: Mapped[int] = mapped_column(ForeignKey("mismatches.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(String(128))
+    action: Mapped[str] = mapped_column(String(32))
+    from_status: Mapped[str | None] = mapped_column(String(16))
+    to_status: Mapped[str] = mapped_column(String(16))
+    note: Mapped[str | None] = mapped_column(Text)
+
+
+class AuditLog(Base):
+    """Who did what and when: exports, mismatch decisions, manual sync runs, sign-ins."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    at: Mapped[datetime] = mapped_column(index=True)
+    actor: Mapped[str] = mapped_column(String(128))
+    action: Mapped[str] = mapped_column(String(48), index=True)
+    target: Mapped[str | None] = mapped_column(String(200))
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+Index("ix_payments_status_created_at", Payment.status, Payment.created_at)
+Index("ix_settlement_lines_type_payment", SettlementLine.type, SettlementLine.payment_id)
+
+__all__ = [
+    "AuditLog",
+    "Base",
+    "Mismatch",
+    "MismatchEvent",
+    "Order",
+    "Payment",
+    "Quarantine",
+    "Refund",
+    "Settlement",
+    "SettlementLine",
+    "SyncCheckpoint",
+    "SyncRun",
+    "WebhookEvent",
+    "WebhookRejection",
+]

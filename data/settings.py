@@ -1,0 +1,83 @@
+"""The one home of configuration: environment variables, else `.streamlit/secrets.toml`, else demo defaults.
+
+Defaults point at the local sandbox so the demo runs with no setup; production sets the real
+Razorpay host and keys (see docs/production.md). Secrets are `SecretStr` so they never print.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import SecretStr, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+SECRETS_TOML = PROJECT_ROOT / ".streamlit" / "secrets.toml"
+DEFAULT_SQLITE_PATH = PROJECT_ROOT / "data" / "payops.db"
+
+SANDBOX_KEY_ID = "rzp_test_sandbox"
+SANDBOX_KEY_SECRET = "sandbox_key_secret"  # noqa: S105 - the local sandbox's, not a real secret
+SANDBOX_WEBHOOK_SECRET = "sandbox_webhook_secret"  # noqa: S105 - likewise
+SANDBOX_BASE_URL = "http://127.0.0.1:9000"
+
+
+class Settings(BaseSettings):
+    """Everything configurable. Keys match DESIGN.md's interface names (case-insensitive)."""
+
+    model_config = SettingsConfigDict(extra="ignore", case_sensitive=False)
+
+    database_url: str = f"sqlite:///{DEFAULT_SQLITE_PATH}"
+    razorpay_key_id: str = SANDBOX_KEY_ID
+    razorpay_key_secret: SecretStr = SecretStr(SANDBOX_KEY_SECRET)
+    razorpay_base_url: str = SANDBOX_BASE_URL
+    # Comma-separated: during a rotation both the old and the new secret verify.
+    razorpay_webhook_secret: SecretStr = SecretStr(SANDBOX_WEBHOOK_SECRET)
+    # The merchant's own `notes` key holding a buyer's ISO country code, if they set one.
+    country_notes_key: str = "country"
+    # Business days after capture by which a payment must have a settlement line (Razorpay's T+N).
+    settlement_days: int = 3
+    http_timeout_seconds: float = 10.0
+
+    @field_validator("razorpay_base_url")
+    @classmethod
+    def _strip_trailing_slash(cls, value: str) -> str:
+        # The SDK appends paths that already begin with /v1.
+        return value.rstrip("/").removesuffix("/v1")
+
+    @property
+    def webhook_secrets(self) -> list[str]:
+        raw = self.razorpay_webhook_secret.get_secret_value()
+        return [secret.strip() for secret in raw.split(",") if secret.strip()]
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (
+            init_settings,
+            env_settings,
+            _LowercaseToml(settings_cls, toml_file=SECRETS_TOML),
+        )
+
+
+class _LowercaseToml(TomlConfigSettingsSource):
+    """secrets.toml uses the upper-case names of the environment; fields are lower-case."""
+
+    def __call__(self) -> dict[str, object]:
+        return {key.lower(): value for key, value in super().__call__().items()}
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
