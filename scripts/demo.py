@@ -1,0 +1,174 @@
+"""The demo: sandbox → sync → webhook receiver (fed by the sandbox's sender) → dashboard, on SQLite.
+
+Run by `make demo`. Everything runs on this machine with the sandbox's keys; Ctrl-C stops it all.
+Ports and sizes can be changed with environment variables (see README).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PY = sys.executable
+
+SANDBOX_PORT = int(os.environ.get("PAYOPS_DEMO_SANDBOX_PORT", "9000"))
+RECEIVER_PORT = int(os.environ.get("PAYOPS_DEMO_RECEIVER_PORT", "8000"))
+DASHBOARD_PORT = int(os.environ.get("PAYOPS_DEMO_DASHBOARD_PORT", "8501"))
+DAYS = os.environ.get("PAYOPS_DEMO_DAYS", "30")
+PAYMENTS_PER_DAY = os.environ.get("PAYOPS_DEMO_PAYMENTS_PER_DAY", "2000")
+WEBHOOK_DAYS = os.environ.get("PAYOPS_DEMO_WEBHOOK_DAYS", "3")
+DATABASE_URL = os.environ.get("DATABASE_URL", f"sqlite:///{ROOT / 'data' / 'demo.db'}")
+
+children: list[subprocess.Popen[bytes]] = []
+
+
+def main() -> int:
+    env = {
+        **os.environ,
+        "DATABASE_URL": DATABASE_URL,
+        "RAZORPAY_BASE_URL": f"http://127.0.0.1:{SANDBOX_PORT}",
+        "PYTHONPATH": str(ROOT),
+    }
+    signal.signal(signal.SIGTERM, lambda *_: _stop_all_and_exit())
+    try:
+        step("Migrating the database", [PY, "-m", "data", "upgrade"], env)
+        start(
+            "Starting the sandbox (a local Razorpay stand-in)",
+            [
+                PY,
+                "-m",
+                "sandbox",
+                "serve",
+                "--port",
+                str(SANDBOX_PORT),
+                "--days",
+                DAYS,
+                "--payments-per-day",
+                PAYMENTS_PER_DAY,
+            ],
+            env,
+            ready_url=f"http://127.0.0.1:{SANDBOX_PORT}/_sandbox/state",
+            basic_auth=True,
+        )
+        step(
+            "Syncing payments, orders, refunds, settlements and settlement lines",
+            [PY, "-m", "sync", "run", "--lookback", "0d"],
+            env,
+        )
+        start(
+            "Starting the webhook receiver",
+            [PY, "-m", "sync.webhooks", "serve", "--host", "127.0.0.1", "--port", str(RECEIVER_PORT)],
+            env,
+            ready_url=f"http://127.0.0.1:{RECEIVER_PORT}/healthz",
+        )
+        step(
+            "Replaying the last days of webhooks from the sandbox's sender (with its planted faults)",
+            [
+                PY,
+                "-m",
+                "sandbox",
+                "webhooks",
+                "--to",
+                f"http://127.0.0.1:{RECEIVER_PORT}/webhooks/razorpay",
+                "--api",
+                f"http://127.0.0.1:{SANDBOX_PORT}",
+                "--since-days",
+                WEBHOOK_DAYS,
+                "--secret",
+                env.get("RAZORPAY_WEBHOOK_SECRET", "sandbox_webhook_secret"),
+            ],
+            env,
+        )
+        step("Running the reconciliation rules", [PY, "-m", "analytics", "reconcile"], env)
+        step("Creating the demo users", [PY, "-m", "dashboard", "demo-users"], env)
+        print(
+            f"\n==> Dashboard on http://127.0.0.1:{DASHBOARD_PORT}  (Ctrl-C stops everything)\n", flush=True
+        )
+        dashboard = subprocess.Popen(
+            [
+                PY,
+                "-m",
+                "streamlit",
+                "run",
+                "dashboard/app.py",
+                "--server.port",
+                str(DASHBOARD_PORT),
+                "--server.headless",
+                "true",
+                "--browser.gatherUsageStats",
+                "false",
+            ],
+            cwd=ROOT,
+            env=env,
+        )
+        children.append(dashboard)
+        return dashboard.wait()
+    except KeyboardInterrupt:
+        return 0
+    except DemoStepFailed as failure:
+        print(f"demo stopped: {failure}", file=sys.stderr)
+        return 1
+    finally:
+        stop_all()
+
+
+class DemoStepFailed(Exception):
+    pass
+
+
+def step(title: str, command: list[str], env: dict[str, str]) -> None:
+    print(f"==> {title}", flush=True)
+    result = subprocess.run(command, cwd=ROOT, env=env, check=False)
+    if result.returncode != 0:
+        raise DemoStepFailed(f"{title.lower()} failed (exit {result.returncode})")
+
+
+def start(
+    title: str, command: list[str], env: dict[str, str], *, ready_url: str, basic_auth: bool = False
+) -> None:
+    print(f"==> {title}", flush=True)
+    process = subprocess.Popen(command, cwd=ROOT, env=env)
+    children.append(process)
+    request = urllib.request.Request(ready_url)  # noqa: S310 - a fixed local http URL
+    if basic_auth:
+        import base64
+
+        key = env.get("RAZORPAY_KEY_ID", "rzp_test_sandbox")
+        secret = env.get("RAZORPAY_KEY_SECRET", "sandbox_key_secret")
+        request.add_header("Authorization", "Basic " + base64.b64encode(f"{key}:{secret}".encode()).decode())
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise DemoStepFailed(f"{title.lower()} exited with {process.returncode}")
+        try:
+            with urllib.request.urlopen(request, timeout=2):  # noqa: S310
+                return
+        except OSError:
+            time.sleep(0.5)
+    raise DemoStepFailed(f"{title.lower()}: not ready after 180 s")
+
+
+def stop_all() -> None:
+    for process in reversed(children):
+        if process.poll() is None:
+            process.terminate()
+    for process in children:
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def _stop_all_and_exit() -> None:
+    stop_all()
+    raise SystemExit(0)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
