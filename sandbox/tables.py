@@ -1,0 +1,138 @@
+"""Columnar tables: one numpy array per field, so a million entities are a few dozen arrays, not dicts.
+
+Every entity carries its whole timeline (created, authorised, captured, failed, refunded, processed
+times; -1 = never); what the API shows at a moment is derived from it when a request asks.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Self
+
+import numpy as np
+import numpy.typing as npt
+
+IntArray = npt.NDArray[np.int64]
+SmallArray = npt.NDArray[np.int16]
+BoolArray = npt.NDArray[np.bool_]
+IdArray = npt.NDArray[np.bytes_]
+
+NEVER = -1
+ID_ALPHABET = np.frombuffer(b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz", dtype=np.uint8)
+ID_LENGTH = 14
+
+
+def random_ids(rng: np.random.Generator, n: int) -> IdArray:
+    """n Razorpay-style 14-character base62 ids (without the `pay_` style prefix)."""
+    codes = ID_ALPHABET[rng.integers(0, len(ID_ALPHABET), size=(n, ID_LENGTH), dtype=np.uint8)]
+    return np.ascontiguousarray(codes).view(f"S{ID_LENGTH}").reshape(n)
+
+
+@dataclasses.dataclass
+class Table:
+    """Base for the columnar tables: every field is a 1-D array of the same length."""
+
+    def __len__(self) -> int:
+        first = dataclasses.fields(self)[0]
+        return len(getattr(self, first.name))
+
+    @classmethod
+    def empty(cls) -> Self:
+        """A zero-length table (a placeholder until the real one is built)."""
+        return cls(**{f.name: np.zeros(0, dtype=np.int64) for f in dataclasses.fields(cls)})
+
+    def take(self, index: npt.NDArray[Any]) -> Self:
+        return type(self)(**{f.name: getattr(self, f.name)[index] for f in dataclasses.fields(self)})
+
+    def concat(self, other: Self) -> Self:
+        return type(self)(
+            **{
+                f.name: np.concatenate([getattr(self, f.name), getattr(other, f.name)])
+                for f in dataclasses.fields(self)
+            }
+        )
+
+
+@dataclasses.dataclass
+class Payments(Table):
+    id: IdArray
+    order: IntArray  # index into Orders, NEVER when the payment has no order
+    attempt: SmallArray
+    created: IntArray
+    authorized: IntArray
+    captured: IntArray
+    failed: IntArray
+    amount: IntArray
+    currency: SmallArray
+    country: SmallArray
+    international: BoolArray
+    method: SmallArray
+    network: SmallArray  # -1 unless card/emi
+    card_type: SmallArray
+    issuer: SmallArray  # bank index of the card issuer, -1 for international cards
+    bank: SmallArray  # netbanking bank
+    wallet: SmallArray  # wallet index (wallet) or pay-later provider index (paylater)
+    upi_flow: SmallArray
+    upi_handle: SmallArray
+    upi_payer: SmallArray
+    failure: SmallArray  # index into catalogue.FAILURES, -1 when the payment never failed
+    customer: IntArray
+    last4: SmallArray
+    fee: IntArray  # Razorpay's fee including GST, charged on capture
+    tax: IntArray  # the GST part of fee
+    notes_country: BoolArray
+    empty_error_code: BoolArray  # quirk: error_code "" instead of null on a payment without error
+    refund: IntArray  # index into Refunds, NEVER if none
+    planted: BoolArray  # part of a planted anomaly: kept out of every other random choice
+    unsettled: BoolArray  # planted captured_not_settled
+    line_amount_delta: IntArray  # planted settlement_line_amount_mismatch (amount side)
+    line_fee_delta: IntArray  # planted settlement_line_amount_mismatch (fee side)
+
+
+@dataclasses.dataclass
+class Orders(Table):
+    id: IdArray
+    created: IntArray
+    amount: IntArray
+    currency: SmallArray
+    receipt: IntArray
+    notes_country: BoolArray
+    country: SmallArray
+    paid_override: IntArray  # planted order_paid_without_capture: when it turned `paid`, else NEVER
+
+
+@dataclasses.dataclass
+class Refunds(Table):
+    id: IdArray
+    payment: IntArray
+    created: IntArray
+    processed: IntArray
+    failed: IntArray
+    amount: IntArray
+    undebited: BoolArray  # planted refund_not_debited
+
+
+@dataclasses.dataclass
+class Settlements(Table):
+    id: IdArray
+    created: IntArray
+    currency: SmallArray
+    amount: IntArray
+    fees: IntArray
+    tax: IntArray
+    utr: IdArray
+    line_start: IntArray  # lines of settlement k are lines[line_start[k]:line_start[k + 1]]
+    line_end: IntArray
+
+
+@dataclasses.dataclass
+class Lines(Table):
+    """Recon lines, grouped by settlement, each group ordered by (created desc, entity id desc)."""
+
+    kind: SmallArray  # 0 payment, 1 refund
+    ref: IntArray  # payment or refund index
+    settlement: IntArray
+    created: IntArray
+    amount: IntArray
+    fee: IntArray
+    tax: IntArray
