@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Table
@@ -20,6 +21,35 @@ def table_of(model_or_table: type[Base] | Table) -> Table:
     table = model_or_table.__table__
     assert isinstance(table, Table)
     return table
+
+
+# Building the statement (the `excluded` alias, the only_if expression) costs milliseconds, more than
+# executing it for a few rows; writers that upsert small batches often (the webhook receiver) reuse it.
+# The key holds `only_if` itself, so a caller gets reuse by passing the same function each time.
+@lru_cache(maxsize=256)
+def _statement(
+    table: Table,
+    dialect: str,
+    keys: tuple[str, ...],
+    to_update: tuple[str, ...],
+    only_if: Callable[[Table, Any], ColumnElement[bool]] | None,
+) -> postgresql.Insert | sqlite.Insert:
+    insert: postgresql.Insert | sqlite.Insert
+    if dialect == "postgresql":
+        insert = postgresql.insert(table)
+    elif dialect == "sqlite":
+        insert = sqlite.insert(table)
+    else:  # pragma: no cover - only the two supported databases reach here
+        raise NotImplementedError(f"upsert is not implemented for {dialect}")
+
+    excluded = insert.excluded
+    if to_update:
+        return insert.on_conflict_do_update(
+            index_elements=list(keys),
+            set_={name: excluded[name] for name in to_update},
+            where=only_if(table, excluded) if only_if is not None else None,
+        )
+    return insert.on_conflict_do_nothing(index_elements=list(keys))
 
 
 def upsert(
@@ -52,25 +82,7 @@ def upsert(
     if stamp_updated_at and update_columns is not None:
         to_update.append("updated_at")
 
-    dialect = conn.dialect.name
-    insert: postgresql.Insert | sqlite.Insert
-    if dialect == "postgresql":
-        insert = postgresql.insert(table)
-    elif dialect == "sqlite":
-        insert = sqlite.insert(table)
-    else:  # pragma: no cover - only the two supported databases reach here
-        raise NotImplementedError(f"upsert is not implemented for {dialect}")
-
-    excluded = insert.excluded
-    if to_update:
-        statement = insert.on_conflict_do_update(
-            index_elements=keys,
-            set_={name: excluded[name] for name in to_update},
-            where=only_if(table, excluded) if only_if is not None else None,
-        )
-    else:
-        statement = insert.on_conflict_do_nothing(index_elements=keys)
-
+    statement = _statement(table, conn.dialect.name, tuple(keys), tuple(to_update), only_if)
     for start in range(0, len(rows), _CHUNK_ROWS):
         conn.execute(statement, list(rows[start : start + _CHUNK_ROWS]))
     return len(rows)

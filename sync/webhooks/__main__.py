@@ -1,0 +1,77 @@
+"""`python -m sync.webhooks serve`: run the webhook receiver under uvicorn."""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated
+
+import typer
+import uvicorn
+from sqlalchemy import inspect
+from sqlalchemy.exc import SQLAlchemyError
+
+from data.db import make_engine
+from data.settings import get_settings
+from sync.webhooks.app import ROLLUP_INTERVAL_ENV
+
+cli = typer.Typer(add_completion=False, no_args_is_help=True, help="The Razorpay webhook receiver.")
+
+
+@cli.callback()
+def main() -> None:
+    """The Razorpay webhook receiver (POST /webhooks/razorpay, GET /healthz, GET /metrics)."""
+
+
+@cli.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port to listen on.")] = 8000,
+    database_url: Annotated[
+        str | None, typer.Option(help="Database to write to (default: DATABASE_URL).")
+    ] = None,
+    workers: Annotated[int, typer.Option(min=1, max=32, help="uvicorn worker processes.")] = 1,
+    access_log: Annotated[bool, typer.Option(help="Log every request (costs throughput).")] = False,
+    rollup_interval: Annotated[
+        float,
+        typer.Option(min=0, max=3600, help="Seconds between payment-rollup refreshes; 0 = in every write."),
+    ] = 1.0,
+) -> None:
+    """Receive Razorpay webhooks: verify, store each event once, apply it. Needs a migrated database."""
+    if database_url:
+        # Worker processes build their app from the environment, so the choice travels there.
+        os.environ["DATABASE_URL"] = database_url
+        get_settings.cache_clear()
+    os.environ[ROLLUP_INTERVAL_ENV] = str(rollup_interval)
+    settings = get_settings()
+    if not settings.webhook_secrets:
+        raise _fail("no webhook secret configured: set RAZORPAY_WEBHOOK_SECRET")
+    try:
+        engine = make_engine(settings.database_url)
+    except SQLAlchemyError as error:
+        raise _fail(f"bad database URL: {type(error).__name__}") from error
+    try:
+        tables = set(inspect(engine).get_table_names())
+    except SQLAlchemyError as error:
+        raise _fail(f"database not reachable: {type(error).__name__}") from error
+    finally:
+        engine.dispose()
+    if "webhook_events" not in tables:
+        raise _fail("database has no payops schema: run `python -m data upgrade` first")
+    uvicorn.run(
+        "sync.webhooks.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        access_log=access_log,
+        log_level="info",
+    )
+
+
+def _fail(reason: str) -> typer.Exit:
+    typer.echo(f"error: {reason}", err=True)
+    return typer.Exit(code=1)
+
+
+if __name__ == "__main__":
+    cli()

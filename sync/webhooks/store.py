@@ -1,0 +1,435 @@
+"""The receiver's one writer thread: deliveries and rejections queue up, and each batch is written in
+one short transaction (group commit), so a 2xx is only ever sent for an event that is committed.
+
+One writer per process keeps SQLite free of writer-vs-writer lock waits and turns a burst of N
+requests into one COMMIT instead of N. If a batch fails, each item is retried alone, so one bad
+event can never cost the others their answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from itertools import groupby
+from typing import Any, Literal
+
+from sqlalchemy import Connection, Engine, bindparam, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import SQLAlchemyError
+
+from data.models import Payment, WebhookEvent, WebhookRejection
+from data.upsert import table_of, upsert
+from sync.quarantine import quarantine
+from sync.webhooks.apply import ENTITY_MODELS, EntityFailure, EventPlan, OnlyIf, plan_event, rule_for
+from sync.webhooks.intake import Delivery, Rejection
+
+logger = logging.getLogger(__name__)
+
+Outcome = Literal["stored", "duplicate", "rejected"]
+
+_MAX_BATCH = 512
+_REFRESH_SPACING = 9.0
+_IDLE_REFRESH_MIN_WAIT = 0.05
+
+
+@dataclass(frozen=True, slots=True)
+class StoreResult:
+    outcome: Outcome
+    applied: bool = True  # false when a stored event's entities could not (all) be applied
+
+
+Item = Delivery | Rejection
+
+
+RefreshHours = Callable[[Connection, Iterable[datetime]], None]
+
+
+class EventWriter:
+    """Owns the database writes of one receiver process.
+
+    Rollups: `analytics.rollups.refresh_payment_hours` recomputes whole hours from raw payments, so
+    its cost grows with the hour's volume. With `rollup_interval` > 0 the hours touched by several
+    batches are refreshed together, at most once per interval (and no sooner than 9x the last
+    refresh's duration), inside the transaction of the batch then being written, or alone when
+    idle: rollups trail raw payments by about that interval. With 0 every batch refreshes its own
+    hours in its own transaction (strictly the sync's contract, but throughput then falls as the
+    hour's volume grows).
+    """
+
+    def __init__(
+        self, engine: Engine, *, country_notes_key: str = "country", rollup_interval: float = 1.0
+    ) -> None:
+        self._engine = engine
+        self._country_notes_key = country_notes_key
+        self._rollup_interval = rollup_interval
+        # None asks the thread to stop.
+        self._queue: queue.SimpleQueue[tuple[Item, asyncio.Future[StoreResult]] | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._refresh_payment_hours: RefreshHours | None = None
+        self._rollups_looked_up = False
+        self._dirty_hours: set[datetime] = set()  # committed payments whose rollups are not refreshed yet
+        self._last_refresh = 0.0
+        self._refresh_seconds = 0.0  # duration of the last refresh
+
+    def submit(self, item: Item) -> asyncio.Future[StoreResult]:
+        """Queue an item; the future (of the calling event loop) resolves once it is committed."""
+        self._ensure_started()
+        future: asyncio.Future[StoreResult] = asyncio.get_running_loop().create_future()
+        self._queue.put((item, future))
+        return future
+
+    def stop(self) -> None:
+        """Finish what is queued, refresh pending rollups, then stop the thread."""
+        with self._lock:
+            thread, self._thread = self._thread, None
+        if thread is not None:
+            self._queue.put(None)
+            thread.join()
+
+    def _ensure_started(self) -> None:
+        if self._thread is not None:
+            return
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="webhook-writer", daemon=True)
+                self._thread.start()
+
+    def _run(self) -> None:
+        self._recover_rollups()
+        while True:
+            try:
+                wait = max(self._rollup_interval, _IDLE_REFRESH_MIN_WAIT) if self._dirty_hours else None
+                first = self._queue.get(timeout=wait)
+            except queue.Empty:
+                self._refresh_alone()
+                continue
+            if first is None:
+                self._refresh_alone()
+                return
+            batch: list[tuple[Item, asyncio.Future[StoreResult]]] = [first]
+            stop = False
+            while len(batch) < _MAX_BATCH:
+                try:
+                    more = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    stop = True
+                    break
+                batch.append(more)
+            # A request that already timed out (answered 503) is not written; Razorpay will retry it.
+            # Reading cancelled() from this thread can race a cancel: then the item is just written.
+            live = [(item, future) for item, future in batch if not future.cancelled()]
+            if live:
+                self._write(live)
+            if stop:
+                self._refresh_alone()
+                return
+
+    def _write(self, batch: Sequence[tuple[Item, asyncio.Future[StoreResult]]]) -> None:
+        outcomes: list[StoreResult | BaseException]
+        try:
+            outcomes = list(self._write_batch([item for item, _ in batch]))
+        except Exception:
+            logger.warning("webhook batch of %d failed; writing each alone", len(batch), exc_info=True)
+            outcomes = []
+            for item, _ in batch:
+                try:
+                    outcomes.append(self._write_alone(item))
+                except Exception as error:
+                    logger.exception("could not store webhook item")
+                    outcomes.append(error)
+        _settle([future for _, future in batch], outcomes)
+
+    def _write_alone(self, item: Item) -> StoreResult:
+        try:
+            return self._write_batch([item])[0]
+        except SQLAlchemyError as error:
+            if not isinstance(item, Delivery):
+                raise
+            # The event verified but its entities would not go into the database (a value the
+            # schema refuses): keep the event, with the reason, and its records in quarantine.
+            logger.warning("event %s stored without applying: %s", item.event_id, error)
+            return self._write_batch([item], apply_error=f"database refused the entities: {error}"[:2000])[0]
+
+    def _write_batch(self, items: Sequence[Item], *, apply_error: str | None = None) -> list[StoreResult]:
+        refresh = self._rollup_refresher()
+        touched: set[datetime] = set()
+        refreshed = False
+        with self._engine.begin() as conn:
+            results = write_items(
+                conn,
+                items,
+                country_notes_key=self._country_notes_key,
+                apply_error=apply_error,
+                refresh_payment_hours=lambda _conn, hours: touched.update(hours),
+            )
+            if refresh is not None and (touched or self._dirty_hours) and self._refresh_due():
+                refreshed = self._refresh_in(conn, refresh, touched | self._dirty_hours)
+        # Only after COMMIT: a rolled-back batch changed no payments and refreshed nothing.
+        if refreshed:
+            self._dirty_hours.clear()
+            self._last_refresh = time.monotonic()
+        elif refresh is not None:
+            self._dirty_hours |= touched
+        return results
+
+    def _refresh_due(self) -> bool:
+        if self._rollup_interval == 0:
+            return True  # strict: every transaction refreshes the hours it wrote, whatever it costs
+        # A refresh recomputes whole hours, so its cost grows with their volume: spacing refreshes by
+        # at least 9x their own duration keeps them under ~10% of the writer's time at any rate.
+        wait = max(self._rollup_interval, _REFRESH_SPACING * self._refresh_seconds)
+        return time.monotonic() - self._last_refresh >= wait
+
+    def _timed_refresh(self, refresh: RefreshHours, conn: Connection, hours: Iterable[datetime]) -> None:
+        started = time.monotonic()
+        refresh(conn, sorted(hours))
+        self._refresh_seconds = time.monotonic() - started
+
+    def _refresh_in(self, conn: Connection, refresh: RefreshHours, hours: set[datetime]) -> bool:
+        """Refresh inside the batch's transaction, in a savepoint: rollups are derived data, so a
+        failing refresh must not cost the events their commit (the hours stay pending)."""
+        try:
+            with conn.begin_nested():
+                self._timed_refresh(refresh, conn, hours)
+        except Exception:
+            logger.warning("rollup refresh failed; events are stored, hours stay pending", exc_info=True)
+            self._last_refresh = time.monotonic()  # retry after the interval, not on every batch
+            return False
+        return True
+
+    def _refresh_alone(self) -> None:
+        refresh = self._rollup_refresher()
+        if refresh is None or not self._dirty_hours:
+            return
+        try:
+            with self._engine.begin() as conn:
+                self._timed_refresh(refresh, conn, self._dirty_hours)
+        except Exception:
+            logger.warning("rollup refresh failed; will retry", exc_info=True)
+            self._last_refresh = time.monotonic()
+            return
+        self._dirty_hours.clear()
+        self._last_refresh = time.monotonic()
+
+    def _recover_rollups(self) -> None:
+        """Refresh the hours of the last minute of events before this process started: a receiver
+        killed inside a rollup interval left them committed but possibly not yet rolled up."""
+        if self._rollup_refresher() is None:
+            return
+        try:
+            with self._engine.connect() as conn:
+                self._dirty_hours = recent_payment_hours(conn)
+        except Exception:
+            logger.warning("could not read recent events for rollup recovery", exc_info=True)
+        self._refresh_alone()
+
+    def _rollup_refresher(self) -> RefreshHours | None:
+        # The analytics rollups are optional to the receiver: used when that module provides them.
+        if not self._rollups_looked_up:
+            self._rollups_looked_up = True
+            try:
+                rollups = importlib.import_module("analytics.rollups")
+            except ImportError:
+                rollups = None
+            self._refresh_payment_hours = getattr(rollups, "refresh_payment_hours", None)
+        return self._refresh_payment_hours
+
+
+def recent_payment_hours(conn: Connection, window: timedelta = timedelta(minutes=1)) -> set[datetime]:
+    """UTC hour starts of the payments named by events received in the last `window` before the newest."""
+    events = table_of(WebhookEvent)
+    payments = table_of(Payment)
+    newest = conn.execute(select(func.max(events.c.received_at))).scalar()
+    if newest is None:
+        return set()
+    created = conn.execute(
+        select(payments.c.created_at)
+        .join(events, events.c.payment_id == payments.c.id)
+        .where(events.c.received_at >= newest - window)
+    ).scalars()
+    return {_hour(at) for at in created}
+
+
+def _hour(at: datetime) -> datetime:
+    return at.replace(minute=0, second=0, microsecond=0)
+
+
+def write_items(
+    conn: Connection,
+    items: Sequence[Item],
+    *,
+    country_notes_key: str = "country",
+    apply_error: str | None = None,
+    refresh_payment_hours: RefreshHours | None = None,
+) -> list[StoreResult]:
+    """Write deliveries and rejections in the caller's transaction; one result per item, in order.
+
+    With `apply_error`, new events are stored with that error and their entities quarantined
+    instead of applied.
+    """
+    results: list[StoreResult | None] = [None] * len(items)
+    deliveries = [(i, item) for i, item in enumerate(items) if isinstance(item, Delivery)]
+    first_of: dict[str, Delivery] = {}
+    for _, delivery in deliveries:
+        first_of.setdefault(delivery.event_id, delivery)
+    # Normalise before the first write: on SQLite the write lock is held from the first INSERT to
+    # COMMIT, so the Python work stays outside it (other receiver processes can write meanwhile).
+    plans = {
+        event_id: plan_event(delivery, country_notes_key=country_notes_key)
+        for event_id, delivery in first_of.items()
+    }
+    if apply_error is not None:
+        for plan in plans.values():
+            _fail_apply(plan, apply_error)
+
+    rejections = [(i, item) for i, item in enumerate(items) if isinstance(item, Rejection)]
+    if rejections:
+        conn.execute(table_of(WebhookRejection).insert(), [item.as_row() for _, item in rejections])
+        for i, _ in rejections:
+            results[i] = StoreResult("rejected")
+    inserted = _insert_new_events(conn, [plan.event_row for plan in plans.values()])
+
+    repeats: dict[str, tuple[int, datetime]] = {}
+    for i, delivery in deliveries:
+        if first_of[delivery.event_id] is delivery and delivery.event_id in inserted:
+            plan = plans[delivery.event_id]
+            results[i] = StoreResult("stored", applied=bool(plan.event_row["applied"]))
+            continue
+        count, _ = repeats.get(delivery.event_id, (0, delivery.received_at))
+        repeats[delivery.event_id] = (count + 1, delivery.received_at)
+        results[i] = StoreResult("duplicate")
+    if repeats:
+        _count_repeats(conn, repeats)
+
+    new_plans = [plan for plan in plans.values() if plan.event_row["event_id"] in inserted]
+    _apply(conn, new_plans, refresh_payment_hours)
+    assert all(result is not None for result in results)
+    return [result for result in results if result is not None]
+
+
+def _fail_apply(plan: EventPlan, error: str) -> None:
+    if not plan.event_row["known_type"]:
+        return
+    for entity, row in plan.entity_rows:
+        plan.failures.append(EntityFailure(entity, row["raw"], error))
+    plan.entity_rows.clear()
+    plan.event_row["applied"] = False
+    plan.event_row["apply_error"] = error
+
+
+def _insert_new_events(conn: Connection, rows: list[dict[str, Any]]) -> set[str]:
+    """Insert the events not seen before; returns the ids actually inserted (the rest are repeats).
+
+    ON CONFLICT DO NOTHING … RETURNING makes "new or repeat?" one atomic question even with several
+    receiver processes on one PostgreSQL database.
+    """
+    if not rows:
+        return set()
+    table = table_of(WebhookEvent)
+    insert = postgresql.insert(table) if conn.dialect.name == "postgresql" else sqlite.insert(table)
+    statement = insert.on_conflict_do_nothing(index_elements=["event_id"]).returning(table.c.event_id)
+    return set(conn.execute(statement, rows).scalars().all())
+
+
+def _count_repeats(conn: Connection, repeats: dict[str, tuple[int, datetime]]) -> None:
+    table = table_of(WebhookEvent)
+    column = table.c
+    statement = (
+        update(table)
+        .where(column.event_id == bindparam("b_event_id"))
+        .values(
+            delivery_count=column.delivery_count + bindparam("b_count"),
+            last_received_at=bindparam("b_at", type_=column.last_received_at.type),
+        )
+    )
+    conn.execute(
+        statement,
+        [
+            {"b_event_id": event_id, "b_count": count, "b_at": at}
+            for event_id, (count, at) in sorted(repeats.items())
+        ],
+    )
+
+
+def _apply(
+    conn: Connection,
+    plans: Sequence[EventPlan],
+    refresh_payment_hours: RefreshHours | None,
+) -> None:
+    rows_by_entity: dict[str, list[tuple[OnlyIf, dict[str, Any]]]] = {}
+    for plan in plans:
+        event_type = plan.event_row["event_type"]
+        for entity, row in plan.entity_rows:
+            rows_by_entity.setdefault(entity, []).append((rule_for(entity, event_type), row))
+        for failure in plan.failures:
+            quarantine(conn, entity=failure.entity, raw=failure.raw, reason=failure.reason, source="webhook")
+    for entity, ruled_rows in rows_by_entity.items():
+        # In delivery order, in runs that share a rule; within a run, one snapshot per entity id per
+        # statement (a multi-row ON CONFLICT may not touch a row twice). The rule then decides
+        # between snapshots of one entity even inside the same batch.
+        for rule, run in groupby(ruled_rows, key=lambda pair: pair[0]):
+            for round_rows in _rounds([row for _, row in run]):
+                upsert(conn, ENTITY_MODELS[entity], round_rows, only_if=rule)
+    payment_rows = [row for _, row in rows_by_entity.get("payment", [])]
+    if payment_rows and refresh_payment_hours is not None:
+        hours = {_hour(row["created_at"]) for row in payment_rows}
+        refresh_payment_hours(conn, sorted(hours))
+
+
+def _settle(
+    futures: Sequence[asyncio.Future[StoreResult]], outcomes: Sequence[StoreResult | BaseException]
+) -> None:
+    """Resolve the futures on their own event loops: one wake-up per loop per batch, not per item."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[StoreResult], Any]]] = {}
+    for future, outcome in zip(futures, outcomes, strict=True):
+        by_loop.setdefault(future.get_loop(), []).append((future, outcome))
+    for loop, pairs in by_loop.items():
+        with contextlib.suppress(RuntimeError):  # that loop is closed: nobody is waiting any more
+            loop.call_soon_threadsafe(_resolve, pairs)
+
+
+def _resolve(pairs: Sequence[tuple[asyncio.Future[StoreResult], StoreResult | BaseException]]) -> None:
+    for future, outcome in pairs:
+        if future.done():  # cancelled by its request's timeout
+            continue
+        if isinstance(outcome, BaseException):
+            future.set_exception(outcome)
+        else:
+            future.set_result(outcome)
+
+
+def _rounds(rows: Sequence[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    rounds: list[list[dict[str, Any]]] = []
+    seen: dict[Any, int] = {}
+    for row in rows:
+        k = seen.get(row["id"], 0)
+        seen[row["id"]] = k + 1
+        if k == len(rounds):
+            rounds.append([])
+        rounds[k].append(row)
+    return rounds
+
+
+def received_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def database_reachable(engine: Engine) -> bool:
+    """The database answers and holds the receiver's table (so a missing migration shows too)."""
+    try:
+        with engine.connect() as conn:
+            conn.execute(select(table_of(WebhookEvent).c.event_id).limit(1))
+    except SQLAlchemyError:
+        return False
+    return True
