@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import inspect
+from sqlalchemy import Engine, inspect
 
 from data.db import make_engine
 from data.migrate import current_revision, upgrade
@@ -37,7 +37,7 @@ def test_upgrade_from_empty_creates_every_table(empty_database_url: str) -> None
     engine.dispose()
 
 
-def test_payments_have_indexes_for_the_obvious_filters(engine) -> None:  # type: ignore[no-untyped-def]
+def test_payments_have_indexes_for_the_obvious_filters(engine: Engine) -> None:
     indexed = {tuple(ix["column_names"]) for ix in inspect(engine).get_indexes("payments")}
     for column in ("created_at", "status", "method", "order_id"):
         assert (column,) in indexed

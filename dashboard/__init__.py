@@ -1,0 +1,1 @@
+"""payops Streamlit dashboard: router, sign-in, roles, shared widgets and formatting."""

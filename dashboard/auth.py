@@ -1,0 +1,112 @@
+"""Who is signed in: Streamlit's OIDC (`st.login`) when `[auth]` is configured, else the local users file.
+
+Either way the role comes from the users file, and every page calls `require_page` as its own guard,
+so a page is unreachable even if someone types its URL.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import streamlit as st
+
+from dashboard import data
+from dashboard.roles import Role, can_see
+from dashboard.users import UsersFileError, load_users, verify_password
+
+SESSION_KEY = "payops_user"
+
+
+@dataclass(frozen=True)
+class SignedInUser:
+    name: str
+    role: Role
+    method: Literal["password", "oidc"]
+
+
+def oidc_configured() -> bool:
+    """True when `.streamlit/secrets.toml` has an `[auth]` section (OIDC provider settings)."""
+    try:
+        return "auth" in st.secrets
+    except Exception:  # no secrets file at all: local sign-in
+        return False
+
+
+def current_user() -> SignedInUser | None:
+    user = st.session_state.get(SESSION_KEY)
+    if isinstance(user, SignedInUser):
+        return user
+    if oidc_configured() and st.user.is_logged_in:
+        return _oidc_user()
+    return None
+
+
+def _oidc_user() -> SignedInUser | None:
+    email = str(st.user.get("email") or "")
+    record = load_users().get(email)
+    if record is None:
+        return None
+    user = SignedInUser(name=email, role=record.role, method="oidc")
+    st.session_state[SESSION_KEY] = user
+    data.record_audit(actor=email, action="sign_in", target=None, detail={"method": "oidc"})
+    return user
+
+
+def render_sign_in() -> None:
+    """The sign-in screen: a provider button with OIDC, a name/password form without."""
+    st.title("payops")
+    st.caption("Payment operations for Razorpay merchants. Sign in to continue.")
+    if oidc_configured():
+        if st.user.is_logged_in:
+            st.error(
+                f"{st.user.get('email')} is signed in but has no payops role. Ask an admin to run "
+                "`python -m dashboard users add EMAIL --role ROLE --oidc`."
+            )
+            st.button("Sign out", on_click=st.logout)
+        else:
+            st.button("Sign in with your company account", type="primary", on_click=st.login)
+        return
+    try:
+        has_users = bool(load_users())
+    except UsersFileError as error:
+        st.error(f"The users file cannot be read: {error}")
+        return
+    if not has_users:
+        st.info(
+            "No users yet. Create one with `python -m dashboard users add NAME --role admin`, "
+            "or `python -m dashboard demo-users` for one user per role."
+        )
+    with st.form("sign_in"):
+        name = st.text_input("Name", key="sign_in_name")
+        password = st.text_input("Password", type="password", key="sign_in_password")
+        submitted = st.form_submit_button("Sign in", type="primary")
+    if submitted:
+        record = verify_password(name.strip(), password)
+        if record is None:
+            data.record_audit(
+                actor=name.strip()[:128] or "-", action="sign_in_failed", target=None, detail={}
+            )
+            st.error("Name or password is not right.")
+            return
+        st.session_state[SESSION_KEY] = SignedInUser(name=record.name, role=record.role, method="password")
+        data.record_audit(actor=record.name, action="sign_in", target=None, detail={"method": "password"})
+        st.rerun()
+
+
+def sign_out() -> None:
+    user = st.session_state.pop(SESSION_KEY, None)
+    if isinstance(user, SignedInUser) and user.method == "oidc":
+        st.logout()
+
+
+def require_page(page_key: str) -> SignedInUser:
+    """Every page's first line: stop here unless the signed-in role may see this page."""
+    user = current_user()
+    if user is None:
+        st.warning("Please sign in first.")
+        st.stop()
+    if not can_see(user.role, page_key):
+        st.error("Your role does not include this page.")
+        st.stop()
+    return user

@@ -1,0 +1,167 @@
+"""Plotly figures the pages draw. Every axis says its unit; hover shows counts behind every rate."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pandas as pd
+import plotly.graph_objects as go
+
+from dashboard.format import country_alpha_3, country_name, money, to_major
+
+_LAYOUT = {
+    "margin": {"l": 10, "r": 10, "t": 40, "b": 10},
+    "hovermode": "closest",
+    "legend": {"orientation": "h"},
+}
+
+
+def _figure(title: str) -> go.Figure:
+    figure = go.Figure()
+    figure.update_layout(title=title, **_LAYOUT)
+    return figure
+
+
+def success_trend(current: pd.DataFrame, previous: pd.DataFrame, *, grain: str = "day") -> go.Figure:
+    """Success rate per day (or hour) against the same position in the previous period, dashed."""
+    figure = _figure("Success rate vs previous period")
+    if not current.empty:
+        figure.add_scatter(
+            x=current[grain],
+            y=current["success_rate"],
+            customdata=current[["attempts", "successes"]].to_numpy(),
+            mode="lines+markers",
+            name="This period",
+            hovertemplate="%{x}<br>%{y:.1%} success<br>%{customdata[1]:,} of %{customdata[0]:,} attempts<extra></extra>",
+        )
+    if not previous.empty and not current.empty:
+        # Shift the previous period onto this period's axis, position by position.
+        offset = pd.Timestamp(current[grain].min()) - pd.Timestamp(previous[grain].min())
+        shifted = [pd.Timestamp(value) + offset for value in previous[grain]]
+        figure.add_scatter(
+            x=shifted,
+            y=previous["success_rate"],
+            customdata=previous[[grain, "attempts", "successes"]].astype(str).to_numpy(),
+            mode="lines",
+            line={"dash": "dash"},
+            name="Previous period",
+            hovertemplate="%{customdata[0]}<br>%{y:.1%} success<br>%{customdata[2]} of %{customdata[1]} attempts<extra></extra>",
+        )
+    figure.update_yaxes(title="Success rate", tickformat=".0%", rangemode="tozero")
+    figure.update_xaxes(title="IST day" if grain == "day" else "IST hour")
+    return figure
+
+
+def rate_bars(frame: pd.DataFrame, dimension: str, title: str, *, top: int = 15) -> go.Figure:
+    """Success rate per value of a dimension; hover shows attempts and successes. Clickable."""
+    figure = _figure(title)
+    shown = frame.head(top)
+    labels = [country_name(v) if dimension == "country" else str(v) for v in shown[dimension]]
+    figure.add_bar(
+        x=labels,
+        y=shown["success_rate"],
+        customdata=shown[[dimension, "attempts", "successes"]].to_numpy(),
+        text=[f"{rate:.1%}" if pd.notna(rate) else "—" for rate in shown["success_rate"]],
+        hovertemplate="%{x}<br>%{y:.1%} success<br>%{customdata[2]:,} of %{customdata[1]:,} attempts<extra></extra>",
+        name="Success rate",
+    )
+    figure.update_yaxes(title="Success rate", tickformat=".0%", range=[0, 1])
+    figure.update_xaxes(title=dimension.replace("_", " ").capitalize())
+    return figure
+
+
+def world_map(frame: pd.DataFrame, *, metric: str) -> go.Figure:
+    """Countries coloured by success rate or by attempts; hover shows both. Unknown countries are left out."""
+    iso3 = pd.Series([country_alpha_3(c) for c in frame["country"]], index=frame.index, dtype="object")
+    shown = frame.assign(iso3=iso3).dropna(subset=["iso3"])
+    names = [country_name(c) for c in shown["country"]]
+    figure = go.Figure(
+        go.Choropleth(
+            locations=shown["iso3"],
+            z=shown[metric],
+            text=names,
+            customdata=shown[["country", "attempts", "successes", "success_rate"]].to_numpy(),
+            colorscale="Blues" if metric == "attempts" else "RdYlGn",
+            zmin=0 if metric == "success_rate" else None,
+            zmax=1 if metric == "success_rate" else None,
+            colorbar={
+                "title": "Attempts" if metric == "attempts" else "Success",
+                "tickformat": "" if metric == "attempts" else ".0%",
+            },
+            hovertemplate="%{text}<br>%{customdata[3]:.1%} success<br>%{customdata[1]:,} attempts<extra></extra>",
+        )
+    )
+    figure.update_layout(
+        title="Success rate by country" if metric == "success_rate" else "Attempts by country",
+        geo={"showframe": False, "projection": {"type": "natural earth"}},
+        **{k: v for k, v in _LAYOUT.items() if k != "legend"},
+    )
+    return figure
+
+
+def failure_bars(frame: pd.DataFrame, label_column: str = "error_reason") -> go.Figure:
+    """Failure reasons, largest first; hover shows the count and its share of all failures."""
+    figure = _figure("Why payments failed")
+    shown = frame.iloc[::-1]  # plotly draws horizontal bars bottom-up
+    figure.add_bar(
+        y=shown[label_column].astype(str),
+        x=shown["failures"],
+        orientation="h",
+        customdata=shown[[label_column, "share"]].to_numpy(),
+        text=[f"{share:.0%}" for share in shown["share"]],
+        hovertemplate="%{y}<br>%{x:,} failed payments<br>%{customdata[1]:.1%} of failures<extra></extra>",
+        name="Failures",
+    )
+    figure.update_xaxes(title="Failed payments (count)")
+    figure.update_yaxes(title=None)
+    return figure
+
+
+def lag_percentiles(frame: pd.DataFrame) -> go.Figure:
+    """Webhook delivery lag (received − created) p50/p95/p99 per IST day, in seconds."""
+    figure = _figure("Webhook lag percentiles (seconds)")
+    for column, name in (("lag_p50_ms", "p50"), ("lag_p95_ms", "p95"), ("lag_p99_ms", "p99")):
+        figure.add_scatter(
+            x=frame["day"],
+            y=frame[column] / 1000.0,
+            mode="lines+markers",
+            name=name,
+            hovertemplate=f"%{{x}}<br>{name} %{{y:.2f}} s<extra></extra>",
+        )
+    figure.update_yaxes(title="Lag (seconds)", rangemode="tozero")
+    figure.update_xaxes(title="IST day")
+    return figure
+
+
+def settlement_waterfall(steps: Sequence[tuple[str, int]], currency: str) -> go.Figure:
+    """Gross → fees → tax → refunds → adjustments → net, in the currency's major unit."""
+    labels = [label for label, _ in steps]
+    values = [float(to_major(amount, currency)) for _, amount in steps]
+    measures = ["absolute", *["relative"] * (len(steps) - 2), "total"]
+    figure = go.Figure(
+        go.Waterfall(
+            x=labels,
+            y=values,
+            measure=measures,
+            text=[money(amount, currency) for _, amount in steps],
+            textposition="outside",
+            hovertemplate="%{x}: %{text}<extra></extra>",
+            connector={"line": {"color": "#999"}},
+        )
+    )
+    figure.update_layout(title=f"Settlement waterfall ({currency})", showlegend=False, **_LAYOUT)
+    figure.update_yaxes(title=f"Amount ({currency})")
+    return figure
+
+
+def count_bars(frame: pd.DataFrame, x: str, y: str, title: str, y_title: str) -> go.Figure:
+    figure = _figure(title)
+    figure.add_bar(
+        x=frame[x].astype(str),
+        y=frame[y],
+        customdata=frame[[x]].to_numpy(),
+        hovertemplate="%{x}: %{y:,}<extra></extra>",
+    )
+    figure.update_yaxes(title=y_title)
+    figure.update_xaxes(title=x.replace("_", " ").capitalize())
+    return figure

@@ -1,0 +1,160 @@
+"""The filter values every page shares (period in IST days, currency, methods, countries) and their
+round trip through the URL, so a copied link reproduces the view."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import date, datetime, timedelta
+
+from analytics.filters import Filters as AnalyticsFilters
+from dashboard.format import ist_day_bounds, today_ist
+
+ALL = "ALL"  # the currency option meaning "every currency" (counts only; money stays per currency)
+
+PRESETS: dict[str, str] = {
+    "today": "Today",
+    "yesterday": "Yesterday",
+    "last_7_days": "Last 7 days",
+    "last_30_days": "Last 30 days",
+    "this_month": "This month",
+    "last_month": "Last month",
+    "custom": "Custom dates",
+}
+DEFAULT_PRESET = "last_7_days"
+
+
+def preset_days(preset: str, today: date) -> tuple[date, date]:
+    """The IST days (first, last, inclusive) a preset covers, counted from `today` (IST)."""
+    if preset == "today":
+        return today, today
+    if preset == "yesterday":
+        return today - timedelta(days=1), today - timedelta(days=1)
+    if preset == "last_30_days":
+        return today - timedelta(days=29), today
+    if preset == "this_month":
+        return today.replace(day=1), today
+    if preset == "last_month":
+        last = today.replace(day=1) - timedelta(days=1)
+        return last.replace(day=1), last
+    return today - timedelta(days=6), today
+
+
+@dataclass(frozen=True)
+class Filters:
+    """What the user asked to see. Hashable, so it can key `st.cache_data`."""
+
+    first_day: date  # IST, inclusive
+    last_day: date  # IST, inclusive
+    currency: str = ALL
+    method: str | None = None
+    country: str | None = None  # ISO alpha-2, or "unknown" for payments with no derivable country
+    preset: str = DEFAULT_PRESET
+
+    @property
+    def start(self) -> datetime:
+        """UTC start of the first IST day."""
+        return ist_day_bounds(self.first_day, self.last_day)[0]
+
+    @property
+    def end(self) -> datetime:
+        """UTC end (exclusive) of the last IST day."""
+        return ist_day_bounds(self.first_day, self.last_day)[1]
+
+    @property
+    def days(self) -> int:
+        return (self.last_day - self.first_day).days + 1
+
+    @property
+    def currency_or_none(self) -> str | None:
+        return None if self.currency == ALL else self.currency
+
+    def previous(self) -> Filters:
+        """The period of the same length just before this one (for "vs previous period")."""
+        return replace(
+            self,
+            first_day=self.first_day - timedelta(days=self.days),
+            last_day=self.first_day - timedelta(days=1),
+            preset="custom",
+        )
+
+    def describe(self) -> str:
+        label = PRESETS.get(self.preset, "Custom dates")
+        span = f"{self.first_day:%d %b %Y} – {self.last_day:%d %b %Y} (IST)"
+        return f"{label}: {span}" if self.preset != "custom" else span
+
+    def to_query(self) -> dict[str, str | list[str]]:
+        query: dict[str, str | list[str]] = {"period": self.preset}
+        if self.preset == "custom":
+            query["from"] = self.first_day.isoformat()
+            query["to"] = self.last_day.isoformat()
+        if self.currency != ALL:
+            query["currency"] = self.currency
+        if self.method:
+            query["method"] = self.method
+        if self.country:
+            query["country"] = self.country
+        return query
+
+    def to_analytics(self) -> AnalyticsFilters:
+        return AnalyticsFilters(
+            date_from=self.first_day,
+            date_to=self.last_day,
+            currency=self.currency_or_none,
+            method=self.method,
+            country=self.country,
+        )
+
+
+QUERY_KEYS = ("period", "from", "to", "currency", "method", "country")
+
+
+def _as_list(value: str | Sequence[str] | None) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value] if value else []
+    return [v for v in value if v]
+
+
+def _last(value: str | Sequence[str] | None) -> str | None:
+    values = _as_list(value)
+    return values[-1] if values else None
+
+
+def _as_date(value: str | Sequence[str] | None) -> date | None:
+    values = _as_list(value)
+    try:
+        return date.fromisoformat(values[-1]) if values else None
+    except ValueError:
+        return None
+
+
+def from_query(query: Mapping[str, str | Sequence[str]], today: date | None = None) -> Filters | None:
+    """Filters from URL parameters, or None when the URL carries none. Bad values fall back to defaults."""
+    if not any(key in query for key in QUERY_KEYS):
+        return None
+    today = today or today_ist()
+    preset = (_as_list(query.get("period")) or [DEFAULT_PRESET])[-1]
+    if preset not in PRESETS:
+        preset = DEFAULT_PRESET
+    if preset == "custom":
+        first, last = _as_date(query.get("from")), _as_date(query.get("to"))
+        if first is None or last is None or first > last:
+            preset = DEFAULT_PRESET
+            first, last = preset_days(preset, today)
+    else:
+        first, last = preset_days(preset, today)
+    currency = (_as_list(query.get("currency")) or [ALL])[-1].upper()
+    method = _last(query.get("method"))
+    country = _last(query.get("country"))
+    if country and country != "unknown":
+        country = country.upper()
+    return Filters(
+        first_day=first, last_day=last, currency=currency, method=method, country=country, preset=preset
+    )
+
+
+def default_filters(today: date | None = None) -> Filters:
+    first, last = preset_days(DEFAULT_PRESET, today or today_ist())
+    return Filters(first_day=first, last_day=last)

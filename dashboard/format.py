@@ -1,0 +1,137 @@
+"""How numbers, money, times and personal data look on every page: one place, so every page agrees.
+
+₹ uses Indian digit grouping (babel's en_IN); other currencies keep their own symbol and Western
+grouping. Times are shown in IST with the zone written out.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+import pycountry
+from babel.numbers import format_currency, format_decimal, get_currency_precision
+
+IST = ZoneInfo("Asia/Kolkata")
+
+
+def minor_digits(currency: str) -> int:
+    """How many decimal places the currency's minor unit has (2 for INR paise, 0 for JPY)."""
+    return int(get_currency_precision(currency.upper()))
+
+
+def to_major(minor: int, currency: str) -> Decimal:
+    """Minor units (an exact int) as a Decimal in major units, for display only."""
+    return Decimal(int(minor)).scaleb(-minor_digits(currency))
+
+
+def money(minor: int | None, currency: str) -> str:
+    """`₹12,34,567.50` for INR; `$1,234,567.50` for USD; `—` for no amount."""
+    if minor is None:
+        return "—"
+    currency = currency.upper()
+    locale = "en_IN" if currency == "INR" else "en"
+    return str(format_currency(to_major(minor, currency), currency, locale=locale))
+
+
+def count(value: int | None) -> str:
+    """A count with Indian grouping (12,34,567), the grouping the users read every day."""
+    if value is None:
+        return "—"
+    return str(format_decimal(int(value), locale="en_IN"))
+
+
+def percent(rate: float | None, digits: int = 1) -> str:
+    """A 0..1 rate as `93.4%`; `—` when there is no denominator."""
+    if rate is None:
+        return "—"
+    return f"{rate * 100:.{digits}f}%"
+
+
+def percent_points(delta: float | None, digits: int = 1) -> str:
+    """A change between two rates, in percentage points: `+1.2 pp`."""
+    if delta is None:
+        return "—"
+    return f"{delta * 100:+.{digits}f} pp"
+
+
+def duration_ms(milliseconds: float | None) -> str:
+    """A lag or duration: `850 ms`, `3.2 s`, `16.0 min`, `2.5 h`."""
+    if milliseconds is None:
+        return "—"
+    ms = float(milliseconds)
+    if ms < 1000:
+        return f"{ms:.0f} ms"
+    if ms < 60_000:
+        return f"{ms / 1000:.1f} s"
+    if ms < 3_600_000:
+        return f"{ms / 60_000:.1f} min"
+    return f"{ms / 3_600_000:.1f} h"
+
+
+def ist(moment: datetime | None) -> str:
+    """An aware UTC datetime as `26 Nov 2026, 07:03 IST`."""
+    if moment is None:
+        return "—"
+    if moment.tzinfo is None:
+        raise ValueError("naive datetime: payops keeps aware UTC only")
+    return moment.astimezone(IST).strftime("%d %b %Y, %H:%M IST")
+
+
+def ist_date(moment: datetime) -> date:
+    return moment.astimezone(IST).date()
+
+
+def today_ist(now: datetime | None = None) -> date:
+    return (now or datetime.now(UTC)).astimezone(IST).date()
+
+
+def ist_day_bounds(first: date, last: date) -> tuple[datetime, datetime]:
+    """The UTC half-open interval [start, end) covering IST days first..last inclusive."""
+    start = datetime.combine(first, time(0), tzinfo=IST).astimezone(UTC)
+    end = datetime.combine(last + timedelta(days=1), time(0), tzinfo=IST).astimezone(UTC)
+    return start, end
+
+
+def mask_email(email: str | None) -> str | None:
+    """`ra****@example.com`: enough to recognise, not enough to contact."""
+    if not email:
+        return email
+    local, _, domain = email.partition("@")
+    shown = local[:2] if len(local) > 2 else local[:1]
+    return f"{shown}****@{domain}" if domain else f"{shown}****"
+
+
+def mask_phone(phone: str | None) -> str | None:
+    """`+91******3210`: the country prefix and the last four digits only."""
+    if not phone:
+        return phone
+    digits = phone.strip()
+    if len(digits) <= 4:
+        return "*" * len(digits)
+    prefix = digits[:3] if digits.startswith("+") else ""
+    return f"{prefix}{'*' * (len(digits) - len(prefix) - 4)}{digits[-4:]}"
+
+
+def country_name(alpha_2: str | None) -> str:
+    if not alpha_2:
+        return "Unknown"
+    country = pycountry.countries.get(alpha_2=alpha_2.upper())
+    return str(country.name) if country is not None else alpha_2.upper()
+
+
+def country_alpha_3(alpha_2: str | None) -> str | None:
+    """ISO-3 code for the world map (plotly's choropleth locations); None when unknown."""
+    if not alpha_2:
+        return None
+    country = pycountry.countries.get(alpha_2=alpha_2.upper())
+    return str(country.alpha_3) if country is not None else None
+
+
+RAZORPAY_PAYMENT_URL = "https://dashboard.razorpay.com/app/payments/{payment_id}"
+
+
+def razorpay_payment_url(payment_id: str) -> str:
+    """The payment in Razorpay's own dashboard."""
+    return RAZORPAY_PAYMENT_URL.format(payment_id=payment_id)

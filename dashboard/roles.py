@@ -1,0 +1,84 @@
+"""Who may see which page and do what: the one table the router and every page's own guard read."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+PAGES_DIR = Path(__file__).resolve().parent.parent / "pages"
+
+
+class Role(StrEnum):
+    FINANCE = "finance"
+    OPERATIONS = "operations"
+    MANAGER = "manager"
+    ADMIN = "admin"
+
+
+@dataclass(frozen=True)
+class PageSpec:
+    key: str
+    title: str
+    icon: str
+    description: str
+
+    @property
+    def path(self) -> Path:
+        return PAGES_DIR / f"{self.key}.py"
+
+    @property
+    def url_path(self) -> str:
+        return self.key.replace("_", "-")
+
+
+PAGES: dict[str, PageSpec] = {
+    spec.key: spec
+    for spec in (
+        PageSpec(
+            "overview", "Overview", ":material/dashboard:", "Volume, success rate and money at a glance"
+        ),
+        PageSpec(
+            "success_rates", "Success rates", ":material/trending_up:", "By mode, bank, network, app, country"
+        ),
+        PageSpec("failures", "Failures", ":material/error:", "Why payments fail, and where"),
+        PageSpec(
+            "webhook_health", "Webhook health", ":material/webhook:", "Arrivals, lag, duplicates, rejections"
+        ),
+        PageSpec(
+            "settlements", "Settlements", ":material/account_balance:", "Gross to net, and what is pending"
+        ),
+        PageSpec("mismatches", "Mismatches", ":material/rule:", "Reconciliation findings and decisions"),
+        PageSpec("payments", "Payments", ":material/search:", "Find one payment and its whole story"),
+        PageSpec("sync_status", "Sync status", ":material/sync:", "Freshness, runs, quarantine"),
+    )
+}
+
+ROLE_PAGES: dict[Role, tuple[str, ...]] = {
+    Role.FINANCE: ("overview", "settlements", "mismatches", "payments"),
+    Role.OPERATIONS: ("overview", "webhook_health", "sync_status", "payments", "mismatches"),
+    Role.MANAGER: ("overview", "success_rates", "failures"),
+    Role.ADMIN: tuple(PAGES),
+}
+
+
+def pages_for(role: Role) -> list[PageSpec]:
+    return [PAGES[key] for key in ROLE_PAGES[role]]
+
+
+def can_see(role: Role, page_key: str) -> bool:
+    return page_key in ROLE_PAGES[role]
+
+
+def can_decide_mismatches(role: Role) -> bool:
+    """Acknowledge/resolve: finance owns the money question; operations sees mismatches read-only."""
+    return role in (Role.FINANCE, Role.ADMIN)
+
+
+def can_run_sync(role: Role) -> bool:
+    return role in (Role.OPERATIONS, Role.ADMIN)
+
+
+def sees_contact_details(role: Role) -> bool:
+    """Managers work with aggregates; emails and phones are masked for them."""
+    return role is not Role.MANAGER

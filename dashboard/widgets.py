@@ -1,0 +1,357 @@
+"""Widgets every page shares: the sidebar filter bar (kept in the URL), the KPI card row, tables with
+units, the audited CSV download, empty states and chart/row drill-downs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import data
+from dashboard.auth import SignedInUser
+from dashboard.filters import ALL, PRESETS, QUERY_KEYS, Filters, default_filters, from_query, preset_days
+from dashboard.format import country_name, mask_email, mask_phone, money, razorpay_payment_url, today_ist
+from dashboard.roles import sees_contact_details
+
+_SAVED_FILTERS = "payops_filters"
+_KEYS = {"preset": "filter_period", "dates": "filter_dates", "currency": "filter_currency"}
+_KEYS |= {"method": "filter_method", "country": "filter_country"}
+
+IST_DATETIME_FORMAT = "D MMM YYYY, HH:mm [IST]"
+ANY = "(any)"
+
+# --- filters ---------------------------------------------------------------------------------------
+
+
+def _restore_widget_state(today: date, options: Mapping[str, Sequence[str]]) -> None:
+    """First load: take the URL's filters; later pages: the last filters used. Widgets read this state."""
+    for key in _KEYS.values():
+        if key in st.session_state:
+            # Re-assigning turns widget state into session state, which survives a page switch
+            # (a widget's own state is dropped when the page that drew it is left).
+            st.session_state[key] = st.session_state[key]
+    if all(key in st.session_state for key in (_KEYS["preset"], _KEYS["currency"])):
+        return
+    query = {key: st.query_params.get_all(key) for key in QUERY_KEYS if key in st.query_params}
+    filters = from_query(query, today) or st.session_state.get(_SAVED_FILTERS) or default_filters(today)
+    st.session_state[_KEYS["preset"]] = filters.preset
+    st.session_state[_KEYS["dates"]] = (filters.first_day, filters.last_day)
+    currencies = [ALL, *options.get("currency", [])]
+    st.session_state[_KEYS["currency"]] = filters.currency if filters.currency in currencies else ALL
+    methods = [ANY, *options.get("method", [])]
+    st.session_state[_KEYS["method"]] = filters.method if filters.method in methods else ANY
+    countries = [ANY, *options.get("country", [])]
+    st.session_state[_KEYS["country"]] = filters.country if filters.country in countries else ANY
+
+
+def _write_url(filters: Filters) -> None:
+    wanted = filters.to_query()
+    for key in QUERY_KEYS:
+        if key not in wanted and key in st.query_params:
+            del st.query_params[key]
+    for key, value in wanted.items():
+        if st.query_params.get_all(key) != ([value] if isinstance(value, str) else value):
+            st.query_params[key] = value
+
+
+def filter_bar(*, currency: bool = True, method: bool = True, country: bool = True) -> Filters:
+    """Sidebar filters: period (IST days, with presets), currency, method, country. Mirrored in the URL,
+    so a copied link opens the same view."""
+    today = today_ist()
+    options = data.filter_options()
+    _restore_widget_state(today, options)
+    with st.sidebar:
+        st.subheader("Filters")
+        preset = st.selectbox("Period", list(PRESETS), format_func=PRESETS.__getitem__, key=_KEYS["preset"])
+        if preset == "custom":
+            picked = st.date_input("Dates (IST)", key=_KEYS["dates"], max_value=today, format="DD/MM/YYYY")
+            days = [d for d in (picked if isinstance(picked, tuple) else (picked,)) if isinstance(d, date)]
+            first, last = (days[0], days[-1]) if days else preset_days("last_7_days", today)
+        else:
+            first, last = preset_days(preset, today)
+            st.session_state[_KEYS["dates"]] = (first, last)
+        st.caption(f"{first:%d %b %Y} – {last:%d %b %Y}, IST days")
+        chosen_currency = ALL
+        if currency:
+            chosen_currency = st.selectbox(
+                "Currency",
+                [ALL, *options["currency"]],
+                format_func=lambda c: "All currencies (counts only)" if c == ALL else c,
+                key=_KEYS["currency"],
+                help="Money is never added across currencies; amounts are shown per currency.",
+            )
+        chosen_method = (
+            st.selectbox("Method", [ANY, *options["method"]], key=_KEYS["method"]) if method else ANY
+        )
+        chosen_country = (
+            st.selectbox(
+                "Country",
+                [ANY, *options["country"]],
+                format_func=lambda c: c if c == ANY else f"{country_name(c)} ({c})",
+                key=_KEYS["country"],
+            )
+            if country
+            else ANY
+        )
+    filters = Filters(
+        first_day=first,
+        last_day=last,
+        currency=chosen_currency,
+        method=None if chosen_method == ANY else chosen_method,
+        country=None if chosen_country == ANY else chosen_country,
+        preset=preset,
+    )
+    st.session_state[_SAVED_FILTERS] = filters
+    _write_url(filters)
+    return filters
+
+
+# --- KPI cards -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Kpi:
+    label: str
+    value: str
+    delta: str | None = None
+    help: str | None = None
+    delta_color: str = "normal"  # "inverse" when up is bad (failures, lag)
+
+
+def kpi_row(cards: Sequence[Kpi]) -> None:
+    """Metric cards, at most four to a row (six become two rows of three) so values are never cut off."""
+    rows = -(-len(cards) // 4)
+    per_row = -(-len(cards) // rows) if rows else 0
+    for start in range(0, len(cards), per_row or 1):
+        _kpi_cards(cards[start : start + per_row])
+
+
+def _kpi_cards(cards: Sequence[Kpi]) -> None:
+    for column, card in zip(st.columns(len(cards)), cards, strict=True):
+        column.metric(
+            card.label,
+            card.value,
+            delta=card.delta,
+            help=card.help,
+            border=True,
+            delta_color="inverse" if card.delta_color == "inverse" else "normal",
+        )
+
+
+# --- empty states ----------------------------------------------------------------------------------
+
+
+def empty_state(what: str, next_step: str) -> None:
+    """Say that there is nothing yet, and what to do about it."""
+    st.info(f"{what}\n\n**Next step:** {next_step}", icon=":material/info:")
+
+
+NO_PAYMENTS_NEXT_STEP = "Load payments with `python -m sync run` (or `make demo` for the sandbox), or widen the period and filters."
+
+# --- tables ----------------------------------------------------------------------------------------
+
+
+def money_column(label: str, help: str | None = None) -> Any:
+    return st.column_config.TextColumn(label, help=help or "In the row's own currency (never converted).")
+
+
+def percent_column(label: str, help: str | None = None) -> Any:
+    return st.column_config.NumberColumn(label, format="percent", help=help)
+
+
+def count_column(label: str, help: str | None = None) -> Any:
+    return st.column_config.NumberColumn(label, format="localized", help=help)
+
+
+def ist_column(label: str, help: str | None = None) -> Any:
+    return st.column_config.DatetimeColumn(
+        label, format=IST_DATETIME_FORMAT, timezone="Asia/Kolkata", help=help
+    )
+
+
+def payment_link_column(label: str = "Razorpay") -> Any:
+    return st.column_config.LinkColumn(
+        label,
+        display_text="Open ↗",
+        help="The payment in Razorpay's own dashboard (needs your Razorpay sign-in).",
+    )
+
+
+def with_money(
+    frame: pd.DataFrame, amount: str, currency: str = "currency", into: str | None = None
+) -> pd.DataFrame:
+    """Add a text column with the amount in its own currency (₹ with Indian grouping); exports keep minor units."""
+    target = into or f"{amount}_shown"
+    shown = [
+        money(int(value), str(cur)) if pd.notna(value) and pd.notna(cur) else "—"
+        for value, cur in zip(frame[amount], frame[currency], strict=True)
+    ]
+    return frame.assign(**{target: shown})
+
+
+def mask_contacts(frame: pd.DataFrame, user: SignedInUser) -> pd.DataFrame:
+    """Emails and phones are masked for roles that work with aggregates only."""
+    if sees_contact_details(user.role):
+        return frame
+    masked = frame.copy()
+    if "email" in masked:
+        masked["email"] = [mask_email(v) if isinstance(v, str) else v for v in masked["email"]]
+    if "contact" in masked:
+        masked["contact"] = [mask_phone(v) if isinstance(v, str) else v for v in masked["contact"]]
+    return masked
+
+
+def csv_download(
+    frame: pd.DataFrame, *, name: str, user: SignedInUser, filters: Filters | None = None
+) -> None:
+    """A CSV of exactly the rows behind the table (money in minor units with its currency). Each
+    download writes an audit_log row: who exported what, with which filters, when."""
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%MZ")
+    detail: dict[str, Any] = {"rows": len(frame), "columns": list(map(str, frame.columns))}
+    if filters is not None:
+        detail["filters"] = {key: str(value) for key, value in filters.to_query().items()}
+    st.download_button(
+        f"Download CSV ({len(frame):,} rows)",
+        data=frame.to_csv(index=False).encode("utf-8"),
+        file_name=f"payops-{name}-{stamp}.csv",
+        mime="text/csv",
+        key=f"csv_{name}",
+        icon=":material/download:",
+        on_click=data.record_audit,
+        kwargs={"actor": user.name, "action": "export_csv", "target": name, "detail": detail},
+    )
+
+
+def payments_table(
+    frame: pd.DataFrame, *, name: str, user: SignedInUser, filters: Filters | None = None
+) -> None:
+    """Payments with amounts in their currency, IST times and a link to Razorpay; CSV below."""
+    if frame.empty:
+        st.caption("No payments match.")
+        return
+    shown = mask_contacts(with_money(frame, "amount"), user)
+    shown = shown.assign(razorpay=[razorpay_payment_url(pid) for pid in shown["id"]])
+    order = [
+        c for c in ("id", "created_at", "amount_shown", "status", "method", "country", "bank", "card_network")
+    ]
+    order += [c for c in ("upi_app", "error_reason", "error_description", "email", "contact", "razorpay")]
+    st.dataframe(
+        shown,
+        column_order=[c for c in order if c in shown.columns],
+        column_config={
+            "id": st.column_config.TextColumn("Payment"),
+            "created_at": ist_column("Created (IST)"),
+            "amount_shown": money_column("Amount"),
+            "status": "Status",
+            "method": "Method",
+            "country": "Country",
+            "bank": "Bank",
+            "card_network": "Card network",
+            "upi_app": "UPI app",
+            "error_reason": "Failure reason",
+            "error_description": "Failure description",
+            "email": "Email",
+            "contact": "Phone",
+            "razorpay": payment_link_column(),
+        },
+        hide_index=True,
+        width="stretch",
+        key=f"table_{name}",
+        on_select="rerun",
+        selection_mode="single-row",
+    )
+    csv_download(mask_contacts(frame, user), name=name, user=user, filters=filters)
+
+
+# --- drill-down ------------------------------------------------------------------------------------
+
+
+def chart_picks(chart_key: str, field: str = "x") -> list[Any]:
+    """The values of the points/bars selected in a plotly chart drawn with `on_select`."""
+    state = st.session_state.get(chart_key)
+    if not state:
+        return []
+    points = state.get("selection", {}).get("points", [])
+    picks: list[Any] = []
+    for point in points:
+        custom = point.get("customdata")
+        picks.append(custom[0] if isinstance(custom, list) and custom else point.get(field))
+    return picks
+
+
+def table_picks(table_key: str) -> list[int]:
+    """Row positions selected in a dataframe drawn with `on_select`."""
+    state = st.session_state.get(table_key)
+    if not state:
+        return []
+    return list(state.get("selection", {}).get("rows", []))
+
+
+def drill_selector(
+    label: str,
+    options: Sequence[Any],
+    *,
+    key: str,
+    format_func: Callable[[Any], str] = str,
+    chart_key: str | None = None,
+    chart_field: str = "x",
+    chart_value: Callable[[Any], Any] = lambda value: value,
+    more_charts: Sequence[tuple[str, Callable[[Any], Any]]] = (),
+    table_key: str | None = None,
+    table_values: Sequence[Any] = (),
+) -> Any | None:
+    """A "show payments for …" picker. Clicking a bar in chart `chart_key` or a row in table `table_key`
+    picks the same value, so a chart, a table and the keyboard all lead to the same drill-down."""
+    clicked: list[Any] = []
+    if chart_key is not None:
+        clicked += [chart_value(value) for value in chart_picks(chart_key, chart_field)]
+    for other_key, to_option in more_charts:
+        clicked += [to_option(value) for value in chart_picks(other_key)]
+    if table_key is not None:
+        clicked += [table_values[row] for row in table_picks(table_key) if row < len(table_values)]
+    clicked = [value for value in clicked if value in options]
+    if st.session_state.get(key) not in (None, *options):
+        st.session_state[key] = None
+    # Only a new click moves the picker, so choosing by hand afterwards still works.
+    if clicked and st.session_state.get(f"{key}_clicked") != clicked[0]:
+        st.session_state[key] = clicked[0]
+    st.session_state[f"{key}_clicked"] = clicked[0] if clicked else None
+    return st.selectbox(
+        label,
+        [None, *options],
+        key=key,
+        format_func=lambda v: "— pick one —" if v is None else format_func(v),
+    )
+
+
+def drill_filters(filters: Filters, **changes: Any) -> Filters:
+    return replace(filters, **changes)
+
+
+# --- page-specific filters kept in the URL ---------------------------------------------------------
+
+
+def restore_from_url(
+    widget_key: str, param: str, options: Sequence[Any], cast: Callable[[str], Any] = str
+) -> None:
+    """On first render, a widget starts from its URL parameter (if valid), so shared links reproduce it."""
+    if widget_key in st.session_state or param not in st.query_params:
+        return
+    try:
+        value = cast(st.query_params[param])
+    except ValueError:
+        return
+    if not options or value in options:
+        st.session_state[widget_key] = value
+
+
+def keep_in_url(param: str, value: Any, default: Any = None) -> None:
+    if value is None or value == default:
+        if param in st.query_params:
+            del st.query_params[param]
+    elif st.query_params.get(param) != str(value):
+        st.query_params[param] = str(value)

@@ -1,0 +1,94 @@
+"""Failures (managers, admin): how many payments failed, why (source → step → reason), by payment mode,
+and the failed payments behind any reason."""
+
+import streamlit as st
+
+from dashboard import charts, data, widgets
+from dashboard.auth import require_page
+from dashboard.format import count, percent
+
+user = require_page("failures")
+st.title("Failures")
+
+filters = widgets.filter_bar()
+query = filters.to_analytics()
+st.caption(f"{filters.describe()} · a failure is a payment whose final status is failed")
+
+summary = data.kpis(query, compare_previous=True)
+if summary.attempts == 0:
+    widgets.empty_state("No payments in this period.", widgets.NO_PAYMENTS_NEXT_STEP)
+    st.stop()
+if summary.failures == 0:
+    st.success(f"No failed payments among {count(summary.attempts)} attempts in this period.")
+    st.stop()
+
+reasons = data.failure_reasons(query, limit=15)
+previous = summary.previous
+top = reasons.iloc[0]
+widgets.kpi_row(
+    [
+        widgets.Kpi(
+            "Failed payments",
+            count(summary.failures),
+            delta=f"{summary.failures - previous.failures:+,} vs previous" if previous else None,
+            delta_color="inverse",
+            help="Payments whose final status is failed (count).",
+        ),
+        widgets.Kpi(
+            "Failure rate",
+            percent(summary.failures / summary.attempts),
+            help="Failed ÷ attempts in the period.",
+        ),
+        widgets.Kpi(
+            "Top reason",
+            str(top["error_reason"]),
+            help=f"{count(int(top['failures']))} failures, {percent(float(top['share']))} of all failures.",
+        ),
+        widgets.Kpi(
+            "Top reason's share",
+            percent(float(top["share"])),
+            help="Failures with that reason ÷ all failures.",
+        ),
+    ]
+)
+
+st.plotly_chart(charts.failure_bars(reasons), key="failure_bars", on_select="rerun", selection_mode="points")
+st.dataframe(
+    reasons,
+    column_config={
+        "error_source": "Source",
+        "error_step": "Step",
+        "error_reason": "Reason",
+        "failures": widgets.count_column("Failed payments"),
+        "share": widgets.percent_column("Share of failures"),
+    },
+    hide_index=True,
+    key="failure_reasons_table",
+    on_select="rerun",
+    selection_mode="single-row",
+)
+widgets.csv_download(reasons, name="failure-reasons", user=user, filters=filters)
+
+st.subheader("By payment mode")
+by_method = data.failure_reasons(query, by=("method",), limit=20)
+st.plotly_chart(
+    charts.count_bars(
+        by_method, "method", "failures", "Failed payments by payment mode", "Failed payments (count)"
+    ),
+    key="failure_methods",
+)
+
+st.subheader("Failed payments behind a reason")
+reason_values = [str(value) for value in reasons["error_reason"]]
+picked = widgets.drill_selector(
+    "Show failed payments with reason (or click a bar / a row above)",
+    list(dict.fromkeys(reason_values)),
+    key="failure_drill",
+    chart_key="failure_bars",
+    chart_field="y",
+    table_key="failure_reasons_table",
+    table_values=reason_values,
+)
+if picked is not None:
+    payments = data.payments_drilldown(query, outcome="failure", error_reason=picked)
+    widgets.payments_table(payments, name=f"failed-payments-{picked}", user=user, filters=filters)

@@ -1,0 +1,119 @@
+"""Overview (every role): how many payments were attempted, how many succeeded, the money per currency,
+and the success-rate trend against the previous period."""
+
+from dataclasses import replace
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import charts, data, widgets
+from dashboard.auth import require_page
+from dashboard.format import count, money, percent, percent_points
+
+user = require_page("overview")
+st.title("Overview")
+
+filters = widgets.filter_bar()
+query = filters.to_analytics()
+st.caption(f"{filters.describe()} · compared with the {filters.days} days before")
+
+summary = data.kpis(query, compare_previous=True)
+if summary.attempts == 0:
+    widgets.empty_state("No payments in this period.", widgets.NO_PAYMENTS_NEXT_STEP)
+    st.stop()
+
+previous = summary.previous
+widgets.kpi_row(
+    [
+        widgets.Kpi(
+            "Payment attempts",
+            count(summary.attempts),
+            delta=f"{summary.attempts - previous.attempts:+,} vs previous" if previous else None,
+            help="Payments created in the period that reached a final or in-flight state (count).",
+        ),
+        widgets.Kpi(
+            "Success rate",
+            percent(summary.success_rate),
+            delta=percent_points(summary.success_rate - previous.success_rate)
+            if previous and previous.success_rate is not None and summary.success_rate is not None
+            else None,
+            help="Successful payments (authorized, captured or refunded) ÷ attempts. Delta in percentage points.",
+        ),
+        widgets.Kpi("Successful payments", count(summary.successes), help="Count of successful payments."),
+        widgets.Kpi(
+            "Failed payments",
+            count(summary.failures),
+            delta=f"{summary.failures - previous.failures:+,} vs previous" if previous else None,
+            delta_color="inverse",
+            help="Payments whose final status is failed (count).",
+        ),
+    ]
+)
+
+st.subheader("Money by currency")
+st.caption("Each currency on its own row; amounts are never added across currencies.")
+per_currency = summary.per_currency
+money_cards = [
+    widgets.Kpi(
+        f"Successful value ({row['currency']})",
+        money(int(row["success_amount"]), str(row["currency"])),
+        help=f"Sum of successful payment amounts in {row['currency']}; {count(int(row['successes']))} payments.",
+    )
+    for row in per_currency.head(4).to_dict("records")
+]
+if money_cards:
+    widgets.kpi_row(money_cards)
+
+st.subheader("Success rate, day by day")
+trend = data.success_rates("day", query)
+previous_trend = data.success_rates("day", query.previous_period())
+st.plotly_chart(charts.success_trend(trend, previous_trend), key="overview_trend")
+
+currency_table = widgets.with_money(widgets.with_money(per_currency, "attempt_amount"), "success_amount")
+currency_table = currency_table.assign(
+    success_rate=pd.Series(
+        [
+            s / a if a else None
+            for s, a in zip(currency_table["successes"], currency_table["attempts"], strict=True)
+        ],
+        index=currency_table.index,
+        dtype="float",
+    )
+)
+st.dataframe(
+    currency_table,
+    column_order=[
+        "currency",
+        "attempts",
+        "successes",
+        "success_rate",
+        "attempt_amount_shown",
+        "success_amount_shown",
+    ],
+    column_config={
+        "currency": "Currency",
+        "attempts": widgets.count_column("Attempts"),
+        "successes": widgets.count_column("Successful"),
+        "success_rate": widgets.percent_column("Success rate"),
+        "attempt_amount_shown": widgets.money_column("Attempted value"),
+        "success_amount_shown": widgets.money_column("Successful value"),
+    },
+    hide_index=True,
+    key="overview_currency_table",
+    on_select="rerun",
+    selection_mode="single-row",
+)
+widgets.csv_download(per_currency, name="overview-by-currency", user=user, filters=filters)
+
+st.subheader("Payments behind the figures")
+currencies = list(per_currency["currency"])
+picked = widgets.drill_selector(
+    "Show the latest payments in currency (or pick a row above)",
+    currencies,
+    key="overview_drill_currency",
+    table_key="overview_currency_table",
+    table_values=currencies,
+)
+if picked is not None:
+    payments = data.payments_drilldown(replace(query, currency=picked))
+    widgets.payments_table(payments, name=f"overview-payments-{picked}", user=user, filters=filters)

@@ -1,0 +1,161 @@
+"""Success rates (managers, admin): the trend against the previous period, rates by payment mode, bank,
+card network and UPI app, a world map by country, and the payments behind any bar."""
+
+from dataclasses import replace
+
+import streamlit as st
+
+from dashboard import charts, data, widgets
+from dashboard.auth import require_page
+from dashboard.format import count, country_name, percent, percent_points
+
+user = require_page("success_rates")
+st.title("Success rates")
+
+filters = widgets.filter_bar()
+query = filters.to_analytics()
+st.caption(f"{filters.describe()} · success = authorized, captured or refunded ÷ all attempts")
+
+summary = data.kpis(query, compare_previous=True)
+if summary.attempts == 0:
+    widgets.empty_state("No payments in this period.", widgets.NO_PAYMENTS_NEXT_STEP)
+    st.stop()
+
+previous = summary.previous
+previous_rate = previous.success_rate if previous else None
+widgets.kpi_row(
+    [
+        widgets.Kpi(
+            "Success rate", percent(summary.success_rate), help="Successful ÷ attempts in the period."
+        ),
+        widgets.Kpi("Previous period", percent(previous_rate), help=f"The {filters.days} days before."),
+        widgets.Kpi(
+            "Change",
+            percent_points(summary.success_rate - previous_rate)
+            if summary.success_rate is not None and previous_rate is not None
+            else "—",
+            help="This period's rate minus the previous period's, in percentage points.",
+        ),
+        widgets.Kpi("Attempts", count(summary.attempts), help="Payments attempted in the period (count)."),
+    ]
+)
+
+st.plotly_chart(
+    charts.success_trend(
+        data.success_rates("day", query), data.success_rates("day", query.previous_period())
+    ),
+    key="success_trend",
+)
+
+DIMENSIONS = {
+    "method": "Payment mode",
+    "bank": "Bank (netbanking)",
+    "card_network": "Card network",
+    "upi_app": "UPI app",
+    "wallet": "Wallet",
+}
+# Only mode and country drill down to payments: the raw drill-down query filters on those.
+DRILLABLE = {"method"}
+
+dimension = (
+    st.segmented_control(
+        "Break down by",
+        list(DIMENSIONS),
+        format_func=DIMENSIONS.__getitem__,
+        default="method",
+        key="success_by",
+    )
+    or "method"
+)
+by_dimension = data.success_rates(dimension, query, compare_previous=True)
+chart_key = f"success_bars_{dimension}"
+st.plotly_chart(
+    charts.rate_bars(by_dimension, dimension, f"Success rate by {DIMENSIONS[dimension].lower()}"),
+    key=chart_key,
+    on_select="rerun",
+    selection_mode="points",
+)
+table = by_dimension.assign(
+    label=[country_name(v) if dimension == "country" else v for v in by_dimension[dimension]]
+)
+st.dataframe(
+    table,
+    column_order=[
+        dimension,
+        "attempts",
+        "successes",
+        "failures",
+        "success_rate",
+        "prev_success_rate",
+        "delta_pp",
+    ],
+    column_config={
+        dimension: DIMENSIONS[dimension],
+        "attempts": widgets.count_column("Attempts"),
+        "successes": widgets.count_column("Successful"),
+        "failures": widgets.count_column("Failed"),
+        "success_rate": widgets.percent_column("Success rate"),
+        "prev_success_rate": widgets.percent_column("Previous period"),
+        "delta_pp": st.column_config.NumberColumn("Change (pp)", format="%+.1f pp"),
+    },
+    hide_index=True,
+    key=f"success_table_{dimension}",
+)
+widgets.csv_download(by_dimension, name=f"success-rates-by-{dimension}", user=user, filters=filters)
+
+st.subheader("By country")
+metric = st.radio(
+    "Colour the map by",
+    ["success_rate", "attempts"],
+    horizontal=True,
+    key="success_map_metric",
+    format_func={"success_rate": "Success rate", "attempts": "Attempts (volume)"}.__getitem__,
+)
+by_country = data.success_rates("country", query)
+st.plotly_chart(
+    charts.world_map(by_country, metric=metric or "success_rate"), key="success_map", on_select="rerun"
+)
+unknown = by_country[by_country["country"] == "unknown"]
+if not unknown.empty:
+    st.caption(
+        f"{count(int(unknown['attempts'].iloc[0]))} attempts have no derivable country and are not on the map."
+    )
+st.dataframe(
+    by_country,
+    column_order=["country", "country_sources", "attempts", "successes", "success_rate"],
+    column_config={
+        "country": "Country (ISO)",
+        "country_sources": st.column_config.TextColumn("How country was derived", help="source:count"),
+        "attempts": widgets.count_column("Attempts"),
+        "successes": widgets.count_column("Successful"),
+        "success_rate": widgets.percent_column("Success rate"),
+    },
+    hide_index=True,
+    key="success_country_table",
+    on_select="rerun",
+    selection_mode="single-row",
+)
+widgets.csv_download(by_country, name="success-rates-by-country", user=user, filters=filters)
+
+st.subheader("Payments behind a bar")
+drill_options: list[tuple[str, str]] = [("country", str(c)) for c in by_country["country"]]
+if dimension in DRILLABLE:
+    drill_options = [(dimension, str(v)) for v in by_dimension[dimension]] + drill_options
+picked = widgets.drill_selector(
+    "Show payments for (or click a payment-mode bar, a country on the map or a country row)",
+    drill_options,
+    key="success_drill",
+    format_func=lambda pick: (
+        f"{DIMENSIONS.get(pick[0], 'Country')}: "
+        + (country_name(pick[1]) if pick[0] == "country" else pick[1])
+    ),
+    chart_key=chart_key if dimension in DRILLABLE else None,
+    chart_value=lambda value: (dimension, str(value)),
+    more_charts=[("success_map", lambda value: ("country", str(value)))],
+    table_key="success_country_table",
+    table_values=[("country", str(c)) for c in by_country["country"]],
+)
+if picked is not None:
+    field, value = picked
+    payments = data.payments_drilldown(replace(query, **{field: value}))
+    widgets.payments_table(payments, name=f"success-payments-{field}-{value}", user=user, filters=filters)

@@ -1,0 +1,136 @@
+"""Sync status (operations, admin): how fresh each entity is, the last sync runs, the records that
+could not be stored, and a button that runs the sync now."""
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import data, widgets
+from dashboard.auth import require_page
+from dashboard.format import count, ist
+from dashboard.roles import can_run_sync
+from dashboard.sync_runner import SyncLauncher
+
+user = require_page("sync_status")
+st.title("Sync status")
+
+
+@st.cache_resource(show_spinner=False)
+def launcher() -> SyncLauncher:
+    return SyncLauncher()
+
+
+def lag_text(seconds: int | None) -> str:
+    if seconds is None:
+        return "never synced"
+    if seconds < 3600:
+        return f"{seconds // 60} min behind"
+    if seconds < 86_400:
+        return f"{seconds / 3600:.1f} h behind"
+    return f"{seconds / 86_400:.1f} days behind"
+
+
+sync_launcher = launcher()
+if can_run_sync(user.role):
+    left, right = st.columns([1, 3])
+    clicked = left.button(
+        "Run sync now", type="primary", icon=":material/sync:", disabled=sync_launcher.running, key="run_sync"
+    )
+    if clicked and sync_launcher.start(data.engine(), user.name):
+        data.record_audit(actor=user.name, action="run_sync", target="all", detail={"trigger": "dashboard"})
+    if sync_launcher.running:
+        right.info(f"Sync started {ist(sync_launcher.started_at)} by {sync_launcher.started_by} is running…")
+    elif sync_launcher.outcome:
+        right.caption(f"Last sync from this dashboard: {sync_launcher.outcome}")
+    if sync_launcher.running or clicked:
+        st.button("Refresh", key="refresh_sync", on_click=data.clear_caches)
+
+status = data.sync_status()
+if all(row["checkpoint"] is None and row["rows"] == 0 for row in status):
+    widgets.empty_state(
+        "Nothing has been synced yet.",
+        "Run `python -m sync run` (or the button above); `make demo` does it against the local sandbox.",
+    )
+
+st.subheader("Freshness per entity")
+st.caption("Everything created before the checkpoint has been synced. Lag is measured from now.")
+widgets.kpi_row(
+    [
+        widgets.Kpi(
+            row["entity"].replace("_", " ").capitalize(),
+            lag_text(row["lag_seconds"]),
+            help=f"{count(row['rows'])} rows stored",
+        )
+        for row in status
+    ]
+)
+freshness = [
+    {
+        "entity": row["entity"],
+        "checkpoint": row["checkpoint"],
+        "lag": lag_text(row["lag_seconds"]),
+        "rows": row["rows"],
+        "quarantined": row["quarantined"],
+        "last_run": "—"
+        if row["last_run"] is None
+        else f"#{row['last_run']['id']} {row['last_run']['status']}",
+    }
+    for row in status
+]
+freshness_frame = pd.DataFrame(freshness)
+freshness_frame["checkpoint"] = pd.to_datetime(freshness_frame["checkpoint"], utc=True, format="ISO8601")
+st.dataframe(
+    freshness_frame,
+    column_config={
+        "entity": "Entity",
+        "checkpoint": widgets.ist_column("Synced until (IST)"),
+        "lag": "Lag",
+        "rows": widgets.count_column("Rows stored"),
+        "quarantined": widgets.count_column("Quarantined"),
+        "last_run": "Last run",
+    },
+    hide_index=True,
+    key="sync_freshness",
+)
+widgets.csv_download(freshness_frame, name="sync-freshness", user=user)
+
+st.subheader("Last runs")
+runs = data.sync_runs()
+if runs.empty:
+    st.caption("No sync runs yet.")
+else:
+    st.dataframe(
+        runs,
+        column_config={
+            "id": st.column_config.NumberColumn("Run", format="#%d"),
+            "started_at": widgets.ist_column("Started (IST)"),
+            "finished_at": widgets.ist_column("Finished (IST)"),
+            "status": "Status",
+            "trigger": "Trigger",
+            "upserted": widgets.count_column("Rows written"),
+            "quarantined": widgets.count_column("Quarantined"),
+            "error": "Error",
+        },
+        hide_index=True,
+        key="sync_runs",
+    )
+    widgets.csv_download(runs, name="sync-runs", user=user)
+
+st.subheader("Quarantined records")
+st.caption(
+    "Records the sync could not store, kept with the reason; fix the cause and the next run picks them up."
+)
+quarantined = data.quarantined_records()
+if quarantined.empty:
+    st.success("No quarantined records.")
+else:
+    st.dataframe(
+        quarantined,
+        column_config={
+            "first_seen_at": widgets.ist_column("First seen (IST)"),
+            "last_seen_at": widgets.ist_column("Last seen (IST)"),
+            "raw": st.column_config.TextColumn("Raw record", width="large"),
+        },
+        hide_index=True,
+        key="sync_quarantine",
+    )
+    widgets.csv_download(quarantined, name="quarantine", user=user)

@@ -1,0 +1,107 @@
+"""Dashboard fixtures: a seeded database per backend (shared by a module's tests), a users file, and an
+AppTest factory that signs a role in and points the app at that database."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import streamlit as st
+from sqlalchemy import Engine
+from streamlit.testing.v1 import AppTest
+
+from analytics.reconcile import reconcile
+from dashboard.auth import SESSION_KEY, SignedInUser
+from dashboard.roles import Role
+from dashboard.users import USERS_FILE_ENV, add_user
+from data.db import make_engine
+from data.migrate import upgrade
+from data.settings import get_settings
+from tests.conftest import BACKENDS, _drop_pg_database, new_database_url
+from tests.dashboard.seed import seed_dashboard_database
+
+APP = Path(__file__).resolve().parents[2] / "dashboard" / "app.py"
+PASSWORD = "correct horse battery"
+
+
+def page_path(key: str) -> str:
+    """A page file relative to the app script, as AppTest.switch_page wants it."""
+    return f"../pages/{key}.py"
+
+
+class Seeded:
+    def __init__(self, url: str, engine: Engine, facts: dict[str, Any]) -> None:
+        self.url, self.engine, self.facts = url, engine, facts
+
+
+def _point_app_at(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATABASE_URL", url)
+    get_settings.cache_clear()
+    st.cache_data.clear()
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def seeded(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seeded]:
+    """One seeded, reconciled database per backend for the whole module (pages only read it)."""
+    backend = str(request.param)
+    url = new_database_url(backend, tmp_path_factory.mktemp("dashboard-db"))
+    engine = make_engine(url)
+    upgrade(engine)
+    facts = seed_dashboard_database(engine)
+    reconcile(engine)
+    yield Seeded(url, engine, facts)
+    engine.dispose()
+    if backend == "postgresql":
+        _drop_pg_database(url)
+
+
+@pytest.fixture
+def users_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = tmp_path / "users.toml"
+    for role in Role:
+        add_user(role.value, role, PASSWORD, path=path, rounds=4)
+    monkeypatch.setenv(USERS_FILE_ENV, str(path))
+    return path
+
+
+AppFactory = Callable[..., AppTest]
+
+
+@pytest.fixture
+def app_for(seeded: Seeded, users_file: Path, monkeypatch: pytest.MonkeyPatch) -> AppFactory:
+    """app_for(role, page=None, **query) → an AppTest signed in as that role, already run on the page."""
+    _point_app_at(seeded.url, monkeypatch)
+
+    def make(role: Role | None, page: str | None = None, **query: str) -> AppTest:
+        at = AppTest.from_file(str(APP), default_timeout=60)
+        if role is not None:
+            at.session_state[SESSION_KEY] = SignedInUser(
+                name=f"{role.value}-tester", role=role, method="password"
+            )
+        at.query_params.update(query)
+        at.run()
+        if page is not None and page != "overview":
+            at.switch_page(page_path(page)).run()
+        return at
+
+    return make
+
+
+@pytest.fixture
+def empty_app_for(database_url: str, users_file: Path, monkeypatch: pytest.MonkeyPatch) -> AppFactory:
+    """Same as app_for, on a migrated but empty database."""
+    _point_app_at(database_url, monkeypatch)
+
+    def make(role: Role, page: str | None = None) -> AppTest:
+        at = AppTest.from_file(str(APP), default_timeout=60)
+        at.session_state[SESSION_KEY] = SignedInUser(
+            name=f"{role.value}-tester", role=role, method="password"
+        )
+        at.run()
+        if page is not None and page != "overview":
+            at.switch_page(page_path(page)).run()
+        return at
+
+    return make

@@ -1,0 +1,84 @@
+"""The pages on data that went the real way: the sandbox's API → the sync (real SDK over HTTP) → rollups →
+reconciliation. The figures each role sees equal analytics' own."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from pydantic import SecretStr
+
+from analytics import dashboard_queries, mismatches, success
+from analytics.filters import last_n_days
+from analytics.reconcile import reconcile
+from dashboard.format import count, money, percent
+from dashboard.roles import Role
+from data.db import make_engine
+from data.migrate import upgrade
+from data.settings import Settings
+from sync.http import make_client
+from sync.pull import SyncOptions, run_sync
+from tests.conftest import BACKENDS, _drop_pg_database, new_database_url
+from tests.dashboard.conftest import Seeded
+from tests.fixtures.sandbox import SandboxHandle
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def seeded(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, sandbox: SandboxHandle
+) -> Iterator[Seeded]:
+    """Overrides the hand-made seed of conftest: this module's database is synced from the sandbox."""
+    backend = str(request.param)
+    url = new_database_url(backend, tmp_path_factory.mktemp("dashboard-sandbox-db"))
+    engine = make_engine(url)
+    upgrade(engine)
+    settings = Settings(
+        database_url=url,
+        razorpay_base_url=sandbox.base_url,
+        razorpay_key_id=sandbox.key_id,
+        razorpay_key_secret=SecretStr(sandbox.key_secret),
+    )
+    run_sync(engine, make_client(settings), SyncOptions(trigger="cli"))
+    reconcile(engine)
+    yield Seeded(url, engine, {})
+    engine.dispose()
+    if backend == "postgresql":
+        _drop_pg_database(url)
+
+
+def _metrics(at: Any) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric}
+
+
+@pytest.mark.parametrize("role", list(Role))
+def test_overview_for_every_role_equals_analytics(app_for: Any, seeded: Seeded, role: Role) -> None:
+    at = app_for(role, "overview", period="last_7_days")
+    assert not at.exception
+    expected = success.kpis(seeded.engine, last_n_days(7), compare_previous=True)
+    assert expected.attempts > 1000  # 300 a day from the sandbox
+    shown = _metrics(at)
+    assert shown["Payment attempts"] == count(expected.attempts)
+    assert shown["Success rate"] == percent(expected.success_rate)
+    assert shown["Failed payments"] == count(expected.failures)
+
+
+def test_success_rates_by_mode_on_sandbox_data(app_for: Any, seeded: Seeded) -> None:
+    at = app_for(Role.MANAGER, "success_rates", period="last_30_days")
+    expected = success.success_rates(seeded.engine, "method", last_n_days(30), compare_previous=True)
+    shown = next(d.value for d in at.dataframe if "prev_success_rate" in d.value.columns)
+    assert list(shown["method"]) == list(expected["method"])
+    assert list(shown["attempts"]) == list(expected["attempts"])
+    assert {"upi", "card", "netbanking"} <= set(shown["method"])
+
+
+def test_settlements_and_mismatches_on_sandbox_data(app_for: Any, seeded: Seeded) -> None:
+    at = app_for(Role.FINANCE, "settlements", period="last_30_days")
+    waterfalls = dashboard_queries.settlement_waterfalls(seeded.engine, last_n_days(30))
+    inr = next(w for w in waterfalls if w.currency == "INR")
+    assert _metrics(at)["Net settled"] == money(inr.net, "INR")
+
+    at.switch_page("../pages/mismatches.py").run()
+    assert not at.exception
+    summary = mismatches.mismatch_summary(seeded.engine)
+    assert _metrics(at)["Open"] == count(int(summary[summary["status"] == "open"]["count"].sum()))
