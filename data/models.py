@@ -6,19 +6,21 @@ keeps the raw API/webhook JSON it came from (with the full VPA reduced to its ha
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    Date,
     DateTime,
     Dialect,
     ForeignKey,
     Index,
     Integer,
     MetaData,
+    SmallInteger,
     String,
     Text,
     TypeDecorator,
@@ -346,4 +348,105 @@ __all__ = [
     "SyncRun",
     "WebhookEvent",
     "WebhookRejection",
+]
+
+
+# --- analytics rollups (owner: analytics/) -----------------------------------------------------------
+# Buckets are IST hours: `bucket_start` is the aware-UTC start of an IST clock hour (always HH:30 UTC),
+# so an IST day is exactly 24 whole buckets and IST-day filters on rollups equal filters on raw rows.
+# Key columns hold "" for a missing value (primary-key columns cannot be NULL); queries show "unknown".
+
+
+class PaymentRollupHourly(Base):
+    """Payment counts and amounts per IST hour, currency, method, country and one breakdown dimension.
+
+    `dimension` = "all" rows carry every payment once (dim_value ""); each other dimension (bank,
+    card_network, card_type, card_issuer, wallet, upi_flow, upi_app) repeats the payments that have
+    that attribute, split by its value, so one table serves every "rate by X" query.
+    """
+
+    __tablename__ = "payment_rollup_hourly"
+
+    bucket_start: Mapped[datetime] = mapped_column(primary_key=True)
+    dimension: Mapped[str] = mapped_column(String(16), primary_key=True)
+    dim_value: Mapped[str] = mapped_column(String(64), primary_key=True)
+    currency: Mapped[str] = mapped_column(String(3), primary_key=True)
+    method: Mapped[str] = mapped_column(String(32), primary_key=True)
+    country: Mapped[str] = mapped_column(String(8), primary_key=True)
+    country_source: Mapped[str] = mapped_column(String(24), primary_key=True)
+    ist_day: Mapped[date] = mapped_column(Date)
+    ist_hour: Mapped[int] = mapped_column(SmallInteger)
+    attempts: Mapped[int] = mapped_column(BigInteger)
+    successes: Mapped[int] = mapped_column(BigInteger)
+    failures: Mapped[int] = mapped_column(BigInteger)
+    created_count: Mapped[int] = mapped_column(BigInteger)
+    attempt_amount: Mapped[int] = mapped_column(BigInteger)
+    success_amount: Mapped[int] = mapped_column(BigInteger)
+
+
+class PaymentFailureRollupHourly(Base):
+    """Failed payments per IST hour, currency, method, country and error source/step/reason."""
+
+    __tablename__ = "payment_failure_rollup_hourly"
+
+    bucket_start: Mapped[datetime] = mapped_column(primary_key=True)
+    currency: Mapped[str] = mapped_column(String(3), primary_key=True)
+    method: Mapped[str] = mapped_column(String(32), primary_key=True)
+    country: Mapped[str] = mapped_column(String(8), primary_key=True)
+    error_source: Mapped[str] = mapped_column(String(64), primary_key=True)
+    error_step: Mapped[str] = mapped_column(String(64), primary_key=True)
+    error_reason: Mapped[str] = mapped_column(String(128), primary_key=True)
+    ist_day: Mapped[date] = mapped_column(Date)
+    failures: Mapped[int] = mapped_column(BigInteger)
+    failed_amount: Mapped[int] = mapped_column(BigInteger)
+
+
+class PaymentRollupDaily(Base):
+    """PaymentRollupHourly summed per IST day: what day-range queries read (24× fewer rows)."""
+
+    __tablename__ = "payment_rollup_daily"
+
+    ist_day: Mapped[date] = mapped_column(Date, primary_key=True)
+    dimension: Mapped[str] = mapped_column(String(16), primary_key=True)
+    dim_value: Mapped[str] = mapped_column(String(64), primary_key=True)
+    currency: Mapped[str] = mapped_column(String(3), primary_key=True)
+    method: Mapped[str] = mapped_column(String(32), primary_key=True)
+    country: Mapped[str] = mapped_column(String(8), primary_key=True)
+    country_source: Mapped[str] = mapped_column(String(24), primary_key=True)
+    attempts: Mapped[int] = mapped_column(BigInteger)
+    successes: Mapped[int] = mapped_column(BigInteger)
+    failures: Mapped[int] = mapped_column(BigInteger)
+    created_count: Mapped[int] = mapped_column(BigInteger)
+    attempt_amount: Mapped[int] = mapped_column(BigInteger)
+    success_amount: Mapped[int] = mapped_column(BigInteger)
+
+
+class PaymentFailureRollupDaily(Base):
+    """PaymentFailureRollupHourly summed per IST day."""
+
+    __tablename__ = "payment_failure_rollup_daily"
+
+    ist_day: Mapped[date] = mapped_column(Date, primary_key=True)
+    currency: Mapped[str] = mapped_column(String(3), primary_key=True)
+    method: Mapped[str] = mapped_column(String(32), primary_key=True)
+    country: Mapped[str] = mapped_column(String(8), primary_key=True)
+    error_source: Mapped[str] = mapped_column(String(64), primary_key=True)
+    error_step: Mapped[str] = mapped_column(String(64), primary_key=True)
+    error_reason: Mapped[str] = mapped_column(String(128), primary_key=True)
+    failures: Mapped[int] = mapped_column(BigInteger)
+    failed_amount: Mapped[int] = mapped_column(BigInteger)
+
+
+Index(
+    "ix_payment_rollup_hourly_dimension_bucket",
+    PaymentRollupHourly.dimension,
+    PaymentRollupHourly.bucket_start,
+)
+Index("ix_payment_rollup_daily_dimension_day", PaymentRollupDaily.dimension, PaymentRollupDaily.ist_day)
+
+__all__ += [
+    "PaymentFailureRollupDaily",
+    "PaymentFailureRollupHourly",
+    "PaymentRollupDaily",
+    "PaymentRollupHourly",
 ]

@@ -1,0 +1,296 @@
+"""`python -m analytics`: success rates, webhook health, reconciliation and rollups from the command line."""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+import pandas as pd
+import typer
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from analytics import mismatches as lifecycle
+from analytics.filters import Filters
+from analytics.reconcile import reconcile as run_reconcile
+from analytics.rollups import rebuild_all
+from analytics.success import DIMENSIONS, normalise_dimension, success_rates
+from analytics.webhook_health import webhook_health as compute_webhook_health
+from data.db import make_engine
+
+app = typer.Typer(
+    help="payops analytics: success rates, webhook health, reconciliation and rollups.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+DatabaseOption = typer.Option(None, "--database-url", help="Database (default: DATABASE_URL / settings).")
+FromOption = typer.Option(None, "--from", help="First IST day, YYYY-MM-DD (inclusive).")
+ToOption = typer.Option(None, "--to", help="Last IST day, YYYY-MM-DD (inclusive).")
+JsonOption = typer.Option(False, "--json", help="Print JSON instead of a table.")
+RuleOption = typer.Option(None, "--rule", help="Run only this rule (repeatable).")
+
+
+def _fail(reason: str) -> typer.Exit:
+    typer.echo(reason, err=True)
+    return typer.Exit(1)
+
+
+def _engine(database_url: str | None) -> Engine:
+    try:
+        return make_engine(database_url)
+    except Exception as error:  # a malformed URL is bad input, said in one line
+        raise _fail(f"cannot open database: {error}") from error
+
+
+def _day(value: str | None, option: str) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError as error:
+        raise _fail(f"{option} must be a date YYYY-MM-DD, not {value!r}") from error
+
+
+def _filters(
+    date_from: str | None,
+    date_to: str | None,
+    currency: str | None = None,
+    method: str | None = None,
+    country: str | None = None,
+) -> Filters:
+    try:
+        return Filters(
+            date_from=_day(date_from, "--from"),
+            date_to=_day(date_to, "--to"),
+            currency=currency.upper() if currency else None,
+            method=method,
+            country=country,
+        )
+    except ValueError as error:
+        raise _fail(str(error)) from error
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, pd.Timestamp):
+        return value.to_pydatetime().isoformat()
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return int(value)
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if hasattr(value, "item") and not isinstance(value, dict | list):
+        return value.item()
+    return value
+
+
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    return [
+        {str(key): _jsonable(value) for key, value in record.items()}
+        for record in frame.to_dict(orient="records")
+    ]
+
+
+def _print(payload: Any, as_json: bool, frame: pd.DataFrame | None = None) -> None:
+    if as_json:
+        typer.echo(json.dumps(payload, default=_jsonable, ensure_ascii=False, indent=2))
+    elif frame is not None:
+        typer.echo(frame.to_string(index=False) if len(frame) else "(no rows)")
+    else:
+        typer.echo(json.dumps(payload, default=_jsonable, ensure_ascii=False, indent=2))
+
+
+def _run(action: Any) -> Any:
+    try:
+        return action()
+    except SQLAlchemyError as error:
+        raise _fail(f"database error: {str(error).splitlines()[0]}") from error
+    except ValueError as error:
+        raise _fail(str(error)) from error
+
+
+@app.command("success-rates")
+def success_rates_command(
+    by: str = typer.Option(
+        ..., "--by", help=f"Dimension: {', '.join(DIMENSIONS)} (aliases: network, issuer, upi)."
+    ),
+    date_from: str | None = FromOption,
+    date_to: str | None = ToOption,
+    currency: str | None = typer.Option(None, "--currency", help="Only this currency, e.g. INR."),
+    method: str | None = typer.Option(None, "--method", help="Only this method, e.g. upi."),
+    country: str | None = typer.Option(
+        None, "--country", help="Only this country (ISO alpha-2, or 'unknown')."
+    ),
+    compare: bool = typer.Option(
+        False, "--compare", help="Add the previous period of equal length (needs --from/--to)."
+    ),
+    as_json: bool = JsonOption,
+    database_url: str | None = DatabaseOption,
+) -> None:
+    """Success rate (successes / attempts) per value of a dimension, from the hourly rollups."""
+    try:
+        dimension = normalise_dimension(by)
+    except ValueError as error:
+        raise _fail(str(error)) from error
+    filters = _filters(date_from, date_to, currency, method, country)
+    if compare and (filters.date_from is None or filters.date_to is None):
+        raise _fail("--compare needs both --from and --to")
+    engine = _engine(database_url)
+    frame = _run(lambda: success_rates(engine, dimension, filters, compare_previous=compare))
+    _print(_records(frame), as_json, frame)
+
+
+@app.command("webhook-health")
+def webhook_health_command(
+    date_from: str | None = FromOption,
+    date_to: str | None = ToOption,
+    grace_minutes: int = typer.Option(
+        30, "--grace-minutes", min=0, help="Wait this long before calling an event missing."
+    ),
+    late_minutes: int = typer.Option(
+        5, "--late-minutes", min=0, help="A delivery lagging more than this is late."
+    ),
+    silence_minutes: int = typer.Option(
+        30, "--silence-minutes", min=1, help="A gap this long with payments is a silence."
+    ),
+    as_json: bool = JsonOption,
+    database_url: str | None = DatabaseOption,
+) -> None:
+    """Deliveries, duplicates, rejections, lag percentiles, missing events, silences and conflicts."""
+    filters = _filters(date_from, date_to)
+    engine = _engine(database_url)
+    health = _run(
+        lambda: compute_webhook_health(
+            engine,
+            filters,
+            grace_minutes=grace_minutes,
+            late_minutes=late_minutes,
+            silence_minutes=silence_minutes,
+        )
+    )
+    if as_json:
+        _print(health.as_dict(), True)
+        return
+    typer.echo(f"coverage: {health.coverage_start} → {health.coverage_end}")
+    for name in ("by_type_day", "rejections", "missing", "duplicates", "late", "silences", "conflicts"):
+        frame = getattr(health, name)
+        typer.echo(f"\n## {name} ({len(frame)})")
+        typer.echo(frame.head(20).to_string(index=False) if len(frame) else "(none)")
+
+
+@app.command("reconcile")
+def reconcile_command(
+    now: str | None = typer.Option(None, "--now", help="Pretend it is this ISO instant (default: now)."),
+    rule: list[str] | None = RuleOption,
+    settlement_days: int | None = typer.Option(
+        None, "--settlement-days", min=0, help="T+N business days (default: settings)."
+    ),
+    as_json: bool = JsonOption,
+    database_url: str | None = DatabaseOption,
+) -> None:
+    """Run the reconciliation rules now and update the mismatches (idempotent)."""
+    at: datetime | None = None
+    if now is not None:
+        try:
+            at = datetime.fromisoformat(now)
+        except ValueError as error:
+            raise _fail(f"--now must be an ISO datetime, not {now!r}") from error
+        at = at.replace(tzinfo=UTC) if at.tzinfo is None else at
+    engine = _engine(database_url)
+    result = _run(lambda: run_reconcile(engine, now=at, rules=rule or None, settlement_days=settlement_days))
+    if as_json:
+        _print(result.as_dict(), True)
+        return
+    for rule_id, count in result.found.items():
+        typer.echo(f"{rule_id:34} {count}")
+    typer.echo(
+        f"new {result.new} · reopened {result.reopened} · auto-resolved {result.auto_resolved} · "
+        f"open {result.still_open}"
+    )
+
+
+@app.command("mismatches")
+def mismatches_command(
+    rule: str | None = typer.Option(None, "--rule", help="Only this rule id."),
+    status: str | None = typer.Option(None, "--status", help="open | acknowledged | resolved"),
+    severity: str | None = typer.Option(None, "--severity", help="critical | high | medium | low"),
+    limit: int = typer.Option(1000, "--limit", min=1, help="At most this many (newest first)."),
+    as_json: bool = JsonOption,
+    database_url: str | None = DatabaseOption,
+) -> None:
+    """List mismatches: rule, entity ids, amounts, explanation, status and age."""
+    from analytics.rules import RULES
+
+    if rule is not None and rule not in RULES:
+        raise _fail(f"unknown rule {rule!r}; choose from {', '.join(RULES)}")
+    engine = _engine(database_url)
+    frame = _run(
+        lambda: lifecycle.list_mismatches(engine, rule=rule, status=status, severity=severity, limit=limit)
+    )
+    if as_json:
+        _print(_records(frame), True)
+        return
+    columns = [
+        "id",
+        "rule",
+        "status",
+        "payment_id",
+        "order_id",
+        "refund_id",
+        "settlement_id",
+        "currency",
+        "age_days",
+    ]
+    _print(None, False, frame[columns])
+
+
+def _decide(action: str, mismatch_id: int, actor: str, note: str | None, database_url: str | None) -> None:
+    engine = _engine(database_url)
+    decide = {"acknowledge": lifecycle.acknowledge, "resolve": lifecycle.resolve, "reopen": lifecycle.reopen}[
+        action
+    ]
+    _run(lambda: decide(engine, mismatch_id, actor, note))
+    typer.echo(f"mismatch {mismatch_id}: {action}d by {actor}")
+
+
+@app.command("acknowledge")
+def acknowledge_command(
+    mismatch_id: int = typer.Argument(..., help="Mismatch id."),
+    actor: str = typer.Option(..., "--actor", help="Who decides (recorded in the audit log)."),
+    note: str | None = typer.Option(None, "--note", help="Why."),
+    database_url: str | None = DatabaseOption,
+) -> None:
+    """Mark a mismatch acknowledged (open → acknowledged)."""
+    _decide("acknowledge", mismatch_id, actor, note, database_url)
+
+
+@app.command("resolve")
+def resolve_command(
+    mismatch_id: int = typer.Argument(..., help="Mismatch id."),
+    actor: str = typer.Option(..., "--actor", help="Who decides (recorded in the audit log)."),
+    note: str | None = typer.Option(None, "--note", help="Why."),
+    database_url: str | None = DatabaseOption,
+) -> None:
+    """Mark a mismatch resolved (open | acknowledged → resolved)."""
+    _decide("resolve", mismatch_id, actor, note, database_url)
+
+
+@app.command("rebuild-rollups")
+def rebuild_rollups_command(database_url: str | None = DatabaseOption) -> None:
+    """Recompute every rollup row from the raw payments table."""
+    engine = _engine(database_url)
+
+    def rebuild() -> int:
+        with engine.begin() as conn:
+            return rebuild_all(conn)
+
+    buckets = _run(rebuild)
+    typer.echo(f"rebuilt {buckets} hourly buckets")
+
+
+if __name__ == "__main__":
+    app()

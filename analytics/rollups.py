@@ -1,0 +1,316 @@
+"""Hourly payment rollups: recomputed from raw payments for the buckets a write touched.
+
+A bucket is one IST clock hour, stored by its aware-UTC start (always HH:30 UTC because IST = UTC+5:30),
+so every IST day is exactly 24 whole buckets and IST-day filters on rollups are exact.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Date,
+    Integer,
+    Select,
+    Table,
+    and_,
+    case,
+    cast,
+    delete,
+    extract,
+    func,
+    insert,
+    literal,
+    literal_column,
+    select,
+)
+
+from analytics.filters import ist_day_of, ist_midnight
+from data.models import (
+    Payment,
+    PaymentFailureRollupDaily,
+    PaymentFailureRollupHourly,
+    PaymentRollupDaily,
+    PaymentRollupHourly,
+)
+
+__all__ = [
+    "BREAKDOWN_DIMENSIONS",
+    "RECONCILE_LOCK",
+    "ROLLUP_LOCK",
+    "SUCCESS_STATUSES",
+    "IstExpressions",
+    "bucket_start",
+    "buckets_for_hours",
+    "rebuild_all",
+    "refresh_payment_hours",
+    "serialise",
+]
+
+SUCCESS_STATUSES = ("authorized", "captured", "refunded")
+# Payment attributes that get their own rows in payment_rollup_hourly (dimension = column name).
+BREAKDOWN_DIMENSIONS = ("bank", "card_network", "card_type", "card_issuer", "wallet", "upi_flow", "upi_app")
+
+_HOUR = timedelta(hours=1)
+_HALF_HOUR = timedelta(minutes=30)
+_PAYMENTS: Table = Payment.__table__  # type: ignore[assignment]
+_ROLLUP: Table = PaymentRollupHourly.__table__  # type: ignore[assignment]
+_FAILURES: Table = PaymentFailureRollupHourly.__table__  # type: ignore[assignment]
+_DAILY: Table = PaymentRollupDaily.__table__  # type: ignore[assignment]
+_FAILURES_DAILY: Table = PaymentFailureRollupDaily.__table__  # type: ignore[assignment]
+
+
+# Transaction-scoped PostgreSQL advisory lock keys (arbitrary constants, unique within payops).
+ROLLUP_LOCK = 0x5041_594F_5053_0001
+RECONCILE_LOCK = 0x5041_594F_5053_0002
+
+
+def serialise(conn: Connection, key: int) -> None:
+    """Hold a PostgreSQL advisory lock until the transaction ends (SQLite serialises writers itself).
+
+    Two writers refreshing the same bucket concurrently would both delete, then both insert: the
+    second insert would hit the primary key. The lock makes the refreshes take turns.
+    """
+    if conn.dialect.name == "postgresql":
+        conn.execute(select(func.pg_advisory_xact_lock(key)))
+
+
+def bucket_start(ts: datetime) -> datetime:
+    """The aware-UTC start of the IST hour containing `ts`."""
+    shifted = ts.astimezone(UTC) - _HALF_HOUR
+    return shifted.replace(minute=0, second=0, microsecond=0) + _HALF_HOUR
+
+
+def buckets_for_hours(hours: Iterable[datetime]) -> list[datetime]:
+    """The IST-hour buckets overlapping each UTC hour that contains one of `hours` (two per hour)."""
+    buckets: set[datetime] = set()
+    for ts in hours:
+        hour = ts.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+        buckets.add(bucket_start(hour))
+        buckets.add(bucket_start(hour + _HOUR - timedelta(microseconds=1)))
+    return sorted(buckets)
+
+
+def _runs(buckets: Sequence[datetime]) -> list[tuple[datetime, datetime]]:
+    """Contiguous bucket runs as [start, end) ranges, so one statement covers each run."""
+    runs: list[tuple[datetime, datetime]] = []
+    for bucket in buckets:
+        if runs and runs[-1][1] == bucket:
+            runs[-1] = (runs[-1][0], bucket + _HOUR)
+        else:
+            runs.append((bucket, bucket + _HOUR))
+    return runs
+
+
+def refresh_payment_hours(conn: Connection, hours: Iterable[datetime]) -> None:
+    """Recompute the rollup rows of the buckets overlapping the given UTC hours from raw payments.
+
+    Idempotent; runs inside the caller's transaction (the sync and the webhook receiver call it in
+    the same transaction as their payment upsert). Cost: one indexed created_at range per statement.
+    """
+    runs = _runs(buckets_for_hours(hours))
+    if not runs:
+        return
+    serialise(conn, ROLLUP_LOCK)
+    for start, end in runs:
+        _recompute(conn, start, end)
+    for start, end in _day_runs(runs):
+        _recompute_days(conn, start, end)
+
+
+def rebuild_all(conn: Connection) -> int:
+    """Drop and recompute every rollup row from raw payments. Returns the number of buckets written."""
+    serialise(conn, ROLLUP_LOCK)
+    for rollup in (_ROLLUP, _FAILURES, _DAILY, _FAILURES_DAILY):
+        conn.execute(delete(rollup))
+    _insert_rollups(conn, None, None)
+    _insert_daily(conn, None, None)
+    return int(conn.execute(select(func.count(func.distinct(_ROLLUP.c.bucket_start)))).scalar_one())
+
+
+def _recompute(conn: Connection, start: datetime, end: datetime) -> None:
+    conn.execute(delete(_ROLLUP).where(_ROLLUP.c.bucket_start >= start, _ROLLUP.c.bucket_start < end))
+    conn.execute(delete(_FAILURES).where(_FAILURES.c.bucket_start >= start, _FAILURES.c.bucket_start < end))
+    _insert_rollups(conn, start, end)
+
+
+def _day_runs(runs: Sequence[tuple[datetime, datetime]]) -> list[tuple[datetime, datetime]]:
+    """The whole IST days covering the bucket runs, merged, as [start, end) instants."""
+    days: list[tuple[datetime, datetime]] = []
+    for start, end in runs:
+        first = ist_midnight(ist_day_of(start))
+        last = ist_midnight(ist_day_of(end - timedelta(microseconds=1)) + timedelta(days=1))
+        if days and days[-1][1] >= first:
+            days[-1] = (days[-1][0], max(days[-1][1], last))
+        else:
+            days.append((first, last))
+    return days
+
+
+def _recompute_days(conn: Connection, start: datetime, end: datetime) -> None:
+    first, last = ist_day_of(start), ist_day_of(end - timedelta(microseconds=1))
+    conn.execute(delete(_DAILY).where(_DAILY.c.ist_day >= first, _DAILY.c.ist_day <= last))
+    conn.execute(
+        delete(_FAILURES_DAILY).where(_FAILURES_DAILY.c.ist_day >= first, _FAILURES_DAILY.c.ist_day <= last)
+    )
+    _insert_daily(conn, start, end)
+
+
+def _insert_daily(conn: Connection, start: datetime | None, end: datetime | None) -> None:
+    """Daily rows = the day's 24 hourly rows summed (IST days are whole buckets)."""
+    for hourly, daily, keys, measures in (
+        (
+            _ROLLUP,
+            _DAILY,
+            ["ist_day", "dimension", "dim_value", "currency", "method", "country", "country_source"],
+            ["attempts", "successes", "failures", "created_count", "attempt_amount", "success_amount"],
+        ),
+        (
+            _FAILURES,
+            _FAILURES_DAILY,
+            ["ist_day", "currency", "method", "country", "error_source", "error_step", "error_reason"],
+            ["failures", "failed_amount"],
+        ),
+    ):
+        query = select(*[hourly.c[key] for key in keys], *[func.sum(hourly.c[m]) for m in measures]).group_by(
+            *[hourly.c[key] for key in keys]
+        )
+        if start is not None:
+            query = query.where(hourly.c.bucket_start >= start)
+        if end is not None:
+            query = query.where(hourly.c.bucket_start < end)
+        conn.execute(insert(daily).from_select([*keys, *measures], query))
+
+
+class IstExpressions:
+    """Dialect-specific SQL for a timestamp column's bucket, IST day and IST hour (constant SQL, no values)."""
+
+    def __init__(self, dialect: str, created_at: Any = None) -> None:
+        created_at = _PAYMENTS.c.created_at if created_at is None else created_at
+        if dialect == "sqlite":
+            # UTCDateTime stores 'YYYY-MM-DD HH:MM:SS.ffffff' (naive UTC); produce the same text.
+            self.bucket: ColumnElement[Any] = func.strftime(
+                literal_column("'%Y-%m-%d %H:30:00.000000'"), created_at, literal_column("'-30 minutes'")
+            )
+            self.day: ColumnElement[Any] = func.date(created_at, literal_column("'+330 minutes'"))
+            self.hour: ColumnElement[Any] = cast(
+                func.strftime(literal_column("'%H'"), created_at, literal_column("'+330 minutes'")), Integer
+            )
+        elif dialect == "postgresql":
+            utc = func.timezone(literal_column("'UTC'"), created_at)
+            self.bucket = func.timezone(
+                literal_column("'UTC'"),
+                func.date_trunc(literal_column("'hour'"), utc - literal_column("interval '30 minutes'"))
+                + literal_column("interval '30 minutes'"),
+            )
+            ist_local = utc + literal_column("interval '330 minutes'")
+            self.day = cast(ist_local, Date)
+            self.hour = cast(extract("hour", ist_local), Integer)
+        else:  # pragma: no cover - only the two supported databases reach here
+            raise NotImplementedError(f"rollups are not implemented for {dialect}")
+
+
+def _blank(column: Any) -> ColumnElement[Any]:
+    return func.coalesce(column, literal(""))
+
+
+def _count_if(condition: ColumnElement[bool]) -> ColumnElement[Any]:
+    return func.sum(case((condition, 1), else_=0))
+
+
+def _sum_if(condition: ColumnElement[bool], value: Any) -> ColumnElement[Any]:
+    return func.sum(case((condition, value), else_=0))
+
+
+def _in_range(start: datetime | None, end: datetime | None) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = []
+    if start is not None:
+        conditions.append(_PAYMENTS.c.created_at >= start)
+    if end is not None:
+        conditions.append(_PAYMENTS.c.created_at < end)
+    return conditions
+
+
+def _insert_rollups(conn: Connection, start: datetime | None, end: datetime | None) -> None:
+    sql = IstExpressions(conn.dialect.name)
+    p = _PAYMENTS.c
+    status = p.status
+    success = status.in_(SUCCESS_STATUSES)
+    attempt = status != "created"
+    measures = [
+        _count_if(attempt).label("attempts"),
+        _count_if(success).label("successes"),
+        _count_if(status == "failed").label("failures"),
+        _count_if(status == "created").label("created_count"),
+        _sum_if(attempt, p.amount).label("attempt_amount"),
+        _sum_if(success, p.amount).label("success_amount"),
+    ]
+    keys = [p.currency, _blank(p.method), _blank(p.country), _blank(p.country_source)]
+    columns = [
+        "bucket_start",
+        "ist_day",
+        "ist_hour",
+        "dimension",
+        "dim_value",
+        "currency",
+        "method",
+        "country",
+        "country_source",
+        "attempts",
+        "successes",
+        "failures",
+        "created_count",
+        "attempt_amount",
+        "success_amount",
+    ]
+    range_conditions = _in_range(start, end)
+
+    everything: Select[Any] = (
+        select(sql.bucket, sql.day, sql.hour, literal("all"), literal(""), *keys, *measures)
+        .where(*range_conditions)
+        .group_by(sql.bucket, sql.day, sql.hour, *keys)
+    )
+    conn.execute(insert(_ROLLUP).from_select(columns, everything))
+    for dimension in BREAKDOWN_DIMENSIONS:
+        value = p[dimension]
+        breakdown: Select[Any] = (
+            select(sql.bucket, sql.day, sql.hour, literal(dimension), value, *keys, *measures)
+            .where(and_(value.is_not(None), *range_conditions))
+            .group_by(sql.bucket, sql.day, sql.hour, value, *keys)
+        )
+        conn.execute(insert(_ROLLUP).from_select(columns, breakdown))
+
+    failure_keys = [
+        p.currency,
+        _blank(p.method),
+        _blank(p.country),
+        _blank(p.error_source),
+        _blank(p.error_step),
+        _blank(p.error_reason),
+    ]
+    failed: Select[Any] = (
+        select(sql.bucket, sql.day, *failure_keys, func.count().label("failures"), func.sum(p.amount))
+        .where(status == "failed", *range_conditions)
+        .group_by(sql.bucket, sql.day, *failure_keys)
+    )
+    conn.execute(
+        insert(_FAILURES).from_select(
+            [
+                "bucket_start",
+                "ist_day",
+                "currency",
+                "method",
+                "country",
+                "error_source",
+                "error_step",
+                "error_reason",
+                "failures",
+                "failed_amount",
+            ],
+            failed,
+        )
+    )

@@ -1,0 +1,682 @@
+"""Reconciliation rules: one set-based query per rule, each with a stable id, severity and explanation.
+
+A rule returns Findings (the evidence of one mismatch each); `analytics.reconcile` stores them with a
+lifecycle. Rules never write. `now` comes from the RuleContext so tests can fix the clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, Table, case, exists, func, literal, or_, select
+
+from analytics.filters import ist_day_of, ist_midnight
+from analytics.webhook_health import missing_events, status_conflicts
+from data.models import Order, Payment, Refund, Settlement, SettlementLine
+
+__all__ = [
+    "DEFAULT_FEE_RATE_RANGES",
+    "RULES",
+    "Finding",
+    "Rule",
+    "RuleContext",
+    "business_day_cutoff",
+    "format_amount",
+]
+
+_P: Table = Payment.__table__  # type: ignore[assignment]
+_O: Table = Order.__table__  # type: ignore[assignment]
+_R: Table = Refund.__table__  # type: ignore[assignment]
+_S: Table = Settlement.__table__  # type: ignore[assignment]
+_L: Table = SettlementLine.__table__  # type: ignore[assignment]
+
+CAPTURED_STATUSES = ("captured", "refunded")
+
+# Fee (GST included, as Razorpay reports it) / amount, in basis points, per method: (min, max).
+# A rate outside the range usually means a pricing-plan change, a wrong fee bearer, or a fee charged
+# on the wrong amount. "*" covers methods not listed.
+DEFAULT_FEE_RATE_RANGES: dict[str, tuple[int, int]] = {
+    # Razorpay's standard plans, GST included: ~2% domestic (≈2.36% with GST), up to 3% + GST for
+    # premium and 3.5% + GST for international cards; UPI is near zero. The ceilings leave headroom
+    # for international pricing on any method.
+    "card": (100, 450),
+    "emi": (100, 450),
+    "upi": (0, 450),
+    "netbanking": (100, 450),
+    "wallet": (100, 450),
+    "paylater": (100, 450),
+    "cardless_emi": (100, 450),
+    "bank_transfer": (0, 450),
+    "*": (0, 500),
+}
+
+_MINOR_DIGITS = {"JPY": 0, "KRW": 0, "VND": 0, "KWD": 3, "BHD": 3, "OMR": 3, "JOD": 3, "TND": 3}
+
+
+def format_amount(amount: int | None, currency: str | None) -> str:
+    """'INR 1234.50' from minor units, with integer arithmetic only (display text for explanations)."""
+    if amount is None:
+        return "—"
+    digits = _MINOR_DIGITS.get(currency or "", 2)
+    sign = "-" if amount < 0 else ""
+    whole, fraction = divmod(abs(amount), 10**digits)
+    text = f"{whole}.{fraction:0{digits}d}" if digits else str(whole)
+    return f"{currency or ''} {sign}{text}".strip()
+
+
+def add_business_days(day: date, days: int) -> date:
+    """`day` + `days` weekdays (Saturday and Sunday skipped; no bank-holiday calendar)."""
+    current = day
+    remaining = days
+    while remaining > 0:
+        current += timedelta(days=1)
+        if current.weekday() < 5:
+            remaining -= 1
+    return current
+
+
+def business_day_cutoff(now: datetime, days: int) -> datetime:
+    """Entities created before the returned instant are past T+`days` business days (IST calendar).
+
+    An entity created on IST day d is due by the end of d + `days` business days; it is overdue when
+    that whole day has passed, i.e. due date < today (IST).
+    """
+    today = ist_day_of(now)
+    day = today
+    while add_business_days(day, days) >= today:
+        day -= timedelta(days=1)
+    return ist_midnight(day + timedelta(days=1))
+
+
+@dataclass(frozen=True)
+class RuleContext:
+    now: datetime
+    settlement_days: int = 3
+    authorized_days: int = 3
+    webhook_grace_minutes: int = 30
+    fee_rate_ranges: Mapping[str, tuple[int, int]] = field(
+        default_factory=lambda: dict(DEFAULT_FEE_RATE_RANGES)
+    )
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One detected mismatch with its evidence; `subject` makes `key` unique within the rule."""
+
+    rule: str
+    subject: str
+    detail: str
+    evidence: dict[str, Any]
+    payment_id: str | None = None
+    order_id: str | None = None
+    refund_id: str | None = None
+    settlement_id: str | None = None
+    currency: str | None = None
+    expected_amount: int | None = None
+    actual_amount: int | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.rule}:{self.subject}"
+
+
+Detector = Callable[[Connection, RuleContext], list[Finding]]
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    severity: str  # critical | high | medium | low
+    title: str
+    explanation: str
+    usual_cause: str
+    detect: Detector
+
+
+def _iso(value: datetime | date | None) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat()
+    return value.isoformat()
+
+
+# --- the rules ------------------------------------------------------------------------------------------
+
+
+def _captured_not_settled(conn: Connection, ctx: RuleContext) -> list[Finding]:
+    cutoff = business_day_cutoff(ctx.now, ctx.settlement_days)
+    has_line = exists().where(_L.c.type == "payment", _L.c.payment_id == _P.c.id)
+    query = select(_P.c.id, _P.c.order_id, _P.c.amount, _P.c.currency, _P.c.fee, _P.c.created_at).where(
+        _P.c.status.in_(CAPTURED_STATUSES), _P.c.created_at < cutoff, ~has_line
+    )
+    findings = []
+    for row in conn.execute(query):
+        findings.append(
+            Finding(
+                rule="captured_not_settled",
+                subject=row.id,
+                payment_id=row.id,
+                order_id=row.order_id,
+                currency=row.currency,
+                expected_amount=row.amount,
+                actual_amount=0,
+                detail=(
+                    f"Payment {row.id} ({format_amount(row.amount, row.currency)}) captured "
+                    f"{row.created_at:%Y-%m-%d %H:%M} UTC has no settlement line after T+{ctx.settlement_days} "
+                    "business days."
+                ),
+                evidence={
+                    "payment_id": row.id,
+                    "amount": row.amount,
+                    "currency": row.currency,
+                    "fee": row.fee,
+                    "captured_at": _iso(row.created_at),
+                    "settlement_days": ctx.settlement_days,
+                    "due_before": _iso(cutoff),
+                },
+            )
+        )
+    return findings
+
+
+def _settlement_line_amount_mismatch(conn: Connection, ctx: RuleContext) -> list[Finding]:
+    payment_lines = (
+        select(
+            _L.c.entity_id,
+            _L.c.type,
+            _L.c.settlement_id,
+            _L.c.amount,
+            _L.c.fee,
+            _L.c.tax,
+            _L.c.currency,
+            _P.c.id.label("payment_id"),
+            _P.c.amount.label("expected_amount"),
+            func.coalesce(_P.c.fee, 0).label("expected_fee"),
+            func.coalesce(_P.c.tax, 0).label("expected_tax"),
+        )
+        .join(_P, _P.c.id == _L.c.entity_id)
+        .where(
+            _L.c.type == "payment",
+            or_(
+                _L.c.amount != _P.c.amount,
+                _L.c.fee != func.coalesce(_P.c.fee, 0),
+                _L.c.tax != func.coalesce(_P.c.tax, 0),
+            ),
+        )
+    )
+    refund_lines = (
+        select(
+            _L.c.entity_id,
+            _L.c.type,
+            _L.c.settlement_id,
+            _L.c.amount,
+            _L.c.fee,
+            _L.c.tax,
+            _L.c.currency,
+            _R.c.payment_id.label("payment_id"),
+            _R.c.amount.label("expected_amount"),
+            literal(0).label("expected_fee"),
+            literal(0).label("expected_tax"),
+        )
+        .join(_R, _R.c.id == _L.c.entity_id)
+        .where(_L.c.type == "refund", _L.c.amount != _R.c.amount)
+    )
+    findings = []
+    for query in (payment_lines, refund_lines):
+        for row in conn.execute(query):
+            differences = [
+                f"{name} {format_amount(line, row.currency)} vs {format_amount(expected, row.currency)}"
+                for name, line, expected in (
+                    ("amount", row.amount, row.expected_amount),
+                    ("fee", row.fee, row.expected_fee),
+                    ("tax", row.tax, row.expected_tax),
+                )
+                if line != expected
+            ]
+            findings.append(
+                Finding(
+                    rule="settlement_line_amount_mismatch",
+                    subject=row.entity_id,
+                    payment_id=row.payment_id,
+                    refund_id=row.entity_id if row.type == "refund" else None,
+                    settlement_id=row.settlement_id,
+                    currency=row.currency,
+                    expected_amount=row.expected_amount,
+                    actual_amount=row.amount,
+                    detail=(
+                        f"Settlement line for {row.type} {row.entity_id} in settlement {row.settlement_id} "
+                        f"disagrees with the {row.type}: " + "; ".join(differences) + "."
+                    ),
+                    evidence={
+                        "entity_id": row.entity_id,
+                        "type": row.type,
+                        "settlement_id": row.settlement_id,
+                        "line": {"amount": row.amount, "fee": row.fee, "tax": row.tax},
+                        "expected": {
+                            "amount": row.expected_amount,
+                            "fee": row.expected_fee,
+                            "tax": row.expected_tax,
+                        },
+                        "currency": row.currency,
+                    },
+                )
+            )
+    return findings
+
+
+def _settlement_total_mismatch(conn: Connection, ctx: RuleContext) -> list[Finding]:
+    lines = (
+        select(
+            _L.c.settlement_id,
+            func.sum(_L.c.credit).label("credits"),
+            func.sum(_L.c.debit).label("debits"),
+            func.count().label("lines"),
+        )
+        .where(_L.c.settlement_id.is_not(None))
+        .group_by(_L.c.settlement_id)
+        .subquery()
+    )
+    credits = func.coalesce(lines.c.credits, 0)
+    debits = func.coalesce(lines.c.debits, 0)
+    query = (
+        select(
+            _S.c.id,
+            _S.c.amount,
+            _S.c.currency,
+            _S.c.utr,
+            _S.c.created_at,
+            credits.label("credits"),
+            debits.label("debits"),
+            func.coalesce(lines.c.lines, 0).label("lines"),
+        )
+        .select_from(_S.outerjoin(lines, lines.c.settlement_id == _S.c.id))
+        .where(_S.c.status != "failed", _S.c.amount != credits - debits)
+    )
+    findings = []
+    for row in conn.execute(query):
+        expected = int(row.credits) - int(row.debits)
+        findings.append(
+            Finding(
+                rule="settlement_total_mismatch",
+                subject=row.id,
+                settlement_id=row.id,
+                currency=row.currency,
+                expected_amount=expected,
+                actual_amount=row.amount,
+                detail=(
+                    f"Settlement {row.id} (UTR {row.utr or '—'}) paid {format_amount(row.amount, row.currency)} "
+                    f"but its {int(row.lines)} lines add up to {format_amount(expected, row.currency)} "
+                    f"(credits {format_amount(int(row.credits), row.currency)} − debits "
+                    f"{format_amount(int(row.debits), row.currency)}); difference "
+                    f"{format_amount(row.amount - expected, row.currency)}."
+                ),
+                evidence={
+                    "settlement_id": row.id,
+                    "utr": row.utr,
+                    "amount": row.amount,
+                    "credits": int(row.credits),
+                    "debits": int(row.debits),
+                    "lines": int(row.lines),
+                    "difference": row.amount - expected,
+                    "currency": row.currency,
+                    "created_at": _iso(row.created_at),
+                },
+            )
+        )
+    return findings
+
+
+def _order_paid_without_capture(conn: Connection, ctx: RuleContext) -> list[Finding]:
+    captured = exists().where(_P.c.order_id == _O.c.id, _P.c.status.in_(CAPTURED_STATUSES))
+    query = select(_O.c.id, _O.c.amount, _O.c.amount_paid, _O.c.currency, _O.c.created_at).where(
+        _O.c.status == "paid", ~captured
+    )
+    return [
+        Finding(
+            rule="order_paid_without_capture",
+            subject=row.id,
+            order_id=row.id,
+            currency=row.currency,
+            expected_amount=row.amount_paid,
+            actual_amount=0,
+            detail=(
+                f"Order {row.id} is paid ({format_amount(row.amount_paid, row.currency)}) but none of its "
+                "payments is captured."
+            ),
+            evidence={
+                "order_id": row.id,
+                "amount": row.amount,
+                "amount_paid": row.amount_paid,
+                "currency": row.currency,
+                "created_at": _iso(row.created_at),
+            },
+        )
+        for row in conn.execute(query)
+    ]
+
+
+def _order_multiple_captures(conn: Connection, ctx: RuleContext) -> list[Finding]:
+    captured = _P.c.status.in_(CAPTURED_STATUSES)
+    orders = (
+        select(_P.c.order_id)
+        .where(captured, _P.c.order_id.is_not(None))
+        .group_by(_P.c.order_id)
+        .having(func.count() > 1)
+        .subquery()
+    )
+    query = (
+        select(
+            _P.c.order_id,
+            _P.c.id,
+            _P.c.amount,
+            _P.c.currency,
+            _P.c.created_at,
+            _O.c.amount.label("order_amount"),
+        )
+        .join(orders, orders.c.order_id == _P.c.order_id)
+        .outerjoin(_O, _O.c.id == _P.c.order_id)
+        .where(captured)
+        .order_by(_P.c.order_id, _P.c.created_at, _P.c.id)
+    )
+    grouped: dict[str, list[Any]] = {}
+    for row in conn.execute(query):
+        grouped.setdefault(row.order_id, []).append(row)
+    findings = []
+    for order_id, rows in grouped.items():
+        currency = rows[0].currency
+        total = sum(row.amount for row in rows)
+        findings.append(
+            Finding(
+                rule="order_multiple_captures",
+                subject=order_id,
+                order_id=order_id,
+                payment_id=rows[-1].id,
+                currency=currency,
+                expected_amount=rows[0].order_amount,
+                actual_amount=total,
+                detail=(
+                    f"Order {order_id} has {len(rows)} captured payments ("
+                    + ", ".join(f"{row.id} {format_amount(row.amount, row.currency)}" for row in rows)
+                    + "): the customer was charged more than once."
+                ),
+                evidence={
+                    "order_id": order_id,
+                    "order_amount": rows[0].order_amount,
+                    "payments": [
+                        {"payment_id": row.id, "amount": row.amount, "created_at": _iso(row.created_at)}
+                        for row in rows
+                    ],
+                    "currency": currency,
+                },
+            )
+        )
+    return findings
+
+
+def _authorized_not_captured(conn: Connection, ctx: RuleContext) -> list[Finding]:
+    cutoff = ctx.now - timedelta(days=ctx.authorized_days)
+    query = select(_P.c.id, _P.c.order_id, _P.c.amount, _P.c.currency, _P.c.created_at, _P.c.method).where(
+        _P.c.status == "authorized", _P.c.created_at < cutoff
+    )
+    return [
+        Finding(
+            rule="authorized_not_captured",
+            subject=row.id,
+            payment_id=row.id,
+            order_id=row.order_id,
+            currency=row.currency,
+            expected_amount=row.amount,
+            actual_amount=0,
+            detail=(
+                f"Payment {row.id} ({format_amount(row.amount, row.currency)}, {row.method}) was authorized "
+                f"{row.created_at:%Y-%m-%d %H:%M} UTC and is still not captured after {ctx.authorized_days} days: "
+                "Razorpay will auto-refund it."
+            ),
+            evidence={
+                "payment_id": row.id,
+                "order_id": row.order_id,
+                "amount": row.amount,
+                "currency": row.currency,
+                "authorized_at": _iso(row.created_at),
+                "age_hours": int((ctx.now - row.created_at).total_seconds() // 3600),
+            },
+        )
+        for row in conn.execute(query)
+    ]
+
+
+def _refund_not_debited(conn: Connection, ctx: RuleContext) -> list[Finding]:
+    cutoff = business_day_cutoff(ctx.now, ctx.settlement_days)
+    has_line = exists().where(_L.c.type == "refund", _L.c.entity_id == _R.c.id)
+    query = select(_R.c.id, _R.c.payment_id, _R.c.amount, _R.c.currency, _R.c.created_at).where(
+        _R.c.status == "processed", _R.c.created_at < cutoff, ~has_line
+    )
+    return [
+        Finding(
+            rule="refund_not_debited",
+            subject=row.id,
+            refund_id=row.id,
+            payment_id=row.payment_id,
+            currency=row.currency,
+            expected_amount=row.amount,
+            actual_amount=0,
+            detail=(
+                f"Refund {row.id} of payment {row.payment_id} ({format_amount(row.amount, row.currency)}), "
+                f"processed {row.created_at:%Y-%m-%d %H:%M} UTC, has no debit line in any settlement after "
+                f"T+{ctx.settlement_days} business days."
+            ),
+            evidence={
+                "refund_id": row.id,
+                "payment_id": row.payment_id,
+                "amount": row.amount,
+                "currency": row.currency,
+                "processed_at": _iso(row.created_at),
+                "due_before": _iso(cutoff),
+            },
+        )
+        for row in conn.execute(query)
+    ]
+
+
+def _fee_rate_anomaly(conn: Connection, ctx: RuleContext) -> list[Finding]:
+    ranges = dict(ctx.fee_rate_ranges)
+    default_low, default_high = ranges.pop("*", DEFAULT_FEE_RATE_RANGES["*"])
+    method = _P.c.method
+    low = case(
+        *[(method == name, literal(bounds[0])) for name, bounds in ranges.items()], else_=literal(default_low)
+    )
+    high = case(
+        *[(method == name, literal(bounds[1])) for name, bounds in ranges.items()],
+        else_=literal(default_high),
+    )
+    scaled_fee = _P.c.fee * 10_000
+    query = select(
+        _P.c.id, _P.c.order_id, _P.c.amount, _P.c.fee, _P.c.tax, _P.c.currency, _P.c.method, low, high
+    ).where(
+        _P.c.status.in_(CAPTURED_STATUSES),
+        _P.c.fee.is_not(None),
+        _P.c.amount > 0,
+        or_(scaled_fee < _P.c.amount * low, scaled_fee > _P.c.amount * high),
+    )
+    findings = []
+    for row in conn.execute(query):
+        payment_id, order_id, amount, fee, tax, currency, method_name, low_bp, high_bp = row
+        rate_bp = fee * 10_000 / amount
+        findings.append(
+            Finding(
+                rule="fee_rate_anomaly",
+                subject=payment_id,
+                payment_id=payment_id,
+                order_id=order_id,
+                currency=currency,
+                expected_amount=None,
+                actual_amount=fee,
+                detail=(
+                    f"Payment {payment_id} ({method_name}, {format_amount(amount, currency)}) was charged a fee of "
+                    f"{format_amount(fee, currency)} = {rate_bp / 100:.2f}% of the amount; the configured range for "
+                    f"{method_name} is {int(low_bp) / 100:.2f}%–{int(high_bp) / 100:.2f}%."
+                ),
+                evidence={
+                    "payment_id": payment_id,
+                    "method": method_name,
+                    "amount": amount,
+                    "fee": fee,
+                    "tax": tax,
+                    "currency": currency,
+                    "rate_bp": round(rate_bp, 2),
+                    "range_bp": [int(low_bp), int(high_bp)],
+                },
+            )
+        )
+    return findings
+
+
+def _webhook_missing(conn: Connection, ctx: RuleContext) -> list[Finding]:
+    return [
+        Finding(
+            rule="webhook_missing",
+            subject=f"{missing.expected_event}:{missing.entity_id}",
+            payment_id=missing.payment_id,
+            refund_id=missing.entity_id if missing.expected_event.startswith("refund.") else None,
+            order_id=missing.entity_id if missing.expected_event.startswith("order.") else None,
+            currency=missing.currency,
+            expected_amount=missing.amount,
+            detail=(
+                f"No {missing.expected_event} webhook arrived for {missing.entity_id} (status {missing.status} per "
+                f"the API, created {missing.created_at:%Y-%m-%d %H:%M} UTC) within {ctx.webhook_grace_minutes} "
+                "minutes, although webhooks were flowing then."
+            ),
+            evidence={
+                "expected_event": missing.expected_event,
+                "entity_id": missing.entity_id,
+                "payment_id": missing.payment_id,
+                "status": missing.status,
+                "amount": missing.amount,
+                "currency": missing.currency,
+                "created_at": _iso(missing.created_at),
+            },
+        )
+        for missing in missing_events(conn, now=ctx.now, grace_minutes=ctx.webhook_grace_minutes)
+    ]
+
+
+def _webhook_status_conflict(conn: Connection, ctx: RuleContext) -> list[Finding]:
+    return [
+        Finding(
+            rule="webhook_status_conflict",
+            subject=f"{conflict.payment_id}:{conflict.event_id}",
+            payment_id=conflict.payment_id,
+            detail=(
+                f"Webhook {conflict.event_type} ({conflict.event_id}) says payment {conflict.payment_id} is "
+                f"{conflict.webhook_status}, but the API says {conflict.api_status}."
+            ),
+            evidence={
+                "payment_id": conflict.payment_id,
+                "event_id": conflict.event_id,
+                "event_type": conflict.event_type,
+                "webhook_status": conflict.webhook_status,
+                "api_status": conflict.api_status,
+                "event_created_at": _iso(conflict.event_created_at),
+            },
+        )
+        for conflict in status_conflicts(conn)
+    ]
+
+
+_RULE_LIST = [
+    Rule(
+        id="captured_not_settled",
+        severity="high",
+        title="Captured payment not settled",
+        explanation="A captured payment has no line in any settlement after T+N business days.",
+        usual_cause=(
+            "The settlement is on hold (risk review, KYC), the recon report for that day was not synced yet, "
+            "or the capture happened late in the day and a bank holiday pushed the payout."
+        ),
+        detect=_captured_not_settled,
+    ),
+    Rule(
+        id="settlement_line_amount_mismatch",
+        severity="high",
+        title="Settlement line disagrees with its payment or refund",
+        explanation="A settlement line's amount, fee or tax differs from the payment (or refund) it settles.",
+        usual_cause="A fee revision applied after capture, a partial capture, or an adjustment folded into the line.",
+        detect=_settlement_line_amount_mismatch,
+    ),
+    Rule(
+        id="settlement_total_mismatch",
+        severity="critical",
+        title="Settlement total ≠ credits − debits",
+        explanation="The amount paid out in a settlement differs from the credits minus debits of its lines.",
+        usual_cause=(
+            "Lines missing from the synced recon report, an adjustment or reserve deduction not reported as a "
+            "line, or a manual payout correction."
+        ),
+        detect=_settlement_total_mismatch,
+    ),
+    Rule(
+        id="order_paid_without_capture",
+        severity="high",
+        title="Paid order without a captured payment",
+        explanation="An order is marked paid but none of its payments is captured.",
+        usual_cause="A payment sync gap (the captured payment was not fetched) or a payment captured on another order.",
+        detect=_order_paid_without_capture,
+    ),
+    Rule(
+        id="order_multiple_captures",
+        severity="critical",
+        title="Order captured more than once",
+        explanation="More than one payment of the same order is captured: the customer paid twice.",
+        usual_cause="The customer retried after a timeout and both attempts were captured (auto-capture on).",
+        detect=_order_multiple_captures,
+    ),
+    Rule(
+        id="authorized_not_captured",
+        severity="high",
+        title="Authorized but not captured",
+        explanation="A payment has stayed authorized for more than 3 days; Razorpay auto-refunds such payments.",
+        usual_cause="Manual capture is configured and the capture call failed or was never made.",
+        detect=_authorized_not_captured,
+    ),
+    Rule(
+        id="refund_not_debited",
+        severity="medium",
+        title="Processed refund not debited",
+        explanation="A processed refund has no debit line in any settlement after T+N business days.",
+        usual_cause="The refund was funded from a separate balance, or the recon report for that day was not synced.",
+        detect=_refund_not_debited,
+    ),
+    Rule(
+        id="webhook_missing",
+        severity="medium",
+        title="Webhook never came",
+        explanation=(
+            "The API shows a state change (payment captured or failed, refund processed, …) for which the "
+            "matching webhook never arrived, while webhooks were flowing."
+        ),
+        usual_cause="The endpoint returned errors until Razorpay gave up, the event is not subscribed, or a network drop.",
+        detect=_webhook_missing,
+    ),
+    Rule(
+        id="webhook_status_conflict",
+        severity="high",
+        title="Webhook and API disagree",
+        explanation="A webhook reported a payment status the API contradicts.",
+        usual_cause="A stale or replayed event, an event from another account, or a reversal the webhook did not report.",
+        detect=_webhook_status_conflict,
+    ),
+    Rule(
+        id="fee_rate_anomaly",
+        severity="low",
+        title="Fee outside the expected rate",
+        explanation="fee / amount is outside the configured rate range for the payment's method.",
+        usual_cause="A pricing-plan change, international or corporate-card pricing, or a fee charged on the wrong amount.",
+        detect=_fee_rate_anomaly,
+    ),
+]
+
+RULES: dict[str, Rule] = {rule.id: rule for rule in _RULE_LIST}

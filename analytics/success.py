@@ -1,0 +1,425 @@
+"""Success rates, volume and value per currency, and failure reasons — read from the hourly rollups.
+
+Definitions (docs/metrics.md): attempt = a payment that reached the gateway (status ≠ created);
+success = ever authorized (authorized | captured | refunded); success_rate = successes / attempts.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any, Literal
+
+import pandas as pd
+from sqlalchemy import ColumnElement, Select, Table, func, select
+
+from analytics.db import Db, as_int, reading
+from analytics.filters import UNKNOWN, Filters
+from analytics.rollups import BREAKDOWN_DIMENSIONS, SUCCESS_STATUSES
+from data.models import Payment, PaymentFailureRollupDaily, PaymentRollupDaily, PaymentRollupHourly
+
+__all__ = [
+    "DIMENSIONS",
+    "FAILURE_DIMENSIONS",
+    "Kpis",
+    "failure_reasons",
+    "kpis",
+    "normalise_dimension",
+    "payments_drilldown",
+    "series",
+    "success_rates",
+    "volume_value",
+]
+
+# Day-range questions read the daily rollup; only hour series and hour-of-day need the hourly one.
+_HOURLY: Table = PaymentRollupHourly.__table__  # type: ignore[assignment]
+_ROLLUP: Table = PaymentRollupDaily.__table__  # type: ignore[assignment]
+_FAILURES: Table = PaymentFailureRollupDaily.__table__  # type: ignore[assignment]
+_PAYMENTS: Table = Payment.__table__  # type: ignore[assignment]
+
+# Dimensions kept on every "all" row of the rollup, and the time dimensions.
+_KEY_DIMENSIONS = ("method", "country", "country_source", "currency")
+_TIME_DIMENSIONS = {"day": "ist_day", "hour": "bucket_start", "hour_of_day": "ist_hour"}
+DIMENSIONS = (*_KEY_DIMENSIONS, *BREAKDOWN_DIMENSIONS, *_TIME_DIMENSIONS)
+FAILURE_DIMENSIONS = ("error_source", "error_step", "error_reason", "method", "currency", "country")
+_ALIASES = {
+    "network": "card_network",
+    "issuer": "card_issuer",
+    "upi": "upi_app",
+    "date": "day",
+    "daily": "day",
+    "hourly": "hour",
+    "type": "card_type",
+    "flow": "upi_flow",
+}
+_COUNTS = ["attempts", "successes", "failures", "created"]
+_DRILLDOWN_MAX = 1000
+
+
+def normalise_dimension(by: str) -> str:
+    """A dimension name from the CLI or a page (aliases allowed) → its canonical name."""
+    name = _ALIASES.get(by.strip().lower(), by.strip().lower())
+    if name not in DIMENSIONS:
+        raise ValueError(f"unknown dimension {by!r}; choose one of {', '.join(DIMENSIONS)}")
+    return name
+
+
+def _filtered(query: Select[Any], table: Table, filters: Filters) -> Select[Any]:
+    if "bucket_start" in table.c:
+        start, end = filters.utc_range()
+        if start is not None:
+            query = query.where(table.c.bucket_start >= start)
+        if end is not None:
+            query = query.where(table.c.bucket_start < end)
+    else:
+        if filters.date_from is not None:
+            query = query.where(table.c.ist_day >= filters.date_from)
+        if filters.date_to is not None:
+            query = query.where(table.c.ist_day <= filters.date_to)
+    if filters.currency:
+        query = query.where(table.c.currency == filters.currency.upper())
+    if filters.method:
+        query = query.where(table.c.method == filters.method.lower())
+    if filters.country:
+        wanted = "" if filters.country.lower() == UNKNOWN else filters.country.upper()
+        query = query.where(table.c.country == wanted)
+    return query
+
+
+def _empty(columns: Sequence[str]) -> pd.DataFrame:
+    return pd.DataFrame({column: pd.Series(dtype=object) for column in columns})
+
+
+def _rate(successes: int, attempts: int) -> float:
+    return successes / attempts if attempts else math.nan
+
+
+def _measure_columns(table: Table) -> list[ColumnElement[Any]]:
+    return [
+        func.sum(table.c.attempts).label("attempts"),
+        func.sum(table.c.successes).label("successes"),
+        func.sum(table.c.failures).label("failures"),
+        func.sum(table.c.created_count).label("created"),
+    ]
+
+
+def _query_rates(db: Db, by: str, filters: Filters) -> dict[Any, list[int]]:
+    """{key: [attempts, successes, failures, created]} — plain Python; one DataFrame is built at the end
+    (pandas overhead on many small frames would cost more than the SQL)."""
+    rollup = _HOURLY if by in ("hour", "hour_of_day") else _ROLLUP
+    if by in BREAKDOWN_DIMENSIONS:
+        dimension, key_column = by, rollup.c.dim_value
+    elif by in _TIME_DIMENSIONS:
+        dimension, key_column = "all", rollup.c[_TIME_DIMENSIONS[by]]
+    else:
+        dimension, key_column = "all", rollup.c[by]
+    query = _filtered(
+        select(key_column, *_measure_columns(rollup)).where(rollup.c.dimension == dimension),
+        rollup,
+        filters,
+    ).group_by(key_column)
+    with reading(db) as conn:
+        rows = conn.execute(query).all()
+    result: dict[Any, list[int]] = {}
+    for key, *counts in rows:
+        if by not in _TIME_DIMENSIONS:
+            key = key or UNKNOWN
+        elif by == "day" and isinstance(key, str):
+            key = date.fromisoformat(key)
+        result[key] = [as_int(count) for count in counts]
+    return result
+
+
+def _country_sources(db: Db, filters: Filters) -> dict[str, str]:
+    query = _filtered(
+        select(
+            _ROLLUP.c.country,
+            _ROLLUP.c.country_source,
+            func.sum(_ROLLUP.c.attempts + _ROLLUP.c.created_count),
+        )
+        .where(_ROLLUP.c.dimension == "all")
+        .group_by(_ROLLUP.c.country, _ROLLUP.c.country_source),
+        _ROLLUP,
+        filters,
+    )
+    with reading(db) as conn:
+        rows = conn.execute(query).all()
+    per_country: dict[str, list[tuple[int, str]]] = {}
+    for country, source, count in rows:
+        per_country.setdefault(country or UNKNOWN, []).append((as_int(count), source or UNKNOWN))
+    return {
+        country: ", ".join(
+            f"{source}:{count}" for count, source in sorted(sources, key=lambda s: (-s[0], s[1]))
+        )
+        for country, sources in per_country.items()
+    }
+
+
+def success_rates(
+    db: Db, by: str, filters: Filters | None = None, *, compare_previous: bool = False
+) -> pd.DataFrame:
+    """Attempts, successes, failures, created and success_rate per value of `by` (see README)."""
+    by = normalise_dimension(by)
+    filters = filters or Filters()
+    current = _query_rates(db, by, filters)
+    if by in _TIME_DIMENSIONS:
+        keys = sorted(current)
+    else:
+        keys = sorted(current, key=lambda key: (-current[key][0], str(key)))
+    columns = [by, *_COUNTS, "success_rate"]
+    records: list[list[Any]] = [[key, *current[key], _rate(current[key][1], current[key][0])] for key in keys]
+    if by == "country":
+        sources = _country_sources(db, filters)
+        columns.append("country_sources")
+        for record in records:
+            record.append(sources.get(record[0], ""))
+    if compare_previous:
+        previous_filters = filters.previous_period()
+        previous = _query_rates(db, by, previous_filters)
+        # Time buckets of the previous period line up with this period's shifted by its length.
+        assert filters.date_from is not None and previous_filters.date_from is not None
+        shift = filters.date_from - previous_filters.date_from
+        if by in ("day", "hour"):
+            previous = {key + shift: counts for key, counts in previous.items()}
+        columns.extend(["prev_attempts", "prev_successes", "prev_success_rate", "delta_pp"])
+        for record in records:
+            attempts, successes = previous.get(record[0], [0, 0])[:2]
+            rate = _rate(successes, attempts)
+            record.extend([attempts, successes, rate, (record[5] - rate) * 100.0])
+    if not records:
+        return _empty(columns)
+    return pd.DataFrame(records, columns=columns)
+
+
+def series(db: Db, grain: Literal["hour", "day"], filters: Filters | None = None) -> pd.DataFrame:
+    """Hourly or daily success-rate series (IST days; hours by their UTC start). Gaps are not filled."""
+    if grain not in ("hour", "day"):
+        raise ValueError(f"grain must be 'hour' or 'day', not {grain!r}")
+    return success_rates(db, grain, filters)
+
+
+def volume_value(db: Db, filters: Filters | None = None, by: str | None = None) -> pd.DataFrame:
+    """Volume and value per currency (and per `by` value); amounts in minor units, never summed across currencies."""
+    filters = filters or Filters()
+    key_columns: list[ColumnElement[Any]] = []
+    dimension = "all"
+    names: list[str] = []
+    rollup = _ROLLUP
+    if by is not None:
+        by = normalise_dimension(by)
+        rollup = _HOURLY if by in ("hour", "hour_of_day") else _ROLLUP
+        if by in BREAKDOWN_DIMENSIONS:
+            dimension = by
+            key_columns.append(rollup.c.dim_value)
+        elif by in _TIME_DIMENSIONS:
+            key_columns.append(rollup.c[_TIME_DIMENSIONS[by]])
+        elif by != "currency":
+            key_columns.append(rollup.c[by])
+        if by != "currency":
+            names.append(by)
+    query = _filtered(
+        select(
+            *key_columns,
+            rollup.c.currency,
+            func.sum(rollup.c.attempts),
+            func.sum(rollup.c.successes),
+            func.sum(rollup.c.attempt_amount),
+            func.sum(rollup.c.success_amount),
+        ).where(rollup.c.dimension == dimension),
+        rollup,
+        filters,
+    ).group_by(*key_columns, rollup.c.currency)
+    with reading(db) as conn:
+        rows = conn.execute(query).all()
+    measures = ["attempts", "successes", "attempt_amount", "success_amount"]
+    frame = pd.DataFrame([tuple(row) for row in rows], columns=[*names, "currency", *measures])
+    for column in measures:
+        frame[column] = frame[column].map(as_int).astype("int64")
+    if names and names[0] not in _TIME_DIMENSIONS:
+        frame[names[0]] = frame[names[0]].map(lambda value: value or UNKNOWN)
+    return frame.sort_values([*names, "currency"], kind="stable").reset_index(drop=True)
+
+
+@dataclass(frozen=True)
+class Kpis:
+    """Headline numbers for a filter; counts across currencies, amounts per currency only."""
+
+    attempts: int
+    successes: int
+    failures: int
+    created: int
+    success_rate: float | None
+    per_currency: pd.DataFrame
+    previous: Kpis | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "attempts": self.attempts,
+            "successes": self.successes,
+            "failures": self.failures,
+            "created": self.created,
+            "success_rate": self.success_rate,
+            "per_currency": self.per_currency.to_dict(orient="records"),
+            "previous": self.previous.as_dict() if self.previous else None,
+        }
+
+
+def _kpis(db: Db, filters: Filters) -> Kpis:
+    query = _filtered(
+        select(
+            _ROLLUP.c.currency,
+            *_measure_columns(_ROLLUP),
+            func.sum(_ROLLUP.c.attempt_amount),
+            func.sum(_ROLLUP.c.success_amount),
+        ).where(_ROLLUP.c.dimension == "all"),
+        _ROLLUP,
+        filters,
+    ).group_by(_ROLLUP.c.currency)
+    with reading(db) as conn:
+        rows = sorted(
+            ([currency, *(as_int(value) for value in values)] for currency, *values in conn.execute(query)),
+            key=lambda row: row[0],
+        )
+    totals = [sum(row[i] for row in rows) for i in range(1, 5)]
+    attempts, successes, failures, created = totals
+    columns = ["currency", "attempts", "successes", "attempt_amount", "success_amount", "avg_success_amount"]
+    per_currency = [
+        [
+            currency,
+            row_attempts,
+            row_successes,
+            attempt_amount,
+            success_amount,
+            success_amount // row_successes if row_successes else 0,
+        ]
+        for currency, row_attempts, row_successes, _failures, _created, attempt_amount, success_amount in rows
+    ]
+    return Kpis(
+        attempts=attempts,
+        successes=successes,
+        failures=failures,
+        created=created,
+        success_rate=successes / attempts if attempts else None,
+        per_currency=pd.DataFrame(per_currency, columns=columns) if per_currency else _empty(columns),
+    )
+
+
+def kpis(db: Db, filters: Filters | None = None, *, compare_previous: bool = False) -> Kpis:
+    """Attempts, successes, failures, created, success rate, and volume/value per currency."""
+    filters = filters or Filters()
+    current = _kpis(db, filters)
+    if not compare_previous:
+        return current
+    previous = _kpis(db, filters.previous_period())
+    return Kpis(
+        attempts=current.attempts,
+        successes=current.successes,
+        failures=current.failures,
+        created=current.created,
+        success_rate=current.success_rate,
+        per_currency=current.per_currency,
+        previous=previous,
+    )
+
+
+def failure_reasons(
+    db: Db,
+    filters: Filters | None = None,
+    *,
+    by: Sequence[str] = ("error_source", "error_step", "error_reason"),
+    limit: int = 10,
+) -> pd.DataFrame:
+    """Top failure reasons: failures per (by…) and their share of all failed payments in the filter."""
+    filters = filters or Filters()
+    by = list(by)
+    unknown = [name for name in by if name not in FAILURE_DIMENSIONS]
+    if not by or unknown:
+        raise ValueError(f"failure reasons group by a subset of {', '.join(FAILURE_DIMENSIONS)}")
+    if limit < 1:
+        raise ValueError("limit must be at least 1")
+    keys = [_FAILURES.c[name] for name in by]
+    failures = func.sum(_FAILURES.c.failures)
+    query = _filtered(select(*keys, failures.label("failures")), _FAILURES, filters).group_by(*keys)
+    total_query = _filtered(select(failures), _FAILURES, filters)
+    with reading(db) as conn:
+        rows = conn.execute(query.order_by(failures.desc(), *keys).limit(limit)).all()
+        total = as_int(conn.execute(total_query).scalar())
+    records: list[list[Any]] = [
+        [*(value or UNKNOWN for value in keys_and_count[:-1]), as_int(keys_and_count[-1])]
+        for keys_and_count in (tuple(row) for row in rows)
+    ]
+    for record in records:
+        record.append(record[-1] / total if total else 0.0)
+    columns = [*by, "failures", "share"]
+    return pd.DataFrame(records, columns=columns) if records else _empty(columns)
+
+
+_DRILLDOWN_COLUMNS = (
+    "id",
+    "created_at",
+    "amount",
+    "currency",
+    "status",
+    "method",
+    "country",
+    "country_source",
+    "bank",
+    "card_network",
+    "wallet",
+    "upi_app",
+    "error_source",
+    "error_step",
+    "error_reason",
+    "error_description",
+    "order_id",
+)
+
+
+def payments_drilldown(
+    db: Db,
+    filters: Filters | None = None,
+    *,
+    status: str | None = None,
+    outcome: Literal["success", "failure", "created"] | None = None,
+    error_reason: str | None = None,
+    limit: int = 100,
+) -> pd.DataFrame:
+    """Raw payments behind a number, newest first, never more than 1000 rows (no email or phone)."""
+    filters = filters or Filters()
+    if not 1 <= limit <= _DRILLDOWN_MAX:
+        raise ValueError(f"limit must be between 1 and {_DRILLDOWN_MAX}")
+    p = _PAYMENTS.c
+    query = select(*[p[name] for name in _DRILLDOWN_COLUMNS])
+    start, end = filters.utc_range()
+    if start is not None:
+        query = query.where(p.created_at >= start)
+    if end is not None:
+        query = query.where(p.created_at < end)
+    if filters.currency:
+        query = query.where(p.currency == filters.currency.upper())
+    if filters.method:
+        query = query.where(p.method == filters.method.lower())
+    if filters.country:
+        query = query.where(
+            p.country.is_(None)
+            if filters.country.lower() == UNKNOWN
+            else p.country == filters.country.upper()
+        )
+    if status:
+        query = query.where(p.status == status)
+    if outcome == "success":
+        query = query.where(p.status.in_(SUCCESS_STATUSES))
+    elif outcome == "failure":
+        query = query.where(p.status == "failed")
+    elif outcome == "created":
+        query = query.where(p.status == "created")
+    if error_reason:
+        query = query.where(p.error_reason == error_reason)
+    query = query.order_by(p.created_at.desc(), p.id.desc()).limit(limit)
+    with reading(db) as conn:
+        rows = conn.execute(query).all()
+    if not rows:
+        return _empty(_DRILLDOWN_COLUMNS)
+    return pd.DataFrame([tuple(row) for row in rows], columns=list(_DRILLDOWN_COLUMNS))

@@ -1,0 +1,429 @@
+"""Webhook health: deliveries, duplicates, rejections and lag per event type and IST day; events that
+never came; silences; webhook-versus-API status conflicts.
+
+Coverage rule (docs/metrics.md): an event is expected only for entities created while webhooks were
+flowing — from the earliest created_at of any payment a received event refers to, up to the last
+delivery received, and no later than `now − grace`.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import ColumnElement, Connection, Table, and_, case, exists, func, literal_column, or_, select
+
+from analytics.db import Db, as_int, reading
+from analytics.filters import Filters
+from analytics.rollups import IstExpressions
+from data.models import Payment, Refund, WebhookEvent, WebhookRejection
+
+__all__ = [
+    "PAYMENT_STATUS_RANK",
+    "Conflict",
+    "Coverage",
+    "MissingEvent",
+    "WebhookHealth",
+    "coverage",
+    "missing_events",
+    "status_conflicts",
+    "webhook_health",
+]
+
+_E: Table = WebhookEvent.__table__  # type: ignore[assignment]
+_J: Table = WebhookRejection.__table__  # type: ignore[assignment]
+_P: Table = Payment.__table__  # type: ignore[assignment]
+_R: Table = Refund.__table__  # type: ignore[assignment]
+
+# The same forward order the receiver applies: a webhook status ranked above the API's is a conflict.
+PAYMENT_STATUS_RANK = {"created": 0, "failed": 1, "authorized": 2, "captured": 3, "refunded": 4}
+_PERCENTILES = (50, 95, 99)
+
+
+class _SecondsShift:
+    """`timestamp ± 5 seconds` in each dialect (constant SQL; SQLite keeps UTCDateTime's text format)."""
+
+    def __init__(self, dialect: str) -> None:
+        self.dialect = dialect
+
+    def plus(self, column: Any) -> ColumnElement[Any]:
+        if self.dialect == "sqlite":
+            return func.strftime(
+                literal_column("'%Y-%m-%d %H:%M:%f000'"), column, literal_column("'+5 seconds'")
+            )
+        return column + literal_column("interval '5 seconds'")  # type: ignore[no-any-return]
+
+    def minus(self, column: Any) -> ColumnElement[Any]:
+        if self.dialect == "sqlite":
+            return func.strftime(
+                literal_column("'%Y-%m-%d %H:%M:%f000'"), column, literal_column("'-5 seconds'")
+            )
+        return column - literal_column("interval '5 seconds'")  # type: ignore[no-any-return]
+
+
+@dataclass(frozen=True)
+class Coverage:
+    start: datetime | None
+    end: datetime | None
+
+
+@dataclass(frozen=True)
+class MissingEvent:
+    expected_event: str
+    entity_id: str
+    payment_id: str | None
+    status: str
+    amount: int
+    currency: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Conflict:
+    payment_id: str
+    event_id: str
+    event_type: str
+    webhook_status: str
+    api_status: str
+    event_created_at: datetime
+
+
+def coverage(conn: Connection, *, now: datetime, grace_minutes: int) -> Coverage:
+    """The window of entity created_at in which a missing event counts as missing (see module doc)."""
+    # The oldest payment some payment.* event refers to: walk payments by created_at (indexed) and stop
+    # at the first one with an event, instead of joining every event.
+    referenced = exists().where(_E.c.payment_id == _P.c.id, _E.c.event_type.like("payment.%"))
+    start = conn.execute(
+        select(_P.c.created_at).where(referenced).order_by(_P.c.created_at).limit(1)
+    ).scalar()
+    last_received = conn.execute(select(func.max(_E.c.received_at))).scalar()
+    if start is None or last_received is None:
+        return Coverage(None, None)
+    end = min(now - timedelta(minutes=grace_minutes), last_received)
+    return Coverage(start, end)
+
+
+# (expected event type, entity table, statuses that require it): what "the API says it happened" means.
+_EXPECTATIONS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("payment.captured", "payment", ("captured", "refunded")),
+    ("payment.failed", "payment", ("failed",)),
+    ("refund.processed", "refund", ("processed",)),
+)
+
+
+def missing_events(
+    conn: Connection, *, now: datetime, grace_minutes: int = 30, limit: int | None = None
+) -> list[MissingEvent]:
+    """Entities whose API state requires an event that never arrived, within the coverage window."""
+    window = coverage(conn, now=now, grace_minutes=grace_minutes)
+    if window.start is None or window.end is None or window.end <= window.start:
+        return []
+    found: list[MissingEvent] = []
+    for event_type, entity, statuses in _EXPECTATIONS:
+        query: Any
+        order: Any
+        if entity == "payment":
+            arrived = exists().where(_E.c.payment_id == _P.c.id, _E.c.event_type == event_type)
+            query = select(_P.c.id, _P.c.id, _P.c.status, _P.c.amount, _P.c.currency, _P.c.created_at).where(
+                _P.c.status.in_(statuses),
+                _P.c.created_at >= window.start,
+                _P.c.created_at < window.end,
+                ~arrived,
+            )
+            order = _P.c.created_at
+        else:
+            arrived = exists().where(_E.c.refund_id == _R.c.id, _E.c.event_type == event_type)
+            query = select(
+                _R.c.id, _R.c.payment_id, _R.c.status, _R.c.amount, _R.c.currency, _R.c.created_at
+            ).where(
+                _R.c.status.in_(statuses),
+                _R.c.created_at >= window.start,
+                _R.c.created_at < window.end,
+                ~arrived,
+            )
+            order = _R.c.created_at
+        query = query.order_by(order)
+        if limit is not None:
+            query = query.limit(limit)
+        found.extend(MissingEvent(event_type, *row) for row in conn.execute(query))
+    return found
+
+
+def status_conflicts(conn: Connection, *, limit: int | None = None) -> list[Conflict]:
+    """Payment events whose status the API (the stored payment row) contradicts.
+
+    Two shapes: (a) the event's status ranks above the stored one (webhook `captured`, API `failed`):
+    the receiver applies a newer higher-ranked snapshot, so a lower stored status means a later API
+    read contradicted it; (b) a `payment.failed` event for a payment the API shows authorized,
+    captured or refunded with no authorisation or capture event after it (see docs/metrics.md for
+    "after") — a genuine late authorisation (failed → authorized) sends its success event after
+    the failure.
+    """
+    webhook_rank = case(PAYMENT_STATUS_RANK, value=_E.c.entity_status, else_=-1)
+    api_rank = case(PAYMENT_STATUS_RANK, value=_P.c.status, else_=99)
+    later = _E.alias("later")
+    # "After" the failure: clearly later by Razorpay's clock (beyond its one-second resolution and
+    # delivery jitter), or delivered later without being clearly earlier — a fast replay packs hours
+    # of history into a second, and then only the delivery order tells.
+    tolerance = _SecondsShift(conn.dialect.name)
+    recovered = exists().where(
+        later.c.payment_id == _E.c.payment_id,
+        later.c.event_type.in_(("payment.authorized", "payment.captured")),
+        or_(
+            later.c.created_at > tolerance.plus(_E.c.created_at),
+            and_(
+                later.c.received_at > _E.c.received_at, later.c.created_at >= tolerance.minus(_E.c.created_at)
+            ),
+        ),
+    )
+    failed_but_succeeded = and_(
+        _E.c.event_type == "payment.failed",
+        _E.c.entity_status == "failed",
+        _P.c.status.in_(("authorized", "captured", "refunded")),
+        ~recovered,
+    )
+    query = (
+        select(
+            _E.c.payment_id, _E.c.event_id, _E.c.event_type, _E.c.entity_status, _P.c.status, _E.c.created_at
+        )
+        .join(_P, _P.c.id == _E.c.payment_id)
+        .where(
+            _E.c.event_type.like("payment.%"),
+            _E.c.entity_status.is_not(None),
+            or_(webhook_rank > api_rank, failed_but_succeeded),
+        )
+        .order_by(_E.c.created_at, _E.c.event_id)
+    )
+    if limit is not None:
+        query = query.limit(limit)
+    return [Conflict(*row) for row in conn.execute(query)]
+
+
+@dataclass(frozen=True)
+class WebhookHealth:
+    coverage_start: datetime | None
+    coverage_end: datetime | None
+    by_type_day: pd.DataFrame
+    rejections: pd.DataFrame
+    missing: pd.DataFrame
+    duplicates: pd.DataFrame
+    late: pd.DataFrame
+    silences: pd.DataFrame
+    conflicts: pd.DataFrame
+
+    def as_dict(self) -> dict[str, Any]:
+        def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+            return [
+                {str(key): _jsonable(value) for key, value in row.items()}
+                for row in frame.to_dict(orient="records")
+            ]
+
+        return {
+            "coverage": {"start": _jsonable(self.coverage_start), "end": _jsonable(self.coverage_end)},
+            "by_type_day": records(self.by_type_day),
+            "rejections": records(self.rejections),
+            "missing": records(self.missing),
+            "duplicates": records(self.duplicates),
+            "late": records(self.late),
+            "silences": records(self.silences),
+            "conflicts": records(self.conflicts),
+        }
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, datetime | pd.Timestamp):
+        return value.isoformat()
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if isinstance(value, float) and value != value:
+        return None
+    if hasattr(value, "item"):
+        return value.item()
+    return value
+
+
+def _range(column: Any, filters: Filters) -> list[ColumnElement[bool]]:
+    start, end = filters.utc_range()
+    conditions: list[ColumnElement[bool]] = []
+    if start is not None:
+        conditions.append(column >= start)
+    if end is not None:
+        conditions.append(column < end)
+    return conditions
+
+
+def _frame(rows: list[Any], columns: list[str]) -> pd.DataFrame:
+    if not rows:
+        return pd.DataFrame({column: pd.Series(dtype=object) for column in columns})
+    return pd.DataFrame([tuple(row) for row in rows], columns=columns)
+
+
+def _by_type_day(conn: Connection, filters: Filters, late_ms: int) -> pd.DataFrame:
+    day = IstExpressions(conn.dialect.name, _E.c.created_at).day
+    ranked = (
+        select(
+            day.label("day"),
+            _E.c.event_type,
+            _E.c.lag_ms,
+            _E.c.delivery_count,
+            func.row_number().over(partition_by=[day, _E.c.event_type], order_by=_E.c.lag_ms).label("rank"),
+            func.count().over(partition_by=[day, _E.c.event_type]).label("size"),
+        )
+        .where(*_range(_E.c.created_at, filters))
+        .subquery()
+    )
+    # Nearest-rank percentile: the value at rank ceil(p·n/100), in integer arithmetic on both databases.
+    percentiles = [
+        func.max(case((ranked.c.rank == (ranked.c.size * p + 99) // 100, ranked.c.lag_ms))).label(
+            f"lag_p{p}_ms"
+        )
+        for p in _PERCENTILES
+    ]
+    query = (
+        select(
+            ranked.c.day,
+            ranked.c.event_type,
+            func.sum(ranked.c.delivery_count),
+            func.count(),
+            func.sum(ranked.c.delivery_count - 1),
+            func.sum(case((ranked.c.lag_ms > late_ms, 1), else_=0)),
+            *percentiles,
+        )
+        .group_by(ranked.c.day, ranked.c.event_type)
+        .order_by(ranked.c.day, ranked.c.event_type)
+    )
+    columns = [
+        "day",
+        "event_type",
+        "deliveries",
+        "unique_events",
+        "duplicates",
+        "late_events",
+        *[f"lag_p{p}_ms" for p in _PERCENTILES],
+    ]
+    rows = [[row[0], row[1], *(as_int(value) for value in row[2:])] for row in conn.execute(query)]
+    frame = _frame(rows, columns)
+    if len(frame):
+        frame["day"] = pd.to_datetime(frame["day"]).dt.date
+    return frame
+
+
+def _rejections(conn: Connection, filters: Filters) -> pd.DataFrame:
+    day = IstExpressions(conn.dialect.name, _J.c.received_at).day
+    event_type = func.coalesce(_J.c.event_type, "unknown")
+    query = (
+        select(day, _J.c.reason, event_type, func.count())
+        .where(*_range(_J.c.received_at, filters))
+        .group_by(day, _J.c.reason, event_type)
+        .order_by(day, _J.c.reason, event_type)
+    )
+    frame = _frame(list(conn.execute(query)), ["day", "reason", "event_type", "rejections"])
+    if len(frame):
+        frame["day"] = pd.to_datetime(frame["day"]).dt.date
+        frame["rejections"] = frame["rejections"].map(as_int)
+    return frame
+
+
+def _silences(conn: Connection, filters: Filters, silence_minutes: int) -> pd.DataFrame:
+    """Gaps of at least `silence_minutes` between consecutive deliveries while payments were created."""
+    received = _E.c.received_at
+    times = [
+        row[0] for row in conn.execute(select(received).where(*_range(received, filters)).order_by(received))
+    ]
+    gap = timedelta(minutes=silence_minutes)
+    rows = []
+    for before, after in itertools.pairwise(times):
+        if after - before < gap:
+            continue
+        payments = conn.execute(
+            select(func.count()).where(_P.c.created_at > before, _P.c.created_at < after)
+        ).scalar_one()
+        if payments:
+            rows.append((before, after, int((after - before).total_seconds() // 60), int(payments)))
+    return _frame(rows, ["start", "end", "minutes", "payments_created"])
+
+
+def webhook_health(
+    db: Db,
+    filters: Filters | None = None,
+    *,
+    now: datetime | None = None,
+    grace_minutes: int = 30,
+    late_minutes: int = 5,
+    silence_minutes: int = 30,
+    limit: int = 1000,
+) -> WebhookHealth:
+    """Everything the operations page shows about webhooks (see analytics/README.md)."""
+    filters = filters or Filters()
+    now = now or datetime.now(UTC)
+    late_ms = late_minutes * 60_000
+    with reading(db) as conn:
+        window = coverage(conn, now=now, grace_minutes=grace_minutes)
+        by_type_day = _by_type_day(conn, filters, late_ms)
+        rejections = _rejections(conn, filters)
+        event_range = _range(_E.c.created_at, filters)
+        duplicates = _frame(
+            list(
+                conn.execute(
+                    select(
+                        _E.c.event_id, _E.c.event_type, _E.c.delivery_count, _E.c.payment_id, _E.c.created_at
+                    )
+                    .where(_E.c.delivery_count > 1, *event_range)
+                    .order_by(_E.c.delivery_count.desc(), _E.c.event_id)
+                    .limit(limit)
+                )
+            ),
+            ["event_id", "event_type", "delivery_count", "payment_id", "created_at"],
+        )
+        late = _frame(
+            list(
+                conn.execute(
+                    select(
+                        _E.c.event_id,
+                        _E.c.event_type,
+                        _E.c.lag_ms,
+                        _E.c.created_at,
+                        _E.c.received_at,
+                        _E.c.payment_id,
+                    )
+                    .where(_E.c.lag_ms > late_ms, *event_range)
+                    .order_by(_E.c.lag_ms.desc(), _E.c.event_id)
+                    .limit(limit)
+                )
+            ),
+            ["event_id", "event_type", "lag_ms", "created_at", "received_at", "payment_id"],
+        )
+        start, end = filters.utc_range()
+        missing = [
+            event
+            for event in missing_events(conn, now=now, grace_minutes=grace_minutes)
+            if (start is None or event.created_at >= start) and (end is None or event.created_at < end)
+        ][:limit]
+        conflicts = status_conflicts(conn, limit=limit)
+        silences = _silences(conn, filters, silence_minutes)
+    return WebhookHealth(
+        coverage_start=window.start,
+        coverage_end=window.end,
+        by_type_day=by_type_day,
+        rejections=rejections,
+        missing=_frame(
+            [
+                (m.expected_event, m.entity_id, m.payment_id, m.status, m.amount, m.currency, m.created_at)
+                for m in missing
+            ],
+            ["expected_event", "entity_id", "payment_id", "status", "amount", "currency", "created_at"],
+        ),
+        duplicates=duplicates,
+        late=late,
+        silences=silences,
+        conflicts=_frame(
+            [
+                (c.payment_id, c.event_id, c.event_type, c.webhook_status, c.api_status, c.event_created_at)
+                for c in conflicts
+            ],
+            ["payment_id", "event_id", "event_type", "webhook_status", "api_status", "event_created_at"],
+        ),
+    )

@@ -1,0 +1,151 @@
+"""The mismatch lifecycle: detection is idempotent, people decide, cleared conditions auto-resolve."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import Engine, delete, func, select
+
+from analytics import mismatches
+from analytics.reconcile import reconcile
+from data.models import AuditLog, Mismatch, MismatchEvent, SettlementLine
+from tests.analytics.factories import payment, settlement_line, write
+
+NOW = datetime(2026, 11, 20, 6, 0, tzinfo=UTC)
+OLD = datetime(2026, 11, 10, 6, 0, tzinfo=UTC)
+
+
+def seed(engine: Engine) -> None:
+    with engine.begin() as conn:
+        write(
+            conn,
+            "payments",
+            payment("pay_unsettled", created_at=OLD, amount=12_300),
+            payment("pay_stale", created_at=OLD, status="authorized"),
+        )
+
+
+def events(engine: Engine, mismatch_id: int) -> list[tuple[str, str | None, str]]:
+    history = mismatches.mismatch_history(engine, mismatch_id)
+    return list(zip(history["action"], history["from_status"], history["to_status"], strict=True))
+
+
+def test_detection_is_idempotent(engine: Engine) -> None:
+    seed(engine)
+    first = reconcile(engine, now=NOW)
+    second = reconcile(engine, now=NOW + timedelta(hours=1))
+    assert first.found["captured_not_settled"] == 1 and first.found["authorized_not_captured"] == 1
+    assert (first.new, second.new, second.still_open) == (2, 0, 2)
+    listed = mismatches.list_mismatches(engine, now=NOW + timedelta(days=2))
+    assert sorted(listed["rule"]) == ["authorized_not_captured", "captured_not_settled"]
+    row = listed[listed["rule"] == "captured_not_settled"].iloc[0]
+    assert (row["payment_id"], row["expected_amount"], row["status"], row["age_days"]) == (
+        "pay_unsettled",
+        12_300,
+        "open",
+        2.0,
+    )
+    assert row["last_seen_at"] == NOW + timedelta(hours=1)
+    assert "no settlement line" in row["explanation"] and row["usual_cause"]
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(Mismatch)).scalar_one() == 2
+        assert conn.execute(select(func.count()).select_from(MismatchEvent)).scalar_one() == 2
+
+
+def test_acknowledge_resolve_and_audit(engine: Engine) -> None:
+    seed(engine)
+    reconcile(engine, now=NOW)
+    listed = mismatches.list_mismatches(engine, rule="captured_not_settled")
+    mismatch_id = int(listed.iloc[0]["id"])
+
+    mismatches.acknowledge(
+        engine, mismatch_id, "asha@finance", "asked Razorpay support", now=NOW + timedelta(hours=1)
+    )
+    assert mismatches.get_mismatch(engine, mismatch_id)["status"] == "acknowledged"  # type: ignore[index]
+    with pytest.raises(mismatches.InvalidTransition):
+        mismatches.acknowledge(engine, mismatch_id, "asha@finance")
+    mismatches.resolve(engine, mismatch_id, "asha@finance", "paid in setl_X", now=NOW + timedelta(hours=2))
+    record = mismatches.get_mismatch(engine, mismatch_id, now=NOW + timedelta(days=5))
+    assert record is not None
+    assert (record["status"], record["updated_by"], record["note"]) == (
+        "resolved",
+        "asha@finance",
+        "paid in setl_X",
+    )
+    assert record["age_days"] == round(2 / 24, 2)  # age stops at resolution
+    assert events(engine, mismatch_id) == [
+        ("detected", None, "open"),
+        ("acknowledged", "open", "acknowledged"),
+        ("resolved", "acknowledged", "resolved"),
+    ]
+    with engine.connect() as conn:
+        audit = conn.execute(
+            select(AuditLog.actor, AuditLog.action, AuditLog.target)
+            .where(AuditLog.action.like("mismatch.%"))
+            .order_by(AuditLog.id)
+        ).all()
+    assert [tuple(row) for row in audit] == [
+        ("asha@finance", "mismatch.acknowledged", f"mismatch:{mismatch_id}"),
+        ("asha@finance", "mismatch.resolved", f"mismatch:{mismatch_id}"),
+    ]
+    # A person's resolution stands when the condition is detected again.
+    reconcile(engine, now=NOW + timedelta(hours=3))
+    assert mismatches.get_mismatch(engine, mismatch_id)["status"] == "resolved"  # type: ignore[index]
+
+
+def test_cleared_condition_auto_resolves_and_returns(engine: Engine) -> None:
+    seed(engine)
+    reconcile(engine, now=NOW)
+    mismatch_id = int(mismatches.list_mismatches(engine, rule="captured_not_settled").iloc[0]["id"])
+    mismatches.acknowledge(engine, mismatch_id, "asha@finance", now=NOW)
+
+    with engine.begin() as conn:
+        write(conn, "settlement_lines", settlement_line("pay_unsettled", amount=12_300, credit=12_300))
+    result = reconcile(engine, now=NOW + timedelta(days=1))
+    assert result.auto_resolved == 1
+    record = mismatches.get_mismatch(engine, mismatch_id)
+    assert record is not None and (record["status"], record["auto_resolved"]) == ("resolved", True)
+
+    with engine.begin() as conn:
+        conn.execute(delete(SettlementLine))
+    result = reconcile(engine, now=NOW + timedelta(days=2))
+    assert result.reopened == 1
+    assert mismatches.get_mismatch(engine, mismatch_id)["status"] == "open"  # type: ignore[index]
+    assert [action for action, _from, _to in events(engine, mismatch_id)] == [
+        "detected",
+        "acknowledged",
+        "auto_resolved",
+        "reopened",
+    ]
+
+
+def test_bad_requests_are_refused(engine: Engine) -> None:
+    with pytest.raises(mismatches.MismatchNotFound):
+        mismatches.resolve(engine, 999, "asha@finance")
+    with pytest.raises(ValueError, match="status"):
+        mismatches.list_mismatches(engine, status="closed")
+    with pytest.raises(ValueError, match="unknown rule"):
+        reconcile(engine, now=NOW, rules=["no_such_rule"])
+    seed(engine)
+    reconcile(engine, now=NOW)
+    with pytest.raises(mismatches.MismatchError, match="actor"):
+        mismatches.acknowledge(engine, 1, " ")
+
+
+def test_summary_keeps_currencies_apart(engine: Engine) -> None:
+    with engine.begin() as conn:
+        write(
+            conn,
+            "payments",
+            payment("pay_inr", created_at=OLD, amount=1_000),
+            payment("pay_inr2", created_at=OLD, amount=2_000),
+            payment("pay_usd", created_at=OLD, amount=500, currency="USD"),
+        )
+    reconcile(engine, now=NOW, rules=["captured_not_settled"])
+    summary = mismatches.mismatch_summary(engine, now=NOW)
+    rows = {
+        record["currency"]: (record["count"], record["expected_amount"])
+        for record in summary.to_dict(orient="records")
+    }
+    assert rows == {"INR": (2, 3_000), "USD": (1, 500)}
