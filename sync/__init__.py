@@ -1,0 +1,1 @@
+"""Pulling Razorpay data into the database: declared entities, one paging loop, checkpoints, the CLI."""

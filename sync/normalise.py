@@ -1,0 +1,429 @@
+"""Normalisers: pure functions from one Razorpay API dict to one row dict of the model of the same name.
+
+Every field quirk lives here (`notes` as `[]`, `error_code` as `""`, a missing `card`), and so does the
+derivation of a payment's country. A record that cannot be stored raises `NormaliseError(reason)`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from functools import lru_cache
+from typing import Any
+
+import phonenumbers
+import pycountry
+
+__all__ = [
+    "COUNTRY_SOURCES",
+    "NormaliseError",
+    "derive_country",
+    "normalise_order",
+    "normalise_payment",
+    "normalise_refund",
+    "normalise_settlement",
+    "normalise_settlement_line",
+    "scrub_payment_raw",
+    "upi_handle",
+]
+
+COUNTRY_SOURCES = ("notes", "phone", "international_currency", "domestic_method", "unknown")
+
+# Methods Razorpay only offers to Indian buyers: a payment made with them is domestic whatever else it says.
+DOMESTIC_METHODS = frozenset({"upi", "netbanking"})
+
+# Currencies that belong to exactly one country; EUR and the like name no single country and are skipped.
+SINGLE_COUNTRY_CURRENCIES: dict[str, str] = {
+    "INR": "IN",
+    "USD": "US",
+    "GBP": "GB",
+    "SGD": "SG",
+    "AED": "AE",
+    "AUD": "AU",
+    "CAD": "CA",
+    "JPY": "JP",
+    "CHF": "CH",
+    "HKD": "HK",
+    "MYR": "MY",
+    "NZD": "NZ",
+    "SAR": "SA",
+    "QAR": "QA",
+    "KWD": "KW",
+    "OMR": "OM",
+    "BHD": "BH",
+    "THB": "TH",
+    "LKR": "LK",
+    "NPR": "NP",
+    "BDT": "BD",
+    "ZAR": "ZA",
+    "SEK": "SE",
+    "NOK": "NO",
+    "DKK": "DK",
+    "CNY": "CN",
+}
+
+CARD_FIELDS = ("network", "type", "issuer", "last4", "international")
+
+
+class NormaliseError(ValueError):
+    """The record cannot be stored; `reason` says why (it goes to the quarantine table)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+# --- field readers: each one turns an API quirk into a clean value or a NormaliseError ---------------
+
+
+def _required_str(api: Mapping[str, Any], field: str) -> str:
+    value = api.get(field)
+    if not isinstance(value, str) or not value:
+        raise NormaliseError(f"{field} missing or not a string: {value!r}")
+    return value
+
+
+def _optional_str(api: Mapping[str, Any], field: str, max_length: int | None = None) -> str | None:
+    # Razorpay sends "" (and sometimes null) for "no value"; both mean None here.
+    value = api.get(field)
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        value = str(value)
+    if max_length is not None and len(value) > max_length:
+        raise NormaliseError(f"{field} longer than {max_length} characters")
+    return value
+
+
+def _required_int(api: Mapping[str, Any], field: str) -> int:
+    value = api.get(field)
+    if value.__class__ is int:
+        return value
+    # A whole-valued float (100.0) is a serialiser's artefact; a fractional one would mean someone
+    # converted paise to rupees. bool is an int subclass and never a number here.
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and value.isdigit():
+        return int(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return int(value)
+    raise NormaliseError(f"{field} missing or not an integer: {value!r}")
+
+
+def _optional_int(api: Mapping[str, Any], field: str) -> int | None:
+    if api.get(field) is None or api.get(field) == "":
+        return None
+    return _required_int(api, field)
+
+
+def _int_or_zero(api: Mapping[str, Any], field: str) -> int:
+    value = _optional_int(api, field)
+    return 0 if value is None else value
+
+
+def _flag(api: Mapping[str, Any], field: str) -> bool:
+    value = api.get(field)
+    if value is None or value == "":
+        return False
+    if isinstance(value, bool):
+        return value
+    if value in (0, 1, "0", "1"):
+        return bool(int(value))
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    raise NormaliseError(f"{field} is not a boolean: {value!r}")
+
+
+def _epoch(api: Mapping[str, Any], field: str) -> datetime:
+    seconds = _required_int(api, field)
+    try:
+        return datetime.fromtimestamp(seconds, UTC)
+    except (OverflowError, OSError, ValueError) as error:
+        raise NormaliseError(f"{field} is not a valid Unix time: {seconds!r}") from error
+
+
+def _optional_epoch(api: Mapping[str, Any], field: str) -> datetime | None:
+    if api.get(field) is None or api.get(field) == "":
+        return None
+    return _epoch(api, field)
+
+
+def _notes(api: Mapping[str, Any]) -> Mapping[str, Any]:
+    # Razorpay serialises empty notes as a JSON array `[]` (a PHP quirk); a list has no keys.
+    notes = api.get("notes")
+    return notes if isinstance(notes, Mapping) else {}
+
+
+def _sub_object(api: Mapping[str, Any], field: str) -> Mapping[str, Any]:
+    value = api.get(field)
+    return value if isinstance(value, Mapping) else {}
+
+
+def _check_mapping(api: object, entity: str) -> Mapping[str, Any]:
+    if not isinstance(api, Mapping):
+        raise NormaliseError(f"{entity} record is not a JSON object: {type(api).__name__}")
+    return api
+
+
+# --- country ------------------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=4096)
+def _country_code(value: str) -> str | None:
+    """An ISO 3166 alpha-2 code for a code, alpha-3 or name the merchant wrote in `notes`."""
+    text = value.strip()
+    if not text:
+        return None
+    if len(text) == 2:
+        found = pycountry.countries.get(alpha_2=text.upper())
+    else:
+        try:
+            found = pycountry.countries.lookup(text)
+        except LookupError:
+            found = None
+    return str(found.alpha_2) if found is not None else None
+
+
+_NEEDS_FULL_PARSE = ""
+
+
+@lru_cache(maxsize=4096)
+def _region_of_calling_code(head: str) -> str | None:
+    """The region of the calling code that starts `head` (the 1–3 digits after "+"), None when no code
+    matches, or _NEEDS_FULL_PARSE when the code is shared (+1, +7, +44 …) and the number decides."""
+    # Calling codes are prefix-free, so the first known prefix is the code.
+    for length in (1, 2, 3):
+        prefix = head[:length]
+        if len(prefix) < length or not prefix.isdigit():
+            return None
+        regions = phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(int(prefix))
+        if regions is not None:
+            if len(regions) == 1 and regions[0] != "001":
+                return str(regions[0])
+            return _NEEDS_FULL_PARSE
+    return None
+
+
+def _phone_country(contact: str | None) -> str | None:
+    if not contact or contact[0] != "+":
+        # Without a leading "+" the number is local to an unknown country: no evidence.
+        return None
+    # Most codes belong to one region and need no full parse (which costs ~35 µs a payment).
+    region = _region_of_calling_code(contact[1:4])
+    if region != _NEEDS_FULL_PARSE:
+        return region
+    try:
+        number = phonenumbers.parse(contact, None)
+    except phonenumbers.NumberParseException:
+        return None
+    found = phonenumbers.region_code_for_number(number)
+    return str(found) if found and found != "001" else None
+
+
+def derive_country(
+    *,
+    notes: Mapping[str, Any],
+    contact: str | None,
+    international: bool | None,
+    currency: str | None,
+    method: str | None,
+    country_notes_key: str = "country",
+) -> tuple[str | None, str]:
+    """(country, how it was derived), trying the evidence from strongest to weakest."""
+    if country_notes_key:
+        noted = notes.get(country_notes_key)
+        if isinstance(noted, str):
+            code = _country_code(noted)
+            if code is not None:
+                return code, "notes"
+    phone_country = _phone_country(contact)
+    if phone_country is not None:
+        return phone_country, "phone"
+    if international is True and currency is not None and currency != "INR":
+        foreign = SINGLE_COUNTRY_CURRENCIES.get(currency)
+        if foreign is not None:
+            return foreign, "international_currency"
+    if method in DOMESTIC_METHODS:
+        return "IN", "domestic_method"
+    if international is False and currency == "INR":
+        # Razorpay marks Indian-issued instruments as not international.
+        return "IN", "international_currency"
+    return None, "unknown"
+
+
+# --- payment ------------------------------------------------------------------------------------------
+
+
+def upi_handle(vpa: object) -> str | None:
+    """The provider handle of a VPA ("okhdfcbank" of "name@okhdfcbank"): the UPI app, not the person."""
+    if not isinstance(vpa, str) or "@" not in vpa:
+        return None
+    handle = vpa.rsplit("@", 1)[1].strip().lower()
+    return handle or None
+
+
+def _masked_vpa(vpa: object) -> object:
+    handle = upi_handle(vpa)
+    if handle is not None:
+        return f"***@{handle}"
+    return None if vpa in (None, "") else "***"
+
+
+def scrub_payment_raw(api: Mapping[str, Any]) -> dict[str, Any]:
+    """The payment JSON minus what payops must not keep: the full VPA and card details beyond the five shown."""
+    raw = dict(api)
+    if raw.get("vpa") not in (None, ""):
+        raw["vpa"] = _masked_vpa(raw["vpa"])
+    upi = raw.get("upi")
+    if isinstance(upi, Mapping) and upi.get("vpa") not in (None, ""):
+        raw["upi"] = {**upi, "vpa": _masked_vpa(upi["vpa"])}
+    card = raw.get("card")
+    if isinstance(card, Mapping):
+        raw["card"] = {field: card[field] for field in CARD_FIELDS if field in card}
+    return raw
+
+
+def normalise_payment(
+    api: Mapping[str, Any],
+    *,
+    state_at: datetime,
+    source: str,
+    country_notes_key: str = "country",
+) -> dict[str, Any]:
+    api = _check_mapping(api, "payment")
+    card = _sub_object(api, "card")  # absent unless expand[]=card (or in a webhook)
+    upi = _sub_object(api, "upi")
+    currency = _required_str(api, "currency").upper()
+    if len(currency) != 3:
+        raise NormaliseError(f"currency is not an ISO 4217 code: {currency!r}")
+    method = _optional_str(api, "method", 32)
+    international = _flag(api, "international") if "international" in api else None
+    contact = _optional_str(api, "contact", 32)
+    country, country_source = derive_country(
+        notes=_notes(api),
+        contact=contact,
+        international=international,
+        currency=currency,
+        method=method,
+        country_notes_key=country_notes_key,
+    )
+    last4 = _optional_str(card, "last4")
+    return {
+        "id": _required_str(api, "id"),
+        "order_id": _optional_str(api, "order_id", 40),
+        "amount": _required_int(api, "amount"),
+        "currency": currency,
+        "status": _required_str(api, "status"),
+        "method": method,
+        "international": bool(international),
+        "captured": _flag(api, "captured"),
+        "amount_refunded": _int_or_zero(api, "amount_refunded"),
+        "refund_status": _optional_str(api, "refund_status", 16),
+        "fee": _optional_int(api, "fee"),
+        "tax": _optional_int(api, "tax"),
+        "bank": _optional_str(api, "bank", 32),
+        "wallet": _optional_str(api, "wallet", 32),
+        "card_network": _optional_str(card, "network", 32),
+        "card_type": _optional_str(card, "type", 16),
+        "card_issuer": _optional_str(card, "issuer", 32),
+        "card_international": _flag(card, "international") if "international" in card else None,
+        "card_last4": last4[-4:] if last4 else None,
+        "upi_flow": _optional_str(upi, "flow", 16),
+        "upi_app": upi_handle(api.get("vpa")) or upi_handle(upi.get("vpa")),
+        "email": _optional_str(api, "email", 254),
+        "contact": contact,
+        "country": country,
+        "country_source": country_source,
+        "error_code": _optional_str(api, "error_code", 64),
+        "error_description": _optional_str(api, "error_description"),
+        "error_source": _optional_str(api, "error_source", 64),
+        "error_step": _optional_str(api, "error_step", 64),
+        "error_reason": _optional_str(api, "error_reason", 128),
+        "created_at": _epoch(api, "created_at"),
+        "state_at": state_at,
+        "source": source,
+        "raw": scrub_payment_raw(api),
+    }
+
+
+# --- the other entities -------------------------------------------------------------------------------
+
+
+def normalise_order(api: Mapping[str, Any], *, state_at: datetime, source: str) -> dict[str, Any]:
+    api = _check_mapping(api, "order")
+    return {
+        "id": _required_str(api, "id"),
+        "amount": _required_int(api, "amount"),
+        "amount_paid": _int_or_zero(api, "amount_paid"),
+        "amount_due": _int_or_zero(api, "amount_due"),
+        "currency": _required_str(api, "currency").upper(),
+        "status": _required_str(api, "status"),
+        "attempts": _int_or_zero(api, "attempts"),
+        "receipt": _optional_str(api, "receipt", 64),
+        "created_at": _epoch(api, "created_at"),
+        "state_at": state_at,
+        "source": source,
+        "raw": dict(api),
+    }
+
+
+def normalise_refund(api: Mapping[str, Any], *, state_at: datetime, source: str) -> dict[str, Any]:
+    api = _check_mapping(api, "refund")
+    return {
+        "id": _required_str(api, "id"),
+        "payment_id": _required_str(api, "payment_id"),
+        "amount": _required_int(api, "amount"),
+        "currency": _required_str(api, "currency").upper(),
+        "status": _required_str(api, "status"),
+        "speed_processed": _optional_str(api, "speed_processed", 16),
+        "created_at": _epoch(api, "created_at"),
+        "state_at": state_at,
+        "source": source,
+        "raw": dict(api),
+    }
+
+
+def normalise_settlement(api: Mapping[str, Any], *, state_at: datetime, source: str) -> dict[str, Any]:
+    api = _check_mapping(api, "settlement")
+    return {
+        "id": _required_str(api, "id"),
+        "amount": _required_int(api, "amount"),
+        "currency": (_optional_str(api, "currency") or "INR").upper(),
+        "status": _required_str(api, "status"),
+        "fees": _int_or_zero(api, "fees"),
+        "tax": _int_or_zero(api, "tax"),
+        "utr": _optional_str(api, "utr", 64),
+        "created_at": _epoch(api, "created_at"),
+        "state_at": state_at,
+        "source": source,
+        "raw": dict(api),
+    }
+
+
+def normalise_settlement_line(api: Mapping[str, Any], *, source: str) -> dict[str, Any]:
+    api = _check_mapping(api, "settlement_line")
+    entity_id = _required_str(api, "entity_id")
+    line_type = _required_str(api, "type")
+    payment_id = entity_id if line_type == "payment" else _optional_str(api, "payment_id", 40)
+    return {
+        "entity_id": entity_id,
+        "type": line_type,
+        "payment_id": payment_id,
+        "amount": _required_int(api, "amount"),
+        "fee": _int_or_zero(api, "fee"),
+        "tax": _int_or_zero(api, "tax"),
+        "debit": _int_or_zero(api, "debit"),
+        "credit": _int_or_zero(api, "credit"),
+        "currency": (_optional_str(api, "currency") or "INR").upper(),
+        "on_hold": _flag(api, "on_hold"),
+        "settled": _flag(api, "settled"),
+        "settlement_id": _optional_str(api, "settlement_id", 40),
+        "settlement_utr": _optional_str(api, "settlement_utr", 64),
+        "settled_at": _optional_epoch(api, "settled_at"),
+        "order_id": _optional_str(api, "order_id", 40),
+        "method": _optional_str(api, "method", 32),
+        "card_network": _optional_str(api, "card_network", 32),
+        "created_at": _epoch(api, "created_at"),
+        "source": source,
+        "raw": dict(api),
+    }

@@ -1,0 +1,319 @@
+"""Normaliser quirks, each with a test: notes as [], error_code as "", missing card, country paths."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from sync.normalise import (
+    NormaliseError,
+    normalise_order,
+    normalise_payment,
+    normalise_refund,
+    normalise_settlement,
+    normalise_settlement_line,
+)
+
+STATE_AT = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+
+
+def payment(**overrides: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "id": "pay_A1",
+        "entity": "payment",
+        "amount": 50000,
+        "currency": "INR",
+        "status": "captured",
+        "order_id": "order_A1",
+        "method": "card",
+        "international": False,
+        "amount_refunded": 0,
+        "refund_status": None,
+        "captured": True,
+        "bank": None,
+        "wallet": None,
+        "vpa": None,
+        "email": "buyer@example.com",
+        "contact": "+919876543210",
+        "notes": {"country": "IN"},
+        "fee": 1180,
+        "tax": 180,
+        "error_code": None,
+        "error_description": None,
+        "error_source": None,
+        "error_step": None,
+        "error_reason": None,
+        "created_at": 1761998400,
+        "card": {
+            "id": "card_X",
+            "name": "A Buyer",
+            "network": "Visa",
+            "type": "credit",
+            "issuer": "HDFC",
+            "international": False,
+            "last4": "1111",
+            "emi": False,
+        },
+    }
+    base.update(overrides)
+    return base
+
+
+def norm(api: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+    return normalise_payment(api, state_at=STATE_AT, source="api", **kwargs)
+
+
+def test_payment_fields_are_typed_and_money_is_integer_paise() -> None:
+    row = norm(payment())
+    assert row["id"] == "pay_A1"
+    assert row["amount"] == 50000 and row["fee"] == 1180 and row["tax"] == 180
+    assert row["created_at"] == datetime(2025, 11, 1, 12, 0, tzinfo=UTC)
+    assert row["state_at"] == STATE_AT and row["source"] == "api"
+    assert (row["card_network"], row["card_type"], row["card_issuer"], row["card_last4"]) == (
+        "Visa",
+        "credit",
+        "HDFC",
+        "1111",
+    )
+    assert row["card_international"] is False
+    assert row["captured"] is True and row["international"] is False
+
+
+def test_card_details_beyond_the_five_shown_are_not_kept_in_raw() -> None:
+    row = norm(payment())
+    assert row["raw"]["card"] == {
+        "network": "Visa",
+        "type": "credit",
+        "issuer": "HDFC",
+        "international": False,
+        "last4": "1111",
+    }
+
+
+def test_notes_as_empty_list_means_no_notes() -> None:
+    row = norm(payment(notes=[]))
+    assert row["country_source"] == "phone"
+    assert row["raw"]["notes"] == []
+
+
+def test_error_code_empty_string_is_none() -> None:
+    row = norm(payment(status="failed", error_code="", error_description="", error_reason=""))
+    assert row["error_code"] is None and row["error_description"] is None and row["error_reason"] is None
+    failed = norm(payment(status="failed", error_code="BAD_REQUEST_ERROR", error_reason="payment_failed"))
+    assert failed["error_code"] == "BAD_REQUEST_ERROR" and failed["error_reason"] == "payment_failed"
+
+
+def test_missing_card_gives_empty_card_columns() -> None:
+    api = payment(method="netbanking", bank="HDFC")
+    del api["card"]
+    row = norm(api)
+    assert row["card_network"] is None and row["card_last4"] is None and row["card_international"] is None
+    assert row["bank"] == "HDFC"
+    assert norm(payment(card=None))["card_type"] is None
+
+
+def test_fee_and_tax_are_none_until_captured() -> None:
+    row = norm(payment(status="authorized", captured=False, fee=None, tax=None))
+    assert row["fee"] is None and row["tax"] is None and row["captured"] is False
+
+
+def test_upi_keeps_only_the_handle_and_scrubs_the_vpa_from_raw() -> None:
+    api = payment(
+        method="upi",
+        vpa="someone.name@OKHDFCBank",
+        card=None,
+        upi={"flow": "collect", "vpa": "someone.name@OKHDFCBank", "payer_account_type": "bank_account"},
+    )
+    row = norm(api)
+    assert row["upi_app"] == "okhdfcbank"
+    assert row["upi_flow"] == "collect"
+    assert row["raw"]["vpa"] == "***@okhdfcbank"
+    assert row["raw"]["upi"]["vpa"] == "***@okhdfcbank"
+    assert "someone.name" not in str(row["raw"])
+    # the input dict itself is not changed: normalisers are pure
+    assert api["vpa"] == "someone.name@OKHDFCBank"
+
+
+def test_upi_handle_from_the_upi_object_when_top_level_vpa_missing() -> None:
+    row = norm(payment(method="upi", vpa=None, card=None, upi={"flow": "intent", "vpa": "x@ybl"}))
+    assert row["upi_app"] == "ybl"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "kwargs", "expected"),
+    [
+        ({"notes": {"country": "SG"}}, {}, ("SG", "notes")),
+        ({"notes": {"country": "Singapore"}}, {}, ("SG", "notes")),
+        ({"notes": {"buyer_country": "ae"}}, {"country_notes_key": "buyer_country"}, ("AE", "notes")),
+        ({"notes": {"country": "Atlantis"}, "contact": "+6591234567"}, {}, ("SG", "phone")),
+        ({"notes": [], "contact": "+14155550123"}, {}, ("US", "phone")),
+        ({"notes": [], "contact": "+12045550123"}, {}, ("CA", "phone")),
+        ({"notes": [], "contact": "+442079460123"}, {}, ("GB", "phone")),
+        (
+            {"notes": [], "contact": None, "international": True, "currency": "USD"},
+            {},
+            ("US", "international_currency"),
+        ),
+        (
+            {"notes": [], "contact": "9876543210", "method": "upi", "card": None},
+            {},
+            ("IN", "domestic_method"),
+        ),
+        ({"notes": [], "contact": "", "method": "netbanking", "card": None}, {}, ("IN", "domestic_method")),
+        ({"notes": [], "contact": None, "international": False}, {}, ("IN", "international_currency")),
+        (
+            {"notes": [], "contact": None, "international": True, "currency": "EUR"},
+            {},
+            (None, "unknown"),
+        ),
+        ({"notes": {"country": "IN"}}, {"country_notes_key": ""}, ("IN", "phone")),
+    ],
+)
+def test_country_derivation_paths(
+    overrides: dict[str, Any], kwargs: dict[str, Any], expected: tuple[str | None, str]
+) -> None:
+    row = norm(payment(**overrides), **kwargs)
+    assert (row["country"], row["country_source"]) == expected
+
+
+@pytest.mark.parametrize(
+    ("overrides", "reason_part"),
+    [
+        ({"amount": 500.5}, "amount"),
+        ({"amount": None}, "amount"),
+        ({"id": ""}, "id"),
+        ({"currency": None}, "currency"),
+        ({"created_at": "yesterday"}, "created_at"),
+        ({"captured": "maybe"}, "captured"),
+    ],
+)
+def test_unstorable_payment_raises_with_reason(overrides: dict[str, Any], reason_part: str) -> None:
+    with pytest.raises(NormaliseError) as caught:
+        norm(payment(**overrides))
+    assert reason_part in caught.value.reason
+
+
+def test_non_object_record_raises() -> None:
+    with pytest.raises(NormaliseError, match="not a JSON object"):
+        normalise_payment(["pay_1"], state_at=STATE_AT, source="api")  # type: ignore[arg-type]
+
+
+def test_order_refund_settlement() -> None:
+    order = normalise_order(
+        {
+            "id": "order_1",
+            "entity": "order",
+            "amount": 1000,
+            "amount_paid": 1000,
+            "amount_due": 0,
+            "currency": "INR",
+            "receipt": "",
+            "status": "paid",
+            "attempts": 1,
+            "notes": [],
+            "created_at": 1761998400,
+        },
+        state_at=STATE_AT,
+        source="file",
+    )
+    assert (order["status"], order["amount_paid"], order["amount_due"], order["receipt"]) == (
+        "paid",
+        1000,
+        0,
+        None,
+    )
+    refund = normalise_refund(
+        {
+            "id": "rfnd_1",
+            "payment_id": "pay_1",
+            "amount": 300,
+            "currency": "INR",
+            "status": "processed",
+            "speed_processed": "normal",
+            "created_at": 1761998400,
+        },
+        state_at=STATE_AT,
+        source="api",
+    )
+    assert (refund["payment_id"], refund["amount"], refund["status"]) == ("pay_1", 300, "processed")
+    settlement = normalise_settlement(
+        {
+            "id": "setl_1",
+            "amount": 9000,
+            "status": "processed",
+            "fees": 100,
+            "tax": 18,
+            "utr": "UTR1",
+            "created_at": 1761998400,
+        },
+        state_at=STATE_AT,
+        source="api",
+    )
+    assert (settlement["amount"], settlement["fees"], settlement["tax"], settlement["currency"]) == (
+        9000,
+        100,
+        18,
+        "INR",
+    )
+    with pytest.raises(NormaliseError, match="payment_id"):
+        normalise_refund(
+            {"id": "rfnd_2", "amount": 1, "currency": "INR", "status": "pending", "created_at": 1},
+            state_at=STATE_AT,
+            source="api",
+        )
+
+
+def test_settlement_lines_payment_and_refund() -> None:
+    common = {
+        "currency": "INR",
+        "on_hold": False,
+        "settled": True,
+        "settlement_id": "setl_1",
+        "settlement_utr": "UTR1",
+        "created_at": 1761998400,
+    }
+    payment_line = normalise_settlement_line(
+        {
+            **common,
+            "entity_id": "pay_1",
+            "type": "payment",
+            "amount": 1000,
+            "fee": 20,
+            "tax": 3,
+            "credit": 980,
+            "debit": 0,
+            "settled_at": 1762171200,
+        },
+        source="api",
+    )
+    assert (payment_line["payment_id"], payment_line["credit"], payment_line["fee"]) == ("pay_1", 980, 20)
+    assert payment_line["settled_at"] == datetime(2025, 11, 3, 12, 0, tzinfo=UTC)
+    refund_line = normalise_settlement_line(
+        {
+            **common,
+            "entity_id": "rfnd_1",
+            "type": "refund",
+            "payment_id": "pay_1",
+            "amount": 300,
+            "debit": 300,
+            "credit": 0,
+            "fee": "",
+            "tax": None,
+            "settled_at": None,
+        },
+        source="api",
+    )
+    assert (
+        refund_line["payment_id"],
+        refund_line["debit"],
+        refund_line["fee"],
+        refund_line["settled_at"],
+    ) == ("pay_1", 300, 0, None)
+
+
+def test_whole_valued_float_amounts_are_accepted_as_integers() -> None:
+    row = norm(payment(amount=50000.0, amount_refunded=0.0, fee="1180"))
+    assert (row["amount"], row["amount_refunded"], row["fee"]) == (50000, 0, 1180)
+    assert type(row["amount"]) is int and type(row["amount_refunded"]) is int
