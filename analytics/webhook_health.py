@@ -41,6 +41,8 @@ _R: Table = Refund.__table__  # type: ignore[assignment]
 # The same forward order the receiver applies: a webhook status ranked above the API's is a conflict.
 PAYMENT_STATUS_RANK = {"created": 0, "failed": 1, "authorized": 2, "captured": 3, "refunded": 4}
 _PERCENTILES = (50, 95, 99)
+# How many of the oldest payments `coverage` checks for an event before taking the minimum over events.
+_OLDEST_PAYMENTS = 1000
 
 
 class _SecondsShift:
@@ -93,12 +95,19 @@ class Conflict:
 
 def coverage(conn: Connection, *, now: datetime, grace_minutes: int) -> Coverage:
     """The window of entity created_at in which a missing event counts as missing (see module doc)."""
-    # The oldest payment some payment.* event refers to: walk payments by created_at (indexed) and stop
-    # at the first one with an event, instead of joining every event.
-    referenced = exists().where(_E.c.payment_id == _P.c.id, _E.c.event_type.like("payment.%"))
+    # The oldest payment some payment.* event refers to. Usually one of the very oldest payments, so
+    # look among the first few by created_at (indexed); when webhooks only began after a long history
+    # of payments, take the minimum over the (then much fewer) payments events refer to instead of
+    # probing every older payment for an event.
+    oldest = select(_P.c.id, _P.c.created_at).order_by(_P.c.created_at).limit(_OLDEST_PAYMENTS).subquery()
     start = conn.execute(
-        select(_P.c.created_at).where(referenced).order_by(_P.c.created_at).limit(1)
+        select(func.min(oldest.c.created_at)).where(
+            exists().where(_E.c.payment_id == oldest.c.id, _E.c.event_type.like("payment.%"))
+        )
     ).scalar()
+    if start is None:
+        referenced = select(_E.c.payment_id).where(_E.c.event_type.like("payment.%"))
+        start = conn.execute(select(func.min(_P.c.created_at)).where(_P.c.id.in_(referenced))).scalar()
     last_received = conn.execute(select(func.max(_E.c.received_at))).scalar()
     if start is None or last_received is None:
         return Coverage(None, None)
@@ -114,6 +123,25 @@ _EXPECTATIONS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
 )
 
 
+def _missing_query(
+    event_type: str, entity: str, statuses: tuple[str, ...], start: datetime, end: datetime
+) -> Any:
+    """Entities of one expectation created in [start, end) without the event, oldest first."""
+    if entity == "payment":
+        arrived = exists().where(_E.c.payment_id == _P.c.id, _E.c.event_type == event_type)
+        return (
+            select(_P.c.id, _P.c.id, _P.c.status, _P.c.amount, _P.c.currency, _P.c.created_at)
+            .where(_P.c.status.in_(statuses), _P.c.created_at >= start, _P.c.created_at < end, ~arrived)
+            .order_by(_P.c.created_at)
+        )
+    arrived = exists().where(_E.c.refund_id == _R.c.id, _E.c.event_type == event_type)
+    return (
+        select(_R.c.id, _R.c.payment_id, _R.c.status, _R.c.amount, _R.c.currency, _R.c.created_at)
+        .where(_R.c.status.in_(statuses), _R.c.created_at >= start, _R.c.created_at < end, ~arrived)
+        .order_by(_R.c.created_at)
+    )
+
+
 def missing_events(
     conn: Connection, *, now: datetime, grace_minutes: int = 30, limit: int | None = None
 ) -> list[MissingEvent]:
@@ -123,31 +151,28 @@ def missing_events(
         return []
     found: list[MissingEvent] = []
     for event_type, entity, statuses in _EXPECTATIONS:
-        query: Any
-        order: Any
-        if entity == "payment":
-            arrived = exists().where(_E.c.payment_id == _P.c.id, _E.c.event_type == event_type)
-            query = select(_P.c.id, _P.c.id, _P.c.status, _P.c.amount, _P.c.currency, _P.c.created_at).where(
-                _P.c.status.in_(statuses),
-                _P.c.created_at >= window.start,
-                _P.c.created_at < window.end,
-                ~arrived,
-            )
-            order = _P.c.created_at
-        else:
-            arrived = exists().where(_E.c.refund_id == _R.c.id, _E.c.event_type == event_type)
-            query = select(
-                _R.c.id, _R.c.payment_id, _R.c.status, _R.c.amount, _R.c.currency, _R.c.created_at
-            ).where(
-                _R.c.status.in_(statuses),
-                _R.c.created_at >= window.start,
-                _R.c.created_at < window.end,
-                ~arrived,
-            )
-            order = _R.c.created_at
-        query = query.order_by(order)
+        query = _missing_query(event_type, entity, statuses, window.start, window.end)
         if limit is not None:
             query = query.limit(limit)
+        found.extend(MissingEvent(event_type, *row) for row in conn.execute(query))
+    return found
+
+
+def _missing_in_range(
+    conn: Connection, window: Coverage, start: datetime | None, end: datetime | None, limit: int
+) -> list[MissingEvent]:
+    """`missing_events` restricted to entities created in [start, end), the first `limit` of them in
+    the same order: the range and the limit go into each query instead of filtering every missing
+    entity of the whole coverage window in Python."""
+    if window.start is None or window.end is None or window.end <= window.start:
+        return []
+    lower = window.start if start is None else max(window.start, start)
+    upper = window.end if end is None else min(window.end, end)
+    found: list[MissingEvent] = []
+    for event_type, entity, statuses in _EXPECTATIONS:
+        if lower >= upper or len(found) >= limit:
+            break
+        query = _missing_query(event_type, entity, statuses, lower, upper).limit(limit - len(found))
         found.extend(MissingEvent(event_type, *row) for row in conn.execute(query))
     return found
 
@@ -263,38 +288,37 @@ def _frame(rows: list[Any], columns: list[str]) -> pd.DataFrame:
 
 def _by_type_day(conn: Connection, filters: Filters, late_ms: int) -> pd.DataFrame:
     day = IstExpressions(conn.dialect.name, _E.c.created_at).day
-    ranked = (
-        select(
-            day.label("day"),
-            _E.c.event_type,
-            _E.c.lag_ms,
-            _E.c.delivery_count,
-            func.row_number().over(partition_by=[day, _E.c.event_type], order_by=_E.c.lag_ms).label("rank"),
-            func.count().over(partition_by=[day, _E.c.event_type]).label("size"),
-        )
-        .where(*_range(_E.c.created_at, filters))
-        .subquery()
-    )
-    # Nearest-rank percentile: the value at rank ceil(p·n/100), in integer arithmetic on both databases.
-    percentiles = [
-        func.max(case((ranked.c.rank == (ranked.c.size * p + 99) // 100, ranked.c.lag_ms))).label(
-            f"lag_p{p}_ms"
-        )
-        for p in _PERCENTILES
-    ]
+    # A lag histogram per (day, type), in order, instead of ranking every event with window functions
+    # and aggregating the ranked rows again: one grouping pass in the database (several times faster on
+    # SQLite), and the nearest-rank percentiles follow from the running counts.
     query = (
-        select(
-            ranked.c.day,
-            ranked.c.event_type,
-            func.sum(ranked.c.delivery_count),
-            func.count(),
-            func.sum(ranked.c.delivery_count - 1),
-            func.sum(case((ranked.c.lag_ms > late_ms, 1), else_=0)),
-            *percentiles,
-        )
-        .group_by(ranked.c.day, ranked.c.event_type)
-        .order_by(ranked.c.day, ranked.c.event_type)
+        select(day, _E.c.event_type, _E.c.lag_ms, func.count(), func.sum(_E.c.delivery_count))
+        .where(*_range(_E.c.created_at, filters))
+        .group_by(day, _E.c.event_type, _E.c.lag_ms)
+        .order_by(day, _E.c.event_type, _E.c.lag_ms)
     )
+    histograms: dict[tuple[Any, str], list[tuple[int, int, int]]] = {}
+    for row_day, event_type, lag_ms, events, deliveries in conn.execute(query):
+        histograms.setdefault((row_day, event_type), []).append(
+            (as_int(lag_ms), as_int(events), as_int(deliveries))
+        )
+    rows = []
+    for (row_day, event_type), histogram in histograms.items():
+        size = sum(events for _, events, _ in histogram)
+        delivered = sum(deliveries for _, _, deliveries in histogram)
+        late = sum(events for lag, events, _ in histogram if lag > late_ms)
+        rows.append(
+            [
+                row_day,
+                event_type,
+                delivered,
+                size,
+                delivered - size,
+                late,
+                # Nearest-rank percentile: the value at rank ceil(p·n/100).
+                *(_value_at_rank(histogram, (size * p + 99) // 100) for p in _PERCENTILES),
+            ]
+        )
     columns = [
         "day",
         "event_type",
@@ -304,11 +328,20 @@ def _by_type_day(conn: Connection, filters: Filters, late_ms: int) -> pd.DataFra
         "late_events",
         *[f"lag_p{p}_ms" for p in _PERCENTILES],
     ]
-    rows = [[row[0], row[1], *(as_int(value) for value in row[2:])] for row in conn.execute(query)]
     frame = _frame(rows, columns)
     if len(frame):
         frame["day"] = pd.to_datetime(frame["day"]).dt.date
     return frame
+
+
+def _value_at_rank(histogram: list[tuple[int, int, int]], rank: int) -> int:
+    """The `rank`-th smallest lag (1-based) of an ascending (lag, events, deliveries) histogram."""
+    seen = 0
+    for lag, events, _ in histogram:
+        seen += events
+        if seen >= rank:
+            return lag
+    return histogram[-1][0]
 
 
 def _rejections(conn: Connection, filters: Filters) -> pd.DataFrame:
@@ -329,13 +362,9 @@ def _rejections(conn: Connection, filters: Filters) -> pd.DataFrame:
 
 def _silences(conn: Connection, filters: Filters, silence_minutes: int) -> pd.DataFrame:
     """Gaps of at least `silence_minutes` between consecutive deliveries while payments were created."""
-    received = _E.c.received_at
-    times = [
-        row[0] for row in conn.execute(select(received).where(*_range(received, filters)).order_by(received))
-    ]
     gap = timedelta(minutes=silence_minutes)
     rows = []
-    for before, after in itertools.pairwise(times):
+    for before, after in itertools.pairwise(_delivery_times(conn, filters, silence_minutes)):
         if after - before < gap:
             continue
         payments = conn.execute(
@@ -344,6 +373,37 @@ def _silences(conn: Connection, filters: Filters, silence_minutes: int) -> pd.Da
         if payments:
             rows.append((before, after, int((after - before).total_seconds() // 60), int(payments)))
     return _frame(rows, ["start", "end", "minutes", "payments_created"])
+
+
+def _delivery_times(conn: Connection, filters: Filters, silence_minutes: int) -> list[datetime]:
+    """Ascending delivery times whose consecutive pairs include every gap of `silence_minutes` or more.
+
+    Two deliveries in the same UTC minute are less than a minute apart, so for silences of a minute or
+    more only the first and last delivery of each minute matter: a few thousand rows, not every event.
+    """
+    received = _E.c.received_at
+    if silence_minutes < 1:
+        return [
+            row[0]
+            for row in conn.execute(select(received).where(*_range(received, filters)).order_by(received))
+        ]
+    if conn.dialect.name == "sqlite":
+        # UTCDateTime text 'YYYY-MM-DD HH:MM:SS.ffffff': the first 16 characters name the minute.
+        minute: ColumnElement[Any] = func.substr(received, 1, 16)
+    else:
+        minute = func.date_trunc(literal_column("'minute'"), received)
+    query = (
+        select(func.min(received), func.max(received))
+        .where(*_range(received, filters))
+        .group_by(minute)
+        .order_by(func.min(received))
+    )
+    times: list[datetime] = []
+    for first, last in conn.execute(query):
+        times.append(first)
+        if last != first:
+            times.append(last)
+    return times
 
 
 def webhook_health(
@@ -397,11 +457,7 @@ def webhook_health(
             ["event_id", "event_type", "lag_ms", "created_at", "received_at", "payment_id"],
         )
         start, end = filters.utc_range()
-        missing = [
-            event
-            for event in missing_events(conn, now=now, grace_minutes=grace_minutes)
-            if (start is None or event.created_at >= start) and (end is None or event.created_at < end)
-        ][:limit]
+        missing = _missing_in_range(conn, window, start, end, limit)
         conflicts = status_conflicts(conn, limit=limit)
         silences = _silences(conn, filters, silence_minutes)
     return WebhookHealth(

@@ -19,6 +19,10 @@ from data.migrate import upgrade
 
 pytest_plugins = ["tests.fixtures.sandbox"]
 
+# Importing the dashboard's cached functions outside `streamlit run` makes Streamlit warn once per
+# function that no runtime exists; AppTest provides one, so the warnings are only noise here.
+os.environ.setdefault("STREAMLIT_LOGGER_LEVEL", "error")
+
 PG_ADMIN_URL = os.environ.get("PAYOPS_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 BACKENDS = [b.strip() for b in os.environ.get("PAYOPS_TEST_BACKENDS", "sqlite,postgresql").split(",") if b]
 

@@ -71,5 +71,5 @@ def test_upsert_only_if_keeps_newer_state(engine: Engine) -> None:
             only_if=lambda table, excluded: table.c.state_at < excluded.state_at,
         )
     with engine.connect() as conn:
-        statuses = dict(conn.execute(select(Payment.id, Payment.status)).tuples().all())
+        statuses = {pid: status for pid, status in conn.execute(select(Payment.id, Payment.status))}
     assert statuses == {"pay_b": "captured", "pay_c": "authorized"}
