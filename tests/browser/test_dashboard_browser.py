@@ -31,7 +31,8 @@ from tests.fixtures.sandbox import SandboxHandle
 pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parents[2]
-SCREENSHOTS = ROOT / "docs" / "screenshots"
+# Test runs write to artifacts/ (git-ignored); PAYOPS_SCREENSHOTS_DIR=docs/screenshots refreshes the docs.
+SCREENSHOTS = Path(os.environ.get("PAYOPS_SCREENSHOTS_DIR", ROOT / "artifacts" / "screenshots"))
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--headless",
