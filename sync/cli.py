@@ -17,6 +17,7 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedCo
 from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import SQLAlchemyError
 
+from data.migrate import current_revision
 from data.models import Quarantine, SyncCheckpoint, SyncRun
 from data.settings import get_settings
 from sync.entities import ENTITY_NAMES, entity_spec
@@ -87,7 +88,16 @@ def _entities(value: list[str] | None) -> list[str]:
 
 
 def _engine() -> Engine:
-    return make_sync_engine(get_settings().database_url)
+    engine = make_sync_engine(get_settings().database_url)
+    try:
+        revision = current_revision(engine)
+    except SQLAlchemyError as error:
+        raise _fail(
+            f"cannot open the database: {type(error).__name__}: {str(error).splitlines()[0][:300]}"
+        ) from None
+    if revision is None:
+        raise _fail("the database has no payops schema yet; run `python -m data upgrade` first")
+    return engine
 
 
 class _RichProgress:
