@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -14,6 +15,11 @@ _LAYOUT = {
     "hovermode": "closest",
     "legend": {"orientation": "h"},
 }
+
+
+# One tick per day, labelled as a date: with a single day of data plotly would otherwise zoom to
+# fractions of a millisecond around the point.
+_DAY_TICKS: dict[str, Any] = {"dtick": 86_400_000, "tickformat": "%d %b"}
 
 
 def _figure(title: str) -> go.Figure:
@@ -48,7 +54,10 @@ def success_trend(current: pd.DataFrame, previous: pd.DataFrame, *, grain: str =
             hovertemplate="%{customdata[0]}<br>%{y:.1%} success<br>%{customdata[2]} of %{customdata[1]} attempts<extra></extra>",
         )
     figure.update_yaxes(title="Success rate", tickformat=".0%", rangemode="tozero")
-    figure.update_xaxes(title="IST day" if grain == "day" else "IST hour")
+    if grain == "day":
+        figure.update_xaxes(title="IST day", **_DAY_TICKS)
+    else:
+        figure.update_xaxes(title="IST hour")
     return figure
 
 
@@ -129,7 +138,7 @@ def lag_percentiles(frame: pd.DataFrame) -> go.Figure:
             hovertemplate=f"%{{x}}<br>{name} %{{y:.2f}} s<extra></extra>",
         )
     figure.update_yaxes(title="Lag (seconds)", rangemode="tozero")
-    figure.update_xaxes(title="IST day")
+    figure.update_xaxes(title="IST day", **_DAY_TICKS)
     return figure
 
 

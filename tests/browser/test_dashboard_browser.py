@@ -110,10 +110,10 @@ def dashboard_url(tmp_path_factory: pytest.TempPathFactory, sandbox: SandboxHand
     )  # fmt: skip
     try:
         _wait_healthy(f"http://127.0.0.1:{receiver_port}/healthz", receiver)
-        # Two days of webhook history keeps the test short; the demo replays all of it.
+        # The whole history (10 days), as the demo does: a partial replay would leave events "missing".
         subprocess.run(
             [sys.executable, "-m", "sandbox", "webhooks", "--to", f"http://127.0.0.1:{receiver_port}/webhooks/razorpay",
-             "--secret", sandbox.webhook_secret, "--api", sandbox.base_url, "--since-days", "2",
+             "--secret", sandbox.webhook_secret, "--api", sandbox.base_url, "--since-days", "11",
              "--key-id", sandbox.key_id, "--key-secret", sandbox.key_secret],
             cwd=ROOT, env=env, check=True, capture_output=True, timeout=600,
         )  # fmt: skip
