@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Table
+from sqlalchemy import ColumnElement, Connection, Dialect, Table
 from sqlalchemy.dialects import postgresql, sqlite
 
 from data.models import Base
@@ -52,6 +53,51 @@ def _statement(
     return insert.on_conflict_do_nothing(index_elements=list(keys))
 
 
+@dataclass(frozen=True)
+class _Positional:
+    """An SQLite statement compiled once, with how to turn a row into its positional parameters."""
+
+    sql: str
+    # Per `?`: the row key it takes (None for a constant of the statement), its bind processor, or the
+    # constant already processed.
+    slots: tuple[tuple[str | None, Callable[[Any], Any] | None, Any], ...]
+
+    def parameters(self, rows: Sequence[Mapping[str, Any]]) -> list[tuple[Any, ...]]:
+        slots = self.slots
+        return [
+            tuple(
+                constant if key is None else (process(row[key]) if process else row[key])
+                for key, process, constant in slots
+            )
+            for row in rows
+        ]
+
+
+@lru_cache(maxsize=256)
+def _positional(
+    statement: postgresql.Insert | sqlite.Insert, dialect: Dialect, given: tuple[str, ...]
+) -> _Positional | None:
+    """The statement as SQL text plus per-slot bind processors, or None when a slot needs per-row work
+    SQLAlchemy would do (a callable default for a column the rows do not carry)."""
+    compiled = statement.compile(dialect=dialect, column_keys=list(given))
+    names = compiled.positiontup
+    if names is None:
+        return None
+    slots: list[tuple[str | None, Callable[[Any], Any] | None, Any]] = []
+    for name in names:
+        bind = compiled.binds[name]
+        if bind.expanding or bind.literal_execute:
+            return None  # an IN list rendered at execution time
+        process = bind.type.dialect_impl(dialect).bind_processor(dialect)
+        if name in given:
+            slots.append((name, process, None))
+        elif bind.callable is None and not bind.required:
+            slots.append((None, None, process(bind.value) if process else bind.value))
+        else:
+            return None
+    return _Positional(compiled.string, tuple(slots))
+
+
 def upsert(
     conn: Connection,
     model_or_table: type[Base] | Table,
@@ -83,6 +129,13 @@ def upsert(
         to_update.append("updated_at")
 
     statement = _statement(table, conn.dialect.name, tuple(keys), tuple(to_update), only_if)
+    # On SQLite, SQLAlchemy's per-row parameter handling costs as much as SQLite's own insert; the
+    # same compiled statement and the same bind processors, applied in one loop, do the same work.
+    fast = _positional(statement, conn.dialect, tuple(given)) if conn.dialect.name == "sqlite" else None
     for start in range(0, len(rows), _CHUNK_ROWS):
-        conn.execute(statement, list(rows[start : start + _CHUNK_ROWS]))
+        chunk = rows[start : start + _CHUNK_ROWS]
+        if fast is not None:
+            conn.exec_driver_sql(fast.sql, fast.parameters(chunk))
+        else:
+            conn.execute(statement, list(chunk))
     return len(rows)

@@ -4,7 +4,7 @@ snapshots become, and the forward-only rules that keep an older or lesser snapsh
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
@@ -98,12 +98,18 @@ def refund_reversal() -> OnlyIf:
             forward(table, excluded),
             and_(
                 excluded.state_at > table.c.state_at,
-                excluded.status.in_(_REVERSIBLE_PAYMENT_STATUSES),
-                table.c.status.in_(_REVERSIBLE_PAYMENT_STATUSES),
+                _one_of(excluded.status, _REVERSIBLE_PAYMENT_STATUSES),
+                _one_of(table.c.status, _REVERSIBLE_PAYMENT_STATUSES),
             ),
         )
 
     return condition
+
+
+def _one_of(column: Any, values: Sequence[str]) -> ColumnElement[bool]:
+    # Not `in_`: an IN list is an expanding parameter, which SQLAlchemy refuses in an executemany, and
+    # a batch may carry several refund.failed snapshots.
+    return or_(*(column == value for value in values))
 
 
 def rule_for(entity: str, event_type: str) -> OnlyIf:

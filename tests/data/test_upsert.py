@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+import pytest
 from sqlalchemy import Engine, func, select
 
+import data.upsert
+from data.migrate import upgrade
 from data.models import Payment
 from data.upsert import upsert
 
@@ -73,3 +77,62 @@ def test_upsert_only_if_keeps_newer_state(engine: Engine) -> None:
     with engine.connect() as conn:
         statuses = {pid: status for pid, status in conn.execute(select(Payment.id, Payment.status))}
     assert statuses == {"pay_b": "captured", "pay_c": "authorized"}
+
+
+def _stored_payments(engine: Engine) -> list[tuple[object, ...]]:
+    # The values exactly as SQLite holds them (no result processing), without the write time.
+    with engine.connect() as conn:
+        result = conn.exec_driver_sql("SELECT * FROM payments ORDER BY id")
+        stamp = list(result.keys()).index("updated_at")
+        rows = result.all()
+    return [tuple(v for i, v in enumerate(row) if i != stamp) for row in rows]
+
+
+def test_sqlite_fast_path_stores_what_sqlalchemy_stores(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The positional fast path on SQLite writes the same values as SQLAlchemy's own executemany, for
+    the sync's change rule and the webhook's forward-only rules (whose IN lists take the slow path)."""
+    from sync.pull import _changed_sqlite, make_sync_engine
+    from sync.webhooks.apply import forward_only, refund_reversal
+
+    def writes(engine: Engine) -> None:
+        steps = [
+            ([_payment(f"pay_{i:04d}", "authorized", T0) for i in range(300)], _changed_sqlite),
+            (
+                [_payment(f"pay_{i:04d}", "captured", T0 + timedelta(minutes=1)) for i in range(0, 300, 2)],
+                forward_only("payment"),
+            ),
+            (
+                [_payment(f"pay_{i:04d}", "authorized", T0 + timedelta(minutes=2)) for i in range(50)],
+                forward_only("payment"),
+            ),
+            ([_payment(f"pay_{i:04d}", "refunded", T0 + timedelta(minutes=3)) for i in range(10)], None),
+            (
+                [_payment(f"pay_{i:04d}", "captured", T0 + timedelta(minutes=4)) for i in range(5)],
+                refund_reversal(),
+            ),
+        ]
+        for rows, rule in steps:
+            for row in rows:
+                row["fee"], row["tax"] = 1180, 180
+                row["created_at"] = T0 + timedelta(microseconds=123_456)
+                row["raw"] = {"id": row["id"], "status": row["status"], "notes": {"country": "IN"}}
+            with engine.begin() as conn:
+                upsert(conn, Payment, rows, only_if=rule)
+
+    fast = make_sync_engine(f"sqlite:///{tmp_path / 'fast.db'}")
+    upgrade(fast)
+    writes(fast)
+    monkeypatch.setattr(data.upsert, "_positional", lambda *args: None)
+    slow = make_sync_engine(f"sqlite:///{tmp_path / 'slow.db'}")
+    upgrade(slow)
+    writes(slow)
+
+    stored = _stored_payments(fast)
+    assert len(stored) == 300
+    assert {row[4] for row in stored} == {"authorized", "captured", "refunded"}
+    for mine, theirs in zip(stored, _stored_payments(slow), strict=True):
+        assert mine == theirs, [(a, b) for a, b in zip(mine, theirs, strict=True) if a != b]
+    fast.dispose()
+    slow.dispose()
