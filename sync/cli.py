@@ -14,12 +14,12 @@ from typing import Annotated, Any
 
 import typer
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from data.migrate import current_revision
-from data.models import Quarantine, SyncCheckpoint, SyncRun
 from data.settings import get_settings
+from data.sync_state import status_report
 from sync.entities import ENTITY_NAMES, entity_spec
 from sync.http import AuthenticationError, RazorpayUnavailable, make_client
 from sync.load import load_files
@@ -224,50 +224,7 @@ def load(
 
 def status_rows(engine: Engine, now: datetime | None = None) -> list[dict[str, Any]]:
     """Per entity: checkpoint, lag, row count, quarantined records and the last run that touched it."""
-    now = now or datetime.now(UTC)
-    rows: list[dict[str, Any]] = []
-    with engine.connect() as conn:
-        checkpoints = dict(conn.execute(select(SyncCheckpoint.entity, SyncCheckpoint.synced_until)).all())
-        quarantined = dict(
-            conn.execute(select(Quarantine.entity, func.count()).group_by(Quarantine.entity)).all()
-        )
-        recent_runs = conn.execute(
-            select(
-                SyncRun.id,
-                SyncRun.status,
-                SyncRun.started_at,
-                SyncRun.finished_at,
-                SyncRun.counts,
-                SyncRun.error,
-            )
-            .order_by(SyncRun.id.desc())
-            .limit(200)
-        ).all()
-        for name in ENTITY_NAMES:
-            model = entity_spec(name).model
-            count = conn.execute(select(func.count()).select_from(model)).scalar_one()
-            checkpoint: datetime | None = checkpoints.get(name)
-            last = next((r for r in recent_runs if name in (r.counts or {})), None)
-            rows.append(
-                {
-                    "entity": name,
-                    "checkpoint": checkpoint.isoformat() if checkpoint else None,
-                    "lag_seconds": int((now - checkpoint).total_seconds()) if checkpoint else None,
-                    "rows": int(count),
-                    "quarantined": int(quarantined.get(name, 0)),
-                    "last_run": None
-                    if last is None
-                    else {
-                        "id": int(last.id),
-                        "status": last.status,
-                        "started_at": last.started_at.isoformat(),
-                        "finished_at": last.finished_at.isoformat() if last.finished_at else None,
-                        "upserted": (last.counts or {}).get(name, {}).get("upserted"),
-                        "error": last.error,
-                    },
-                }
-            )
-    return rows
+    return status_report(engine, {name: entity_spec(name).model for name in ENTITY_NAMES}, now)
 
 
 def _lag_text(seconds: int | None) -> str:

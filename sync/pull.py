@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import importlib
 import logging
-import os
 import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -23,10 +22,18 @@ from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 import orjson
-from sqlalchemy import ColumnElement, Connection, Engine, Table, func, insert, select, update
+from sqlalchemy import ColumnElement, Connection, Engine, Table, func
 
 from data.db import make_engine
-from data.models import Payment, SyncCheckpoint, SyncRun
+from data.models import Payment
+from data.sync_state import (
+    advance_checkpoint,
+    begin_run,
+    finish_run,
+    oldest_payment_created_at,
+    read_checkpoint,
+    record_run_counts,
+)
 from data.upsert import upsert
 from sync.entities import ENTITY_NAMES, EntitySpec, NormaliseContext, entity_spec
 from sync.http import SdkClient
@@ -153,62 +160,6 @@ class _Window:
     requests: int
 
 
-# --- run bookkeeping ----------------------------------------------------------------------------------
-
-
-def begin_run(engine: Engine, trigger: str) -> int:
-    with engine.begin() as conn:
-        _mark_abandoned_runs(conn)
-        result = conn.execute(
-            insert(SyncRun).values(
-                started_at=datetime.now(UTC), status="running", trigger=trigger, counts={}, pid=os.getpid()
-            )
-        )
-        key = result.inserted_primary_key
-        assert key is not None
-        return int(key[0])
-
-
-def _mark_abandoned_runs(conn: Connection) -> None:
-    # A run killed mid-way (SIGKILL, power loss) stays "running" for ever; close it on the next start.
-    # The pid check assumes one sync host, which is how payops is deployed.
-    for run_id, pid in conn.execute(select(SyncRun.id, SyncRun.pid).where(SyncRun.status == "running")):
-        if pid is None or not _pid_alive(int(pid)):
-            conn.execute(
-                update(SyncRun)
-                .where(SyncRun.id == run_id)
-                .values(status="failed", error="abandoned: the process ended before finishing")
-            )
-
-
-def _pid_alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def finish_run(
-    engine: Engine, run_id: int, *, status: str, counts: Mapping[str, Any], error: str | None
-) -> None:
-    with engine.begin() as conn:
-        conn.execute(
-            update(SyncRun)
-            .where(SyncRun.id == run_id)
-            .values(finished_at=datetime.now(UTC), status=status, counts=dict(counts), error=error)
-        )
-
-
-def read_checkpoint(conn: Connection, entity: str) -> datetime | None:
-    value = conn.execute(select(SyncCheckpoint.synced_until).where(SyncCheckpoint.entity == entity)).scalar()
-    return value
-
-
 # --- writing ------------------------------------------------------------------------------------------
 
 
@@ -238,11 +189,6 @@ def _json_text(value: Any) -> str:
 def make_sync_engine(database_url: str | None = None) -> Engine:
     """The engine the sync writes with: data.db's, with orjson for the `raw` columns (3x faster than json)."""
     return make_engine(database_url, json_serializer=_json_text)
-
-
-def _checkpoint_forward(table: Table, excluded: Any) -> ColumnElement[bool]:
-    forward: ColumnElement[bool] = table.c.synced_until < excluded.synced_until
-    return forward
 
 
 def _payment_hours_refresher() -> Callable[[Connection, Iterable[datetime]], None] | None:
@@ -305,18 +251,9 @@ def _commit_window(
         counts.windows += 1
         counts.requests += window.requests
         if window.closed:
-            upsert(
-                conn,
-                SyncCheckpoint,
-                [{"entity": spec.name, "synced_until": window.end, "run_id": run_id}],
-                only_if=_checkpoint_forward,
-            )
+            advance_checkpoint(conn, spec.name, window.end, run_id)
             counts.synced_until = window.end.isoformat()
-        conn.execute(
-            update(SyncRun)
-            .where(SyncRun.id == run_id)
-            .values(counts={name: c.as_json() for name, c in all_counts.items()})
-        )
+        record_run_counts(conn, run_id, {name: c.as_json() for name, c in all_counts.items()})
 
 
 # --- fetching -----------------------------------------------------------------------------------------
@@ -477,7 +414,7 @@ def _prefetched(windows: Iterator[_Window], depth: int, stop: threading.Event) -
 def _first_run_start(conn: Connection, spec: EntitySpec, end: datetime, options: SyncOptions) -> datetime:
     if spec.paging == "daily_report":
         # Lines settle after their payments: start from the oldest payment we hold, when we hold any.
-        oldest = conn.execute(select(func.min(Payment.created_at))).scalar()
+        oldest = oldest_payment_created_at(conn)
         if oldest is not None:
             return oldest
     return end - options.first_run_history

@@ -25,6 +25,7 @@ from starlette.types import Receive, Scope, Send
 
 from data.db import make_engine
 from data.settings import get_settings
+from data.webhook_events import database_reachable
 from sync.webhooks.intake import (
     EVENT_ID_HEADER,
     MAX_BODY_BYTES,
@@ -35,7 +36,7 @@ from sync.webhooks.intake import (
     too_large,
 )
 from sync.webhooks.metrics import ReceiverMetrics, event_type_label
-from sync.webhooks.store import EventWriter, StoreResult, database_reachable, received_now
+from sync.webhooks.store import EventWriter, StoreResult, received_now
 
 logger = logging.getLogger(__name__)
 

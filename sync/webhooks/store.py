@@ -17,16 +17,20 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from itertools import groupby
 from typing import Any, Literal
 
-from sqlalchemy import Connection, Engine, bindparam, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from data.models import Payment, WebhookEvent, WebhookRejection
-from data.upsert import table_of, upsert
+from data.upsert import upsert
+from data.webhook_events import (
+    count_repeats,
+    insert_new_events,
+    insert_rejections,
+    recent_payment_hours,
+)
 from sync.quarantine import quarantine
 from sync.webhooks.apply import ENTITY_MODELS, EntityFailure, EventPlan, OnlyIf, plan_event, rule_for
 from sync.webhooks.intake import Delivery, Rejection
@@ -246,21 +250,6 @@ class EventWriter:
         return self._refresh_payment_hours
 
 
-def recent_payment_hours(conn: Connection, window: timedelta = timedelta(minutes=1)) -> set[datetime]:
-    """UTC hour starts of the payments named by events received in the last `window` before the newest."""
-    events = table_of(WebhookEvent)
-    payments = table_of(Payment)
-    newest = conn.execute(select(func.max(events.c.received_at))).scalar()
-    if newest is None:
-        return set()
-    created = conn.execute(
-        select(payments.c.created_at)
-        .join(events, events.c.payment_id == payments.c.id)
-        .where(events.c.received_at >= newest - window)
-    ).scalars()
-    return {_hour(at) for at in created}
-
-
 def _hour(at: datetime) -> datetime:
     return at.replace(minute=0, second=0, microsecond=0)
 
@@ -294,11 +283,10 @@ def write_items(
             _fail_apply(plan, apply_error)
 
     rejections = [(i, item) for i, item in enumerate(items) if isinstance(item, Rejection)]
-    if rejections:
-        conn.execute(table_of(WebhookRejection).insert(), [item.as_row() for _, item in rejections])
-        for i, _ in rejections:
-            results[i] = StoreResult("rejected")
-    inserted = _insert_new_events(conn, [plan.event_row for plan in plans.values()])
+    insert_rejections(conn, [item.as_row() for _, item in rejections])
+    for i, _ in rejections:
+        results[i] = StoreResult("rejected")
+    inserted = insert_new_events(conn, [plan.event_row for plan in plans.values()])
 
     repeats: dict[str, tuple[int, datetime]] = {}
     for i, delivery in deliveries:
@@ -309,8 +297,7 @@ def write_items(
         count, _ = repeats.get(delivery.event_id, (0, delivery.received_at))
         repeats[delivery.event_id] = (count + 1, delivery.received_at)
         results[i] = StoreResult("duplicate")
-    if repeats:
-        _count_repeats(conn, repeats)
+    count_repeats(conn, repeats)
 
     new_plans = [plan for plan in plans.values() if plan.event_row["event_id"] in inserted]
     _apply(conn, new_plans, refresh_payment_hours)
@@ -326,40 +313,6 @@ def _fail_apply(plan: EventPlan, error: str) -> None:
     plan.entity_rows.clear()
     plan.event_row["applied"] = False
     plan.event_row["apply_error"] = error
-
-
-def _insert_new_events(conn: Connection, rows: list[dict[str, Any]]) -> set[str]:
-    """Insert the events not seen before; returns the ids actually inserted (the rest are repeats).
-
-    ON CONFLICT DO NOTHING … RETURNING makes "new or repeat?" one atomic question even with several
-    receiver processes on one PostgreSQL database.
-    """
-    if not rows:
-        return set()
-    table = table_of(WebhookEvent)
-    insert = postgresql.insert(table) if conn.dialect.name == "postgresql" else sqlite.insert(table)
-    statement = insert.on_conflict_do_nothing(index_elements=["event_id"]).returning(table.c.event_id)
-    return set(conn.execute(statement, rows).scalars().all())
-
-
-def _count_repeats(conn: Connection, repeats: dict[str, tuple[int, datetime]]) -> None:
-    table = table_of(WebhookEvent)
-    column = table.c
-    statement = (
-        update(table)
-        .where(column.event_id == bindparam("b_event_id"))
-        .values(
-            delivery_count=column.delivery_count + bindparam("b_count"),
-            last_received_at=bindparam("b_at", type_=column.last_received_at.type),
-        )
-    )
-    conn.execute(
-        statement,
-        [
-            {"b_event_id": event_id, "b_count": count, "b_at": at}
-            for event_id, (count, at) in sorted(repeats.items())
-        ],
-    )
 
 
 def _apply(
@@ -423,13 +376,3 @@ def _rounds(rows: Sequence[dict[str, Any]]) -> list[list[dict[str, Any]]]:
 
 def received_now() -> datetime:
     return datetime.now(UTC)
-
-
-def database_reachable(engine: Engine) -> bool:
-    """The database answers and holds the receiver's table (so a missing migration shows too)."""
-    try:
-        with engine.connect() as conn:
-            conn.execute(select(table_of(WebhookEvent).c.event_id).limit(1))
-    except SQLAlchemyError:
-        return False
-    return True
