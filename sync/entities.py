@@ -39,14 +39,15 @@ SdkMethod = Callable[[razorpay.Client], Callable[..., Any]]
 class EntitySpec:
     name: str  # the table name, also the CLI's entity name and the checkpoint key
     model: type[Base]
-    key: str  # primary key of the row and of the API object
-    # "window": list endpoint filtered by `from`/`to` on the cursor, paged with skip/count.
-    # "daily_report": the recon report, one request series per day (year/month/day).
-    paging: Literal["window", "daily_report"]
     sdk_method: SdkMethod
     normalise: Normaliser
-    page_size: int
-    lookback: timedelta
+    key: str = "id"  # primary key of the row and of the API object
+    # "window": list endpoint filtered by `from`/`to` on the cursor, paged with skip/count.
+    # "daily_report": the recon report, one request series per day (year/month/day).
+    paging: Literal["window", "daily_report"] = "window"
+    page_size: int = 100  # Razorpay's largest `count` for list endpoints
+    # Re-read on every run, so captures, refunds and late authorisations inside it are picked up.
+    lookback: timedelta = timedelta(days=3)
     cursor: str = "created_at"
     params: Mapping[str, Any] = field(default_factory=dict)
     # First window length; the loop adapts it to hold about `target_window_rows` rows.
@@ -80,52 +81,26 @@ ENTITIES: tuple[EntitySpec, ...] = (
     EntitySpec(
         name="payments",
         model=Payment,
-        key="id",
-        paging="window",
         sdk_method=lambda client: client.payment.all,
         normalise=_payment,
-        page_size=100,
-        lookback=timedelta(days=3),
         params={"expand[]": "card"},
     ),
-    EntitySpec(
-        name="orders",
-        model=Order,
-        key="id",
-        paging="window",
-        sdk_method=lambda client: client.order.all,
-        normalise=_order,
-        page_size=100,
-        lookback=timedelta(days=3),
-    ),
-    EntitySpec(
-        name="refunds",
-        model=Refund,
-        key="id",
-        paging="window",
-        sdk_method=lambda client: client.refund.all,
-        normalise=_refund,
-        page_size=100,
-        lookback=timedelta(days=3),
-    ),
+    EntitySpec(name="orders", model=Order, sdk_method=lambda client: client.order.all, normalise=_order),
+    EntitySpec(name="refunds", model=Refund, sdk_method=lambda client: client.refund.all, normalise=_refund),
     EntitySpec(
         name="settlements",
         model=Settlement,
-        key="id",
-        paging="window",
         sdk_method=lambda client: client.settlement.all,
         normalise=_settlement,
-        page_size=100,
-        lookback=timedelta(days=3),
         initial_window=timedelta(days=7),
     ),
     EntitySpec(
         name="settlement_lines",
         model=SettlementLine,
-        key="entity_id",
-        paging="daily_report",
         sdk_method=lambda client: client.settlement.report,
         normalise=_settlement_line,
+        key="entity_id",
+        paging="daily_report",
         page_size=1000,
         # A day's report is re-read while lines can still join it (T+2/T+3 business days plus a weekend).
         lookback=timedelta(days=7),
