@@ -22,8 +22,10 @@ from data.models import Payment, PaymentFailureRollupDaily, PaymentRollupDaily, 
 
 __all__ = [
     "DIMENSIONS",
+    "DRILLDOWN_DIMENSIONS",
     "FAILURE_DIMENSIONS",
     "Kpis",
+    "Outcome",
     "failure_reasons",
     "kpis",
     "normalise_dimension",
@@ -377,19 +379,58 @@ _DRILLDOWN_COLUMNS = (
 )
 
 
+# Dimensions a drill-down can filter on: every non-time dimension of `success_rates(by=...)` and of
+# `failure_reasons(by=...)`.
+_ERROR_DIMENSIONS = ("error_source", "error_step", "error_reason")
+DRILLDOWN_DIMENSIONS = (*_KEY_DIMENSIONS, *BREAKDOWN_DIMENSIONS, *_ERROR_DIMENSIONS)
+# Which payments behind a number: attempts (status ≠ created), successes, failures, or never attempted.
+Outcome = Literal["attempt", "success", "failure", "created"]
+
+
+def _is_value(column: ColumnElement[Any], value: str, *, breakdown: bool) -> ColumnElement[bool]:
+    """`column` holds the value a rate row shows as `value`, counted the way the rollups count it.
+
+    Rollup key columns store a missing value as "" and rates show it (and a stored "unknown") as
+    "unknown"; breakdown rows leave payments without the attribute (NULL) out altogether, so their
+    "unknown" can only be a stored "" or "unknown".
+    """
+    if value != UNKNOWN:
+        return column == value
+    if breakdown:
+        return column.in_(("", UNKNOWN))
+    return func.coalesce(column, "").in_(("", UNKNOWN))
+
+
 def payments_drilldown(
     db: Db,
     filters: Filters | None = None,
     *,
+    dimension: str | None = None,
+    value: str | None = None,
     status: str | None = None,
-    outcome: Literal["success", "failure", "created"] | None = None,
+    outcome: Outcome | None = None,
     error_reason: str | None = None,
     limit: int = 100,
 ) -> pd.DataFrame:
-    """Raw payments behind a number, newest first, never more than 1000 rows (no email or phone)."""
+    """Raw payments behind a number, newest first, never more than 1000 rows (no email or phone).
+
+    `dimension`/`value` pick the payments behind one bar of `success_rates(by=dimension)` or
+    `failure_reasons(by=(dimension,))` (aliases allowed; "unknown" is the bar of payments without a
+    value); `outcome="attempt"` keeps the payments a rate counts as attempts (status ≠ created).
+    """
     filters = filters or Filters()
     if not 1 <= limit <= _DRILLDOWN_MAX:
         raise ValueError(f"limit must be between 1 and {_DRILLDOWN_MAX}")
+    if (dimension is None) != (value is None):
+        raise ValueError("dimension and value go together")
+    if dimension is not None:
+        name = _ALIASES.get(dimension.strip().lower(), dimension.strip().lower())
+        if name not in DRILLDOWN_DIMENSIONS:
+            raise ValueError(
+                f"cannot drill down by {dimension!r}; choose one of {', '.join(DRILLDOWN_DIMENSIONS)} "
+                "(for a day or an hour, narrow the dates instead)"
+            )
+        dimension = name
     p = _PAYMENTS.c
     query = select(*[p[name] for name in _DRILLDOWN_COLUMNS])
     start, end = filters.utc_range()
@@ -402,21 +443,23 @@ def payments_drilldown(
     if filters.method:
         query = query.where(p.method == filters.method.lower())
     if filters.country:
-        query = query.where(
-            p.country.is_(None)
-            if filters.country.lower() == UNKNOWN
-            else p.country == filters.country.upper()
-        )
+        country = UNKNOWN if filters.country.lower() == UNKNOWN else filters.country.upper()
+        query = query.where(_is_value(p.country, country, breakdown=False))
+    if dimension is not None and value is not None:
+        query = query.where(_is_value(p[dimension], value, breakdown=dimension in BREAKDOWN_DIMENSIONS))
     if status:
         query = query.where(p.status == status)
-    if outcome == "success":
+    if outcome == "attempt":
+        query = query.where(p.status != "created")
+    elif outcome == "success":
         query = query.where(p.status.in_(SUCCESS_STATUSES))
     elif outcome == "failure":
         query = query.where(p.status == "failed")
     elif outcome == "created":
         query = query.where(p.status == "created")
     if error_reason:
-        query = query.where(p.error_reason == error_reason)
+        # The failure rollup keeps a missing reason as "", shown as "unknown" like any key column.
+        query = query.where(_is_value(p.error_reason, error_reason, breakdown=False))
     query = query.order_by(p.created_at.desc(), p.id.desc()).limit(limit)
     with reading(db) as conn:
         rows = conn.execute(query).all()

@@ -22,7 +22,7 @@ from analytics.dashboard_queries import PaymentStory, SettlementWaterfall
 from analytics.filters import Filters as AnalyticsFilters
 from analytics.mismatches import MismatchError
 from analytics.rules import RULES
-from analytics.success import Kpis
+from analytics.success import Kpis, Outcome
 from analytics.webhook_health import WebhookHealth
 from data.db import make_engine
 from data.models import AuditLog
@@ -102,23 +102,34 @@ def failure_reasons(
 def _payments_drilldown(
     url: str,
     filters: AnalyticsFilters,
-    outcome: Literal["success", "failure", "created"] | None,
+    dimension: str | None,
+    value: str | None,
+    outcome: Outcome | None,
     error_reason: str | None,
     limit: int,
 ) -> pd.DataFrame:
     return analytics_success.payments_drilldown(
-        _engine(url), filters, outcome=outcome, error_reason=error_reason, limit=limit
+        _engine(url),
+        filters,
+        dimension=dimension,
+        value=value,
+        outcome=outcome,
+        error_reason=error_reason,
+        limit=limit,
     )
 
 
 def payments_drilldown(
     filters: AnalyticsFilters,
     *,
-    outcome: Literal["success", "failure", "created"] | None = None,
+    dimension: str | None = None,
+    value: str | None = None,
+    outcome: Outcome | None = None,
     error_reason: str | None = None,
     limit: int = 200,
 ) -> pd.DataFrame:
-    return _payments_drilldown(database_url(), filters, outcome, error_reason, limit)
+    """The payments behind one bar (`dimension`/`value`, as in `success_rates(by=dimension)`), newest first."""
+    return _payments_drilldown(database_url(), filters, dimension, value, outcome, error_reason, limit)
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)

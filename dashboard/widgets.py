@@ -227,12 +227,20 @@ def csv_download(
 
 
 def payments_table(
-    frame: pd.DataFrame, *, name: str, user: SignedInUser, filters: Filters | None = None
+    frame: pd.DataFrame,
+    *,
+    name: str,
+    user: SignedInUser,
+    filters: Filters | None = None,
+    total: int | None = None,
 ) -> None:
-    """Payments with amounts in their currency, IST times and a link to Razorpay; CSV below."""
+    """Payments with amounts in their currency, IST times and a link to Razorpay; CSV below.
+    `total` is how many payments the number behind the table counts, when the table holds only the newest."""
     if frame.empty:
         st.caption("No payments match.")
         return
+    if total is not None and total > len(frame):
+        st.caption(f"The newest {len(frame):,} of {total:,} payments; narrow the filters to see the rest.")
     shown = mask_contacts(with_money(frame, "amount"), user)
     shown = shown.assign(razorpay=[razorpay_payment_url(pid) for pid in shown["id"]])
     order = [

@@ -1,5 +1,5 @@
 """Failures (managers, admin): how many payments failed, why (source → step → reason), by payment mode,
-and the failed payments behind any reason."""
+and the failed payments behind any reason or payment mode."""
 
 import streamlit as st
 
@@ -76,19 +76,35 @@ st.plotly_chart(
         by_method, "method", "failures", "Failed payments by payment mode", "Failed payments (count)"
     ),
     key="failure_methods",
+    on_select="rerun",
+    selection_mode="points",
 )
 
-st.subheader("Failed payments behind a reason")
-reason_values = [str(value) for value in reasons["error_reason"]]
+st.subheader("Failed payments behind a bar")
+bars = {"error_reason": reasons, "method": by_method}
+labels = {"error_reason": "Reason", "method": "Payment mode"}
+reason_options = [("error_reason", str(value)) for value in reasons["error_reason"]]
+method_options = [("method", str(value)) for value in by_method["method"]]
 picked = widgets.drill_selector(
-    "Show failed payments with reason (or click a bar / a row above)",
-    list(dict.fromkeys(reason_values)),
+    "Show failed payments for (or click a bar / a reason row above)",
+    list(dict.fromkeys([*reason_options, *method_options])),
     key="failure_drill",
+    format_func=lambda pick: f"{labels[pick[0]]}: {pick[1]}",
     chart_key="failure_bars",
     chart_field="y",
+    chart_value=lambda value: ("error_reason", str(value)),
+    more_charts=[("failure_methods", lambda value: ("method", str(value)))],
     table_key="failure_reasons_table",
-    table_values=reason_values,
+    table_values=reason_options,
 )
 if picked is not None:
-    payments = data.payments_drilldown(query, outcome="failure", error_reason=picked)
-    widgets.payments_table(payments, name=f"failed-payments-{picked}", user=user, filters=filters)
+    field, value = picked
+    bar = bars[field][bars[field][field].astype(str) == value]
+    payments = data.payments_drilldown(query, dimension=field, value=value, outcome="failure")
+    widgets.payments_table(
+        payments,
+        name=f"failed-payments-{field}-{value}",
+        user=user,
+        filters=filters,
+        total=int(bar["failures"].sum()),
+    )

@@ -1,7 +1,5 @@
 """Success rates (managers, admin): the trend against the previous period, rates by payment mode, bank,
-card network and UPI app, a world map by country, and the payments behind any bar."""
-
-from dataclasses import replace
+card network, UPI app and wallet, a world map by country, and the payments behind any bar."""
 
 import streamlit as st
 
@@ -54,9 +52,6 @@ DIMENSIONS = {
     "upi_app": "UPI app",
     "wallet": "Wallet",
 }
-# Only mode and country drill down to payments: the raw drill-down query filters on those.
-DRILLABLE = {"method"}
-
 dimension = (
     st.segmented_control(
         "Break down by",
@@ -138,18 +133,17 @@ st.dataframe(
 widgets.csv_download(by_country, name="success-rates-by-country", user=user, filters=filters)
 
 st.subheader("Payments behind a bar")
-drill_options: list[tuple[str, str]] = [("country", str(c)) for c in by_country["country"]]
-if dimension in DRILLABLE:
-    drill_options = [(dimension, str(v)) for v in by_dimension[dimension]] + drill_options
+bars = {dimension: by_dimension, "country": by_country}
+drill_options = [(field, str(value)) for field, frame in bars.items() for value in frame[field]]
 picked = widgets.drill_selector(
-    "Show payments for (or click a payment-mode bar, a country on the map or a country row)",
+    "Show the attempts behind (or click a bar, a country on the map or a country row)",
     drill_options,
     key="success_drill",
     format_func=lambda pick: (
         f"{DIMENSIONS.get(pick[0], 'Country')}: "
         + (country_name(pick[1]) if pick[0] == "country" else pick[1])
     ),
-    chart_key=chart_key if dimension in DRILLABLE else None,
+    chart_key=chart_key,
     chart_value=lambda value: (dimension, str(value)),
     more_charts=[("success_map", lambda value: ("country", str(value)))],
     table_key="success_country_table",
@@ -157,5 +151,12 @@ picked = widgets.drill_selector(
 )
 if picked is not None:
     field, value = picked
-    payments = data.payments_drilldown(replace(query, **{field: value}))
-    widgets.payments_table(payments, name=f"success-payments-{field}-{value}", user=user, filters=filters)
+    bar = bars[field][bars[field][field].astype(str) == value]
+    payments = data.payments_drilldown(query, dimension=field, value=value, outcome="attempt")
+    widgets.payments_table(
+        payments,
+        name=f"success-payments-{field}-{value}",
+        user=user,
+        filters=filters,
+        total=int(bar["attempts"].sum()),
+    )

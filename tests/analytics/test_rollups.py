@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -290,3 +291,106 @@ def test_dimension_aliases(by: str) -> None:
 def test_unknown_dimension_is_rejected() -> None:
     with pytest.raises(ValueError, match="unknown dimension"):
         success.normalise_dimension("colour")
+
+
+BANKS = ["HDFC", "SBIN", None]
+WALLETS = ["paytm", None]
+CARD_TYPES = ["credit", "debit", None]
+ISSUERS = ["HDFC", None]
+UPI_FLOWS = ["collect", "intent", None]
+COUNTRY_SOURCES = ["phone", "notes", "unknown"]
+
+
+def drilldown_rows() -> list[dict[str, Any]]:
+    """Payments spread over every drill-down dimension, with missing values in each (co-prime cycles)."""
+    rows = []
+    for n in range(90):
+        created = IST_MIDNIGHT + timedelta(minutes=n * 29 - 700, seconds=n)
+        status = STATUSES[n % 5]
+        rows.append(
+            payment(
+                f"pay_d{n:02}",
+                created_at=created,
+                state_at=created,
+                status=status,
+                method=METHODS[n % 4],
+                country=COUNTRIES[n % 3],
+                country_source=COUNTRY_SOURCES[(n // 2) % 3],
+                currency=CURRENCIES[n % 2],
+                bank=BANKS[(n // 4) % 3],
+                wallet=WALLETS[(n // 3) % 2],
+                card_network=NETWORKS[(n // 2) % 3],
+                card_type=CARD_TYPES[(n // 3) % 3],
+                card_issuer=ISSUERS[(n // 5) % 2],
+                upi_flow=UPI_FLOWS[(n // 7) % 3],
+                upi_app=UPI_APPS[(n // 11) % 3],
+                error_reason=REASONS[n % 3] if status == "failed" else None,
+                error_source=["customer", "bank", None][(n // 5) % 3] if status == "failed" else None,
+                error_step=["payment_authorization", None][(n // 10) % 2] if status == "failed" else None,
+            )
+        )
+    return rows
+
+
+def test_drilldown_lists_exactly_the_payments_behind_each_bar(engine: Engine) -> None:
+    rows = drilldown_rows()
+    with engine.begin() as conn:
+        write(conn, "payments", *rows)
+        rollups.refresh_payment_hours(conn, [row["created_at"] for row in rows])
+    one_day = Filters(date_from=date(2026, 11, 3), date_to=date(2026, 11, 3))
+    for filters in (one_day, replace(one_day, country="unknown"), Filters(currency="USD")):
+        for by in [name for name in success.DRILLDOWN_DIMENSIONS if name in success.DIMENSIONS]:
+            bars = success.success_rates(engine, by, filters)
+            assert not bars.empty, (by, filters)
+            for bar in bars.to_dict(orient="records"):
+                value = str(bar[by])
+                behind = [
+                    row
+                    for row in rows
+                    if matches(row, filters)
+                    # a breakdown bar only counts the payments that have the attribute
+                    and (row[by] is not None or by not in rollups.BREAKDOWN_DIMENSIONS)
+                    and key_of(row, by) == value
+                ]
+                attempted = success.payments_drilldown(
+                    engine, filters, dimension=by, value=value, outcome="attempt", limit=1000
+                )
+                where = (by, value, filters)
+                assert len(attempted) == bar["attempts"], where
+                assert set(attempted["id"]) == {r["id"] for r in behind if r["status"] != "created"}, where
+                succeeded = success.payments_drilldown(
+                    engine, filters, dimension=by, value=value, outcome="success", limit=1000
+                )
+                assert len(succeeded) == bar["successes"], where
+                everything = success.payments_drilldown(
+                    engine, filters, dimension=by, value=value, limit=1000
+                )
+                assert len(everything) == bar["attempts"] + bar["created"], where
+                assert set(everything["id"]) == {r["id"] for r in behind}, where
+        for by in ("error_source", "error_step", "error_reason", "method", "country"):
+            reasons = success.failure_reasons(engine, filters, by=(by,), limit=100)
+            assert not reasons.empty, (by, filters)
+            for bar in reasons.to_dict(orient="records"):
+                value = str(bar[by])
+                failed = success.payments_drilldown(
+                    engine, filters, dimension=by, value=value, outcome="failure", limit=1000
+                )
+                assert set(failed["id"]) == {
+                    row["id"]
+                    for row in rows
+                    if matches(row, filters) and row["status"] == "failed" and key_of(row, by) == value
+                }, (by, value, filters)
+                assert len(failed) == bar["failures"], (by, value, filters)
+
+
+def test_drilldown_dimension_is_validated(engine: Engine) -> None:
+    with engine.begin() as conn:
+        write(conn, "payments", payment("pay_ybl", method="upi", upi_app="ybl"), payment("pay_card"))
+    by_alias = success.payments_drilldown(engine, dimension="upi", value="ybl", outcome="attempt")
+    assert list(by_alias["id"]) == ["pay_ybl"]
+    with pytest.raises(ValueError, match="cannot drill down by 'day'"):
+        success.payments_drilldown(engine, dimension="day", value="2026-11-03")
+    with pytest.raises(ValueError, match="cannot drill down by 'colour'"):
+        success.payments_drilldown(engine, dimension="colour", value="red")
+    with pytest.raises(ValueError, match="go together"):
+        success.payments_drilldown(engine, dimension="bank")

@@ -107,6 +107,46 @@ def test_success_rates_by_mode_and_country(app_for: AppFactory, seeded: Seeded) 
     at.selectbox(key="success_drill").set_value(("method", "upi")).run()
     drilled = at.dataframe(key="table_success-payments-method-upi").value
     assert set(drilled["method"]) == {"upi"}
+    upi = by_method[by_method["method"] == "upi"].iloc[0]
+    assert len(drilled) == int(upi["attempts"])
+
+    at.selectbox(key="success_drill").set_value(("country", "IN")).run()
+    drilled = at.dataframe(key="table_success-payments-country-IN").value
+    assert set(drilled["country"]) == {"IN"}
+    india = int(by_country[by_country["country"] == "IN"].iloc[0]["attempts"])
+    assert india > 200  # more than the table holds: it shows the newest 200 and says so
+    assert len(drilled) == 200
+    assert f"The newest 200 of {india:,} payments; narrow the filters to see the rest." in [
+        c.value for c in at.caption
+    ]
+
+
+@pytest.mark.parametrize("dimension", ["bank", "upi_app", "card_network", "wallet"])
+def test_success_rates_every_bar_drills_down_to_its_attempts(
+    app_for: AppFactory, seeded: Seeded, dimension: str
+) -> None:
+    at = app_for(Role.MANAGER, "success_rates", **period(seeded))
+    at.segmented_control(key="success_by").set_value(dimension).run()
+    bars = success.success_rates(seeded.engine, dimension, analytics_filters(seeded), compare_previous=True)
+    assert list(table(at, dimension, "prev_success_rate")["attempts"]) == list(bars["attempts"])
+
+    for bar in bars.to_dict(orient="records"):
+        value = str(bar[dimension])
+        at.selectbox(key="success_drill").set_value((dimension, value)).run()
+        assert not at.exception, [e.value for e in at.exception]
+        drilled = at.dataframe(key=f"table_success-payments-{dimension}-{value}").value
+        expected = success.payments_drilldown(
+            seeded.engine,
+            analytics_filters(seeded),
+            dimension=dimension,
+            value=value,
+            outcome="attempt",
+            limit=200,
+        )
+        assert len(drilled) == bar["attempts"] > 0
+        assert list(drilled["id"]) == list(expected["id"])
+        assert set(drilled[dimension]) == {value}
+        assert "created" not in set(drilled["status"])
 
 
 def test_failures_page_matches_failure_reasons(app_for: AppFactory, seeded: Seeded) -> None:
@@ -116,10 +156,20 @@ def test_failures_page_matches_failure_reasons(app_for: AppFactory, seeded: Seed
     assert list(at.dataframe(key="failure_reasons_table").value["failures"]) == list(reasons["failures"])
 
     reason = str(reasons.iloc[0]["error_reason"])
-    at.selectbox(key="failure_drill").set_value(reason).run()
-    drilled = at.dataframe(key=f"table_failed-payments-{reason}").value
+    at.selectbox(key="failure_drill").set_value(("error_reason", reason)).run()
+    drilled = at.dataframe(key=f"table_failed-payments-error_reason-{reason}").value
     assert len(drilled) == int(reasons.iloc[0]["failures"])
     assert set(drilled["status"]) == {"failed"}
+
+    by_method = success.failure_reasons(seeded.engine, analytics_filters(seeded), by=("method",), limit=20)
+    assert len(by_method) >= 2
+    for bar in by_method.to_dict(orient="records"):
+        method = str(bar["method"])
+        at.selectbox(key="failure_drill").set_value(("method", method)).run()
+        drilled = at.dataframe(key=f"table_failed-payments-method-{method}").value
+        assert len(drilled) == bar["failures"] > 0
+        assert set(drilled["method"]) == {method}
+        assert set(drilled["status"]) == {"failed"}
 
 
 def test_webhook_health_matches_analytics(app_for: AppFactory, seeded: Seeded) -> None:
