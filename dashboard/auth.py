@@ -6,14 +6,15 @@ so a page is unreachable even if someone types its URL.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import streamlit as st
 
 from dashboard import data
 from dashboard.roles import Role, can_see
-from dashboard.users import UsersFileError, load_users, verify_password
+from dashboard.users import UserRecord, UsersFileError, load_users, verify_password
 
 SESSION_KEY = "payops_user"
 
@@ -33,20 +34,48 @@ def oidc_configured() -> bool:
         return False
 
 
+def role_for_identity(claims: Mapping[str, Any], users: Mapping[str, UserRecord]) -> UserRecord | None:
+    """The users-file entry of an identity-provider user: the one named by their `email` claim.
+
+    Emails match case-insensitively (providers differ in the case they return). An email the provider
+    marks as unverified (`email_verified` false) maps to nothing: anyone can type an address at sign-up.
+    """
+    email = str(claims.get("email") or "").strip()
+    if not email or claims.get("email_verified") is False:
+        return None
+    if email in users:
+        return users[email]
+    matches = [record for name, record in users.items() if name.casefold() == email.casefold()]
+    return matches[0] if len(matches) == 1 else None
+
+
+def _provider_claims() -> Mapping[str, Any] | None:
+    """The identity provider's claims about the visitor, or None when nobody is signed in through it."""
+    # .get, not .is_logged_in: st.user leaves is_logged_in out when it cannot see an [auth] section.
+    if not oidc_configured() or not st.user.get("is_logged_in"):
+        return None
+    return st.user.to_dict()
+
+
 def current_user() -> SignedInUser | None:
     user = st.session_state.get(SESSION_KEY)
     if isinstance(user, SignedInUser):
-        return user
-    if oidc_configured() and st.user.is_logged_in:
-        return _oidc_user()
-    return None
+        if user.method == "password":
+            return user
+        claims = _provider_claims()
+        if claims is not None and str(claims.get("email") or "").strip() == user.name:
+            return user
+        # The provider's session ended (signed out elsewhere, cookie expired): so does ours.
+        del st.session_state[SESSION_KEY]
+    claims = _provider_claims()
+    return None if claims is None else _oidc_user(claims)
 
 
-def _oidc_user() -> SignedInUser | None:
-    email = str(st.user.get("email") or "")
-    record = load_users().get(email)
+def _oidc_user(claims: Mapping[str, Any]) -> SignedInUser | None:
+    record = role_for_identity(claims, load_users())
     if record is None:
         return None
+    email = str(claims["email"]).strip()
     user = SignedInUser(name=email, role=record.role, method="oidc")
     st.session_state[SESSION_KEY] = user
     data.record_audit(actor=email, action="sign_in", target=None, detail={"method": "oidc"})
@@ -58,11 +87,16 @@ def render_sign_in() -> None:
     st.title("payops")
     st.caption("Payment operations for Razorpay merchants. Sign in to continue.")
     if oidc_configured():
-        if st.user.is_logged_in:
-            st.error(
-                f"{st.user.get('email')} is signed in but has no payops role. Ask an admin to run "
-                "`python -m dashboard users add EMAIL --role ROLE --oidc`."
-            )
+        claims = _provider_claims()
+        if claims is not None:
+            email = str(claims.get("email") or "This account")
+            if claims.get("email_verified") is False:
+                st.error(f"{email} is not verified by the identity provider, so it cannot sign in.")
+            else:
+                st.error(
+                    f"{email} is signed in but has no payops role. Ask an admin to run "
+                    "`python -m dashboard users add EMAIL --role ROLE --oidc`."
+                )
             st.button("Sign out", on_click=st.logout)
         else:
             st.button("Sign in with your company account", type="primary", on_click=st.login)
