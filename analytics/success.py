@@ -13,7 +13,7 @@ from datetime import date
 from typing import Any, Literal
 
 import pandas as pd
-from sqlalchemy import ColumnElement, Select, Table, func, select
+from sqlalchemy import ColumnElement, Select, Table, case, func, literal, or_, select
 
 from analytics.db import Db, as_int, reading
 from analytics.filters import UNKNOWN, Filters
@@ -83,10 +83,10 @@ def _filtered(query: Select[Any], table: Table, filters: Filters) -> Select[Any]
     if filters.currency:
         query = query.where(table.c.currency == filters.currency.upper())
     if filters.method:
-        query = query.where(table.c.method == filters.method.lower())
+        query = query.where(_is_value(table.c.method, filters.method.lower(), breakdown=False))
     if filters.country:
-        wanted = "" if filters.country.lower() == UNKNOWN else filters.country.upper()
-        query = query.where(table.c.country == wanted)
+        country = UNKNOWN if filters.country.lower() == UNKNOWN else filters.country.upper()
+        query = query.where(_is_value(table.c.country, country, breakdown=False))
     return query
 
 
@@ -107,16 +107,24 @@ def _measure_columns(table: Table) -> list[ColumnElement[Any]]:
     ]
 
 
+def _shown(column: ColumnElement[Any]) -> ColumnElement[Any]:
+    """A key column as rates show it: a missing value ("", NULL) and a stored "unknown" are one
+    "unknown" group, summed in SQL (grouping first and renaming after would list it twice)."""
+    missing = or_(column.is_(None), column == "", column == UNKNOWN)
+    return case((missing, literal(UNKNOWN)), else_=column)
+
+
 def _query_rates(db: Db, by: str, filters: Filters) -> dict[Any, list[int]]:
     """{key: [attempts, successes, failures, created]} — plain Python; one DataFrame is built at the end
     (pandas overhead on many small frames would cost more than the SQL)."""
     rollup = _HOURLY if by in ("hour", "hour_of_day") else _ROLLUP
+    key_column: ColumnElement[Any]
     if by in BREAKDOWN_DIMENSIONS:
-        dimension, key_column = by, rollup.c.dim_value
+        dimension, key_column = by, _shown(rollup.c.dim_value)
     elif by in _TIME_DIMENSIONS:
         dimension, key_column = "all", rollup.c[_TIME_DIMENSIONS[by]]
     else:
-        dimension, key_column = "all", rollup.c[by]
+        dimension, key_column = "all", _shown(rollup.c[by])
     query = _filtered(
         select(key_column, *_measure_columns(rollup)).where(rollup.c.dimension == dimension),
         rollup,
@@ -214,11 +222,11 @@ def volume_value(db: Db, filters: Filters | None = None, by: str | None = None) 
         rollup = _HOURLY if by in ("hour", "hour_of_day") else _ROLLUP
         if by in BREAKDOWN_DIMENSIONS:
             dimension = by
-            key_columns.append(rollup.c.dim_value)
+            key_columns.append(_shown(rollup.c.dim_value))
         elif by in _TIME_DIMENSIONS:
             key_columns.append(rollup.c[_TIME_DIMENSIONS[by]])
         elif by != "currency":
-            key_columns.append(rollup.c[by])
+            key_columns.append(_shown(rollup.c[by]))
         if by != "currency":
             names.append(by)
     query = _filtered(
@@ -341,7 +349,7 @@ def failure_reasons(
         raise ValueError(f"failure reasons group by a subset of {', '.join(FAILURE_DIMENSIONS)}")
     if limit < 1:
         raise ValueError("limit must be at least 1")
-    keys = [_FAILURES.c[name] for name in by]
+    keys = [_shown(_FAILURES.c[name]) for name in by]
     failures = func.sum(_FAILURES.c.failures)
     query = _filtered(select(*keys, failures.label("failures")), _FAILURES, filters).group_by(*keys)
     total_query = _filtered(select(failures), _FAILURES, filters)
@@ -441,7 +449,7 @@ def payments_drilldown(
     if filters.currency:
         query = query.where(p.currency == filters.currency.upper())
     if filters.method:
-        query = query.where(p.method == filters.method.lower())
+        query = query.where(_is_value(p.method, filters.method.lower(), breakdown=False))
     if filters.country:
         country = UNKNOWN if filters.country.lower() == UNKNOWN else filters.country.upper()
         query = query.where(_is_value(p.country, country, breakdown=False))

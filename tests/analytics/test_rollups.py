@@ -394,3 +394,49 @@ def test_drilldown_dimension_is_validated(engine: Engine) -> None:
         success.payments_drilldown(engine, dimension="colour", value="red")
     with pytest.raises(ValueError, match="go together"):
         success.payments_drilldown(engine, dimension="bank")
+
+
+def test_missing_and_stored_unknown_are_one_unknown_group(engine: Engine) -> None:
+    """A value Razorpay left out ("" in the rollups) and one it sent as "unknown" are both shown as
+    "unknown": their counts add up in one row instead of one overwriting the other."""
+    rows = [
+        payment("pay_u1", status="failed", method=None, bank="unknown", error_reason=None),
+        payment("pay_u2", status="failed", method="unknown", bank="unknown", error_reason="unknown"),
+        payment("pay_u3", status="captured", method=None, bank="HDFC"),
+        payment("pay_u4", status="failed", method="card", bank="HDFC", error_reason="incorrect_otp"),
+    ]
+    with engine.begin() as conn:
+        write(conn, "payments", *rows)
+        rollups.rebuild_all(conn)
+
+    by_method = success.success_rates(engine, "method").set_index("method")
+    assert by_method.loc["unknown", "attempts"] == 3
+    assert by_method.loc["unknown", "successes"] == 1
+    assert list(by_method.index).count("unknown") == 1
+
+    volume = success.volume_value(engine, by="method")
+    unknown = volume[volume["method"] == "unknown"]
+    assert len(unknown) == 1
+    assert unknown["attempts"].iloc[0] == 3
+
+    reasons = success.failure_reasons(engine, by=("error_reason",))
+    assert dict(zip(reasons["error_reason"], reasons["failures"], strict=True)) == {
+        "unknown": 2,
+        "incorrect_otp": 1,
+    }
+
+
+def test_filtering_by_unknown_method_selects_the_payments_without_one(engine: Engine) -> None:
+    rows = [
+        payment("pay_m1", status="captured", method=None),
+        payment("pay_m2", status="failed", method=None, error_reason="payment_timed_out"),
+        payment("pay_m3", status="captured", method="upi"),
+    ]
+    with engine.begin() as conn:
+        write(conn, "payments", *rows)
+        rollups.rebuild_all(conn)
+    unknown = Filters(method="unknown")
+    kpis = success.kpis(engine, unknown)
+    assert (kpis.attempts, kpis.successes) == (2, 1)
+    drilled = success.payments_drilldown(engine, unknown)
+    assert sorted(drilled["id"]) == ["pay_m1", "pay_m2"]
