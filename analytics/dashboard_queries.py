@@ -192,13 +192,16 @@ def settlements(db: Db, filters: Filters | None = None, *, limit: int = 500) -> 
     """Settlements created in the period, newest first, with their lines' net and the difference
     (settlement amount − Σ line credit − debit; non-zero means the settlement does not add up)."""
     s, lines = _SETTLEMENTS.c, _LINES.c
+    # Only the lines of the settlements in the period (settlement_lines.settlement_id index), not every
+    # line ever synced grouped and then mostly thrown away by the join.
+    in_period = _in_period(select(s.id), s.created_at, filters)
     per_settlement = (
         select(
             lines.settlement_id.label("settlement_id"),
             func.count().label("lines"),
             func.sum(lines.credit - lines.debit).label("lines_net"),
         )
-        .where(lines.settlement_id.is_not(None))
+        .where(lines.settlement_id.in_(in_period))
         .group_by(lines.settlement_id)
         .subquery()
     )
@@ -281,10 +284,17 @@ def pending_settlement(
             condition = condition & (p.created_at > now - pd.Timedelta(days=high).to_pytimedelta())
         age_days.append((condition, label))
     bucket = case(*age_days, else_="future")
+    # `captured` is tested in the aggregates, not in WHERE: there it would read every payment's row before
+    # the anti-join (answered from the indexes alone) discards the settled ones; this way only payments
+    # without a line are read, and those are read for their currency and amount anyway. (A `refunded`
+    # payment that was never captured, auto-refunded after authorisation, has nothing to settle.)
+    captured = p.captured.is_(True)
+    payments = func.count(case((captured, 1)))
     query = (
-        select(p.currency, bucket, func.count(), func.sum(p.amount))
-        .where(p.status.in_(("captured", "refunded")), p.captured.is_(True), ~has_line)
+        select(p.currency, bucket, payments, func.sum(case((captured, p.amount))))
+        .where(p.status.in_(("captured", "refunded")), ~has_line)
         .group_by(p.currency, bucket)
+        .having(payments > 0)
     )
     query = _in_period(query, p.created_at, filters)
     if filters is not None and filters.currency:

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pandas as pd
 from sqlalchemy import ColumnElement, Connection, Table, and_, case, exists, func, literal_column, or_, select
 
 from analytics.db import Db, as_int, reading
-from analytics.filters import Filters
+from analytics.filters import Filters, ist_day_of, ist_midnight
 from analytics.rollups import IstExpressions
 from data.models import Payment, Refund, WebhookEvent, WebhookRejection
 
@@ -177,8 +177,15 @@ def _missing_in_range(
     return found
 
 
-def status_conflicts(conn: Connection, *, limit: int | None = None) -> list[Conflict]:
-    """Payment events whose status the API (the stored payment row) contradicts.
+def status_conflicts(
+    conn: Connection,
+    *,
+    limit: int | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+) -> list[Conflict]:
+    """Payment events (created in [start, end) when given) whose status the API (the stored payment row)
+    contradicts.
 
     Two shapes: (a) the event's status ranks above the stored one (webhook `captured`, API `failed`):
     the receiver applies a newer higher-ranked snapshot, so a lower stored status means a later API
@@ -216,6 +223,7 @@ def status_conflicts(conn: Connection, *, limit: int | None = None) -> list[Conf
         )
         .join(_P, _P.c.id == _E.c.payment_id)
         .where(
+            *_between(_E.c.created_at, start, end),
             _E.c.event_type.like("payment.%"),
             _E.c.entity_status.is_not(None),
             or_(webhook_rank > api_rank, failed_but_succeeded),
@@ -270,8 +278,7 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def _range(column: Any, filters: Filters) -> list[ColumnElement[bool]]:
-    start, end = filters.utc_range()
+def _between(column: Any, start: datetime | None, end: datetime | None) -> list[ColumnElement[bool]]:
     conditions: list[ColumnElement[bool]] = []
     if start is not None:
         conditions.append(column >= start)
@@ -280,28 +287,48 @@ def _range(column: Any, filters: Filters) -> list[ColumnElement[bool]]:
     return conditions
 
 
+def _range(column: Any, filters: Filters) -> list[ColumnElement[bool]]:
+    return _between(column, *filters.utc_range())
+
+
 def _frame(rows: list[Any], columns: list[str]) -> pd.DataFrame:
     if not rows:
         return pd.DataFrame({column: pd.Series(dtype=object) for column in columns})
     return pd.DataFrame([tuple(row) for row in rows], columns=columns)
 
 
+def _event_days(conn: Connection, filters: Filters) -> list[date]:
+    """The IST days from the first to the last event created in the period (none when it has no events)."""
+    in_period = _range(_E.c.created_at, filters)
+    # Two queries, not one: each of min() and max() alone is a single step along the created_at index.
+    first = conn.execute(select(func.min(_E.c.created_at)).where(*in_period)).scalar()
+    last = conn.execute(select(func.max(_E.c.created_at)).where(*in_period)).scalar()
+    if first is None or last is None:
+        return []
+    first_day, last_day = ist_day_of(first), ist_day_of(last)
+    return [first_day + timedelta(days=n) for n in range((last_day - first_day).days + 1)]
+
+
 def _by_type_day(conn: Connection, filters: Filters, late_ms: int) -> pd.DataFrame:
-    day = IstExpressions(conn.dialect.name, _E.c.created_at).day
     # A lag histogram per (day, type), in order, instead of ranking every event with window functions
     # and aggregating the ranked rows again: one grouping pass in the database (several times faster on
-    # SQLite), and the nearest-rank percentiles follow from the running counts.
-    query = (
-        select(day, _E.c.event_type, _E.c.lag_ms, func.count(), func.sum(_E.c.delivery_count))
-        .where(*_range(_E.c.created_at, filters))
-        .group_by(day, _E.c.event_type, _E.c.lag_ms)
-        .order_by(day, _E.c.event_type, _E.c.lag_ms)
-    )
-    histograms: dict[tuple[Any, str], list[tuple[int, int, int]]] = {}
-    for row_day, event_type, lag_ms, events, deliveries in conn.execute(query):
-        histograms.setdefault((row_day, event_type), []).append(
-            (as_int(lag_ms), as_int(events), as_int(deliveries))
+    # SQLite), and the nearest-rank percentiles follow from the running counts. One query per IST day,
+    # each a range of the covering created_at index: no row pays for an IST-date expression, and each
+    # sort holds one day's histogram, not the whole period's.
+    histograms: dict[tuple[date, str], list[tuple[int, int, int]]] = {}
+    for day in _event_days(conn, filters):
+        query = (
+            select(_E.c.event_type, _E.c.lag_ms, func.count(), func.sum(_E.c.delivery_count))
+            .where(
+                _E.c.created_at >= ist_midnight(day), _E.c.created_at < ist_midnight(day + timedelta(days=1))
+            )
+            .group_by(_E.c.event_type, _E.c.lag_ms)
+            .order_by(_E.c.event_type, _E.c.lag_ms)
         )
+        for event_type, lag_ms, events, deliveries in conn.execute(query).all():
+            histograms.setdefault((day, event_type), []).append(
+                (as_int(lag_ms), as_int(events), as_int(deliveries))
+            )
     rows = []
     for (row_day, event_type), histogram in histograms.items():
         size = sum(events for _, events, _ in histogram)
@@ -328,10 +355,7 @@ def _by_type_day(conn: Connection, filters: Filters, late_ms: int) -> pd.DataFra
         "late_events",
         *[f"lag_p{p}_ms" for p in _PERCENTILES],
     ]
-    frame = _frame(rows, columns)
-    if len(frame):
-        frame["day"] = pd.to_datetime(frame["day"]).dt.date
-    return frame
+    return _frame(rows, columns)
 
 
 def _value_at_rank(histogram: list[tuple[int, int, int]], rank: int) -> int:
@@ -399,7 +423,7 @@ def _delivery_times(conn: Connection, filters: Filters, silence_minutes: int) ->
         .order_by(func.min(received))
     )
     times: list[datetime] = []
-    for first, last in conn.execute(query):
+    for first, last in conn.execute(query).all():
         times.append(first)
         if last != first:
             times.append(last)
@@ -458,7 +482,7 @@ def webhook_health(
         )
         start, end = filters.utc_range()
         missing = _missing_in_range(conn, window, start, end, limit)
-        conflicts = status_conflicts(conn, limit=limit)
+        conflicts = status_conflicts(conn, limit=limit, start=start, end=end)
         silences = _silences(conn, filters, silence_minutes)
     return WebhookHealth(
         coverage_start=window.start,

@@ -202,12 +202,13 @@ class WebhookEvent(Base):
     event_type: Mapped[str] = mapped_column(String(64), index=True)
     known_type: Mapped[bool] = mapped_column(Boolean, default=True)
     account_id: Mapped[str | None] = mapped_column(String(64))
-    created_at: Mapped[datetime] = mapped_column(index=True)  # when Razorpay says it happened
+    # created_at and payment_id are indexed together with other columns (see the indexes below).
+    created_at: Mapped[datetime]  # when Razorpay says it happened
     received_at: Mapped[datetime] = mapped_column(index=True)  # first delivery
     last_received_at: Mapped[datetime]
     delivery_count: Mapped[int] = mapped_column(Integer, default=1)
     lag_ms: Mapped[int] = mapped_column(BigInteger)  # received_at - created_at
-    payment_id: Mapped[str | None] = mapped_column(String(40), index=True)
+    payment_id: Mapped[str | None] = mapped_column(String(40))
     order_id: Mapped[str | None] = mapped_column(String(40), index=True)
     refund_id: Mapped[str | None] = mapped_column(String(40), index=True)
     settlement_id: Mapped[str | None] = mapped_column(String(40), index=True)
@@ -330,8 +331,23 @@ class AuditLog(Base):
     detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
 
-Index("ix_payments_status_created_at", Payment.status, Payment.created_at)
+# `id` last: "which payments of these statuses, created in this range, lack X" (missing webhooks, captures
+# not settled) is answered from the index alone, without reading each payment's row and its raw JSON.
+Index("ix_payments_status_created_at", Payment.status, Payment.created_at, Payment.id)
 Index("ix_settlement_lines_type_payment", SettlementLine.type, SettlementLine.payment_id)
+# Webhook health reads every event of a period: per-day lag histograms, duplicates, late events and the
+# webhook-versus-API conflicts come from this index alone, not from rows that carry the whole envelope.
+Index(
+    "ix_webhook_events_created_at_covering",
+    WebhookEvent.created_at,
+    WebhookEvent.event_type,
+    WebhookEvent.lag_ms,
+    WebhookEvent.delivery_count,
+    WebhookEvent.entity_status,
+    WebhookEvent.payment_id,
+)
+# "Did this payment's <type> event arrive?" (missing events, coverage) without reading the event row.
+Index("ix_webhook_events_payment_id_type", WebhookEvent.payment_id, WebhookEvent.event_type)
 
 __all__ = [
     "AuditLog",

@@ -153,3 +153,43 @@ def test_silences_and_missing(engine: Engine) -> None:
     ]
     assert health.missing.iloc[0]["amount"] == 4_200
     assert health.as_dict()["missing"][0]["created_at"] == (start + timedelta(hours=1)).isoformat()
+
+
+def test_conflicts_are_those_of_the_period(engine: Engine) -> None:
+    # Two payments the API shows failed, each with a payment.captured event: one event on IST day
+    # 2026-11-19, one the day before. The page's period decides which conflict it lists.
+    with engine.begin() as conn:
+        write(
+            conn,
+            "payments",
+            payment("pay_today", created_at=DAY_START + timedelta(hours=1), status="failed"),
+            payment("pay_yesterday", created_at=DAY_START - timedelta(hours=1), status="failed"),
+        )
+        write(
+            conn,
+            "webhook_events",
+            *(
+                webhook_event(
+                    f"evt_{payment_id}",
+                    "payment.captured",
+                    payment_id=payment_id,
+                    entity_status="captured",
+                    created_at=at,
+                    received_at=at + timedelta(seconds=1),
+                )
+                for payment_id, at in (
+                    ("pay_today", DAY_START + timedelta(hours=1)),
+                    ("pay_yesterday", DAY_START - timedelta(hours=1)),
+                )
+            ),
+        )
+    everything = webhook_health(engine, now=NOW)
+    assert sorted(everything.conflicts["payment_id"]) == ["pay_today", "pay_yesterday"]
+    one_day = webhook_health(
+        engine, Filters(date_from=date(2026, 11, 19), date_to=date(2026, 11, 19)), now=NOW
+    )
+    assert list(one_day.conflicts["payment_id"]) == ["pay_today"]
+    assert (one_day.conflicts.iloc[0]["webhook_status"], one_day.conflicts.iloc[0]["api_status"]) == (
+        "captured",
+        "failed",
+    )
