@@ -12,7 +12,8 @@ import pandas as pd
 from sqlalchemy import Connection, Table, func, insert, select, update
 
 from analytics.db import Db, as_int, as_utc, reading, utcnow, writing
-from data.models import AuditLog, Mismatch, MismatchEvent
+from data.audit import record_audit
+from data.models import Mismatch, MismatchEvent
 
 __all__ = [
     "MISMATCH_COLUMNS",
@@ -32,7 +33,6 @@ __all__ = [
 
 _M: Table = Mismatch.__table__  # type: ignore[assignment]
 _EV: Table = MismatchEvent.__table__  # type: ignore[assignment]
-_AUDIT: Table = AuditLog.__table__  # type: ignore[assignment]
 
 STATUSES = ("open", "acknowledged", "resolved")
 SEVERITIES = ("critical", "high", "medium", "low")
@@ -138,14 +138,13 @@ def _transition(
             to_status=to_status,
             note=note,
         )
-        conn.execute(
-            insert(_AUDIT).values(
-                at=at,
-                actor=actor,
-                action=f"mismatch.{action}",
-                target=f"mismatch:{mismatch_id}",
-                detail={"rule": rule, "from": from_status, "to": to_status, "note": note},
-            )
+        record_audit(
+            conn,
+            at=at,
+            actor=actor,
+            action=f"mismatch.{action}",
+            target=f"mismatch:{mismatch_id}",
+            detail={"rule": rule, "from": from_status, "to": to_status, "note": note},
         )
 
 

@@ -17,14 +17,14 @@ from sqlalchemy import Connection, Table, bindparam, insert, select, update
 from analytics.db import Db, as_utc, utcnow, writing
 from analytics.rollups import RECONCILE_LOCK, serialise
 from analytics.rules import RULES, Finding, RuleContext
-from data.models import AuditLog, Mismatch, MismatchEvent, UTCDateTime
+from data.audit import record_audit
+from data.models import Mismatch, MismatchEvent, UTCDateTime
 from data.settings import get_settings
 
 __all__ = ["ReconcileResult", "reconcile"]
 
 _M: Table = Mismatch.__table__  # type: ignore[assignment]
 _EV: Table = MismatchEvent.__table__  # type: ignore[assignment]
-_AUDIT: Table = AuditLog.__table__  # type: ignore[assignment]
 _CHUNK = 500
 
 
@@ -229,9 +229,7 @@ def reconcile(
             auto_resolved=len(cleared),
             still_open=still_open + len(new_rows),
         )
-        conn.execute(
-            insert(_AUDIT).values(
-                at=now, actor=actor, action="reconcile.run", target="mismatches", detail=result.as_dict()
-            )
+        record_audit(
+            conn, at=now, actor=actor, action="reconcile.run", target="mismatches", detail=result.as_dict()
         )
     return result

@@ -7,7 +7,6 @@ share cached figures. Writes (mismatch decisions, audit rows, a manual sync) cle
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import Any, Literal
 
 import pandas as pd
@@ -24,10 +23,9 @@ from analytics.mismatches import MismatchError
 from analytics.rules import RULES
 from analytics.success import Kpis, Outcome
 from analytics.webhook_health import WebhookHealth
+from data import audit as data_audit
 from data.db import make_engine
-from data.models import AuditLog
 from data.settings import get_settings
-from data.upsert import upsert
 
 # Writers keep the rollups current on every write; a minute of staleness is the price of fast pages.
 TTL_SECONDS = 60
@@ -310,13 +308,5 @@ def quarantined_records() -> pd.DataFrame:
 
 def record_audit(*, actor: str, action: str, target: str | None, detail: Mapping[str, Any]) -> None:
     """One audit_log row (exports, sign-ins, manual sync runs): who, what, when."""
-    row = {
-        "at": datetime.now(UTC),
-        "actor": actor[:128],
-        "action": action,
-        "target": target,
-        "detail": dict(detail),
-    }
     with engine().begin() as conn:
-        # No id given, so this is always a plain insert; the shared upsert is the one writer of rows.
-        upsert(conn, AuditLog, [row])
+        data_audit.record_audit(conn, actor=actor, action=action, target=target, detail=detail)
