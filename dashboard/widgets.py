@@ -11,6 +11,8 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from analytics.filters import Filters as AnalyticsFilters
+from analytics.success import Outcome
 from dashboard import data
 from dashboard.auth import SignedInUser
 from dashboard.filters import ALL, PRESETS, QUERY_KEYS, Filters, default_filters, from_query, preset_days
@@ -276,6 +278,32 @@ def payments_table(
 
 
 # --- drill-down ------------------------------------------------------------------------------------
+
+
+def payments_behind(
+    picked: tuple[str, str] | None,
+    bars: Mapping[str, pd.DataFrame],
+    query: AnalyticsFilters,
+    *,
+    outcome: Outcome,
+    counted: str,
+    name: str,
+    user: SignedInUser,
+    filters: Filters,
+) -> None:
+    """The payments behind the picked bar (`(dimension, value)` of `bars[dimension]`), newest first,
+    with the bar's own `counted` column as the total they add up to."""
+    if picked is None:
+        return
+    field, value = picked
+    bar = bars[field][bars[field][field].astype(str) == value]
+    payments_table(
+        data.payments_drilldown(query, dimension=field, value=value, outcome=outcome),
+        name=f"{name}-{field}-{value}",
+        user=user,
+        filters=filters,
+        total=int(bar[counted].sum()),
+    )
 
 
 def chart_picks(chart_key: str, field: str = "x") -> list[Any]:

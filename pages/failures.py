@@ -97,14 +97,13 @@ picked = widgets.drill_selector(
     table_key="failure_reasons_table",
     table_values=reason_options,
 )
-if picked is not None:
-    field, value = picked
-    bar = bars[field][bars[field][field].astype(str) == value]
-    payments = data.payments_drilldown(query, dimension=field, value=value, outcome="failure")
-    widgets.payments_table(
-        payments,
-        name=f"failed-payments-{field}-{value}",
-        user=user,
-        filters=filters,
-        total=int(bar["failures"].sum()),
-    )
+widgets.payments_behind(
+    picked,
+    bars,
+    query,
+    outcome="failure",
+    counted="failures",
+    name="failed-payments",
+    user=user,
+    filters=filters,
+)

@@ -149,14 +149,13 @@ picked = widgets.drill_selector(
     table_key="success_country_table",
     table_values=[("country", str(c)) for c in by_country["country"]],
 )
-if picked is not None:
-    field, value = picked
-    bar = bars[field][bars[field][field].astype(str) == value]
-    payments = data.payments_drilldown(query, dimension=field, value=value, outcome="attempt")
-    widgets.payments_table(
-        payments,
-        name=f"success-payments-{field}-{value}",
-        user=user,
-        filters=filters,
-        total=int(bar["attempts"].sum()),
-    )
+widgets.payments_behind(
+    picked,
+    bars,
+    query,
+    outcome="attempt",
+    counted="attempts",
+    name="success-payments",
+    user=user,
+    filters=filters,
+)
