@@ -200,12 +200,18 @@ def test_fields_are_realistic_for_the_geography(sandbox: SandboxHandle) -> None:
     assert statuses["captured"] > statuses["failed"] > 0 and statuses["refunded"] > 0
     refunds = Counter(r["status"] for r in sandbox.truth("refunds"))
     assert refunds["processed"] > 0
-    # Success rates really differ by method.
+    # Success rates really differ along the dimensions the dashboard breaks down by: UPI intent
+    # succeeds far more often than collect (91 % vs 74 % in the catalogue; the per-method rates mix
+    # their sub-tables into values within sampling noise of each other, so they are no test).
     rate: dict[str, float] = {}
-    for method in ("upi", "card", "netbanking"):
-        of_method = [p for p in payments if p["method"] == method and p["status"] != "created"]
-        rate[method] = sum(p["status"] != "failed" for p in of_method) / len(of_method)
-    assert len({round(v, 2) for v in rate.values()}) == 3
+    for flow in ("intent", "collect"):
+        of_flow = [
+            p
+            for p in payments
+            if p["method"] == "upi" and p["upi"]["flow"] == flow and p["status"] != "created"
+        ]
+        rate[flow] = sum(p["status"] != "failed" for p in of_flow) / len(of_flow)
+    assert rate["intent"] - rate["collect"] > 0.08, rate
 
 
 def test_same_arguments_give_byte_identical_data(sandbox_factory: Any) -> None:
