@@ -44,7 +44,7 @@ def build_database(url: str, payments: int, days: int) -> None:
     from data.migrate import upgrade
     from data.models import Payment, Settlement, SettlementLine, WebhookEvent
     from data.upsert import upsert
-    from tests.dashboard.seed import _payment
+    from tests.dashboard.seed import _payment, settlement_line
 
     engine = make_engine(url)
     upgrade(engine)
@@ -80,10 +80,12 @@ def build_database(url: str, payments: int, days: int) -> None:
             ):
                 # Paid out T+2 business days later, in that day's settlement for the payment's currency.
                 payout_day = add_business_days(ist_day_of(row["created_at"]), 2)
-                line = _settlement_line(
+                settlement_id = f"setl_b{payout_day:%Y%m%d}{row['currency']}"
+                line = settlement_line(
                     row,
-                    f"setl_b{payout_day:%Y%m%d}{row['currency']}",
-                    ist_midnight(payout_day) + timedelta(hours=10),
+                    settlement_id=settlement_id,
+                    utr=f"UTRB{settlement_id[-11:]}",
+                    settled_at=ist_midnight(payout_day) + timedelta(hours=10),
                 )
                 totals = settlements.setdefault(
                     line["settlement_id"], [row["currency"], line["settled_at"], 0, 0, 0]
@@ -220,32 +222,6 @@ def _event(row: dict[str, Any], rng: random.Random) -> dict[str, Any]:
             "payload": {"payment": {"entity": row["raw"]}},
             "created_at": int(row["created_at"].timestamp()),
         },
-    }
-
-
-def _settlement_line(row: dict[str, Any], settlement_id: str, settled_at: datetime) -> dict[str, Any]:
-    """The recon line settling a captured payment in `settlement_id`."""
-    return {
-        "entity_id": row["id"],
-        "type": "payment",
-        "payment_id": row["id"],
-        "amount": row["amount"],
-        "fee": row["fee"],
-        "tax": row["tax"],
-        "debit": 0,
-        "credit": row["amount"] - row["fee"],
-        "currency": row["currency"],
-        "on_hold": False,
-        "settled": True,
-        "settlement_id": settlement_id,
-        "settlement_utr": f"UTRB{settlement_id[-11:]}",
-        "settled_at": settled_at,
-        "order_id": None,
-        "method": row["method"],
-        "card_network": row["card_network"],
-        "created_at": row["created_at"],
-        "source": "api",
-        "raw": {},
     }
 
 

@@ -88,6 +88,34 @@ def _payment(index: int, created_at: datetime, rng: random.Random) -> dict[str, 
     return row
 
 
+def settlement_line(
+    row: dict[str, Any], *, settlement_id: str, utr: str, settled_at: datetime
+) -> dict[str, Any]:
+    """The recon line that pays out the captured payment `row` in settlement `settlement_id`."""
+    return {
+        "entity_id": row["id"],
+        "type": "payment",
+        "payment_id": row["id"],
+        "amount": row["amount"],
+        "fee": row["fee"],
+        "tax": row["tax"],
+        "debit": 0,
+        "credit": row["amount"] - row["fee"],
+        "currency": row["currency"],
+        "on_hold": False,
+        "settled": True,
+        "settlement_id": settlement_id,
+        "settlement_utr": utr,
+        "settled_at": settled_at,
+        "order_id": row["order_id"],
+        "method": row["method"],
+        "card_network": row["card_network"],
+        "created_at": row["created_at"],
+        "source": "api",
+        "raw": {"entity_id": row["id"]},
+    }
+
+
 def seed_dashboard_database(engine: Engine, *, payments: int = 240, days: int = 10) -> dict[str, Any]:
     """Write the seed rows; returns facts the tests assert against (ids, the period seeded)."""
     rng = random.Random(7)
@@ -134,28 +162,7 @@ def seed_dashboard_database(engine: Engine, *, payments: int = 240, days: int = 
     settled = captured_inr[:20]
     settlement_at = settled[-1]["created_at"] + timedelta(days=2)
     lines: list[dict[str, Any]] = [
-        {
-            "entity_id": row["id"],
-            "type": "payment",
-            "payment_id": row["id"],
-            "amount": row["amount"],
-            "fee": row["fee"],
-            "tax": row["tax"],
-            "debit": 0,
-            "credit": row["amount"] - row["fee"],
-            "currency": "INR",
-            "on_hold": False,
-            "settled": True,
-            "settlement_id": "setl_seed000001",
-            "settlement_utr": "UTRSEED0001",
-            "settled_at": settlement_at,
-            "order_id": row["order_id"],
-            "method": row["method"],
-            "card_network": row["card_network"],
-            "created_at": row["created_at"],
-            "source": "api",
-            "raw": {"entity_id": row["id"]},
-        }
+        settlement_line(row, settlement_id="setl_seed000001", utr="UTRSEED0001", settled_at=settlement_at)
         for row in settled
     ]
     lines.append(
