@@ -183,16 +183,18 @@ def payment_link_column(label: str = "Razorpay") -> Any:
     )
 
 
-def with_money(
-    frame: pd.DataFrame, amount: str, currency: str = "currency", into: str | None = None
-) -> pd.DataFrame:
-    """Add a text column with the amount in its own currency (₹ with Indian grouping); exports keep minor units."""
-    target = into or f"{amount}_shown"
-    shown = [
-        money(int(value), str(cur)) if pd.notna(value) and pd.notna(cur) else "—"
-        for value, cur in zip(frame[amount], frame[currency], strict=True)
-    ]
-    return frame.assign(**{target: shown})
+def with_money(frame: pd.DataFrame, *amounts: str, currency: str = "currency") -> pd.DataFrame:
+    """Add `<amount>_shown`, each amount as text in its own currency (₹ with Indian grouping), for every
+    column named; exports keep the minor units."""
+    return frame.assign(
+        **{
+            f"{amount}_shown": [
+                money(int(value), str(code)) if pd.notna(value) and pd.notna(code) else "—"
+                for value, code in zip(frame[amount], frame[currency], strict=True)
+            ]
+            for amount in amounts
+        }
+    )
 
 
 def mask_contacts(frame: pd.DataFrame, user: SignedInUser) -> pd.DataFrame:

@@ -70,7 +70,7 @@ trend = data.success_rates("day", query)
 previous_trend = data.success_rates("day", query.previous_period())
 st.plotly_chart(charts.success_trend(trend, previous_trend), key="overview_trend")
 
-currency_table = widgets.with_money(widgets.with_money(per_currency, "attempt_amount"), "success_amount")
+currency_table = widgets.with_money(per_currency, "attempt_amount", "success_amount")
 currency_table = currency_table.assign(
     success_rate=pd.Series(
         [

@@ -162,11 +162,8 @@ st.subheader("Settlement")
 if story.settlement_lines.empty:
     st.caption("No settlement line yet. Razorpay settles captured payments in T+2/T+3 working days.")
 else:
-    lines = widgets.with_money(
-        widgets.with_money(widgets.with_money(story.settlement_lines, "amount"), "fee"), "credit"
-    )
     st.dataframe(
-        widgets.with_money(lines, "debit"),
+        widgets.with_money(story.settlement_lines, "amount", "fee", "credit", "debit"),
         column_order=[
             "entity_id",
             "type",

@@ -77,10 +77,7 @@ st.subheader("Settlements")
 if settlement_rows.empty:
     st.caption("No settlements created in this period.")
 else:
-    shown = widgets.with_money(
-        widgets.with_money(widgets.with_money(settlement_rows, "amount"), "lines_net"), "difference"
-    )
-    shown = widgets.with_money(widgets.with_money(shown, "fees"), "tax")
+    shown = widgets.with_money(settlement_rows, "amount", "lines_net", "difference", "fees", "tax")
     st.dataframe(
         shown,
         column_order=[
@@ -148,9 +145,7 @@ picked_id = widgets.drill_selector(
 )
 if picked_id is not None:
     lines = data.settlement_lines(picked_id)
-    shown_lines = widgets.with_money(
-        widgets.with_money(widgets.with_money(lines, "amount"), "credit"), "debit"
-    )
+    shown_lines = widgets.with_money(lines, "amount", "credit", "debit")
     st.dataframe(
         shown_lines,
         column_order=[
