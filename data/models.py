@@ -331,6 +331,38 @@ class AuditLog(Base):
     detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
 
+class Alert(Base):
+    """One episode of an alert condition: firing from first_fired_at until it clears (resolved_at).
+
+    `key` is the condition (rule + subject, e.g. "success_drop:method=netbanking|bank=HDFC"); at most one
+    episode per key is firing at a time (a partial unique index holds that); when a resolved condition
+    comes back it starts a new episode, so the history shows each one.
+    """
+
+    __tablename__ = "alerts"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), index=True)
+    rule: Mapped[str] = mapped_column(String(48), index=True)
+    severity: Mapped[str] = mapped_column(String(16))  # critical | high | medium | low
+    # money (finance sees these too) | payments | webhooks | sync
+    category: Mapped[str] = mapped_column(String(16), index=True)
+    status: Mapped[str] = mapped_column(String(16), index=True)  # firing | resolved
+    title: Mapped[str] = mapped_column(String(200))
+    message: Mapped[str] = mapped_column(Text)
+    evidence: Mapped[dict[str, Any]]
+    # The dashboard page and query string that show what the alert is about, e.g. "success-rates?…".
+    link: Mapped[str | None] = mapped_column(Text)
+    first_fired_at: Mapped[datetime] = mapped_column(index=True)
+    last_seen_at: Mapped[datetime]
+    resolved_at: Mapped[datetime | None]
+    acknowledged_at: Mapped[datetime | None]
+    acknowledged_by: Mapped[str | None] = mapped_column(String(128))
+    snoozed_until: Mapped[datetime | None]
+    snoozed_by: Mapped[str | None] = mapped_column(String(128))
+    notified_at: Mapped[datetime | None]
+
+
 # `id` last: "which payments of these statuses, created in this range, lack X" (missing webhooks, captures
 # not settled) is answered from the index alone, without reading each payment's row and its raw JSON.
 Index("ix_payments_status_created_at", Payment.status, Payment.created_at, Payment.id)
@@ -348,8 +380,17 @@ Index(
 )
 # "Did this payment's <type> event arrive?" (missing events, coverage) without reading the event row.
 Index("ix_webhook_events_payment_id_type", WebhookEvent.payment_id, WebhookEvent.event_type)
+# One firing episode per condition, enforced by the database (two evaluations at once cannot both open it).
+Index(
+    "uq_alerts_firing_key",
+    Alert.key,
+    unique=True,
+    sqlite_where=Alert.status == "firing",
+    postgresql_where=Alert.status == "firing",
+)
 
 __all__ = [
+    "Alert",
     "AuditLog",
     "Base",
     "Mismatch",

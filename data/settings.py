@@ -9,7 +9,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import SecretStr, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -27,10 +27,44 @@ SANDBOX_WEBHOOK_SECRET = "sandbox_webhook_secret"  # noqa: S105 - likewise
 SANDBOX_BASE_URL = "http://127.0.0.1:9000"
 
 
+class AlertRules(BaseModel):
+    """Thresholds of the alert rules (analytics.alerts). Defaults suit the sandbox demo and a mid-size
+    merchant; override one with e.g. ALERTS__MIN_ATTEMPTS=50 or an [alerts] table in secrets.toml."""
+
+    # Success-rate drop: the last `window_hours` IST hours against the same hours of the same weekday
+    # over the previous `baseline_weeks` weeks, per slice (method, bank, network, issuer, app, …).
+    window_hours: int = Field(1, ge=1, le=24)
+    baseline_weeks: int = Field(4, ge=1, le=12)
+    min_attempts: int = Field(30, ge=1)
+    min_baseline_attempts: int = Field(100, ge=1)
+    # A significant drop smaller than this (percentage points) is noise to a person: no alert.
+    min_drop_points: float = Field(5.0, ge=0)
+    # False-discovery rate over all slices evaluated together (Benjamini-Hochberg).
+    false_discovery_rate: float = Field(0.01, gt=0, lt=1)
+    # Webhooks. Silence: no event of a type in the last whole hour while the API shows this much activity.
+    silence_event_types: tuple[str, ...] = ("payment.captured", "payment.failed")
+    silence_min_activity: int = Field(20, ge=1)
+    webhook_window_minutes: int = Field(60, ge=1)
+    signature_rejections_min: int = Field(5, ge=1)
+    non_2xx_min: int = Field(5, ge=1)
+    lag_p95_seconds: int = Field(300, ge=1)
+    lag_min_events: int = Field(20, ge=1)
+    # Sync: an entity whose checkpoint is older than this is stale.
+    sync_stale_minutes: int = Field(120, ge=1)
+    # Settlements: captured payments past T+settlement_days business days without a settlement line,
+    # looked for over this many days before the cutoff (older ones are the Mismatches page's job).
+    settlement_overdue_lookback_days: int = Field(14, ge=1)
+    settlement_overdue_min_amount: int = Field(1, ge=1)  # minor units
+    # New mismatches within the window: alert from this many, or from this much money (INR paise).
+    new_mismatch_window_hours: int = Field(24, ge=1)
+    new_mismatch_min_count: int = Field(10, ge=1)
+    new_mismatch_min_amount: int = Field(1_000_000, ge=1)
+
+
 class Settings(BaseSettings):
     """Everything configurable. Keys match DESIGN.md's interface names (case-insensitive)."""
 
-    model_config = SettingsConfigDict(extra="ignore", case_sensitive=False)
+    model_config = SettingsConfigDict(extra="ignore", case_sensitive=False, env_nested_delimiter="__")
 
     database_url: str = f"sqlite:///{DEFAULT_SQLITE_PATH}"
     razorpay_key_id: str = SANDBOX_KEY_ID
@@ -43,6 +77,12 @@ class Settings(BaseSettings):
     # Business days after capture by which a payment must have a settlement line (Razorpay's T+N).
     settlement_days: int = 3
     http_timeout_seconds: float = 10.0
+    alerts: AlertRules = AlertRules()
+    # Where alert notifications go: comma-separated apprise URLs (mailto://, slack://, msteams://,
+    # json://…). Empty (the default) sends nothing. Secret because such URLs carry tokens.
+    alert_notify_urls: SecretStr = SecretStr("")
+    # The dashboard's address, so a notification can link to the page that shows its alert.
+    dashboard_url: str = "http://localhost:8501"
 
     @field_validator("razorpay_base_url")
     @classmethod
@@ -54,6 +94,11 @@ class Settings(BaseSettings):
     def webhook_secrets(self) -> list[str]:
         raw = self.razorpay_webhook_secret.get_secret_value()
         return [secret.strip() for secret in raw.split(",") if secret.strip()]
+
+    @property
+    def notify_urls(self) -> list[str]:
+        raw = self.alert_notify_urls.get_secret_value()
+        return [url.strip() for url in raw.split(",") if url.strip()]
 
     @classmethod
     def settings_customise_sources(
