@@ -14,6 +14,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from analytics import mismatches as lifecycle
+from analytics.alerts_cli import alerts_app
 from analytics.filters import Filters
 from analytics.reconcile import reconcile as run_reconcile
 from analytics.rollups import rebuild_all
@@ -26,6 +27,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
+app.add_typer(alerts_app, name="alerts")
 
 DatabaseOption = typer.Option(None, "--database-url", help="Database (default: DATABASE_URL / settings).")
 FromOption = typer.Option(None, "--from", help="First IST day, YYYY-MM-DD (inclusive).")

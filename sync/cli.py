@@ -144,6 +144,19 @@ def _run_once(engine: Engine, options: SyncOptions) -> SyncResult:
     return run_sync(engine, client, options, progress=LogProgress())
 
 
+def _evaluate_alerts(engine: Engine, until: datetime | None) -> None:
+    """The alert rules see what this run brought in. A failure here is reported, not a failed sync."""
+    from analytics.alerts_cli import evaluate_and_notify, summary_line
+
+    try:
+        # With --until the run pretends it is then: evaluate then too, without notifying anyone.
+        evaluation, sent = evaluate_and_notify(engine, at=until or datetime.now(UTC), notify=until is None)
+    except (SQLAlchemyError, ValueError) as error:
+        log.error("alert evaluation after the sync failed: %s", str(error).splitlines()[0][:300])
+        return
+    typer.echo(summary_line(evaluation, sent))
+
+
 @app.command()
 def run(
     entities: Annotated[
@@ -182,6 +195,7 @@ def run(
         try:
             result = _run_once(engine, options)
             typer.echo(_summary(result))
+            _evaluate_alerts(engine, options.until)
         except AuthenticationError as error:
             raise _fail(str(error), code=3) from None
         except (RazorpayUnavailable, SQLAlchemyError, OSError, ValueError) as error:
