@@ -38,6 +38,7 @@ from data.settings import AlertRules, get_settings
 
 __all__ = [
     "ALERTS_LOCK",
+    "ALERT_COLUMNS",
     "MONEY_CATEGORIES",
     "RULES",
     "AlertContext",
@@ -827,7 +828,7 @@ class Evaluation:
         }
 
 
-_COLUMNS = [
+ALERT_COLUMNS = _COLUMNS = [
     "id",
     "key",
     "rule",

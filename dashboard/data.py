@@ -7,16 +7,19 @@ share cached figures. Writes (mismatch decisions, audit rows, a manual sync) cle
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any, Literal
 
 import pandas as pd
 import streamlit as st
 from sqlalchemy import Engine
 
+from analytics import alerts as analytics_alerts
 from analytics import dashboard_queries as queries
 from analytics import mismatches as analytics_mismatches
 from analytics import success as analytics_success
 from analytics import webhook_health as analytics_webhooks
+from analytics.alerts import AlertError
 from analytics.dashboard_queries import PaymentStory, SettlementWaterfall
 from analytics.filters import Filters as AnalyticsFilters
 from analytics.mismatches import MismatchError
@@ -32,7 +35,7 @@ TTL_SECONDS = 60
 # Raw-table tables (drill-downs, mismatches) change by user action too; they refresh sooner.
 TTL_DETAIL_SECONDS = 15
 
-__all__ = ["Kpis", "MismatchError", "PaymentStory", "SettlementWaterfall", "WebhookHealth"]
+__all__ = ["AlertError", "Kpis", "MismatchError", "PaymentStory", "SettlementWaterfall", "WebhookHealth"]
 
 
 def database_url() -> str:
@@ -301,6 +304,55 @@ def _quarantined(url: str) -> pd.DataFrame:
 
 def quarantined_records() -> pd.DataFrame:
     return _quarantined(database_url())
+
+
+# --- alerts ----------------------------------------------------------------------------------------
+
+
+@st.cache_data(ttl=TTL_DETAIL_SECONDS, show_spinner=False)
+def _alerts(url: str, categories: tuple[str, ...] | None) -> pd.DataFrame:
+    rows = analytics_alerts.list_alerts(engine(), categories=categories)
+    frame = pd.DataFrame(rows, columns=analytics_alerts.ALERT_COLUMNS)
+    for column in ("first_fired_at", "last_seen_at", "resolved_at", "acknowledged_at", "snoozed_until"):
+        frame[column] = pd.to_datetime(frame[column], utc=True, format="ISO8601")
+    return frame
+
+
+def alerts(categories: tuple[str, ...] | None = None) -> pd.DataFrame:
+    """Alerts, firing first; `categories` limits them (finance sees the money ones)."""
+    return _alerts(database_url(), categories)
+
+
+def alert_rules() -> dict[str, Mapping[str, str]]:
+    return {
+        rule_id: {"title": rule.title, "usual_cause": rule.usual_cause, "category": rule.category}
+        for rule_id, rule in analytics_alerts.RULES.items()
+    }
+
+
+@st.cache_data(ttl=TTL_DETAIL_SECONDS, show_spinner=False)
+def _alert_payments(url: str, alert_id: int, limit: int) -> pd.DataFrame:
+    alert = analytics_alerts.get_alert(engine(), alert_id)
+    rows = analytics_alerts.payments_behind(engine(), alert, limit=limit) if alert else []
+    frame = pd.DataFrame(rows)
+    if not frame.empty:
+        frame["created_at"] = pd.to_datetime(frame["created_at"], utc=True, format="ISO8601")
+    return frame
+
+
+def alert_payments(alert_id: int, limit: int = 200) -> pd.DataFrame:
+    """The payments a success-rate alert counted (empty for other rules)."""
+    return _alert_payments(database_url(), alert_id, limit)
+
+
+def acknowledge_alert(alert_id: int, actor: str, at: datetime) -> None:
+    analytics_alerts.acknowledge(engine(), alert_id, by=actor, at=at)
+    clear_caches()
+
+
+def snooze_alert(alert_id: int, actor: str, until: datetime, at: datetime) -> None:
+    analytics_alerts.snooze(engine(), alert_id, until=until, by=actor, at=at)
+    clear_caches()
 
 
 # --- audit -----------------------------------------------------------------------------------------

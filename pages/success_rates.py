@@ -52,16 +52,19 @@ DIMENSIONS = {
     "upi_app": "UPI app",
     "wallet": "Wallet",
 }
+# An alert's link opens the breakdown it is about (?by=bank).
+widgets.restore_from_url("success_by", "by", list(DIMENSIONS))
 dimension = (
     st.segmented_control(
         "Break down by",
         list(DIMENSIONS),
         format_func=DIMENSIONS.__getitem__,
-        default="method",
+        default=None if "success_by" in st.session_state else "method",
         key="success_by",
     )
     or "method"
 )
+widgets.keep_in_url("by", dimension, "method")
 by_dimension = data.success_rates(dimension, query, compare_previous=True)
 chart_key = f"success_bars_{dimension}"
 st.plotly_chart(

@@ -1,0 +1,97 @@
+"""The Alerts page: firing alerts first, finance sees only the money ones, acknowledge and snooze are
+recorded with who (and audited), and a link (?alert=ID) opens one alert's details."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import insert, select
+
+from analytics import alerts
+from dashboard.roles import Role
+from data.models import AuditLog, Mismatch, SyncCheckpoint
+from tests.dashboard.conftest import AppFactory, Seeded
+
+T0 = datetime(2026, 11, 24, 6, 0, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def fired(seeded: Seeded) -> dict[str, int]:
+    """A stale sync (operations) and a burst of new mismatches (money), evaluated at a fixed moment."""
+    with seeded.engine.begin() as conn:
+        conn.execute(insert(SyncCheckpoint).values(entity="alerts_test", synced_until=T0, run_id=None))
+        conn.execute(
+            insert(Mismatch),
+            [
+                {
+                    "key": f"alerts_page:{i}",
+                    "rule": "captured_not_settled",
+                    "severity": "critical",
+                    "status": "open",
+                    "auto_resolved": False,
+                    "currency": "INR",
+                    "expected_amount": 10_000,
+                    "explanation": "test",
+                    "evidence": {},
+                    "first_seen_at": T0 + timedelta(hours=2),
+                    "last_seen_at": T0 + timedelta(hours=2),
+                }
+                for i in range(12)
+            ],
+        )
+    evaluation = alerts.evaluate(
+        seeded.engine, at=T0 + timedelta(hours=3), only=["sync_stale", "new_mismatches"]
+    )
+    return {alert["rule"]: int(alert["id"]) for alert in evaluation.fired}
+
+
+def test_operations_sees_firing_alerts_and_acknowledges_one(
+    app_for: AppFactory, seeded: Seeded, fired: dict[str, int]
+) -> None:
+    assert set(fired) == {"sync_stale", "new_mismatches"}
+    at = app_for(Role.OPERATIONS, "alerts")
+    assert not at.exception, [e.value for e in at.exception]
+    shown = at.dataframe(key="alerts_firing").value
+    # Most severe first: both are "high"; then newest; every firing alert is listed.
+    assert set(shown["id"]) == set(fired.values())
+    assert {m.label: m.value for m in at.metric}["Firing"] == "2"
+
+    at.selectbox(key="alert_pick").set_value(fired["sync_stale"]).run()
+    assert any("alerts_test: synced only up to" in m.value for m in at.markdown)
+    next(b for b in at.button if b.label == "Acknowledge").click().run()
+    assert not at.exception
+    stored = alerts.get_alert(seeded.engine, fired["sync_stale"])
+    assert stored is not None and stored["acknowledged_by"] == "operations-tester"
+    with seeded.engine.connect() as conn:
+        audit = conn.execute(
+            select(AuditLog.actor).where(
+                AuditLog.action == "alert.acknowledge", AuditLog.target == f"alert:{fired['sync_stale']}"
+            )
+        ).all()
+    assert [row.actor for row in audit] == ["operations-tester"]
+
+
+def test_finance_sees_only_money_alerts_and_a_link_opens_one(
+    app_for: AppFactory, seeded: Seeded, fired: dict[str, int]
+) -> None:
+    at = app_for(Role.FINANCE, "alerts", alert=str(fired["new_mismatches"]))
+    assert not at.exception, [e.value for e in at.exception]
+    assert list(at.dataframe(key="alerts_firing").value["id"]) == [fired["new_mismatches"]]
+    assert at.selectbox(key="alert_pick").value == fired["new_mismatches"]
+    assert any("12 new mismatches in the last 24 hours" in m.value for m in at.markdown)
+
+    at.selectbox(key="alert_snooze_for").set_value("4 hours")
+    next(b for b in at.button if b.label == "Snooze notifications").click().run()
+    assert not at.exception
+    stored = alerts.get_alert(seeded.engine, fired["new_mismatches"])
+    assert stored is not None and stored["snoozed_by"] == "finance-tester"
+    assert stored["snoozed_until"] is not None
+
+
+def test_a_success_drop_link_opens_its_breakdown(app_for: AppFactory, seeded: Seeded) -> None:
+    first, last = seeded.facts["first_day"].isoformat(), seeded.facts["last_day"].isoformat()
+    at = app_for(Role.MANAGER, "success_rates", period="custom", **{"from": first, "to": last}, by="bank")
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.segmented_control(key="success_by").value == "bank"
+    assert any({"bank", "prev_success_rate"} <= set(frame.value.columns) for frame in at.dataframe)
