@@ -17,6 +17,7 @@ from sqlalchemy import Engine
 from analytics import alerts as analytics_alerts
 from analytics import dashboard_queries as queries
 from analytics import mismatches as analytics_mismatches
+from analytics import orders as analytics_orders
 from analytics import success as analytics_success
 from analytics import webhook_health as analytics_webhooks
 from analytics.alerts import AlertError
@@ -75,6 +76,16 @@ def _success_rates(url: str, by: str, filters: AnalyticsFilters, compare_previou
 
 def success_rates(by: str, filters: AnalyticsFilters, *, compare_previous: bool = False) -> pd.DataFrame:
     return _success_rates(database_url(), by, filters, compare_previous)
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def _order_success(url: str, filters: AnalyticsFilters) -> pd.DataFrame:
+    return analytics_orders.order_success(_engine(url), filters)
+
+
+def order_success(filters: AnalyticsFilters) -> pd.DataFrame:
+    """Orders attempted → eventually paid, by the first attempt's method (and an "all" row)."""
+    return _order_success(database_url(), filters)
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)

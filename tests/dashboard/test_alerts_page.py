@@ -1,5 +1,6 @@
 """The Alerts page: firing alerts first, finance sees only the money ones, acknowledge and snooze are
-recorded with who (and audited), and a link (?alert=ID) opens one alert's details."""
+recorded with who (and audited), and a link (?alert=ID) opens one alert's details. Also what this change
+added to Success rates: the breakdown from an alert's link, and the order-level rate."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import pytest
 from sqlalchemy import insert, select
 
 from analytics import alerts
+from analytics.filters import Filters
+from analytics.orders import order_success
 from dashboard.roles import Role
 from data.models import AuditLog, Mismatch, SyncCheckpoint
 from tests.dashboard.conftest import AppFactory, Seeded
@@ -95,3 +98,18 @@ def test_a_success_drop_link_opens_its_breakdown(app_for: AppFactory, seeded: Se
     assert not at.exception, [e.value for e in at.exception]
     assert at.segmented_control(key="success_by").value == "bank"
     assert any({"bank", "prev_success_rate"} <= set(frame.value.columns) for frame in at.dataframe)
+
+
+def test_success_rates_shows_the_order_level_rate_beside_the_attempt_rate(
+    app_for: AppFactory, seeded: Seeded
+) -> None:
+    first, last = seeded.facts["first_day"], seeded.facts["last_day"]
+    at = app_for(
+        Role.MANAGER, "success_rates", period="custom", **{"from": first.isoformat(), "to": last.isoformat()}
+    )
+    assert not at.exception, [e.value for e in at.exception]
+    shown = next(f.value for f in at.dataframe if "order_success_rate" in f.value.columns)
+    expected = order_success(seeded.engine, Filters(date_from=first, date_to=last))
+    assert list(shown["first_method"]) == list(expected["first_method"])
+    assert list(shown["orders_paid"]) == list(expected["orders_paid"])
+    assert any("Order success rate" in c.value for c in at.caption)
