@@ -7,7 +7,7 @@ share cached figures. Writes (mismatch decisions, audit rows, a manual sync) cle
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 import pandas as pd
@@ -18,6 +18,7 @@ from analytics import alerts as analytics_alerts
 from analytics import dashboard_queries as queries
 from analytics import mismatches as analytics_mismatches
 from analytics import orders as analytics_orders
+from analytics import risk as analytics_risk
 from analytics import success as analytics_success
 from analytics import webhook_health as analytics_webhooks
 from analytics.alerts import AlertError
@@ -364,6 +365,33 @@ def acknowledge_alert(alert_id: int, actor: str, at: datetime) -> None:
 def snooze_alert(alert_id: int, actor: str, until: datetime, at: datetime) -> None:
     analytics_alerts.snooze(engine(), alert_id, until=until, by=actor, at=at)
     clear_caches()
+
+
+# --- risk ------------------------------------------------------------------------------------------
+
+
+def now() -> datetime:
+    """The one clock the pages' "as of now" questions read (tests pin it)."""
+    return datetime.now(UTC)
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def _risk_signals(url: str, at: datetime) -> list[dict[str, Any]]:
+    return [signal.as_dict() for signal in analytics_risk.risk_signals(engine(), at=at)]
+
+
+def risk_signals() -> list[dict[str, Any]]:
+    """Risk signals as of now (the last `RISK__WINDOW_HOURS`), computed at most once a minute."""
+    return _risk_signals(database_url(), now().replace(second=0, microsecond=0))
+
+
+@st.cache_data(ttl=TTL_DETAIL_SECONDS, show_spinner=False)
+def _signal_payments(url: str, payment_ids: tuple[str, ...]) -> pd.DataFrame:
+    return pd.DataFrame(analytics_risk.signal_payments(engine(), payment_ids))
+
+
+def signal_payments(payment_ids: tuple[str, ...]) -> pd.DataFrame:
+    return _signal_payments(database_url(), payment_ids)
 
 
 # --- audit -----------------------------------------------------------------------------------------

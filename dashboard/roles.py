@@ -52,13 +52,14 @@ PAGES: dict[str, PageSpec] = {
         PageSpec("payments", "Payments", ":material/search:", "Find one payment and its whole story"),
         PageSpec("sync_status", "Sync status", ":material/sync:", "Freshness, runs, quarantine"),
         PageSpec("alerts", "Alerts", ":material/notifications:", "What needs someone now, and the history"),
+        PageSpec("risk", "Risk", ":material/gpp_maybe:", "Card testing, velocity, international share"),
     )
 }
 
 ROLE_PAGES: dict[Role, tuple[str, ...]] = {
-    Role.FINANCE: ("overview", "settlements", "mismatches", "payments", "alerts"),
+    Role.FINANCE: ("overview", "settlements", "mismatches", "payments", "alerts", "risk"),
     Role.OPERATIONS: ("overview", "alerts", "webhook_health", "sync_status", "payments", "mismatches"),
-    Role.MANAGER: ("overview", "alerts", "success_rates", "failures"),
+    Role.MANAGER: ("overview", "alerts", "success_rates", "failures", "risk"),
     Role.ADMIN: tuple(PAGES),
 }
 

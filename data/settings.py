@@ -61,6 +61,27 @@ class AlertRules(BaseModel):
     new_mismatch_min_amount: int = Field(1_000_000, ge=1)
 
 
+class RiskRules(BaseModel):
+    """Thresholds of the fraud and risk signals (analytics.risk). Signals are for a person to look at;
+    payops never blocks or refunds anything. Override like alerts: RISK__CARD_TESTING_MIN_ATTEMPTS=8."""
+
+    window_hours: int = Field(24, ge=1)
+    # Card testing: this many small card attempts from one email, phone or card within burst_minutes,
+    # at least this share of them failed.
+    card_testing_max_amount: int = Field(10_000, ge=1)  # minor units: ₹100
+    card_testing_min_attempts: int = Field(5, ge=2)
+    card_testing_burst_minutes: int = Field(10, ge=1)
+    card_testing_min_failure_share: float = Field(0.6, ge=0, le=1)
+    # Velocity: one email or phone with this many successful payments, or this many distinct cards.
+    velocity_max_payments: int = Field(10, ge=2)
+    velocity_max_cards: int = Field(3, ge=2)
+    # International share of attempts rising against the previous baseline_days.
+    international_baseline_days: int = Field(7, ge=1)
+    international_min_rise_points: float = Field(10.0, ge=0)
+    international_min_attempts: int = Field(100, ge=1)
+    international_max_p_value: float = Field(0.001, gt=0, lt=1)
+
+
 class Settings(BaseSettings):
     """Everything configurable. Keys match DESIGN.md's interface names (case-insensitive)."""
 
@@ -78,6 +99,7 @@ class Settings(BaseSettings):
     settlement_days: int = 3
     http_timeout_seconds: float = 10.0
     alerts: AlertRules = AlertRules()
+    risk: RiskRules = RiskRules()
     # Where alert notifications go: comma-separated apprise URLs (mailto://, slack://, msteams://,
     # json://…). Empty (the default) sends nothing. Secret because such URLs carry tokens.
     alert_notify_urls: SecretStr = SecretStr("")

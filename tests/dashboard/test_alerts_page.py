@@ -12,8 +12,10 @@ from sqlalchemy import insert, select
 from analytics import alerts
 from analytics.filters import Filters
 from analytics.orders import order_success
+from dashboard import data
 from dashboard.roles import Role
 from data.models import AuditLog, Mismatch, SyncCheckpoint
+from tests.analytics.factories import payment, write
 from tests.dashboard.conftest import AppFactory, Seeded
 
 T0 = datetime(2026, 11, 24, 6, 0, tzinfo=UTC)
@@ -113,3 +115,43 @@ def test_success_rates_shows_the_order_level_rate_beside_the_attempt_rate(
     assert list(shown["first_method"]) == list(expected["first_method"])
     assert list(shown["orders_paid"]) == list(expected["orders_paid"])
     assert any("Order success rate" in c.value for c in at.caption)
+
+
+def test_risk_page_shows_a_card_testing_burst_with_contacts_masked_for_managers(
+    app_for: AppFactory, seeded: Seeded, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    at = datetime(2030, 1, 7, 12, 0, tzinfo=UTC)  # after the seed's data: only this burst is recent
+    burst = []
+    for i in range(6):
+        created = at - timedelta(minutes=20 - i)
+        burst.append(
+            payment(
+                f"pay_risk_{i}",
+                method="card",
+                card_network="Visa",
+                card_last4=f"{3000 + i}",
+                amount=100,
+                status="failed",
+                email="carder@example.com",
+                created_at=created,
+                state_at=created,
+            )
+        )
+    with seeded.engine.begin() as conn:
+        write(conn, "payments", *burst)
+    monkeypatch.setattr(data, "now", lambda: at)
+
+    manager = app_for(Role.MANAGER, "risk")
+    assert not manager.exception, [e.value for e in manager.exception]
+    signals = manager.dataframe(key="risk_signals").value
+    card_testing = signals[signals["kind"] == "card_testing"]
+    assert list(card_testing["subject"]) == ["email:ca****@example.com"]
+    assert list(card_testing["payments"]) == [6]
+    manager.selectbox(key="risk_pick").set_value(int(card_testing.index[0])).run()
+    behind = manager.dataframe(key="table_risk-card_testing-payments").value
+    assert sorted(behind["id"]) == sorted(row["id"] for row in burst)
+    assert set(behind["email"]) == {"ca****@example.com"}
+
+    finance = app_for(Role.FINANCE, "risk")
+    subjects = finance.dataframe(key="risk_signals").value["subject"]
+    assert "email:carder@example.com" in set(subjects)

@@ -17,6 +17,7 @@ NEXT_STEPS = {
     "payments": "Type a payment, order, refund or settlement id",
     "sync_status": "python -m sync run",
     "alerts": "python -m analytics alerts evaluate",
+    "risk": "python -m sync run",
 }
 
 
