@@ -1,5 +1,5 @@
-"""Fraud and risk signals as of a moment: card-testing bursts, velocity outliers, and the international
-share rising. Each signal carries its evidence and the payments behind it, for a person to judge —
+"""Fraud and risk signals as of a moment: card-testing bursts, velocity outliers, the international
+share rising, and checkout confirmations that are forged, contradicted by the API, or missing. Each signal carries its evidence and the payments behind it, for a person to judge —
 payops never blocks, refunds or flags anything at Razorpay.
 
 Reads payments over a bounded window (`RiskRules.window_hours`, by the created_at, email and contact
@@ -21,19 +21,23 @@ from analytics.db import Db, as_int, as_utc, reading
 from analytics.filters import IST
 from analytics.rollups import SUCCESS_STATUSES, bucket_start
 from analytics.rules import format_amount
-from data.models import Payment, PaymentRollupHourly
+from data.models import CheckoutConfirmation, Payment, PaymentRollupHourly
 from data.settings import RiskRules, get_settings
 
 __all__ = ["SIGNAL_KINDS", "RiskSignal", "risk_signals", "signal_payments"]
 
 _P: Table = Payment.__table__  # type: ignore[assignment]
 _ROLLUP: Table = PaymentRollupHourly.__table__  # type: ignore[assignment]
+_CC: Table = CheckoutConfirmation.__table__  # type: ignore[assignment]
 _DOMESTIC = ("IN", "", "unknown")
 
 SIGNAL_KINDS = {
     "card_testing": "Card testing: a burst of small card attempts, mostly failing, from one identity",
     "velocity": "Velocity: one email or phone paying unusually often, or with many cards",
     "international_share": "International share of attempts rising against its baseline",
+    "forged_confirmation": "Checkout confirmations whose signature does not verify",
+    "confirmation_mismatch": "Verified confirmations the API and webhooks contradict",
+    "unconfirmed_capture": "Captured payments no checkout confirmation reached",
 }
 
 
@@ -268,6 +272,111 @@ def _international(conn: Connection, at: datetime, rules: RiskRules) -> list[Ris
     ]
 
 
+def _confirmations(conn: Connection, at: datetime, rules: RiskRules) -> list[RiskSignal]:
+    c, p = _CC.c, _P.c
+    start = at - timedelta(hours=rules.window_hours)
+    in_window = [c.received_at >= start, c.received_at < at]
+    total = as_int(conn.execute(select(func.count()).where(*in_window)).scalar())
+    if total == 0:
+        return []  # confirmations are not in use (or none arrived): nothing to cross-check
+    signals = []
+    forged = conn.execute(
+        select(c.order_id, c.payment_id, c.received_at, c.source_address)
+        .where(*in_window, c.verdict == "bad_signature")
+        .order_by(c.received_at)
+    ).all()
+    if forged:
+        signals.append(
+            RiskSignal(
+                kind="forged_confirmation",
+                subject="checkout",
+                title=f"{len(forged)} checkout confirmations failed signature verification",
+                explanation=(
+                    f"{len(forged)} of {total} confirmations forwarded in the last {rules.window_hours} hours "
+                    "carried a signature that no key secret produces for their order and payment: a tampered "
+                    "or replayed browser callback (or a key secret rotated without listing the old one). They "
+                    "were answered bad_signature; the backend must not fulfil those orders."
+                ),
+                evidence={
+                    "count": len(forged),
+                    "of": total,
+                    "orders": sorted({str(row.order_id) for row in forged if row.order_id}),
+                    "sources": len({row.source_address for row in forged}),
+                    "first": forged[0].received_at.isoformat(),
+                    "last": forged[-1].received_at.isoformat(),
+                },
+                payment_ids=sorted({str(row.payment_id) for row in forged if row.payment_id}),
+            )
+        )
+    contradicted = conn.execute(
+        select(c.order_id, c.payment_id, p.status, p.order_id.label("payment_order_id"))
+        .join(_P, p.id == c.payment_id)
+        .where(*in_window, c.verdict == "verified")
+        .where(~p.status.in_(SUCCESS_STATUSES) | (func.coalesce(p.order_id, "") != c.order_id))
+        .order_by(c.received_at)
+    ).all()
+    if contradicted:
+        items = [
+            {
+                "payment_id": str(row.payment_id),
+                "confirmed_order_id": str(row.order_id),
+                "payment_order_id": row.payment_order_id,
+                "payment_status": str(row.status),
+                "problem": "another order"
+                if row.payment_order_id != row.order_id
+                else f"payment is {row.status}",
+            }
+            for row in contradicted
+        ]
+        signals.append(
+            RiskSignal(
+                kind="confirmation_mismatch",
+                subject="checkout",
+                title=f"{len(items)} verified confirmations the API contradicts",
+                explanation=(
+                    "A confirmation's signature verified, but the payment it names is not authorized or captured "
+                    "according to the API and webhooks, or belongs to another order: do not fulfil on the "
+                    "signature alone, check the payment's status."
+                ),
+                evidence={"items": items[:50], "count": len(items)},
+                payment_ids=[item["payment_id"] for item in items],
+            )
+        )
+    confirmed = select(c.payment_id).where(c.verdict == "verified", c.payment_id.is_not(None))
+    unconfirmed = (
+        conn.execute(
+            select(p.id)
+            .where(
+                p.created_at >= start,
+                p.created_at < at - timedelta(minutes=30),  # the customer has had time to come back
+                p.order_id.is_not(None),
+                p.status.in_(("captured", "refunded")),
+                p.id.not_in(confirmed),
+            )
+            .order_by(p.created_at)
+            .limit(500)
+        )
+        .scalars()
+        .all()
+    )
+    if unconfirmed:
+        signals.append(
+            RiskSignal(
+                kind="unconfirmed_capture",
+                subject="checkout",
+                title=f"{len(unconfirmed)} captured payments without a checkout confirmation",
+                explanation=(
+                    "Captured with an order, but no verified confirmation reached payops: often the customer "
+                    "closed the page before returning to the site (fulfil from the payment.captured webhook), "
+                    "sometimes a backend that does not forward confirmations."
+                ),
+                evidence={"count": len(unconfirmed), "shown_at_most": 500},
+                payment_ids=[str(pid) for pid in unconfirmed],
+            )
+        )
+    return signals
+
+
 def risk_signals(db: Db, *, at: datetime, rules: RiskRules | None = None) -> list[RiskSignal]:
     """Every risk signal that holds at `at` (reads only)."""
     at = as_utc(at)
@@ -277,6 +386,7 @@ def risk_signals(db: Db, *, at: datetime, rules: RiskRules | None = None) -> lis
             *_card_testing(conn, at, rules),
             *_velocity(conn, at, rules),
             *_international(conn, at, rules),
+            *_confirmations(conn, at, rules),
         ]
 
 

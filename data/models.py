@@ -363,6 +363,26 @@ class Alert(Base):
     notified_at: Mapped[datetime | None]
 
 
+class CheckoutConfirmation(Base):
+    """A checkout result the merchant's backend forwarded (`POST /checkout/confirmations`), with its verdict.
+
+    The signature itself is kept only as a hash: it is not a secret, but nothing needs it back.
+    """
+
+    __tablename__ = "checkout_confirmations"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    received_at: Mapped[datetime] = mapped_column(index=True)
+    order_id: Mapped[str | None] = mapped_column(String(40), index=True)
+    payment_id: Mapped[str | None] = mapped_column(String(40), index=True)
+    verdict: Mapped[str] = mapped_column(String(16), index=True)  # verified | bad_signature | malformed
+    # Which key secret verified it: "current", or "previous" during a rotation.
+    key_used: Mapped[str | None] = mapped_column(String(16))
+    signature_sha256: Mapped[str | None] = mapped_column(String(64))
+    source_address: Mapped[str | None] = mapped_column(String(64))
+    detail: Mapped[str | None] = mapped_column(Text)
+
+
 # `id` last: "which payments of these statuses, created in this range, lack X" (missing webhooks, captures
 # not settled) is answered from the index alone, without reading each payment's row and its raw JSON.
 Index("ix_payments_status_created_at", Payment.status, Payment.created_at, Payment.id)
@@ -393,6 +413,7 @@ __all__ = [
     "Alert",
     "AuditLog",
     "Base",
+    "CheckoutConfirmation",
     "Mismatch",
     "MismatchEvent",
     "Order",

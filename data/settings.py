@@ -90,6 +90,9 @@ class Settings(BaseSettings):
     database_url: str = f"sqlite:///{DEFAULT_SQLITE_PATH}"
     razorpay_key_id: str = SANDBOX_KEY_ID
     razorpay_key_secret: SecretStr = SecretStr(SANDBOX_KEY_SECRET)
+    # After rotating the API key, checkout signatures made with the old secret still verify while listed
+    # here (comma-separated).
+    razorpay_previous_key_secrets: SecretStr = SecretStr("")
     razorpay_base_url: str = SANDBOX_BASE_URL
     # Comma-separated: during a rotation both the old and the new secret verify.
     razorpay_webhook_secret: SecretStr = SecretStr(SANDBOX_WEBHOOK_SECRET)
@@ -116,6 +119,14 @@ class Settings(BaseSettings):
     def webhook_secrets(self) -> list[str]:
         raw = self.razorpay_webhook_secret.get_secret_value()
         return [secret.strip() for secret in raw.split(",") if secret.strip()]
+
+    @property
+    def checkout_key_secrets(self) -> list[tuple[str, str]]:
+        """(label, secret) pairs that verify a checkout signature: the current key secret first."""
+        previous = self.razorpay_previous_key_secrets.get_secret_value().split(",")
+        return [("current", self.razorpay_key_secret.get_secret_value())] + [
+            ("previous", secret.strip()) for secret in previous if secret.strip()
+        ]
 
     @property
     def notify_urls(self) -> list[str]:

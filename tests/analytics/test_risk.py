@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, insert
 
 from analytics.risk import risk_signals
 from analytics.rollups import rebuild_all
+from data.models import CheckoutConfirmation
 from tests.analytics.factories import payment, write
 
 AT = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
@@ -103,3 +104,55 @@ def test_steady_international_share_is_quiet(engine: Engine) -> None:
         write(conn, "payments", *rows)
         rebuild_all(conn)
     assert [s for s in risk_signals(engine, at=AT) if s.kind == "international_share"] == []
+
+
+def _confirmation(order_id: str, payment_id: str, verdict: str, minutes_before: int = 60) -> dict[str, Any]:
+    return {
+        "received_at": AT - timedelta(minutes=minutes_before),
+        "order_id": order_id,
+        "payment_id": payment_id,
+        "verdict": verdict,
+        "key_used": "current" if verdict == "verified" else None,
+        "signature_sha256": "0" * 64,
+        "source_address": "10.0.0.1",
+        "detail": None,
+    }
+
+
+def test_confirmations_cross_checked_against_the_api(engine: Engine) -> None:
+    hour_ago = AT - timedelta(hours=2)
+    with engine.begin() as conn:
+        write(
+            conn,
+            "payments",
+            payment("pay_ok", order_id="order_ok", created_at=hour_ago),
+            payment("pay_failed", order_id="order_f", status="failed", created_at=hour_ago),
+            payment("pay_other", order_id="order_real", created_at=hour_ago),
+            payment("pay_never", order_id="order_n", created_at=hour_ago),
+            payment("pay_no_order", created_at=hour_ago),
+        )
+        conn.execute(
+            insert(CheckoutConfirmation),
+            [
+                _confirmation("order_ok", "pay_ok", "verified"),
+                _confirmation("order_f", "pay_failed", "verified"),
+                _confirmation("order_elsewhere", "pay_other", "verified"),
+                _confirmation("order_x", "pay_forged", "bad_signature"),
+                _confirmation("order_y", "pay_forged2", "bad_signature"),
+            ],
+        )
+    found = {s.kind: s for s in risk_signals(engine, at=AT)}
+    assert found["forged_confirmation"].evidence["count"] == 2
+    assert found["forged_confirmation"].payment_ids == ["pay_forged", "pay_forged2"]
+    problems = {
+        item["payment_id"]: item["problem"] for item in found["confirmation_mismatch"].evidence["items"]
+    }
+    assert problems == {"pay_failed": "payment is failed", "pay_other": "another order"}
+    # Captured with an order, never confirmed (pay_other's confirmation named another order but verified).
+    assert found["unconfirmed_capture"].payment_ids == ["pay_never"]
+
+
+def test_no_confirmations_no_cross_checks(engine: Engine) -> None:
+    with engine.begin() as conn:
+        write(conn, "payments", payment("pay_never", order_id="order_n", created_at=AT - timedelta(hours=2)))
+    assert [s for s in risk_signals(engine, at=AT) if "confirm" in s.kind] == []
