@@ -15,21 +15,20 @@ from typing import Any
 from urllib.parse import urlencode
 
 import numpy as np
-from sqlalchemy import Connection, Table, and_, case, exists, func, insert, literal, or_, select, update
+from sqlalchemy import Connection, Table, and_, case, func, insert, literal, or_, select, update
 from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.proportion import proportion_confint, proportions_ztest
 
 from analytics.db import Db, as_int, as_utc, reading, writing
 from analytics.filters import IST, ist_day_of
 from analytics.rollups import BREAKDOWN_DIMENSIONS, bucket_start, serialise
-from analytics.rules import CAPTURED_STATUSES, business_day_cutoff, format_amount
+from analytics.rules import format_amount
 from data.audit import record_audit
 from data.models import (
     Alert,
     Mismatch,
     Payment,
     PaymentRollupHourly,
-    SettlementLine,
     SyncCheckpoint,
     WebhookEvent,
     WebhookRejection,
@@ -58,7 +57,6 @@ __all__ = [
 _A: Table = Alert.__table__  # type: ignore[assignment]
 _ROLLUP: Table = PaymentRollupHourly.__table__  # type: ignore[assignment]
 _P: Table = Payment.__table__  # type: ignore[assignment]
-_L: Table = SettlementLine.__table__  # type: ignore[assignment]
 _E: Table = WebhookEvent.__table__  # type: ignore[assignment]
 _REJ: Table = WebhookRejection.__table__  # type: ignore[assignment]
 _CP: Table = SyncCheckpoint.__table__  # type: ignore[assignment]
@@ -435,27 +433,28 @@ def _webhook_silence(conn: Connection, ctx: AlertContext) -> list[Condition]:
         )
     ).one()
     activity = {"successes": as_int(activity_row[0]), "failures": as_int(activity_row[1])}
-    arrived: dict[str, int] = dict(
-        conn.execute(
-            select(_E.c.event_type, func.count())
-            .where(
-                _E.c.created_at >= hour_start,
-                _E.c.created_at < hour_end,
-                _E.c.received_at <= ctx.at,
-                _E.c.event_type.in_(types),
-            )
-            .group_by(_E.c.event_type)
-        ).all()
-    )
-    # Only types this account is subscribed to: some arrived in the week before.
+    # Per type, from the (event_type, created_at) index: events in the hour, and whether any arrived in
+    # the week before (the account is subscribed to the type). Neither reads more than the hour's events.
     week_before = hour_start - timedelta(days=7)
-    subscribed = set(
-        conn.execute(
-            select(_E.c.event_type)
-            .where(_E.c.created_at >= week_before, _E.c.created_at < hour_start, _E.c.event_type.in_(types))
-            .distinct()
-        ).scalars()
-    )
+    arrived: dict[str, int] = {}
+    subscribed: set[str] = set()
+    for event_type in types:
+        of_type = _E.c.event_type == event_type
+        arrived[event_type] = as_int(
+            conn.execute(
+                select(func.count()).where(
+                    of_type,
+                    _E.c.created_at >= hour_start,
+                    _E.c.created_at < hour_end,
+                    _E.c.received_at <= ctx.at,
+                )
+            ).scalar()
+        )
+        last_before = conn.execute(
+            select(func.max(_E.c.created_at)).where(of_type, _E.c.created_at < hour_start)
+        ).scalar()
+        if last_before is not None and last_before >= week_before:
+            subscribed.add(event_type)
     conditions = []
     for event_type in types:
         measure = _EVENT_ACTIVITY[event_type]
@@ -635,45 +634,49 @@ def _sync_stale(conn: Connection, ctx: AlertContext) -> list[Condition]:
 
 
 def _settlement_overdue(conn: Connection, ctx: AlertContext) -> list[Condition]:
-    cutoff = business_day_cutoff(ctx.at, ctx.settlement_days)
-    start = cutoff - timedelta(days=ctx.rules.settlement_overdue_lookback_days)
-    settled = exists().where(
-        _L.c.type == "payment",
-        _L.c.payment_id == _P.c.id,
-        _L.c.settled.is_(True),
-        _L.c.settled_at <= ctx.at,
-    )
+    """Reconciliation's captured_not_settled mismatches open as of `at`, summed per currency.
+
+    Reconciliation (`python -m analytics reconcile`, scheduled after the sync) already finds every capture
+    past T+N business days without a settlement line; reading its findings keeps this rule's cost to the
+    number of such payments, not the number of payments.
+    """
+    m = _M.c
+    open_at = [
+        m.rule == "captured_not_settled",
+        m.first_seen_at <= ctx.at,
+        or_(m.resolved_at.is_(None), m.resolved_at > ctx.at),
+    ]
     query = (
-        select(_P.c.currency, func.count(), func.sum(_P.c.amount), func.min(_P.c.created_at))
-        .where(
-            _P.c.status.in_(CAPTURED_STATUSES), _P.c.created_at >= start, _P.c.created_at < cutoff, ~settled
-        )
-        .group_by(_P.c.currency)
+        select(m.currency, func.count(), func.sum(m.expected_amount), func.min(_P.c.created_at))
+        .select_from(_M.outerjoin(_P, _P.c.id == m.payment_id))
+        .where(*open_at)
+        .group_by(m.currency)
     )
     conditions = []
     for currency, payments, amount, oldest in conn.execute(query):
         value = as_int(amount)
         if value < ctx.rules.settlement_overdue_min_amount:
             continue
+        oldest_text = (
+            f"; the oldest was captured {oldest.astimezone(IST):%d %b %Y %H:%M} IST" if oldest else ""
+        )
         conditions.append(
             Condition(
                 rule="settlement_overdue",
                 subject=str(currency),
                 title=f"Captured {currency} not settled past T+{ctx.settlement_days}",
                 message=(
-                    f"{format_amount(value, currency)} across {payments:,} captured payments created before "
-                    f"{cutoff.astimezone(IST):%d %b %Y} (IST) is not in any settlement yet, past T+"
-                    f"{ctx.settlement_days} business days; the oldest was created "
-                    f"{oldest.astimezone(IST):%d %b %Y %H:%M} IST. Usually a settlement on hold, a "
-                    "failed payout, or settlement lines not synced yet."
+                    f"{format_amount(value, currency)} across {payments:,} captured payments is not in any "
+                    f"settlement past T+{ctx.settlement_days} business days{oldest_text}. Usually a settlement "
+                    "on hold, a failed payout, or settlement lines not synced yet."
                 ),
                 evidence={
                     "currency": currency,
                     "payments": int(payments),
                     "amount": value,
-                    "created_from": _iso(start),
-                    "created_before": _iso(cutoff),
+                    "oldest_captured_at": _iso(oldest),
                     "settlement_days": ctx.settlement_days,
+                    "source": "reconciliation rule captured_not_settled, open mismatches",
                 },
                 link=_page_link("mismatches", rule="captured_not_settled"),
             )
@@ -692,7 +695,10 @@ def _new_mismatches(conn: Connection, ctx: AlertContext) -> list[Condition]:
     start = ctx.at - timedelta(hours=rules.new_mismatch_window_hours)
     rows = conn.execute(
         select(_M.c.rule, _M.c.currency, _M.c.expected_amount, _M.c.actual_amount).where(
-            _M.c.first_seen_at > start, _M.c.first_seen_at <= ctx.at
+            _M.c.first_seen_at > start,
+            _M.c.first_seen_at <= ctx.at,
+            # Captures not settled in time are the settlement-overdue alert's: not counted twice.
+            _M.c.rule != "captured_not_settled",
         )
     ).all()
     if not rows:

@@ -51,9 +51,8 @@ class AlertRules(BaseModel):
     lag_min_events: int = Field(20, ge=1)
     # Sync: an entity whose checkpoint is older than this is stale.
     sync_stale_minutes: int = Field(120, ge=1)
-    # Settlements: captured payments past T+settlement_days business days without a settlement line,
-    # looked for over this many days before the cutoff (older ones are the Mismatches page's job).
-    settlement_overdue_lookback_days: int = Field(14, ge=1)
+    # Settlements: captured value past T+settlement_days business days without a settlement line (from
+    # reconciliation's open captured_not_settled mismatches), alerted from this much per currency.
     settlement_overdue_min_amount: int = Field(1, ge=1)  # minor units
     # New mismatches within the window: alert from this many, or from this much money (INR paise).
     new_mismatch_window_hours: int = Field(24, ge=1)

@@ -11,6 +11,7 @@ from sqlalchemy import Engine, delete, insert, select
 
 from analytics import alerts
 from analytics.filters import IST
+from analytics.reconcile import reconcile
 from analytics.rollups import rebuild_all
 from data.models import AuditLog, Mismatch, SyncCheckpoint, WebhookRejection
 from data.settings import AlertRules
@@ -286,11 +287,18 @@ def test_captured_value_past_t_plus_n_not_settled(engine: Engine) -> None:
             payment("pay_failed", amount=700_000, status="failed", created_at=old),
         )
         write(conn, "settlement_lines", settlement_line("pay_settled", settled_at=old + timedelta(days=2)))
+    # Before reconciliation has looked, nothing is known to be overdue; the alert reads its findings.
+    assert alerts.evaluate(engine, at=at, settlement_days=3, only=["settlement_overdue"]).fired == []
+    reconcile(engine, now=at, rules=["captured_not_settled"], settlement_days=3)
     fired = alerts.evaluate(engine, at=at, settlement_days=3, only=["settlement_overdue"]).fired
     assert [alert["key"] for alert in fired] == ["settlement_overdue:INR"]
     assert fired[0]["evidence"]["amount"] == 250_000 and fired[0]["evidence"]["payments"] == 1
     assert fired[0]["category"] == "money"
     assert "INR 2500.00" in fired[0]["message"]
+    # Back-testing before the payments were due: not overdue then.
+    assert alerts.evaluate(engine, at=at - timedelta(days=3), only=["settlement_overdue"]).resolved != []
+    # The captured_not_settled mismatch is this alert's, not also a "new mismatch".
+    assert alerts.evaluate(engine, at=at, only=["new_mismatches"]).found == {"new_mismatches": 0}
 
 
 def _mismatches(engine: Engine, at: datetime, count: int, amount: int, *, prefix: str) -> None:

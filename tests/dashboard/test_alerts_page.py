@@ -31,8 +31,8 @@ def fired(seeded: Seeded) -> dict[str, int]:
             [
                 {
                     "key": f"alerts_page:{i}",
-                    "rule": "captured_not_settled",
-                    "severity": "critical",
+                    "rule": "settlement_line_amount_mismatch",
+                    "severity": "high",
                     "status": "open",
                     "auto_resolved": False,
                     "currency": "INR",
