@@ -3,20 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime, time, timedelta, timezone
+from datetime import date, datetime, timedelta
 from typing import Any
 
-IST = timezone(timedelta(hours=5, minutes=30), "IST")
+from data.ist import IST, ist_day_of, ist_midnight, today_ist
+
+__all__ = ["IST", "UNKNOWN", "Filters", "ist_day_of", "ist_midnight", "last_n_days"]
+
 UNKNOWN = "unknown"
-
-
-def ist_midnight(day: date) -> datetime:
-    """The aware-UTC instant at which the IST calendar day `day` begins (18:30 UTC the day before)."""
-    return datetime.combine(day, time(0, 0), tzinfo=IST).astimezone(UTC)
-
-
-def ist_day_of(ts: datetime) -> date:
-    return ts.astimezone(IST).date()
 
 
 @dataclass(frozen=True)
@@ -66,5 +60,5 @@ def last_n_days(n: int, *, now: datetime | None = None, **filters: Any) -> Filte
     """Today (IST) and the n-1 days before it."""
     if n < 1:
         raise ValueError("n must be at least 1")
-    today = ist_day_of(now or datetime.now(UTC))
+    today = today_ist(now)
     return Filters(date_from=today - timedelta(days=n - 1), date_to=today, **filters)

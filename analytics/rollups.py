@@ -37,6 +37,7 @@ from data.models import (
     PaymentRollupDaily,
     PaymentRollupHourly,
 )
+from data.vocabulary import SUCCESS_STATUSES
 
 __all__ = [
     "BREAKDOWN_DIMENSIONS",
@@ -51,7 +52,6 @@ __all__ = [
     "serialise",
 ]
 
-SUCCESS_STATUSES = ("authorized", "captured", "refunded")
 # Payment attributes that get their own rows in payment_rollup_hourly (dimension = column name).
 BREAKDOWN_DIMENSIONS = ("bank", "card_network", "card_type", "card_issuer", "wallet", "upi_flow", "upi_app")
 

@@ -16,6 +16,7 @@ from sqlalchemy import Connection, Table, case, exists, func, literal, or_, sele
 from analytics.filters import ist_day_of, ist_midnight
 from analytics.webhook_health import missing_events, status_conflicts
 from data.models import Order, Payment, Refund, Settlement, SettlementLine
+from data.vocabulary import CAPTURED_STATUSES
 
 __all__ = [
     "DEFAULT_FEE_RATE_RANGES",
@@ -32,8 +33,6 @@ _O: Table = Order.__table__  # type: ignore[assignment]
 _R: Table = Refund.__table__  # type: ignore[assignment]
 _S: Table = Settlement.__table__  # type: ignore[assignment]
 _L: Table = SettlementLine.__table__  # type: ignore[assignment]
-
-CAPTURED_STATUSES = ("captured", "refunded")
 
 # Fee (GST included, as Razorpay reports it) / amount, in basis points, per method: (min, max).
 # A rate outside the range usually means a pricing-plan change, a wrong fee bearer, or a fee charged

@@ -16,7 +16,7 @@ from analytics.success import Outcome
 from dashboard import data
 from dashboard.auth import SignedInUser
 from dashboard.filters import ALL, PRESETS, QUERY_KEYS, Filters, default_filters, from_query, preset_days
-from dashboard.format import country_name, mask_email, mask_phone, money, razorpay_payment_url, today_ist
+from dashboard.format import IST, country_name, mask_email, mask_phone, money, razorpay_payment_url, today_ist
 from dashboard.roles import sees_contact_details
 
 _SAVED_FILTERS = "payops_filters"
@@ -170,9 +170,7 @@ def count_column(label: str, help: str | None = None) -> Any:
 
 
 def ist_column(label: str, help: str | None = None) -> Any:
-    return st.column_config.DatetimeColumn(
-        label, format=IST_DATETIME_FORMAT, timezone="Asia/Kolkata", help=help
-    )
+    return st.column_config.DatetimeColumn(label, format=IST_DATETIME_FORMAT, timezone=IST.key, help=help)
 
 
 def payment_link_column(label: str = "Razorpay") -> Any:

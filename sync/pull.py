@@ -19,12 +19,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from functools import partial
 from typing import Any, Protocol
-from zoneinfo import ZoneInfo
 
 import orjson
 from sqlalchemy import ColumnElement, Connection, Engine, Table, func
 
 from data.db import make_engine
+from data.ist import IST
 from data.models import Payment
 from data.sync_state import (
     advance_checkpoint,
@@ -58,7 +58,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 # Razorpay's settlement days (and the recon report's year/month/day) are Indian calendar days.
-REPORT_TIMEZONE = ZoneInfo("Asia/Kolkata")
+REPORT_TIMEZONE = IST  # recon report days are IST calendar days
 MIN_WINDOW = timedelta(minutes=1)
 MAX_WINDOW = timedelta(days=30)
 
