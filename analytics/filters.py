@@ -1,4 +1,6 @@
-"""Query filters shared by every analytics query: IST calendar days, currency, method, country."""
+"""Query filters shared by every analytics query (IST calendar days, currency, method, country), and
+the one translation of a Filters into SQL conditions that every query uses.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +8,22 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from data.ist import IST, ist_day_of, ist_midnight, today_ist
+from sqlalchemy import ColumnElement, func
 
-__all__ = ["IST", "UNKNOWN", "Filters", "ist_day_of", "ist_midnight", "last_n_days"]
+from data.ist import ist_day_of, ist_midnight, today_ist
+
+# ist_day_of and ist_midnight are re-exported for analytics.rollups until it moves to data/ (then it
+# imports data.ist itself).
+__all__ = [
+    "UNKNOWN",
+    "Filters",
+    "between",
+    "conditions",
+    "ist_day_of",
+    "ist_midnight",
+    "last_n_days",
+    "shows_as",
+]
 
 UNKNOWN = "unknown"
 
@@ -62,3 +77,63 @@ def last_n_days(n: int, *, now: datetime | None = None, **filters: Any) -> Filte
         raise ValueError("n must be at least 1")
     today = today_ist(now)
     return Filters(date_from=today - timedelta(days=n - 1), date_to=today, **filters)
+
+
+def between(column: Any, start: datetime | None, end: datetime | None) -> list[ColumnElement[bool]]:
+    """`start <= column < end`, each side left out when None."""
+    bounds: list[ColumnElement[bool]] = []
+    if start is not None:
+        bounds.append(column >= start)
+    if end is not None:
+        bounds.append(column < end)
+    return bounds
+
+
+def shows_as(column: ColumnElement[Any], value: str, *, breakdown: bool = False) -> ColumnElement[bool]:
+    """`column` holds the value a rate row shows as `value`, counted the way the rollups count it.
+
+    Rollup key columns store a missing value as "" and rates show it (and a stored "unknown") as
+    "unknown"; breakdown rows leave payments without the attribute (NULL) out altogether, so their
+    "unknown" can only be a stored "" or "unknown".
+    """
+    if value != UNKNOWN:
+        return column == value
+    if breakdown:
+        return column.in_(("", UNKNOWN))
+    return func.coalesce(column, "").in_(("", UNKNOWN))
+
+
+def conditions(
+    filters: Filters | None,
+    *,
+    at: Any = None,
+    day: Any = None,
+    currency: Any = None,
+    method: Any = None,
+    country: Any = None,
+) -> list[ColumnElement[bool]]:
+    """The WHERE conditions `filters` puts on a query, for the columns it names.
+
+    `at` is an aware-UTC timestamp column (the period is [IST midnight of date_from, IST midnight after
+    date_to)); `day` an IST calendar-date column (both ends inclusive); `currency`, `method`, `country`
+    the columns those filters apply to. A filter whose column is not given is not applied: a query
+    passes only the columns it can be filtered on. No filters, no conditions.
+    """
+    if filters is None:
+        return []
+    where: list[ColumnElement[bool]] = []
+    if at is not None:
+        where += between(at, *filters.utc_range())
+    if day is not None:
+        if filters.date_from is not None:
+            where.append(day >= filters.date_from)
+        if filters.date_to is not None:
+            where.append(day <= filters.date_to)
+    if currency is not None and filters.currency:
+        where.append(currency == filters.currency.upper())
+    if method is not None and filters.method:
+        where.append(shows_as(method, filters.method.lower()))
+    if country is not None and filters.country:
+        code = UNKNOWN if filters.country.lower() == UNKNOWN else filters.country.upper()
+        where.append(shows_as(country, code))
+    return where

@@ -17,8 +17,9 @@ import pandas as pd
 from sqlalchemy import ColumnElement, Connection, Table, and_, case, exists, func, literal_column, or_, select
 
 from analytics.db import Db, as_int, reading
-from analytics.filters import Filters, ist_day_of, ist_midnight
+from analytics.filters import Filters, between, conditions
 from analytics.rollups import IstExpressions
+from data.ist import ist_day_of, ist_midnight
 from data.models import Payment, Refund, WebhookEvent, WebhookRejection
 from data.vocabulary import CAPTURED_STATUSES, PAYMENT_STATUS_RANK, SUCCESS_STATUSES
 
@@ -222,7 +223,7 @@ def status_conflicts(
         )
         .join(_P, _P.c.id == _E.c.payment_id)
         .where(
-            *_between(_E.c.created_at, start, end),
+            *between(_E.c.created_at, start, end),
             _E.c.event_type.like("payment.%"),
             _E.c.entity_status.is_not(None),
             or_(webhook_rank > api_rank, failed_but_succeeded),
@@ -277,17 +278,8 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def _between(column: Any, start: datetime | None, end: datetime | None) -> list[ColumnElement[bool]]:
-    conditions: list[ColumnElement[bool]] = []
-    if start is not None:
-        conditions.append(column >= start)
-    if end is not None:
-        conditions.append(column < end)
-    return conditions
-
-
 def _range(column: Any, filters: Filters) -> list[ColumnElement[bool]]:
-    return _between(column, *filters.utc_range())
+    return conditions(filters, at=column)
 
 
 def _frame(rows: list[Any], columns: list[str]) -> pd.DataFrame:
