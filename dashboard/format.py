@@ -7,35 +7,21 @@ grouping. Times are shown in IST with the zone written out.
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal
 
 import pycountry
-from babel.numbers import format_currency, format_decimal, get_currency_precision
+from babel.numbers import format_decimal
 
 # Re-exported: pages and widgets take every display helper from here.
+from data import money as data_money
 from data.ist import IST as IST
 from data.ist import ist_day_bounds as ist_day_bounds
 from data.ist import to_ist
 from data.ist import today_ist as today_ist
 
-
-def minor_digits(currency: str) -> int:
-    """How many decimal places the currency's minor unit has (2 for INR paise, 0 for JPY)."""
-    return int(get_currency_precision(currency.upper()))
-
-
-def to_major(minor: int, currency: str) -> Decimal:
-    """Minor units (an exact int) as a Decimal in major units, for display only."""
-    return Decimal(int(minor)).scaleb(-minor_digits(currency))
-
-
-def money(minor: int | None, currency: str) -> str:
-    """`₹12,34,567.50` for INR; `$1,234,567.50` for USD; `—` for no amount."""
-    if minor is None:
-        return "—"
-    currency = currency.upper()
-    locale = "en_IN" if currency == "INR" else "en"
-    return str(format_currency(to_major(minor, currency), currency, locale=locale))
+# Money is data.money's (babel): `₹12,34,567.50` for INR, `$1,234,567.50` for USD, `—` for no amount.
+money = data_money.display
+to_major = data_money.to_major
+minor_digits = data_money.minor_digits
 
 
 def count(value: int | None) -> str:
