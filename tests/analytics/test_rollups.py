@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine, delete, func, select, update
 
 from analytics import rollups, success
-from analytics.filters import IST, Filters
+from analytics.filters import Filters
+from data.ist import IST
 from data.models import (
     Payment,
     PaymentFailureRollupDaily,
