@@ -11,8 +11,9 @@ from datetime import datetime
 import pycountry
 from babel.numbers import format_decimal
 
-# Re-exported: pages and widgets take every display helper from here.
 from data import money as data_money
+
+# Re-exported: pages and widgets take every display helper from here.
 from data.ist import IST as IST
 from data.ist import ist_day_bounds as ist_day_bounds
 from data.ist import to_ist
