@@ -94,11 +94,15 @@ class RuleContext:
 
     def thresholds(self) -> dict[str, int]:
         """The numbers a rule's explanation may name: {settlement_days}, {authorized_days}, ..."""
-        return {
-            "settlement_days": self.settlement_days,
-            "authorized_days": self.authorized_days,
-            "webhook_grace_minutes": self.webhook_grace_minutes,
-        }
+        return _named_thresholds(self)
+
+
+def _named_thresholds(source: RuleContext | Settings) -> dict[str, int]:
+    return {
+        "settlement_days": source.settlement_days,
+        "authorized_days": source.authorized_days,
+        "webhook_grace_minutes": source.webhook_grace_minutes,
+    }
 
 
 @dataclass(frozen=True)
@@ -142,7 +146,7 @@ class Rule:
     @property
     def explanation(self) -> str:
         """The explanation with the configured thresholds (for catalogues and pages)."""
-        return self.explain(RuleContext.configured(now=datetime.now(UTC)))
+        return self.explanation_template.format(**_named_thresholds(get_settings()))
 
 
 def _iso(value: datetime | date | None) -> str | None:
