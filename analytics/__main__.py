@@ -248,13 +248,12 @@ def mismatches_command(
     _print(None, False, frame[columns])
 
 
-def _decide(action: str, mismatch_id: int, actor: str, note: str | None, database_url: str | None) -> None:
+def _decide(
+    decision: lifecycle.Decision, mismatch_id: int, actor: str, note: str | None, database_url: str | None
+) -> None:
     engine = _engine(database_url)
-    decide = {"acknowledge": lifecycle.acknowledge, "resolve": lifecycle.resolve, "reopen": lifecycle.reopen}[
-        action
-    ]
-    _run(lambda: decide(engine, mismatch_id, actor, note))
-    typer.echo(f"mismatch {mismatch_id}: {action}d by {actor}")
+    _run(lambda: lifecycle.decide(engine, mismatch_id, decision, actor, note))
+    typer.echo(f"mismatch {mismatch_id}: {decision}d by {actor}")
 
 
 @app.command("acknowledge")

@@ -36,10 +36,10 @@ def build_database(url: str, payments: int, days: int) -> None:
     older than T+2 business days has a settlement line (a planted 0.05 % does not), in a daily settlement
     per currency whose amount is its lines' net (one planted short). So reconciliation finds a realistic
     few thousand mismatches, not one per payment."""
-    from analytics.filters import ist_day_of, ist_midnight
     from analytics.reconcile import reconcile
     from analytics.rules import add_business_days, business_day_cutoff
     from data.db import make_engine
+    from data.ist import ist_day_of, ist_midnight
     from data.migrate import upgrade
     from data.models import Payment, Settlement, SettlementLine, WebhookEvent
     from data.rollups import rebuild_all

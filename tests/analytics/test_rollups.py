@@ -13,8 +13,9 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine, delete, func, select, update
 
 from analytics import success
-from analytics.filters import IST, Filters
+from analytics.filters import Filters
 from data import rollups
+from data.ist import IST
 from data.models import (
     Payment,
     PaymentFailureRollupDaily,
