@@ -6,14 +6,16 @@ share cached figures. Writes (mismatch decisions, audit rows, a manual sync) cle
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, Literal
+import functools
+import inspect
+from collections.abc import Callable, Mapping
+from typing import Any, Concatenate, Literal, ParamSpec, TypeVar
 
 import pandas as pd
 import streamlit as st
 from sqlalchemy import Engine
 
-from analytics import dashboard_queries as queries
+from analytics import dashboard_queries as analytics_queries
 from analytics import mismatches as analytics_mismatches
 from analytics import success as analytics_success
 from analytics import webhook_health as analytics_webhooks
@@ -32,7 +34,10 @@ TTL_SECONDS = 60
 # Raw-table tables (drill-downs, mismatches) change by user action too; they refresh sooner.
 TTL_DETAIL_SECONDS = 15
 
-__all__ = ["Kpis", "MismatchError", "PaymentStory", "SettlementWaterfall", "WebhookHealth"]
+__all__ = ["Kpis", "MismatchError", "PaymentStory", "SettlementWaterfall", "WebhookHealth", "cached"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 def database_url() -> str:
@@ -53,71 +58,69 @@ def clear_caches() -> None:
     st.cache_data.clear()
 
 
-# --- success rates, volume, failures -------------------------------------------------------------
+def cached(ttl: int) -> Callable[[Callable[Concatenate[Engine, P], R]], Callable[P, R]]:
+    """`st.cache_data(ttl=ttl)` for a query on the current database.
+
+    The decorated function takes the engine first; callers leave it out (`kpis(filters)`), and the
+    result is cached under (database URL, every argument by name with defaults filled in), so
+    `kpis(f)` and `kpis(f, compare_previous=True)` share one entry and two databases share none.
+    """
+
+    def decorate(query: Callable[Concatenate[Engine, P], R]) -> Callable[P, R]:
+        signature = inspect.signature(query)
+        public = signature.replace(parameters=list(signature.parameters.values())[1:])
+        by_name: Callable[..., R] = query  # called with its arguments by name, as bound below
+
+        def run_query(url: str, arguments: tuple[tuple[str, Any], ...]) -> R:
+            return by_name(_engine(url), **dict(arguments))
+
+        # st.cache_data keys a function by its module and qualified name (nested functions would
+        # all share one cache otherwise), so each query's runner is named after the query.
+        run_query.__module__ = query.__module__
+        run_query.__name__ = query.__name__
+        run_query.__qualname__ = query.__qualname__
+        cached_run = st.cache_data(ttl=ttl, show_spinner=False)(run_query)
+
+        @functools.wraps(query)
+        def call(*args: P.args, **kwargs: P.kwargs) -> R:
+            bound = public.bind(*args, **kwargs)
+            bound.apply_defaults()
+            return cached_run(database_url(), tuple(bound.arguments.items()))
+
+        call.__signature__ = public  # type: ignore[attr-defined]
+        return call
+
+    return decorate
 
 
-@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
-def _kpis(url: str, filters: AnalyticsFilters, compare_previous: bool) -> Kpis:
-    return analytics_success.kpis(_engine(url), filters, compare_previous=compare_previous)
+# --- success rates, failures -----------------------------------------------------------------------
 
 
-def kpis(filters: AnalyticsFilters, *, compare_previous: bool = True) -> Kpis:
-    return _kpis(database_url(), filters, compare_previous)
+@cached(ttl=TTL_SECONDS)
+def kpis(db: Engine, filters: AnalyticsFilters, *, compare_previous: bool = True) -> Kpis:
+    return analytics_success.kpis(db, filters, compare_previous=compare_previous)
 
 
-@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
-def _success_rates(url: str, by: str, filters: AnalyticsFilters, compare_previous: bool) -> pd.DataFrame:
-    return analytics_success.success_rates(_engine(url), by, filters, compare_previous=compare_previous)
+@cached(ttl=TTL_SECONDS)
+def success_rates(
+    db: Engine, by: str, filters: AnalyticsFilters, *, compare_previous: bool = False
+) -> pd.DataFrame:
+    return analytics_success.success_rates(db, by, filters, compare_previous=compare_previous)
 
 
-def success_rates(by: str, filters: AnalyticsFilters, *, compare_previous: bool = False) -> pd.DataFrame:
-    return _success_rates(database_url(), by, filters, compare_previous)
-
-
-@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
-def _volume_value(url: str, filters: AnalyticsFilters, by: str | None) -> pd.DataFrame:
-    return analytics_success.volume_value(_engine(url), filters, by=by)
-
-
-def volume_value(filters: AnalyticsFilters, by: str | None = None) -> pd.DataFrame:
-    return _volume_value(database_url(), filters, by)
-
-
-@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
-def _failure_reasons(url: str, filters: AnalyticsFilters, by: tuple[str, ...], limit: int) -> pd.DataFrame:
-    return analytics_success.failure_reasons(_engine(url), filters, by=by, limit=limit)
-
-
+@cached(ttl=TTL_SECONDS)
 def failure_reasons(
+    db: Engine,
     filters: AnalyticsFilters,
     by: tuple[str, ...] = ("error_source", "error_step", "error_reason"),
     limit: int = 10,
 ) -> pd.DataFrame:
-    return _failure_reasons(database_url(), filters, by, limit)
+    return analytics_success.failure_reasons(db, filters, by=by, limit=limit)
 
 
-@st.cache_data(ttl=TTL_DETAIL_SECONDS, show_spinner=False)
-def _payments_drilldown(
-    url: str,
-    filters: AnalyticsFilters,
-    dimension: str | None,
-    value: str | None,
-    outcome: Outcome | None,
-    error_reason: str | None,
-    limit: int,
-) -> pd.DataFrame:
-    return analytics_success.payments_drilldown(
-        _engine(url),
-        filters,
-        dimension=dimension,
-        value=value,
-        outcome=outcome,
-        error_reason=error_reason,
-        limit=limit,
-    )
-
-
+@cached(ttl=TTL_DETAIL_SECONDS)
 def payments_drilldown(
+    db: Engine,
     filters: AnalyticsFilters,
     *,
     dimension: str | None = None,
@@ -127,57 +130,50 @@ def payments_drilldown(
     limit: int = 200,
 ) -> pd.DataFrame:
     """The payments behind one bar (`dimension`/`value`, as in `success_rates(by=dimension)`), newest first."""
-    return _payments_drilldown(database_url(), filters, dimension, value, outcome, error_reason, limit)
+    return analytics_success.payments_drilldown(
+        db,
+        filters,
+        dimension=dimension,
+        value=value,
+        outcome=outcome,
+        error_reason=error_reason,
+        limit=limit,
+    )
 
 
-@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
-def _filter_options(url: str) -> dict[str, list[str]]:
+@cached(ttl=TTL_SECONDS)
+def filter_options(db: Engine) -> dict[str, list[str]]:
+    """Values the sidebar offers: {"currency": [...], "method": [...], "country": [...]}."""
     # Every currency, method and country ever seen: the rollups answer this without touching raw rows.
     everything = AnalyticsFilters()
     options: dict[str, list[str]] = {}
     for dimension in ("currency", "method", "country"):
-        frame = analytics_success.success_rates(_engine(url), dimension, everything)
+        frame = analytics_success.success_rates(db, dimension, everything)
         options[dimension] = sorted(str(value) for value in frame[dimension].dropna().unique())
     return options
-
-
-def filter_options() -> dict[str, list[str]]:
-    """Values the sidebar offers: {"currency": [...], "method": [...], "country": [...]}."""
-    return _filter_options(database_url())
 
 
 # --- webhooks --------------------------------------------------------------------------------------
 
 
-@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
-def _webhook_health(url: str, filters: AnalyticsFilters) -> WebhookHealth:
-
-    return analytics_webhooks.webhook_health(_engine(url), filters)
-
-
-def webhook_health(filters: AnalyticsFilters) -> WebhookHealth:
-    return _webhook_health(database_url(), filters)
+@cached(ttl=TTL_SECONDS)
+def webhook_health(db: Engine, filters: AnalyticsFilters) -> WebhookHealth:
+    return analytics_webhooks.webhook_health(db, filters)
 
 
 # --- mismatches ------------------------------------------------------------------------------------
 
 
-@st.cache_data(ttl=TTL_DETAIL_SECONDS, show_spinner=False)
-def _mismatches(url: str, rule: str | None, status: str | None, limit: int) -> pd.DataFrame:
-    return analytics_mismatches.list_mismatches(_engine(url), rule=rule, status=status, limit=limit)
+@cached(ttl=TTL_DETAIL_SECONDS)
+def mismatches(
+    db: Engine, *, rule: str | None = None, status: str | None = None, limit: int = 1000
+) -> pd.DataFrame:
+    return analytics_mismatches.list_mismatches(db, rule=rule, status=status, limit=limit)
 
 
-def mismatches(*, rule: str | None = None, status: str | None = None, limit: int = 1000) -> pd.DataFrame:
-    return _mismatches(database_url(), rule, status, limit)
-
-
-@st.cache_data(ttl=TTL_DETAIL_SECONDS, show_spinner=False)
-def _mismatch_summary(url: str) -> pd.DataFrame:
-    return analytics_mismatches.mismatch_summary(_engine(url))
-
-
-def mismatch_summary() -> pd.DataFrame:
-    return _mismatch_summary(database_url())
+@cached(ttl=TTL_DETAIL_SECONDS)
+def mismatch_summary(db: Engine) -> pd.DataFrame:
+    return analytics_mismatches.mismatch_summary(db)
 
 
 def mismatch_history(mismatch_id: int) -> pd.DataFrame:
@@ -213,94 +209,58 @@ def decide_mismatch(
 # --- settlements -----------------------------------------------------------------------------------
 
 
-@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
-def _settlement_waterfalls(url: str, filters: AnalyticsFilters) -> list[SettlementWaterfall]:
-    return queries.settlement_waterfalls(_engine(url), filters)
+@cached(ttl=TTL_SECONDS)
+def settlement_waterfalls(db: Engine, filters: AnalyticsFilters) -> list[SettlementWaterfall]:
+    return analytics_queries.settlement_waterfalls(db, filters)
 
 
-def settlement_waterfalls(filters: AnalyticsFilters) -> list[SettlementWaterfall]:
-    return _settlement_waterfalls(database_url(), filters)
+@cached(ttl=TTL_SECONDS)
+def settlements(db: Engine, filters: AnalyticsFilters) -> pd.DataFrame:
+    return analytics_queries.settlements(db, filters)
 
 
-@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
-def _settlements(url: str, filters: AnalyticsFilters) -> pd.DataFrame:
-    return queries.settlements(_engine(url), filters)
+@cached(ttl=TTL_SECONDS)
+def pending_settlement(db: Engine, filters: AnalyticsFilters) -> pd.DataFrame:
+    return analytics_queries.pending_settlement(db, filters)
 
 
-def settlements(filters: AnalyticsFilters) -> pd.DataFrame:
-    return _settlements(database_url(), filters)
-
-
-@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
-def _pending_settlement(url: str, filters: AnalyticsFilters) -> pd.DataFrame:
-    return queries.pending_settlement(_engine(url), filters)
-
-
-def pending_settlement(filters: AnalyticsFilters) -> pd.DataFrame:
-    return _pending_settlement(database_url(), filters)
-
-
-@st.cache_data(ttl=TTL_DETAIL_SECONDS, show_spinner=False)
-def _settlement_lines(url: str, settlement_id: str) -> pd.DataFrame:
-    return queries.settlement_lines(_engine(url), settlement_id)
-
-
-def settlement_lines(settlement_id: str) -> pd.DataFrame:
-    return _settlement_lines(database_url(), settlement_id)
+@cached(ttl=TTL_DETAIL_SECONDS)
+def settlement_lines(db: Engine, settlement_id: str) -> pd.DataFrame:
+    return analytics_queries.settlement_lines(db, settlement_id)
 
 
 # --- payments --------------------------------------------------------------------------------------
 
 
-@st.cache_data(ttl=TTL_DETAIL_SECONDS, show_spinner=False)
-def _find_payments(url: str, text: str) -> pd.DataFrame:
-    return queries.find_payments(_engine(url), text)
+@cached(ttl=TTL_DETAIL_SECONDS)
+def find_payments(db: Engine, text: str) -> pd.DataFrame:
+    return analytics_queries.find_payments(db, text)
 
 
-def find_payments(text: str) -> pd.DataFrame:
-    return _find_payments(database_url(), text)
-
-
-@st.cache_data(ttl=TTL_DETAIL_SECONDS, show_spinner=False)
-def _payment_story(url: str, payment_id: str) -> PaymentStory | None:
-    return queries.payment_story(_engine(url), payment_id)
-
-
-def payment_story(payment_id: str) -> PaymentStory | None:
-    return _payment_story(database_url(), payment_id)
+@cached(ttl=TTL_DETAIL_SECONDS)
+def payment_story(db: Engine, payment_id: str) -> PaymentStory | None:
+    return analytics_queries.payment_story(db, payment_id)
 
 
 # --- sync ------------------------------------------------------------------------------------------
 
 
-@st.cache_data(ttl=TTL_DETAIL_SECONDS, show_spinner=False)
-def _sync_status(url: str) -> list[dict[str, Any]]:
+@cached(ttl=TTL_DETAIL_SECONDS)
+def sync_status(db: Engine) -> list[dict[str, Any]]:
+    """`python -m sync status --json`'s rows: entity, checkpoint, lag_seconds, rows, quarantined, last_run."""
     from sync.cli import status_rows
 
-    return status_rows(_engine(url))
+    return status_rows(db)
 
 
-def sync_status() -> list[dict[str, Any]]:
-    """`python -m sync status --json`'s rows: entity, checkpoint, lag_seconds, rows, quarantined, last_run."""
-    return _sync_status(database_url())
+@cached(ttl=TTL_DETAIL_SECONDS)
+def sync_runs(db: Engine) -> pd.DataFrame:
+    return analytics_queries.sync_runs(db)
 
 
-@st.cache_data(ttl=TTL_DETAIL_SECONDS, show_spinner=False)
-def _sync_runs(url: str) -> pd.DataFrame:
-    return queries.sync_runs(_engine(url))
-
-
-def sync_runs() -> pd.DataFrame:
-    return _sync_runs(database_url())
-
-
-@st.cache_data(ttl=TTL_DETAIL_SECONDS, show_spinner=False)
-def _quarantined(url: str) -> pd.DataFrame:
-    return queries.quarantined_records(_engine(url))
-
-
-def quarantined_records() -> pd.DataFrame:
-    return _quarantined(database_url())
+@cached(ttl=TTL_DETAIL_SECONDS)
+def quarantined_records(db: Engine) -> pd.DataFrame:
+    return analytics_queries.quarantined_records(db)
 
 
 # --- audit -----------------------------------------------------------------------------------------
