@@ -12,7 +12,7 @@ import pytest
 
 from sandbox import catalogue as cat
 from sandbox.generator import ANOMALY_KINDS, WEBHOOK_FAULT_KINDS
-from tests.fixtures.sandbox import SandboxHandle
+from tests.support.sandbox import SandboxHandle
 
 IST = timedelta(hours=5, minutes=30)
 
