@@ -14,7 +14,8 @@ import numpy.typing as npt
 
 from sandbox import catalogue as cat
 from sandbox import events as ev
-from sandbox.generator import (
+from sandbox.tables import NEVER
+from sandbox.timeline import (
     DAY,
     HOUR,
     INR,
@@ -28,7 +29,6 @@ from sandbox.generator import (
     ist_day,
     split_fee,
 )
-from sandbox.tables import NEVER
 
 Mask = npt.NDArray[np.bool_]
 

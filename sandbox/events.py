@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 
 from sandbox import render
-from sandbox.generator import Dataset, hash_int, short_hash
 from sandbox.tables import NEVER
+from sandbox.timeline import Dataset, hash_int, short_hash
 
 # Rank breaks ties between events at the same second in the order they really happen.
 EVENT_TYPES: tuple[str, ...] = (

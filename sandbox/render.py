@@ -11,8 +11,8 @@ from typing import Any
 import numpy as np
 
 from sandbox import catalogue as cat
-from sandbox.generator import Dataset, hash_int
 from sandbox.tables import NEVER
+from sandbox.timeline import Dataset, hash_int
 
 _CARD_TYPES = cat.CARD_TYPES
 

@@ -23,8 +23,8 @@ import numpy as np
 import orjson
 
 from sandbox import events, render
-from sandbox.generator import IST_OFFSET, Dataset
 from sandbox.tables import IntArray
+from sandbox.timeline import IST_OFFSET, Dataset
 
 MIN_TIMESTAMP = 946_684_800
 MAX_TIMESTAMP = 4_765_046_400
