@@ -11,8 +11,8 @@ import time
 
 import psutil
 
+from sandbox.generator import SandboxConfig, generate
 from sandbox.server import SandboxApi
-from sandbox.timeline import SandboxConfig, generate
 from tests.support.sandbox import start_sandbox
 
 DAYS = 30

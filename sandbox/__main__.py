@@ -66,8 +66,8 @@ def serve(
     ] = 0.002,
 ) -> None:
     """Generate the data set and serve the Razorpay API on HOST:PORT until stopped."""
+    from sandbox.generator import SandboxConfig, generate
     from sandbox.server import Faults, SandboxApi, make_server
-    from sandbox.timeline import SandboxConfig, generate
 
     if days < 1 or payments_per_day < 1:
         raise _fail("--days and --payments-per-day must be at least 1")

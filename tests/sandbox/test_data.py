@@ -11,7 +11,7 @@ import phonenumbers
 import pytest
 
 from sandbox import catalogue as cat
-from sandbox.timeline import ANOMALY_KINDS, WEBHOOK_FAULT_KINDS
+from sandbox.anomalies import ANOMALY_KINDS, WEBHOOK_FAULT_KINDS
 from tests.support.sandbox import SandboxHandle
 
 IST = timedelta(hours=5, minutes=30)
