@@ -19,9 +19,9 @@ from data.migrate import upgrade
 from data.settings import Settings
 from sync.http import make_client
 from sync.pull import SyncOptions, run_sync
-from tests.conftest import BACKENDS, _drop_pg_database, new_database_url
 from tests.dashboard.conftest import Seeded
-from tests.fixtures.sandbox import SandboxHandle
+from tests.support.databases import BACKENDS, drop_pg_database, new_database_url
+from tests.support.sandbox import SandboxHandle
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
@@ -44,7 +44,7 @@ def seeded(
     yield Seeded(url, engine, {})
     engine.dispose()
     if backend == "postgresql":
-        _drop_pg_database(url)
+        drop_pg_database(url)
 
 
 def _metrics(at: Any) -> dict[str, str]:
