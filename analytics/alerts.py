@@ -20,10 +20,9 @@ from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.proportion import proportion_confint, proportions_ztest
 
 from analytics.db import Db, as_int, as_utc, reading, writing
-from analytics.filters import IST, ist_day_of
-from analytics.rollups import BREAKDOWN_DIMENSIONS, bucket_start, serialise
 from analytics.rules import format_amount
 from data.audit import record_audit
+from data.ist import IST, ist_day_of
 from data.models import (
     Alert,
     Mismatch,
@@ -33,6 +32,7 @@ from data.models import (
     WebhookEvent,
     WebhookRejection,
 )
+from data.rollups import BREAKDOWN_DIMENSIONS, bucket_start, serialise
 from data.settings import AlertRules, get_settings
 
 __all__ = [

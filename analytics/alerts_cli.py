@@ -12,9 +12,9 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from analytics import alerts
 from analytics.db import utcnow
-from analytics.filters import IST
 from analytics.notify import notify_evaluation
 from data.db import make_engine
+from data.ist import IST
 from data.settings import get_settings
 
 __all__ = ["alerts_app", "evaluate_and_notify", "parse_moment"]

@@ -15,8 +15,8 @@ from sqlalchemy import Table, case, func, select
 
 from analytics.db import Db, as_int, reading
 from analytics.filters import Filters
-from analytics.rollups import SUCCESS_STATUSES
 from data.models import Payment
+from data.vocabulary import SUCCESS_STATUSES
 
 __all__ = ["ORDER_COLUMNS", "RETRY_LOOKAROUND", "order_success"]
 

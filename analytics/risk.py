@@ -18,11 +18,12 @@ from sqlalchemy import ColumnElement, Connection, Table, case, func, literal, se
 from statsmodels.stats.proportion import proportions_ztest
 
 from analytics.db import Db, as_int, as_utc, reading
-from analytics.filters import IST
-from analytics.rollups import SUCCESS_STATUSES, bucket_start
 from analytics.rules import format_amount
+from data.ist import IST
 from data.models import CheckoutConfirmation, Payment, PaymentRollupHourly
+from data.rollups import bucket_start
 from data.settings import RiskRules, get_settings
+from data.vocabulary import SUCCESS_STATUSES
 
 __all__ = ["SIGNAL_KINDS", "RiskSignal", "risk_signals", "signal_payments"]
 

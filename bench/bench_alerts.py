@@ -15,9 +15,10 @@ from datetime import timedelta
 
 from sqlalchemy import delete
 
-from analytics import alerts, rollups
+from analytics import alerts
 from analytics.reconcile import reconcile
 from bench.bench_analytics import NOW, database, generate, timed_cpu
+from data import rollups
 from data.db import make_engine
 from data.migrate import upgrade
 from data.models import Alert

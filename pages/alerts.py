@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import streamlit as st
 
-from dashboard import data, widgets
+from dashboard import queries, widgets
 from dashboard.auth import require_page
 from dashboard.format import count
 from dashboard.roles import alert_categories
@@ -21,7 +21,7 @@ st.caption(
 if flash := st.session_state.pop("alert_flash", None):
     st.success(flash)
 
-found = data.alerts(categories)
+found = queries.alerts(categories)
 if found.empty:
     widgets.empty_state(
         "No alerts so far.",
@@ -102,7 +102,7 @@ if picked is None:
     st.stop()
 
 alert = found[found["id"] == picked].iloc[0]
-rule = data.alert_rules().get(str(alert["rule"]), {})
+rule = queries.alert_rules().get(str(alert["rule"]), {})
 st.markdown(f"**{alert['title']}** · {alert['severity']} · {alert['status']}")
 st.write(str(alert["message"]))
 st.caption(f"Usually caused by: {rule.get('usual_cause', '—')}")
@@ -112,7 +112,7 @@ with st.expander("Evidence"):
     st.json(alert["evidence"])
 if alert["rule"] == "success_drop":
     st.markdown("**The attempts behind it**")
-    widgets.payments_table(data.alert_payments(picked), name=f"alert-{picked}-payments", user=user)
+    widgets.payments_table(queries.alert_payments(picked), name=f"alert-{picked}-payments", user=user)
 
 if alert["status"] != "firing":
     st.stop()
@@ -121,8 +121,8 @@ left, right = st.columns(2)
 with left:
     if st.button("Acknowledge", key="alert_ack", disabled=isinstance(alert["acknowledged_by"], str)):
         try:
-            data.acknowledge_alert(picked, user.name, datetime.now(UTC))
-        except data.AlertError as error:
+            queries.acknowledge_alert(picked, user.name, datetime.now(UTC))
+        except queries.AlertError as error:
             st.error(f"Could not acknowledge: {error}")
         else:
             st.session_state["alert_flash"] = f"Alert #{picked} acknowledged by {user.name}."
@@ -132,8 +132,8 @@ with right:
     if st.button("Snooze notifications", key="alert_snooze") and length is not None:
         moment = datetime.now(UTC)
         try:
-            data.snooze_alert(picked, user.name, moment + SNOOZES[length], moment)
-        except data.AlertError as error:
+            queries.snooze_alert(picked, user.name, moment + SNOOZES[length], moment)
+        except queries.AlertError as error:
             st.error(f"Could not snooze: {error}")
         else:
             st.session_state["alert_flash"] = f"Alert #{picked} snoozed for {length} by {user.name}."

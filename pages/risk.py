@@ -5,7 +5,7 @@ Signals are for a person to judge: payops never blocks or refunds anything."""
 import pandas as pd
 import streamlit as st
 
-from dashboard import data, widgets
+from dashboard import queries, widgets
 from dashboard.auth import require_page
 from dashboard.format import count, mask_email, mask_phone
 from dashboard.roles import sees_contact_details
@@ -17,7 +17,7 @@ st.caption(
     "person to look at; nothing is blocked, refunded or reported to Razorpay."
 )
 
-signals = data.risk_signals()
+signals = queries.risk_signals()
 if not signals:
     widgets.empty_state(
         "No risk signal in the last 24 hours.",
@@ -87,5 +87,7 @@ with st.expander("Evidence"):
     st.json(signal["evidence"])
 if signal["payment_ids"]:
     widgets.payments_table(
-        data.signal_payments(tuple(signal["payment_ids"])), name=f"risk-{signal['kind']}-payments", user=user
+        queries.signal_payments(tuple(signal["payment_ids"])),
+        name=f"risk-{signal['kind']}-payments",
+        user=user,
     )

@@ -3,7 +3,7 @@ card network, UPI app and wallet, a world map by country, and the payments behin
 
 import streamlit as st
 
-from dashboard import charts, data, widgets
+from dashboard import charts, queries, widgets
 from dashboard.auth import require_page
 from dashboard.format import count, country_name, percent, percent_points
 
@@ -17,7 +17,7 @@ st.caption(
     "(each retry is an attempt); the order-level rate is further down"
 )
 
-summary = data.kpis(query, compare_previous=True)
+summary = queries.kpis(query, compare_previous=True)
 if summary.attempts == 0:
     widgets.empty_state("No payments in this period.", widgets.NO_PAYMENTS_NEXT_STEP)
     st.stop()
@@ -43,7 +43,7 @@ widgets.kpi_row(
 
 st.plotly_chart(
     charts.success_trend(
-        data.success_rates("day", query), data.success_rates("day", query.previous_period())
+        queries.success_rates("day", query), queries.success_rates("day", query.previous_period())
     ),
     key="success_trend",
 )
@@ -68,7 +68,7 @@ dimension = (
     or "method"
 )
 widgets.keep_in_url("by", dimension, "method")
-by_dimension = data.success_rates(dimension, query, compare_previous=True)
+by_dimension = queries.success_rates(dimension, query, compare_previous=True)
 chart_key = f"success_bars_{dimension}"
 st.plotly_chart(
     charts.rate_bars(by_dimension, dimension, f"Success rate by {DIMENSIONS[dimension].lower()}"),
@@ -111,7 +111,7 @@ st.caption(
     "same orders' payments. A customer who fails on a card and pays by UPI is a saved sale: counted under "
     "card, in *paid by another method*."
 )
-orders = data.order_success(query)
+orders = queries.order_success(query)
 if orders.empty:
     st.caption("No payments with an order in this period.")
 else:
@@ -142,7 +142,7 @@ metric = st.radio(
     key="success_map_metric",
     format_func={"success_rate": "Success rate", "attempts": "Attempts (volume)"}.__getitem__,
 )
-by_country = data.success_rates("country", query)
+by_country = queries.success_rates("country", query)
 st.plotly_chart(
     charts.world_map(by_country, metric=metric or "success_rate"), key="success_map", on_select="rerun"
 )

@@ -10,10 +10,10 @@ import pytest
 from sqlalchemy import Engine, delete, insert, select
 
 from analytics import alerts
-from analytics.filters import IST
 from analytics.reconcile import reconcile
-from analytics.rollups import rebuild_all
+from data.ist import IST
 from data.models import AuditLog, Mismatch, SyncCheckpoint, WebhookRejection
+from data.rollups import rebuild_all
 from data.settings import AlertRules
 from tests.analytics.factories import payment, settlement_line, webhook_event, write
 

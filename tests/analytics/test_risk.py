@@ -8,8 +8,8 @@ from typing import Any
 from sqlalchemy import Engine, insert
 
 from analytics.risk import risk_signals
-from analytics.rollups import rebuild_all
 from data.models import CheckoutConfirmation
+from data.rollups import rebuild_all
 from tests.analytics.factories import payment, write
 
 AT = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)

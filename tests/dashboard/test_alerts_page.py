@@ -12,7 +12,7 @@ from sqlalchemy import insert, select
 from analytics import alerts
 from analytics.filters import Filters
 from analytics.orders import order_success
-from dashboard import data
+from dashboard import queries
 from dashboard.roles import Role
 from data.models import AuditLog, Mismatch, SyncCheckpoint
 from tests.analytics.factories import payment, write
@@ -139,7 +139,7 @@ def test_risk_page_shows_a_card_testing_burst_with_contacts_masked_for_managers(
         )
     with seeded.engine.begin() as conn:
         write(conn, "payments", *burst)
-    monkeypatch.setattr(data, "now", lambda: at)
+    monkeypatch.setattr(queries, "now", lambda: at)
 
     manager = app_for(Role.MANAGER, "risk")
     assert not manager.exception, [e.value for e in manager.exception]
