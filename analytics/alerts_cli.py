@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, date, datetime, time
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 from sqlalchemy import Engine
@@ -13,6 +13,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from analytics import alerts
 from analytics.db import utcnow
 from analytics.notify import notify_evaluation
+from data.cli import ExitCode, fail
 from data.db import make_engine
 from data.ist import IST
 from data.settings import get_settings
@@ -25,14 +26,12 @@ alerts_app = typer.Typer(
     add_completion=False,
 )
 
-DatabaseOption = typer.Option(None, "--database-url", help="Database (default: DATABASE_URL / settings).")
-JsonOption = typer.Option(False, "--json", help="Print JSON instead of text.")
-ByOption = typer.Option(..., "--by", help="Who decides (recorded on the alert and in the audit log).")
-
-
-def _fail(reason: str) -> typer.Exit:
-    typer.echo(reason, err=True)
-    return typer.Exit(1)
+DatabaseUrl = Annotated[
+    str | None, typer.Option("--database-url", help="Database (default: DATABASE_URL / settings).")
+]
+AsJson = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
+By = Annotated[str, typer.Option("--by", help="Who decides (recorded on the alert and in the audit log).")]
+AlertId = Annotated[int, typer.Argument(help="Alert id.")]
 
 
 def parse_moment(value: str, option: str) -> datetime:
@@ -43,8 +42,9 @@ def parse_moment(value: str, option: str) -> datetime:
             return datetime.combine(date.fromisoformat(text), time(0, 0), tzinfo=IST).astimezone(UTC)
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError as error:
-        raise _fail(
-            f"{option} must be an ISO datetime (2026-11-24T09:30:00+05:30) or a date, not {value!r}"
+        raise fail(
+            f"{option} must be an ISO datetime (2026-11-24T09:30:00+05:30) or a date, not {value!r}",
+            ExitCode.BAD_INPUT,
         ) from error
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
@@ -53,18 +53,18 @@ def _engine(database_url: str | None) -> Engine:
     try:
         return make_engine(database_url)
     except Exception as error:  # a malformed URL is bad input, said in one line
-        raise _fail(f"cannot open database: {error}") from error
+        raise fail(f"cannot open database: {error}", ExitCode.BAD_INPUT) from error
 
 
 def _run(action: Any) -> Any:
     try:
         return action()
-    except alerts.AlertError as error:
-        raise _fail(str(error)) from error
+    except alerts.AlertError as error:  # an unknown id, or a request the alert's state refuses
+        raise fail(str(error), ExitCode.BAD_INPUT) from error
     except SQLAlchemyError as error:
-        raise _fail(f"database error: {str(error).splitlines()[0]}") from error
+        raise fail(f"database error: {str(error).splitlines()[0]}", ExitCode.FAILED) from error
     except ValueError as error:
-        raise _fail(str(error)) from error
+        raise fail(str(error), ExitCode.BAD_INPUT) from error
 
 
 def evaluate_and_notify(
@@ -90,14 +90,15 @@ def summary_line(evaluation: alerts.Evaluation, sent: int) -> str:
 
 @alerts_app.command("evaluate")
 def evaluate_command(
-    at: str | None = typer.Option(
-        None, "--at", help="Evaluate as of this moment (default: now), for back-tests."
-    ),
-    notify: bool | None = typer.Option(
-        None, "--notify/--no-notify", help="Send notifications (default: only when evaluating now)."
-    ),
-    as_json: bool = JsonOption,
-    database_url: str | None = DatabaseOption,
+    at: Annotated[
+        str | None, typer.Option("--at", help="Evaluate as of this moment (default: now), for back-tests.")
+    ] = None,
+    notify: Annotated[
+        bool | None,
+        typer.Option("--notify/--no-notify", help="Send notifications (default: only when evaluating now)."),
+    ] = None,
+    as_json: AsJson = False,
+    database_url: DatabaseUrl = None,
 ) -> None:
     """Evaluate every alert rule and move the lifecycle (idempotent: one alert per condition)."""
     moment = parse_moment(at, "--at") if at is not None else utcnow()
@@ -117,10 +118,10 @@ def evaluate_command(
 
 @alerts_app.command("list")
 def list_command(
-    status: str | None = typer.Option(None, "--status", help="firing | resolved (default: both)."),
-    limit: int = typer.Option(500, "--limit", min=1, help="At most this many."),
-    as_json: bool = JsonOption,
-    database_url: str | None = DatabaseOption,
+    status: Annotated[str | None, typer.Option("--status", help="firing | resolved (default: both).")] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many.")] = 500,
+    as_json: AsJson = False,
+    database_url: DatabaseUrl = None,
 ) -> None:
     """Alerts, firing first (most severe, newest), then the history."""
     engine = _engine(database_url)
@@ -141,11 +142,7 @@ def list_command(
 
 
 @alerts_app.command("ack")
-def ack_command(
-    alert_id: int = typer.Argument(..., help="Alert id."),
-    by: str = ByOption,
-    database_url: str | None = DatabaseOption,
-) -> None:
+def ack_command(alert_id: AlertId, by: By, database_url: DatabaseUrl = None) -> None:
     """Acknowledge a firing alert (someone is on it)."""
     engine = _engine(database_url)
     _run(lambda: alerts.acknowledge(engine, alert_id, by=by, at=utcnow()))
@@ -154,10 +151,12 @@ def ack_command(
 
 @alerts_app.command("snooze")
 def snooze_command(
-    alert_id: int = typer.Argument(..., help="Alert id."),
-    until: str = typer.Option(..., "--until", help="No notifications for this condition until then (ISO)."),
-    by: str = ByOption,
-    database_url: str | None = DatabaseOption,
+    alert_id: AlertId,
+    until: Annotated[
+        str, typer.Option("--until", help="No notifications for this condition until then (ISO).")
+    ],
+    by: By,
+    database_url: DatabaseUrl = None,
 ) -> None:
     """Snooze an alert's notifications until a moment (a new episode before then stays snoozed)."""
     moment = parse_moment(until, "--until")

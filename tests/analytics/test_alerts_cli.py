@@ -143,8 +143,8 @@ def test_cli_evaluate_list_ack_snooze(engine: Engine, database_url: str) -> None
 
 def test_cli_bad_input_is_one_line_and_non_zero(database_url: str) -> None:
     code, output = invoke("alerts", "evaluate", "--at", "yesterday", "--database-url", database_url)
-    assert code == 1 and "--at must be an ISO datetime" in output
+    assert code == 2 and "--at must be an ISO datetime" in output
     code, output = invoke("alerts", "ack", "42", "--by", "asha", "--database-url", database_url)
-    assert code == 1 and output.strip() == "alert 42 does not exist"
+    assert code == 2 and output.strip() == "alert 42 does not exist"
     code, output = invoke("alerts", "list", "--status", "open", "--database-url", database_url)
-    assert code == 1 and "status must be firing or resolved" in output
+    assert code == 2 and "status must be firing or resolved" in output
