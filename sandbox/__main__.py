@@ -1,4 +1,4 @@
-"""`python -m sandbox serve | webhooks | manifest`: the local Razorpay stand-in's command line."""
+"""`python -m sandbox serve | webhooks | confirmations | manifest`: the local Razorpay stand-in's command line."""
 
 from __future__ import annotations
 
@@ -139,6 +139,42 @@ def webhooks(
     summary = Sender(to, secret, rate=rate, concurrency=concurrency).send_all(deliveries)
     result = summary.as_dict() | {"seconds": round(time.monotonic() - started, 2)}
     typer.echo(orjson.dumps(result).decode())
+
+
+@app.command()
+def confirmations(
+    to: Annotated[str, typer.Option(help="Receiver URL, e.g. http://127.0.0.1:8000/checkout/confirmations.")],
+    api: Api = SANDBOX_BASE_URL,
+    since_days: Annotated[float, typer.Option(help="Captured payments of the last D days.")] = 1.0,
+    limit: Annotated[int, typer.Option(help="At most N confirmations.")] = 500,
+    forged: Annotated[float, typer.Option(help="Share of confirmations forged.")] = 0.1,
+    seed: Annotated[int, typer.Option(help="Random seed for which ones are forged.")] = 7,
+    key_id: KeyId = SANDBOX_KEY_ID,
+    key_secret: KeySecret = SANDBOX_KEY_SECRET,
+) -> None:
+    """Post checkout confirmations for captured payments, some forged; print which, and the verdicts."""
+    from sandbox.confirmations import fetch_captured, post_confirmations
+
+    _rate("--forged", forged)
+    if since_days <= 0 or limit < 1:
+        raise _fail("--since-days must be > 0 and --limit >= 1")
+    auth = (key_id, key_secret)
+    session = requests.Session()
+    try:
+        state = session.get(f"{api.rstrip('/')}/_sandbox/state", auth=auth, timeout=30)
+        state.raise_for_status()
+        payments = fetch_captured(api, auth, int(state.json()["now"] - since_days * 86_400), limit)
+
+        def post(body: dict[str, str]) -> dict[str, object]:
+            answer: dict[str, object] = session.post(to, json=body, timeout=30).json()
+            return answer
+
+        record = post_confirmations(
+            payments, key_secret=key_secret, post=post, forged_share=forged, seed=seed
+        )
+    except (requests.RequestException, ValueError) as error:
+        raise _fail(f"cannot post confirmations: {error}", ExitCode.FAILED) from None
+    typer.echo(orjson.dumps(record.as_dict()).decode())
 
 
 @app.command()
