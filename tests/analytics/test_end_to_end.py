@@ -51,7 +51,6 @@ def _env(database_url: str, sandbox: SandboxHandle) -> dict[str, str]:
         "RAZORPAY_KEY_ID": sandbox.key_id,
         "RAZORPAY_KEY_SECRET": sandbox.key_secret,
         "RAZORPAY_WEBHOOK_SECRET": sandbox.webhook_secret,
-        "PYTHONPATH": str(PROJECT_ROOT),
     }
 
 

@@ -15,7 +15,7 @@ from tests.fixtures.sandbox import PROJECT_ROOT, SandboxHandle
 def run(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "sandbox", *args], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120,
-        env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}, check=False,
+        env=dict(os.environ), check=False,
     )  # fmt: skip
 
 

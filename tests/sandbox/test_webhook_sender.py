@@ -77,7 +77,7 @@ def test_sender_posts_signed_events_with_the_planned_faults(sandbox: SandboxHand
             "4",
         ],
         cwd=PROJECT_ROOT,
-        env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)},
+        env=dict(os.environ),
         capture_output=True,
         text=True,
         timeout=600,

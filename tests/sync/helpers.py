@@ -140,7 +140,6 @@ def assert_parity(engine: Engine, sandbox: SandboxHandle) -> dict[str, int]:
 def cli_env(sandbox: SandboxHandle, database_url: str, **extra: str) -> dict[str, str]:
     return {
         **os.environ,
-        "PYTHONPATH": str(PROJECT_ROOT),
         "DATABASE_URL": database_url,
         "RAZORPAY_BASE_URL": sandbox.base_url,
         "RAZORPAY_KEY_ID": sandbox.key_id,
