@@ -13,7 +13,7 @@ import argparse
 import time
 from datetime import timedelta
 
-from sqlalchemy import delete
+from sqlalchemy import Engine, delete
 
 from analytics import alerts
 from analytics.reconcile import reconcile
@@ -34,6 +34,12 @@ def main() -> None:
     parser.add_argument("--backend", choices=["sqlite", "postgresql"], default="sqlite")
     parser.add_argument("--database-url", help="Reuse an already loaded database (skips loading).")
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument(
+        "--backtest-hours",
+        type=int,
+        default=0,
+        help="Also evaluate success_drop at each of the last N hours (clean data: every alert is a false one).",
+    )
     args = parser.parse_args()
 
     url, drop = database(args.backend, args.payments, args.database_url)
@@ -76,9 +82,24 @@ def main() -> None:
             f"| {args.backend} | {args.payments:,} | {args.days} | {wall * 1000:.0f} ms | {cpu * 1000:.0f} ms | "
             f"{per_rule['success_drop'] * 1000:.0f} ms | {per_rule['settlement_overdue'] * 1000:.0f} ms |"
         )
+        if args.backtest_hours:
+            backtest(engine, args.backtest_hours)
     finally:
         engine.dispose()
         drop()
+
+
+def backtest(engine: Engine, hours: int) -> None:
+    """The data set has no planted success-rate drop: count the alerts success_drop opens hour by hour."""
+    with engine.begin() as conn:
+        conn.execute(delete(Alert))
+    opened: list[str] = []
+    for hour in range(hours, 0, -1):
+        evaluation = alerts.evaluate(engine, at=NOW - timedelta(hours=hour), only=["success_drop"])
+        opened += [f"{alert['first_fired_at']} {alert['key']}" for alert in evaluation.fired]
+    print(f"back-test over {hours} hours of clean data: {len(opened)} success_drop alerts opened")
+    for line in opened:
+        print(f"  {line}")
 
 
 if __name__ == "__main__":
