@@ -12,8 +12,9 @@ from typing import Any, Literal
 
 import razorpay
 
-from data.models import Base, Order, Payment, Refund, Settlement, SettlementLine
+from data.models import Base, Dispute, Order, Payment, Refund, Settlement, SettlementLine
 from sync.normalise import (
+    normalise_dispute,
     normalise_order,
     normalise_payment,
     normalise_refund,
@@ -73,6 +74,10 @@ def _settlement(api: Mapping[str, Any], ctx: NormaliseContext) -> dict[str, Any]
     return normalise_settlement(api, state_at=ctx.state_at, source=ctx.source)
 
 
+def _dispute(api: Mapping[str, Any], ctx: NormaliseContext) -> dict[str, Any]:
+    return normalise_dispute(api, state_at=ctx.state_at, source=ctx.source)
+
+
 def _settlement_line(api: Mapping[str, Any], ctx: NormaliseContext) -> dict[str, Any]:
     return normalise_settlement_line(api, source=ctx.source)
 
@@ -105,6 +110,16 @@ ENTITIES: tuple[EntitySpec, ...] = (
         # A day's report is re-read while lines can still join it (T+2/T+3 business days plus a weekend).
         lookback=timedelta(days=7),
         cursor="settled_at",
+    ),
+    EntitySpec(
+        name="disputes",
+        model=Dispute,
+        sdk_method=lambda client: client.dispute.all,
+        normalise=_dispute,
+        # A dispute moves for weeks (respond-by, review, outcome, pre-arbitration); the list is small, so
+        # re-reading four months of it on every run is cheap and catches changes a webhook missed.
+        lookback=timedelta(days=120),
+        initial_window=timedelta(days=30),
     ),
 )
 
