@@ -62,8 +62,9 @@ class Payments(Table):
     authorized: IntArray
     captured: IntArray
     failed: IntArray
-    amount: IntArray
+    amount: IntArray  # in the customer's currency
     currency: SmallArray
+    base_amount: IntArray  # what the merchant is credited, in INR (= amount for INR payments)
     country: SmallArray
     international: BoolArray
     method: SmallArray
@@ -78,7 +79,7 @@ class Payments(Table):
     failure: SmallArray  # index into catalogue.FAILURES, -1 when the payment never failed
     customer: IntArray
     last4: SmallArray
-    fee: IntArray  # Razorpay's fee including GST, charged on capture
+    fee: IntArray  # Razorpay's fee including GST, charged on capture, in INR (on base_amount)
     tax: IntArray  # the GST part of fee
     notes_country: BoolArray
     empty_error_code: BoolArray  # quirk: error_code "" instead of null on a payment without error
@@ -126,11 +127,29 @@ class Settlements(Table):
 
 
 @dataclasses.dataclass
+class Disputes(Table):
+    """Disputes, ordered by (created, id). Each stage time is NEVER when the dispute never reaches it."""
+
+    id: IdArray
+    payment: IntArray
+    created: IntArray  # open
+    respond_by: IntArray
+    reviewed: IntArray  # under_review (evidence submitted)
+    action_required: IntArray  # evidence found insufficient
+    reviewed_again: IntArray  # evidence resubmitted
+    resolved: IntArray  # won / lost / closed
+    outcome: SmallArray  # index into catalogue.DISPUTE_OUTCOMES
+    amount: IntArray
+    phase: SmallArray
+    reason: SmallArray
+
+
+@dataclasses.dataclass
 class Lines(Table):
     """Recon lines, grouped by settlement, each group ordered by (created desc, entity id desc)."""
 
-    kind: SmallArray  # 0 payment, 1 refund
-    ref: IntArray  # payment or refund index
+    kind: SmallArray  # 0 payment, 1 refund, 2 adjustment (a lost dispute's deduction)
+    ref: IntArray  # payment, refund or dispute index
     settlement: IntArray
     created: IntArray
     amount: IntArray
