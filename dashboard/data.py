@@ -7,6 +7,7 @@ share cached figures. Writes (mismatch decisions, audit rows, a manual sync) cle
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 import pandas as pd
@@ -14,10 +15,12 @@ import streamlit as st
 from sqlalchemy import Engine
 
 from analytics import dashboard_queries as queries
+from analytics import disputes as analytics_disputes
 from analytics import mismatches as analytics_mismatches
 from analytics import success as analytics_success
 from analytics import webhook_health as analytics_webhooks
 from analytics.dashboard_queries import PaymentStory, SettlementWaterfall
+from analytics.disputes import DisputeSummary, RateDimension
 from analytics.filters import Filters as AnalyticsFilters
 from analytics.mismatches import MismatchError
 from analytics.rules import RULES
@@ -32,7 +35,7 @@ TTL_SECONDS = 60
 # Raw-table tables (drill-downs, mismatches) change by user action too; they refresh sooner.
 TTL_DETAIL_SECONDS = 15
 
-__all__ = ["Kpis", "MismatchError", "PaymentStory", "SettlementWaterfall", "WebhookHealth"]
+__all__ = ["DisputeSummary", "Kpis", "MismatchError", "PaymentStory", "SettlementWaterfall", "WebhookHealth"]
 
 
 def database_url() -> str:
@@ -310,3 +313,38 @@ def record_audit(*, actor: str, action: str, target: str | None, detail: Mapping
     """One audit_log row (exports, sign-ins, manual sync runs): who, what, when."""
     with engine().begin() as conn:
         data_audit.record_audit(conn, actor=actor, action=action, target=target, detail=detail)
+
+
+# --- disputes --------------------------------------------------------------------------------------
+
+
+def _minute(now: datetime) -> datetime:
+    # Floored, so the cache key holds for a minute instead of changing on every rerun.
+    return now.replace(second=0, microsecond=0)
+
+
+@st.cache_data(ttl=TTL_DETAIL_SECONDS, show_spinner=False)
+def _open_disputes(url: str, now: datetime) -> pd.DataFrame:
+    return analytics_disputes.open_disputes(_engine(url), now=now)
+
+
+def open_disputes(now: datetime | None = None) -> pd.DataFrame:
+    return _open_disputes(database_url(), _minute(now or datetime.now(UTC)))
+
+
+@st.cache_data(ttl=TTL_DETAIL_SECONDS, show_spinner=False)
+def _dispute_summary(url: str, now: datetime) -> list[DisputeSummary]:
+    return analytics_disputes.dispute_summary(_engine(url), now=now)
+
+
+def dispute_summary(now: datetime | None = None) -> list[DisputeSummary]:
+    return _dispute_summary(database_url(), _minute(now or datetime.now(UTC)))
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def _dispute_rates(url: str, by: RateDimension, filters: AnalyticsFilters) -> pd.DataFrame:
+    return analytics_disputes.dispute_rates(_engine(url), by, filters)
+
+
+def dispute_rates(by: RateDimension, filters: AnalyticsFilters) -> pd.DataFrame:
+    return _dispute_rates(database_url(), by, filters)
