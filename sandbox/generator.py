@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -28,6 +28,9 @@ from sandbox.tables import (
     Settlements,
     random_ids,
 )
+
+if TYPE_CHECKING:
+    from sandbox.downtimes import Downtime
 
 IST_OFFSET = 19_800  # seconds east of UTC
 DAY = 86_400
@@ -585,7 +588,7 @@ class Dataset:
     conflict_events: list[tuple[int, int, str]]
     disputes: Disputes = dataclasses.field(default_factory=Disputes.empty)
     # Planted outages (see sandbox.downtimes), each matching a success-rate dip in the data.
-    downtimes: list[Any] = dataclasses.field(default_factory=list)
+    downtimes: list[Downtime] = dataclasses.field(default_factory=list)
     order_payments: IntArray = dataclasses.field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     order_payment_start: IntArray = dataclasses.field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     order_paid_at: IntArray = dataclasses.field(default_factory=lambda: np.zeros(0, dtype=np.int64))
