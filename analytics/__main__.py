@@ -16,10 +16,10 @@ from sqlalchemy.exc import SQLAlchemyError
 from analytics import mismatches as lifecycle
 from analytics.filters import Filters
 from analytics.reconcile import reconcile as run_reconcile
-from analytics.rollups import rebuild_all
 from analytics.success import DIMENSIONS, normalise_dimension, success_rates
 from analytics.webhook_health import webhook_health as compute_webhook_health
 from data.db import make_engine
+from data.rollups import rebuild_all
 
 app = typer.Typer(
     help="payops analytics: success rates, webhook health, reconciliation and rollups.",

@@ -15,10 +15,10 @@ from typing import Any
 from sqlalchemy import Connection, Table, bindparam, insert, select, update
 
 from analytics.db import Db, as_utc, utcnow, writing
-from analytics.rollups import RECONCILE_LOCK, serialise
 from analytics.rules import RULES, Finding, RuleContext
 from data.audit import record_audit
 from data.models import Mismatch, MismatchEvent, UTCDateTime
+from data.rollups import RECONCILE_LOCK, serialise
 from data.settings import get_settings
 
 __all__ = ["ReconcileResult", "reconcile"]

@@ -17,8 +17,8 @@ from sqlalchemy import ColumnElement, Select, Table, case, func, literal, or_, s
 
 from analytics.db import Db, as_int, reading
 from analytics.filters import UNKNOWN, Filters
-from analytics.rollups import BREAKDOWN_DIMENSIONS, SUCCESS_STATUSES
 from data.models import Payment, PaymentFailureRollupDaily, PaymentRollupDaily, PaymentRollupHourly
+from data.rollups import BREAKDOWN_DIMENSIONS, SUCCESS_STATUSES
 
 __all__ = [
     "DIMENSIONS",

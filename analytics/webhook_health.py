@@ -18,8 +18,8 @@ from sqlalchemy import ColumnElement, Connection, Table, and_, case, exists, fun
 
 from analytics.db import Db, as_int, reading
 from analytics.filters import Filters, ist_day_of, ist_midnight
-from analytics.rollups import IstExpressions
 from data.models import Payment, Refund, WebhookEvent, WebhookRejection
+from data.rollups import IstExpressions
 
 __all__ = [
     "PAYMENT_STATUS_RANK",

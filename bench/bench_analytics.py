@@ -23,9 +23,10 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Engine, column, delete, func, insert, select, table, text
 
-from analytics import rollups, success
+from analytics import success
 from analytics.filters import IST, Filters
 from analytics.reconcile import reconcile
+from data import rollups
 from data.db import make_engine
 from data.migrate import upgrade
 from data.models import Mismatch, MismatchEvent, PaymentRollupHourly

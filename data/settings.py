@@ -9,7 +9,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -25,6 +25,8 @@ SANDBOX_KEY_ID = "rzp_test_sandbox"
 SANDBOX_KEY_SECRET = "sandbox_key_secret"  # noqa: S105 - the local sandbox's, not a real secret
 SANDBOX_WEBHOOK_SECRET = "sandbox_webhook_secret"  # noqa: S105 - likewise
 SANDBOX_BASE_URL = "http://127.0.0.1:9000"
+# `python -m sync.webhooks serve --rollup-interval` hands its value to uvicorn's workers through it.
+ROLLUP_INTERVAL_ENV = "PAYOPS_WEBHOOK_ROLLUP_INTERVAL"
 
 
 class Settings(BaseSettings):
@@ -43,6 +45,12 @@ class Settings(BaseSettings):
     # Business days after capture by which a payment must have a settlement line (Razorpay's T+N).
     settlement_days: int = 3
     http_timeout_seconds: float = 10.0
+    # Seconds between the webhook receiver's payment-rollup refreshes; 0 = in every write transaction.
+    webhook_rollup_interval: float = Field(
+        default=1.0,
+        ge=0,
+        validation_alias=AliasChoices("webhook_rollup_interval", ROLLUP_INTERVAL_ENV.lower()),
+    )
 
     @field_validator("razorpay_base_url")
     @classmethod

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Engine
 
-from data.models import Dispute
+from data.models import Dispute, Downtime
 from tests.fixtures.sandbox import SandboxHandle
 from tests.sync.helpers import expected, stored, sync_once
 
@@ -26,3 +26,27 @@ def test_disputes_sync_with_exact_parity(sandbox: SandboxHandle, database_url: s
     second = sync_once(engine, sandbox, database_url, entities=["disputes"])
     assert second.status == "succeeded"
     assert stored(engine, Dispute, "id", ("updated_at",)) == before
+
+
+def test_downtimes_sync_from_the_whole_list_in_one_request(
+    sandbox: SandboxHandle, database_url: str, engine: Engine
+) -> None:
+    truth = sandbox.truth("downtimes")
+    planted = {d["id"]: d for d in sandbox.manifest()["downtimes"]}
+    assert len(truth) == len(planted) == 3
+    result = sync_once(engine, sandbox, database_url, entities=["downtimes"])
+    counts = result.counts["downtimes"]
+    assert (result.status, counts.upserted, counts.requests, counts.windows) == ("succeeded", 3, 1, 1)
+    rows = stored(
+        engine, Downtime, "id", ("method", "status", "severity", "begin", "end", "bank", "vpa_handle")
+    )
+    for downtime_id, (method, status, severity, begin, end, bank, vpa_handle) in rows.items():
+        want = planted[downtime_id]
+        assert (method, status, severity) == (want["method"], "resolved", want["severity"])
+        assert (begin, end) == (
+            datetime.fromtimestamp(want["begin"], UTC),
+            datetime.fromtimestamp(want["end"], UTC),
+        )
+        assert bank == want["instrument"].get("bank") and vpa_handle == want["instrument"].get("vpa_handle")
+    again = sync_once(engine, sandbox, database_url, entities=["downtimes"])
+    assert again.status == "succeeded" and again.counts["downtimes"].requests == 1

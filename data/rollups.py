@@ -1,4 +1,5 @@
-"""Hourly payment rollups: recomputed from raw payments for the buckets a write touched.
+"""Hourly and daily payment rollups, kept current by every writer: recomputed from raw payments for the
+buckets a write touched (`after_payments_written` is the payments entity's after-write hook).
 
 A bucket is one IST clock hour, stored by its aware-UTC start (always HH:30 UTC because IST = UTC+5:30),
 so every IST day is exactly 24 whole buckets and IST-day filters on rollups are exact.
@@ -6,8 +7,8 @@ so every IST day is exactly 24 whole buckets and IST-day filters on rollups are 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime, timedelta
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, date, datetime, time, timedelta, timezone
 from typing import Any
 
 from sqlalchemy import (
@@ -29,7 +30,6 @@ from sqlalchemy import (
     select,
 )
 
-from analytics.filters import ist_day_of, ist_midnight
 from data.models import (
     Payment,
     PaymentFailureRollupDaily,
@@ -44,8 +44,10 @@ __all__ = [
     "ROLLUP_LOCK",
     "SUCCESS_STATUSES",
     "IstExpressions",
+    "after_payments_written",
     "bucket_start",
     "buckets_for_hours",
+    "payment_hours",
     "rebuild_all",
     "refresh_payment_hours",
     "serialise",
@@ -62,6 +64,20 @@ _ROLLUP: Table = PaymentRollupHourly.__table__  # type: ignore[assignment]
 _FAILURES: Table = PaymentFailureRollupHourly.__table__  # type: ignore[assignment]
 _DAILY: Table = PaymentRollupDaily.__table__  # type: ignore[assignment]
 _FAILURES_DAILY: Table = PaymentFailureRollupDaily.__table__  # type: ignore[assignment]
+
+
+# data/ sits below analytics/, so it cannot use analytics.filters' IST helpers (issue 10 moves them
+# to one data-level IST module; then these two import from there).
+_IST = timezone(timedelta(hours=5, minutes=30), "IST")
+
+
+def _ist_midnight(day: date) -> datetime:
+    """The aware-UTC instant at which the IST calendar day `day` begins."""
+    return datetime.combine(day, time(0, 0), tzinfo=_IST).astimezone(UTC)
+
+
+def _ist_day_of(ts: datetime) -> date:
+    return ts.astimezone(_IST).date()
 
 
 # Transaction-scoped PostgreSQL advisory lock keys (arbitrary constants, unique within payops).
@@ -122,6 +138,17 @@ def refresh_payment_hours(conn: Connection, hours: Iterable[datetime]) -> None:
         _recompute_days(conn, start, end)
 
 
+def payment_hours(rows: Iterable[Mapping[str, Any]]) -> set[datetime]:
+    """The UTC hours whose rollups a write of these payment rows changes."""
+    return {row["created_at"].replace(minute=0, second=0, microsecond=0) for row in rows}
+
+
+def after_payments_written(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Keep the rollups current for payment rows just upserted, in the writer's transaction."""
+    if rows:
+        refresh_payment_hours(conn, payment_hours(rows))
+
+
 def rebuild_all(conn: Connection) -> int:
     """Drop and recompute every rollup row from raw payments. Returns the number of buckets written."""
     serialise(conn, ROLLUP_LOCK)
@@ -142,8 +169,8 @@ def _day_runs(runs: Sequence[tuple[datetime, datetime]]) -> list[tuple[datetime,
     """The whole IST days covering the bucket runs, merged, as [start, end) instants."""
     days: list[tuple[datetime, datetime]] = []
     for start, end in runs:
-        first = ist_midnight(ist_day_of(start))
-        last = ist_midnight(ist_day_of(end - timedelta(microseconds=1)) + timedelta(days=1))
+        first = _ist_midnight(_ist_day_of(start))
+        last = _ist_midnight(_ist_day_of(end - timedelta(microseconds=1)) + timedelta(days=1))
         if days and days[-1][1] >= first:
             days[-1] = (days[-1][0], max(days[-1][1], last))
         else:
@@ -152,7 +179,7 @@ def _day_runs(runs: Sequence[tuple[datetime, datetime]]) -> list[tuple[datetime,
 
 
 def _recompute_days(conn: Connection, start: datetime, end: datetime) -> None:
-    first, last = ist_day_of(start), ist_day_of(end - timedelta(microseconds=1))
+    first, last = _ist_day_of(start), _ist_day_of(end - timedelta(microseconds=1))
     conn.execute(delete(_DAILY).where(_DAILY.c.ist_day >= first, _DAILY.c.ist_day <= last))
     conn.execute(
         delete(_FAILURES_DAILY).where(_FAILURES_DAILY.c.ist_day >= first, _FAILURES_DAILY.c.ist_day <= last)
