@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test setup services lint typecheck pytest bench clean
+.PHONY: demo test setup lock services lint typecheck pytest bench clean
 
 ## Set up everything and run the demo: sandbox → sync → webhook receiver → dashboard on SQLite.
 demo: setup
@@ -13,13 +13,25 @@ demo: setup
 ## Install everything and run the whole test suite (lint, types, SQLite + PostgreSQL, AppTest, browser).
 test: setup services lint typecheck pytest
 
+## Exactly the locked environment (requirements-dev.lock, hashes checked), then payops itself, editable.
 setup: $(STAMP)
 
-$(STAMP): requirements.txt requirements-dev.txt
+# uv comes from PyPI at the version the lock pins; `uv pip sync` then makes the venv match the lock
+# (removing anything else), so the project is installed after it, without touching the pins.
+$(STAMP): requirements.lock requirements-dev.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet --upgrade pip
-	$(VENV)/bin/pip install --quiet -r requirements-dev.txt
+	$(VENV)/bin/pip install --quiet "$$(grep -m1 '^uv==' requirements-dev.lock | cut -d' ' -f1)"
+	$(VENV)/bin/uv pip sync --quiet --python $(PY) requirements-dev.lock
+	$(VENV)/bin/uv pip install --quiet --python $(PY) --no-deps -e .
 	touch $(STAMP)
+
+## Re-pin after editing requirements*.txt (the ranges); pins still in range stay unless
+## LOCK_ARGS=--upgrade. Hashes come from PyPI.
+lock: setup
+	$(VENV)/bin/uv pip compile --quiet --generate-hashes --python-version 3.11 $(LOCK_ARGS) \
+		requirements.txt -o requirements.lock
+	$(VENV)/bin/uv pip compile --quiet --generate-hashes --python-version 3.11 $(LOCK_ARGS) \
+		requirements-dev.txt -c requirements.lock -o requirements-dev.lock
 
 ## PostgreSQL on 127.0.0.1:5432 and Debian's Chromium for the browser tests.
 services:
@@ -44,4 +56,4 @@ bench: setup
 	$(PY) -m bench.bench_pages
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis data/payops.db*
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis payops.egg-info data/payops.db*

@@ -18,6 +18,7 @@ from sqlalchemy import Table, case, distinct, func, select
 from analytics.db import Db, as_int, as_utc, reading
 from analytics.filters import UNKNOWN, Filters
 from data.models import Dispute, Payment, PaymentRollupDaily
+from data.vocabulary import DISPUTE_NEEDS_RESPONSE, DISPUTE_OPEN_STATUSES
 
 __all__ = [
     "NEEDS_RESPONSE",
@@ -32,8 +33,8 @@ _D: Table = Dispute.__table__  # type: ignore[assignment]
 _P: Table = Payment.__table__  # type: ignore[assignment]
 _ROLLUP: Table = PaymentRollupDaily.__table__  # type: ignore[assignment]
 
-OPEN_STATUSES = ("open", "action_required", "under_review")
-NEEDS_RESPONSE = ("open", "action_required")
+OPEN_STATUSES = DISPUTE_OPEN_STATUSES
+NEEDS_RESPONSE = DISPUTE_NEEDS_RESPONSE
 RateDimension = Literal["method", "card_network"]
 _OPEN_COLUMNS = [
     "id",

@@ -36,15 +36,15 @@ def build_database(url: str, payments: int, days: int) -> None:
     older than T+2 business days has a settlement line (a planted 0.05 % does not), in a daily settlement
     per currency whose amount is its lines' net (one planted short). So reconciliation finds a realistic
     few thousand mismatches, not one per payment."""
-    from analytics.filters import ist_day_of, ist_midnight
     from analytics.reconcile import reconcile
     from analytics.rules import add_business_days, business_day_cutoff
     from data.db import make_engine
+    from data.ist import ist_day_of, ist_midnight
     from data.migrate import upgrade
     from data.models import Payment, Settlement, SettlementLine, WebhookEvent
     from data.rollups import rebuild_all
     from data.upsert import upsert
-    from tests.dashboard.seed import _payment, settlement_line
+    from tests.support.dashboard_seed import payment_row, settlement_line
 
     engine = make_engine(url)
     upgrade(engine)
@@ -59,7 +59,7 @@ def build_database(url: str, payments: int, days: int) -> None:
     chunk = 20_000
     began = time.perf_counter()
     for offset in range(0, payments, chunk):
-        rows = [_payment(i, start + step * i, rng) for i in range(offset, min(offset + chunk, payments))]
+        rows = [payment_row(i, start + step * i, rng) for i in range(offset, min(offset + chunk, payments))]
         events: list[dict[str, Any]] = []
         lines: list[dict[str, Any]] = []
         for index, row in enumerate(rows, start=offset):

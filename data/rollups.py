@@ -8,7 +8,7 @@ so every IST day is exactly 24 whole buckets and IST-day filters on rollups are 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, date, datetime, time, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -30,6 +30,7 @@ from sqlalchemy import (
     select,
 )
 
+from data.ist import ist_day_of, ist_midnight
 from data.models import (
     Payment,
     PaymentFailureRollupDaily,
@@ -37,6 +38,7 @@ from data.models import (
     PaymentRollupDaily,
     PaymentRollupHourly,
 )
+from data.vocabulary import SUCCESS_STATUSES
 
 __all__ = [
     "BREAKDOWN_DIMENSIONS",
@@ -53,7 +55,6 @@ __all__ = [
     "serialise",
 ]
 
-SUCCESS_STATUSES = ("authorized", "captured", "refunded")
 # Payment attributes that get their own rows in payment_rollup_hourly (dimension = column name).
 BREAKDOWN_DIMENSIONS = ("bank", "card_network", "card_type", "card_issuer", "wallet", "upi_flow", "upi_app")
 
@@ -64,20 +65,6 @@ _ROLLUP: Table = PaymentRollupHourly.__table__  # type: ignore[assignment]
 _FAILURES: Table = PaymentFailureRollupHourly.__table__  # type: ignore[assignment]
 _DAILY: Table = PaymentRollupDaily.__table__  # type: ignore[assignment]
 _FAILURES_DAILY: Table = PaymentFailureRollupDaily.__table__  # type: ignore[assignment]
-
-
-# data/ sits below analytics/, so it cannot use analytics.filters' IST helpers (issue 10 moves them
-# to one data-level IST module; then these two import from there).
-_IST = timezone(timedelta(hours=5, minutes=30), "IST")
-
-
-def _ist_midnight(day: date) -> datetime:
-    """The aware-UTC instant at which the IST calendar day `day` begins."""
-    return datetime.combine(day, time(0, 0), tzinfo=_IST).astimezone(UTC)
-
-
-def _ist_day_of(ts: datetime) -> date:
-    return ts.astimezone(_IST).date()
 
 
 # Transaction-scoped PostgreSQL advisory lock keys (arbitrary constants, unique within payops).
@@ -169,8 +156,8 @@ def _day_runs(runs: Sequence[tuple[datetime, datetime]]) -> list[tuple[datetime,
     """The whole IST days covering the bucket runs, merged, as [start, end) instants."""
     days: list[tuple[datetime, datetime]] = []
     for start, end in runs:
-        first = _ist_midnight(_ist_day_of(start))
-        last = _ist_midnight(_ist_day_of(end - timedelta(microseconds=1)) + timedelta(days=1))
+        first = ist_midnight(ist_day_of(start))
+        last = ist_midnight(ist_day_of(end - timedelta(microseconds=1)) + timedelta(days=1))
         if days and days[-1][1] >= first:
             days[-1] = (days[-1][0], max(days[-1][1], last))
         else:
@@ -179,7 +166,7 @@ def _day_runs(runs: Sequence[tuple[datetime, datetime]]) -> list[tuple[datetime,
 
 
 def _recompute_days(conn: Connection, start: datetime, end: datetime) -> None:
-    first, last = _ist_day_of(start), _ist_day_of(end - timedelta(microseconds=1))
+    first, last = ist_day_of(start), ist_day_of(end - timedelta(microseconds=1))
     conn.execute(delete(_DAILY).where(_DAILY.c.ist_day >= first, _DAILY.c.ist_day <= last))
     conn.execute(
         delete(_FAILURES_DAILY).where(_FAILURES_DAILY.c.ist_day >= first, _FAILURES_DAILY.c.ist_day <= last)

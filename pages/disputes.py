@@ -4,7 +4,7 @@ by payment method and card network."""
 
 import streamlit as st
 
-from dashboard import charts, data, widgets
+from dashboard import charts, queries, widgets
 from dashboard.auth import require_page
 from dashboard.format import count, money
 from dashboard.roles import sees_dispute_rates, sees_open_disputes
@@ -18,7 +18,8 @@ if sees_open_disputes(user.role):
         "Not yet won, lost or closed. A dispute needs your response while it is open or action required; "
         "under review, the bank has the evidence. Hours left are to the respond-by deadline."
     )
-    summaries = data.dispute_summary()
+    now = queries.this_minute()
+    summaries = queries.dispute_summary(now)
     if not summaries:
         st.success("No open disputes.")
     for summary in summaries:
@@ -43,7 +44,7 @@ if sees_open_disputes(user.role):
                 ),
             ]
         )
-    open_rows = data.open_disputes()
+    open_rows = queries.open_disputes(now)
     if not open_rows.empty:
         st.dataframe(
             widgets.with_money(open_rows, "amount"),
@@ -83,8 +84,8 @@ if sees_dispute_rates(user.role):
     st.caption(
         f"{filters.describe()} · payments disputed ÷ successful payments, both of payments created in the period"
     )
-    by_method = data.dispute_rates("method", query)
-    by_network = data.dispute_rates("card_network", query)
+    by_method = queries.dispute_rates("method", query)
+    by_network = queries.dispute_rates("card_network", query)
     if by_method.empty or int(by_method["disputed"].sum()) == 0:
         st.info("No payment created in this period has been disputed.")
     else:

@@ -5,14 +5,13 @@ downtimes API and payment.downtime.started / updated / resolved webhooks.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
 
 from sandbox import catalogue as cat
 from sandbox.generator import DAY, HOUR, IST_OFFSET, Dataset, _rng, short_hash
-from sandbox.tables import NEVER
+from sandbox.tables import NEVER, Downtime
 
 MIN_HIT = 3  # successful payments an outage must find in its window to be a visible dip
 MAX_HOURS = 8
@@ -42,56 +41,6 @@ OUTAGES: tuple[Outage, ...] = (
            {"network": cat.N_RUPAY, "card_type": cat.CARD_TYPES.index("debit")}, 4, 13, 2, "high",
            "bank_technical_error", 0.8),
 )  # fmt: skip
-
-
-@dataclass
-class Downtime:
-    id: str
-    method: str
-    instrument: dict[str, str]
-    severity: str
-    begin: int
-    end: int
-    created: int
-    updated: int  # when the severity was raised (payment.downtime.updated)
-    payments: int = 0  # payments of the instrument created during the outage
-    failed_by_outage: list[str] = field(default_factory=list)
-
-    def status(self, at: int) -> str:
-        return "resolved" if at >= self.end else "started"
-
-    def render(self, at: int) -> dict[str, Any]:
-        """The payment.downtime entity at time `at`: started with a lower severity until it is raised."""
-        severity = self.severity if at >= self.updated else "low"
-        return {
-            "id": self.id,
-            "entity": "payment.downtime",
-            "method": self.method,
-            "begin": self.begin,
-            "end": self.end if at >= self.end else None,
-            "status": self.status(at),
-            "scheduled": False,
-            "severity": severity,
-            "instrument": dict(self.instrument),
-            "instrument_schema": list(self.instrument),
-            "created_at": self.created,
-            "updated_at": self.end
-            if at >= self.end
-            else (self.updated if at >= self.updated else self.created),
-        }
-
-    def manifest(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "method": self.method,
-            "instrument": self.instrument,
-            "severity": self.severity,
-            "begin": self.begin,
-            "end": self.end,
-            "payments": self.payments,
-            "failed_by_outage": len(self.failed_by_outage),
-            "payment_ids": self.failed_by_outage,
-        }
 
 
 def plant_downtimes(ds: Dataset) -> None:

@@ -7,6 +7,7 @@ times; -1 = never); what the API shows at a moment is derived from it when a req
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass, field
 from typing import Any, Self
 
 import numpy as np
@@ -155,3 +156,55 @@ class Lines(Table):
     amount: IntArray
     fee: IntArray
     tax: IntArray
+
+
+@dataclass
+class Downtime:
+    """A planted outage (see sandbox.downtimes): a handful per data set, so plain objects, not columns."""
+
+    id: str
+    method: str
+    instrument: dict[str, str]
+    severity: str
+    begin: int
+    end: int
+    created: int
+    updated: int  # when the severity was raised (payment.downtime.updated)
+    payments: int = 0  # payments of the instrument created during the outage
+    failed_by_outage: list[str] = field(default_factory=list)
+
+    def status(self, at: int) -> str:
+        return "resolved" if at >= self.end else "started"
+
+    def render(self, at: int) -> dict[str, Any]:
+        """The payment.downtime entity at time `at`: started with a lower severity until it is raised."""
+        severity = self.severity if at >= self.updated else "low"
+        return {
+            "id": self.id,
+            "entity": "payment.downtime",
+            "method": self.method,
+            "begin": self.begin,
+            "end": self.end if at >= self.end else None,
+            "status": self.status(at),
+            "scheduled": False,
+            "severity": severity,
+            "instrument": dict(self.instrument),
+            "instrument_schema": list(self.instrument),
+            "created_at": self.created,
+            "updated_at": self.end
+            if at >= self.end
+            else (self.updated if at >= self.updated else self.created),
+        }
+
+    def manifest(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "method": self.method,
+            "instrument": self.instrument,
+            "severity": self.severity,
+            "begin": self.begin,
+            "end": self.end,
+            "payments": self.payments,
+            "failed_by_outage": len(self.failed_by_outage),
+            "payment_ids": self.failed_by_outage,
+        }

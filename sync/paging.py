@@ -14,10 +14,10 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection
 
+from data.ist import IST
 from data.sync_state import oldest_payment_created_at
 
 __all__ = [
@@ -35,7 +35,7 @@ __all__ = [
 ]
 
 # Razorpay's settlement days (and the recon report's year/month/day) are Indian calendar days.
-REPORT_TIMEZONE = ZoneInfo("Asia/Kolkata")
+REPORT_TIMEZONE = IST
 MIN_WINDOW = timedelta(minutes=1)
 MAX_WINDOW = timedelta(days=30)
 

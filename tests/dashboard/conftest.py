@@ -19,8 +19,8 @@ from dashboard.users import USERS_FILE_ENV, add_user
 from data.db import make_engine
 from data.migrate import upgrade
 from data.settings import get_settings
-from tests.conftest import BACKENDS, _drop_pg_database, new_database_url
-from tests.dashboard.seed import seed_dashboard_database
+from tests.support.dashboard_seed import seed_dashboard_database
+from tests.support.databases import BACKENDS, drop_pg_database, new_database_url
 
 APP = Path(__file__).resolve().parents[2] / "dashboard" / "app.py"
 PASSWORD = "correct horse battery"
@@ -54,16 +54,18 @@ def seeded(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     yield Seeded(url, engine, facts)
     engine.dispose()
     if backend == "postgresql":
-        _drop_pg_database(url)
+        drop_pg_database(url)
 
 
 @pytest.fixture
-def users_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def users_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     path = tmp_path / "users.toml"
     for role in Role:
         add_user(role.value, role, PASSWORD, path=path, rounds=4)
     monkeypatch.setenv(USERS_FILE_ENV, str(path))
-    return path
+    get_settings.cache_clear()  # the users file is a setting, read once
+    yield path
+    get_settings.cache_clear()
 
 
 AppFactory = Callable[..., AppTest]

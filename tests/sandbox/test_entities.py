@@ -7,8 +7,8 @@ from collections import defaultdict
 from typing import Any
 
 from sandbox import catalogue as cat
-from tests.fixtures.sandbox import SandboxHandle
 from tests.sandbox.test_api import page_all
+from tests.support.sandbox import SandboxHandle
 
 STATUSES = {"open", "under_review", "action_required", "won", "lost", "closed"}
 

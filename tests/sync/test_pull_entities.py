@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from sqlalchemy import Engine
 
 from data.models import Dispute, Downtime
-from tests.fixtures.sandbox import SandboxHandle
+from tests.support.sandbox import SandboxHandle
 from tests.sync.helpers import expected, stored, sync_once
 
 DISPUTE_FIELDS = ("payment_id", "amount", "amount_deducted", "currency", "status", "phase", "reason_code")

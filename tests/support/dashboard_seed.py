@@ -41,7 +41,7 @@ SEED_EMAIL = "asha.verma@example.com"
 SEED_CONTACT = "+919876543210"
 
 
-def _payment(index: int, created_at: datetime, rng: random.Random) -> dict[str, Any]:
+def payment_row(index: int, created_at: datetime, rng: random.Random) -> dict[str, Any]:
     method = METHODS[index % len(METHODS)]
     international = method == "card" and index % 7 == 0
     currency = "USD" if international else "INR"
@@ -128,7 +128,7 @@ def seed_dashboard_database(engine: Engine, *, payments: int = 240, days: int = 
     # Noon UTC of each day is inside the same IST day (17:30 IST), away from day boundaries.
     start = datetime(first_day.year, first_day.month, first_day.day, 6, 0, tzinfo=UTC)
     step = timedelta(days=days) / payments
-    rows = [_payment(i, start + step * i, rng) for i in range(payments)]
+    rows = [payment_row(i, start + step * i, rng) for i in range(payments)]
     rows = [row for row in rows if row["created_at"] < datetime.now(UTC)]
     orders = [
         {
