@@ -25,6 +25,7 @@ from data.audit import record_audit
 from data.ist import IST, ist_day_of
 from data.models import (
     Alert,
+    Downtime,
     Mismatch,
     Payment,
     PaymentRollupHourly,
@@ -61,6 +62,7 @@ _E: Table = WebhookEvent.__table__  # type: ignore[assignment]
 _REJ: Table = WebhookRejection.__table__  # type: ignore[assignment]
 _CP: Table = SyncCheckpoint.__table__  # type: ignore[assignment]
 _M: Table = Mismatch.__table__  # type: ignore[assignment]
+_D: Table = Downtime.__table__  # type: ignore[assignment]
 
 ALERTS_LOCK = 0x5041_594F_5053_0003  # PostgreSQL advisory lock: evaluations take turns
 _HOUR = timedelta(hours=1)
@@ -403,15 +405,58 @@ def _success_drop(conn: Connection, ctx: AlertContext) -> list[Condition]:
     return conditions
 
 
+# Success-rate slice dimension → the downtime column naming the same instrument.
+_DOWNTIME_INSTRUMENT = {
+    "bank": "bank",
+    "card_network": "card_network",
+    "card_issuer": "issuer",
+    "upi_app": "vpa_handle",
+    "upi_flow": "flow",
+}
+
+
 def _covering_downtime(
     conn: Connection, slice_values: Mapping[str, str], start: datetime, end: datetime
 ) -> dict[str, Any] | None:
-    """The declared Razorpay downtime covering this slice and window, if any.
+    """The declared Razorpay downtime overlapping this window for this slice's method and instrument.
 
-    The `downtimes` table arrives with the payment-downtime webhooks (another change); until it exists
-    no downtime is known, and the alert says so rather than guessing.
+    A downtime naming an instrument covers only slices of that instrument; one naming only a method
+    covers every slice of the method. Country slices are never covered (downtimes name no country).
     """
-    return None
+    d = _D.c
+    method = slice_values.get("method")
+    instruments = {name: value for name, value in slice_values.items() if name in _DOWNTIME_INSTRUMENT}
+    if method is None and not instruments:
+        return None
+    conditions = [d.begin < end, or_(d.end.is_(None), d.end > start)]
+    if method is not None:
+        conditions.append(or_(d.method.is_(None), d.method == method))
+    for name, column in _DOWNTIME_INSTRUMENT.items():
+        value = instruments.get(name)
+        # Same instrument, or a downtime that names none of this kind (method-wide).
+        conditions.append(or_(d[column].is_(None), d[column] == value) if value else d[column].is_(None))
+    row = conn.execute(
+        select(d.id, d.method, d.severity, d.begin, d.end, *[d[c] for c in _DOWNTIME_INSTRUMENT.values()])
+        .where(*conditions)
+        .order_by(d.begin)
+        .limit(1)
+    ).first()
+    if row is None:
+        return None
+    named = [str(getattr(row, column)) for column in _DOWNTIME_INSTRUMENT.values() if getattr(row, column)]
+    what = " ".join([*named, str(row.method or "all methods")])
+    until = f"{row.end.astimezone(IST):%H:%M}" if row.end else "ongoing"
+    return {
+        "id": row.id,
+        "method": row.method,
+        "instrument": named,
+        "severity": row.severity,
+        "begin": _iso(row.begin),
+        "end": _iso(row.end),
+        # The drop was already there when Razorpay declared it (the window began before the downtime).
+        "drop_before_declared": row.begin > start,
+        "summary": f"{what}, {row.begin.astimezone(IST):%H:%M}–{until} IST ({row.severity or 'severity unknown'})",
+    }
 
 
 # --- webhooks ------------------------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ import streamlit as st
 from sqlalchemy import Engine
 
 from analytics import alerts as analytics_alerts
+from analytics import disputes as analytics_disputes
 from analytics import mismatches as analytics_mismatches
 from analytics import orders as analytics_orders
 from analytics import payment_story as queries_payments
@@ -26,6 +27,7 @@ from analytics import success as analytics_success
 from analytics import sync_health as queries_sync
 from analytics import webhook_health as analytics_webhooks
 from analytics.alerts import AlertError
+from analytics.disputes import DisputeSummary, RateDimension
 from analytics.filters import Filters as AnalyticsFilters
 from analytics.mismatches import MismatchError
 from analytics.payment_story import PaymentStory
@@ -44,6 +46,7 @@ TTL_DETAIL_SECONDS = 15
 
 __all__ = [
     "AlertError",
+    "DisputeSummary",
     "Kpis",
     "MismatchError",
     "PaymentStory",
@@ -355,3 +358,26 @@ def record_audit(*, actor: str, action: str, target: str | None, detail: Mapping
     """One audit_log row (exports, sign-ins, manual sync runs): who, what, when."""
     with engine().begin() as conn:
         data_audit.record_audit(conn, actor=actor, action=action, target=target, detail=detail)
+
+
+# --- disputes --------------------------------------------------------------------------------------
+
+
+@cached(ttl=TTL_DETAIL_SECONDS)
+def open_disputes(db: Engine, now: datetime) -> pd.DataFrame:
+    return analytics_disputes.open_disputes(db, now=now)
+
+
+@cached(ttl=TTL_DETAIL_SECONDS)
+def dispute_summary(db: Engine, now: datetime) -> list[DisputeSummary]:
+    return analytics_disputes.dispute_summary(db, now=now)
+
+
+@cached(ttl=TTL_SECONDS)
+def dispute_rates(db: Engine, by: RateDimension, filters: AnalyticsFilters) -> pd.DataFrame:
+    return analytics_disputes.dispute_rates(db, by, filters)
+
+
+def this_minute() -> datetime:
+    """Now, floored to the minute: a cache key that holds for a minute instead of changing every rerun."""
+    return datetime.now(UTC).replace(second=0, microsecond=0)

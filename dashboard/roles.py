@@ -49,6 +49,7 @@ PAGES: dict[str, PageSpec] = {
             "settlements", "Settlements", ":material/account_balance:", "Gross to net, and what is pending"
         ),
         PageSpec("mismatches", "Mismatches", ":material/rule:", "Reconciliation findings and decisions"),
+        PageSpec("disputes", "Disputes", ":material/gavel:", "Open disputes, deadlines, dispute rates"),
         PageSpec("payments", "Payments", ":material/search:", "Find one payment and its whole story"),
         PageSpec("sync_status", "Sync status", ":material/sync:", "Freshness, runs, quarantine"),
         PageSpec("alerts", "Alerts", ":material/notifications:", "What needs someone now, and the history"),
@@ -57,9 +58,9 @@ PAGES: dict[str, PageSpec] = {
 }
 
 ROLE_PAGES: dict[Role, tuple[str, ...]] = {
-    Role.FINANCE: ("overview", "settlements", "mismatches", "payments", "alerts", "risk"),
+    Role.FINANCE: ("overview", "settlements", "mismatches", "disputes", "payments", "alerts", "risk"),
     Role.OPERATIONS: ("overview", "alerts", "webhook_health", "sync_status", "payments", "mismatches"),
-    Role.MANAGER: ("overview", "alerts", "success_rates", "failures", "risk"),
+    Role.MANAGER: ("overview", "alerts", "success_rates", "failures", "disputes", "risk"),
     Role.ADMIN: tuple(PAGES),
 }
 
@@ -84,6 +85,15 @@ def alert_categories(role: Role) -> tuple[str, ...] | None:
 
 def can_run_sync(role: Role) -> bool:
     return role in (Role.OPERATIONS, Role.ADMIN)
+
+
+def sees_open_disputes(role: Role) -> bool:
+    """The respond-by work list is finance's; managers see dispute rates (admin sees both)."""
+    return role in (Role.FINANCE, Role.ADMIN)
+
+
+def sees_dispute_rates(role: Role) -> bool:
+    return role in (Role.MANAGER, Role.ADMIN)
 
 
 def sees_contact_details(role: Role) -> bool:

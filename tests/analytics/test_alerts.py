@@ -12,7 +12,7 @@ from sqlalchemy import Engine, delete, insert, select
 from analytics import alerts
 from analytics.reconcile import reconcile
 from data.ist import IST
-from data.models import AuditLog, Mismatch, SyncCheckpoint, WebhookRejection
+from data.models import AuditLog, Downtime, Mismatch, SyncCheckpoint, WebhookRejection
 from data.rollups import rebuild_all
 from data.settings import AlertRules
 from tests.analytics.factories import payment, settlement_line, webhook_event, write
@@ -344,3 +344,54 @@ def test_new_mismatches_above_the_amount(engine: Engine) -> None:
     assert alerts.evaluate(engine, at=at + timedelta(hours=24), only=["new_mismatches"]).found == {
         "new_mismatches": 0
     }
+
+
+def _downtime(id: str, **fields: Any) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "id": id,
+        "method": "netbanking",
+        "bank": None,
+        "issuer": None,
+        "card_network": None,
+        "card_type": None,
+        "vpa_handle": None,
+        "psp": None,
+        "flow": None,
+        "severity": "high",
+        "status": "resolved",
+        "scheduled": False,
+        "begin": DROP_HOUR + timedelta(minutes=2),
+        "end": DROP_HOUR + timedelta(minutes=47),
+        "created_at": DROP_HOUR + timedelta(minutes=2),
+        "state_at": DROP_HOUR + timedelta(minutes=47),
+        "source": "webhook",
+        "raw": {},
+    }
+    row.update(fields)
+    return row
+
+
+def test_a_declared_downtime_of_the_bank_covers_the_drop(engine: Engine) -> None:
+    _load_drop(engine)
+    with engine.begin() as conn:
+        conn.execute(
+            insert(Downtime),
+            [_downtime("down_icici", bank="ICIC"), _downtime("down_hdfc", bank="HDFC")],
+        )
+    alert = alerts.evaluate(engine, at=AFTER_DROP_HOUR, rules=RULES, only=["success_drop"]).fired[0]
+    downtime = alert["evidence"]["downtime"]
+    assert downtime["id"] == "down_hdfc"  # not ICICI's
+    assert downtime["drop_before_declared"] is True  # the hour began 14:00, the downtime 14:02
+    assert (
+        "Razorpay declared a downtime covering it: HDFC netbanking, 14:02–14:47 IST (high)"
+        in alert["message"]
+    )
+
+
+def test_another_banks_downtime_does_not_cover_the_drop(engine: Engine) -> None:
+    _load_drop(engine)
+    with engine.begin() as conn:
+        conn.execute(insert(Downtime), [_downtime("down_icici", bank="ICIC")])
+    alert = alerts.evaluate(engine, at=AFTER_DROP_HOUR, rules=RULES, only=["success_drop"]).fired[0]
+    assert alert["evidence"]["downtime"] is None
+    assert "No declared Razorpay downtime on record covers it" in alert["message"]

@@ -1,7 +1,7 @@
 """alerts: one row per episode of an alert condition, at most one firing per condition key
 
-Revision ID: 0004
-Revises: 0003
+Revision ID: 0005
+Revises: 0004
 Create Date: 2026-12-01 20:30:54.962980
 """
 
@@ -14,8 +14,8 @@ from sqlalchemy.dialects import postgresql
 
 import data.models
 
-revision: str = '0004'
-down_revision: str | None = '0003'
+revision: str = "0005"
+down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
