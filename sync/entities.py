@@ -53,6 +53,9 @@ class EntitySpec:
     # First window length; the loop adapts it to hold about `target_window_rows` rows.
     initial_window: timedelta = timedelta(hours=6)
     target_window_rows: int = 2000
+    # Collections an API object can carry inside itself (`expand[]=payments` on orders): each key names
+    # the entity its items are loaded as. Any other nested collection is quarantined with its reason.
+    nested: Mapping[str, str] = field(default_factory=dict)
 
 
 def _payment(api: Mapping[str, Any], ctx: NormaliseContext) -> dict[str, Any]:
@@ -85,7 +88,13 @@ ENTITIES: tuple[EntitySpec, ...] = (
         normalise=_payment,
         params={"expand[]": "card"},
     ),
-    EntitySpec(name="orders", model=Order, sdk_method=lambda client: client.order.all, normalise=_order),
+    EntitySpec(
+        name="orders",
+        model=Order,
+        sdk_method=lambda client: client.order.all,
+        normalise=_order,
+        nested={"payments": "payments"},
+    ),
     EntitySpec(name="refunds", model=Refund, sdk_method=lambda client: client.refund.all, normalise=_refund),
     EntitySpec(
         name="settlements",

@@ -25,7 +25,6 @@ import orjson
 from sqlalchemy import ColumnElement, Connection, Engine, Table, func
 
 from data.db import make_engine
-from data.models import Payment
 from data.sync_state import (
     advance_checkpoint,
     begin_run,
@@ -34,11 +33,9 @@ from data.sync_state import (
     read_checkpoint,
     record_run_counts,
 )
-from data.upsert import upsert
 from sync.entities import ENTITY_NAMES, EntitySpec, NormaliseContext, entity_spec
 from sync.http import SdkClient
-from sync.normalise import NormaliseError
-from sync.quarantine import quarantine_many
+from sync.records import write_records
 
 __all__ = [
     "REPORT_TIMEZONE",
@@ -206,28 +203,21 @@ def _payment_hours_refresher() -> Callable[[Connection, Iterable[datetime]], Non
 def write_rows(
     conn: Connection,
     spec: EntitySpec,
-    items: Iterable[Mapping[str, Any]],
+    items: Iterable[object],
     ctx: NormaliseContext,
     *,
     run_id: int | None,
     refresh_hours: Callable[[Connection, Iterable[datetime]], None] | None,
 ) -> tuple[int, int]:
-    """Normalise and upsert `items` in the caller's transaction. Returns (rows upserted, quarantined)."""
-    rows: dict[str, dict[str, Any]] = {}
-    bad: list[tuple[object, str]] = []
-    for item in items:
-        try:
-            row = spec.normalise(item, ctx)
-        except NormaliseError as error:
-            bad.append((item, error.reason))
-            continue
-        rows[row[spec.key]] = row  # a repeat inside one batch: the later copy wins
-    quarantined = quarantine_many(conn, entity=spec.name, records=bad, source=ctx.source, run_id=run_id)
-    batch = list(rows.values())
-    upsert(conn, spec.model, batch, only_if=_changed_sqlite if conn.dialect.name == "sqlite" else _changed)
-    if spec.model is Payment and batch and refresh_hours is not None:
-        refresh_hours(conn, {row["created_at"].replace(minute=0, second=0, microsecond=0) for row in batch})
-    return len(batch), quarantined
+    """Normalise and upsert `items` in the caller's transaction. Returns (rows upserted, quarantined).
+
+    A record that cannot be normalised or stored is quarantined; the rest are written (sync.records).
+    """
+    return write_records(conn, spec, items, ctx, run_id=run_id, only_if=_only_if, refresh_hours=refresh_hours)
+
+
+def _only_if(_spec: EntitySpec, conn: Connection) -> Callable[[Table, Any], ColumnElement[bool]]:
+    return _changed_sqlite if conn.dialect.name == "sqlite" else _changed
 
 
 def _commit_window(
@@ -330,7 +320,7 @@ class _Fetcher:
         # Lists come newest first; the span the first full page covers tells the window's density.
         if len(first) < self.spec.page_size:
             return float(len(first))
-        created = [item.get("created_at") for item in first]
+        created = [item.get("created_at") for item in first if isinstance(item, Mapping)]
         oldest = min((c for c in created if isinstance(c, int)), default=None)
         if oldest is None:
             return float(len(first))
