@@ -13,7 +13,7 @@ from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Table
+from sqlalchemy import ColumnElement, Connection, Table, text
 from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 
 from data.models import Payment
@@ -29,7 +29,10 @@ RefreshHours = Callable[[Connection, Iterable[datetime]], None]
 
 # Errors that say the connection or the database is unavailable, not that a row is bad: they are
 # raised, so the window is retried by the next run instead of its rows being quarantined.
-_NOT_ROW_ERRORS = (OperationalError, InterfaceError, DisconnectionError)
+_NOT_ROW_ERRORS = (InterfaceError, DisconnectionError)
+# SQLite reports some row faults as OperationalError too ("malformed JSON"); these words mark the
+# ones that are about the database, not the row.
+_UNAVAILABLE_WORDS = ("locked", "busy", "disk", "unable to open", "connection", "server closed", "terminat")
 
 
 class _Batch:
@@ -124,6 +127,8 @@ def _upsert_bisecting(
     except _NOT_ROW_ERRORS:
         raise
     except Exception as error:  # DataError, IntegrityError, SQLite's OverflowError …
+        if isinstance(error, OperationalError) and not _is_row_fault(conn, error):
+            raise
         if len(rows) == 1:
             return [], [(rows[0], _refusal(error))]
         middle = len(rows) // 2
@@ -131,6 +136,19 @@ def _upsert_bisecting(
         kept_second, refused_second = _upsert_bisecting(conn, spec, rows[middle:], only_if)
         return kept_first + kept_second, refused_first + refused_second
     return list(rows), []
+
+
+def _is_row_fault(conn: Connection, error: OperationalError) -> bool:
+    """Whether an OperationalError is about the rows (then bisect) or the database (then raise)."""
+    message = str(error.orig).lower()
+    if any(word in message for word in _UNAVAILABLE_WORDS):
+        return False
+    try:
+        with _savepoint(conn):
+            conn.execute(text("SELECT 1"))
+    except Exception:
+        return False
+    return True
 
 
 def _savepoint(conn: Connection) -> AbstractContextManager[Any]:
