@@ -223,7 +223,7 @@ class WebhookEvent(Base):
     # ("; "-separated); NULL for an event read exactly as documented.
     interpretation: Mapped[str | None] = mapped_column(Text)
     # Deliveries under this event id whose body differed (validly signed): kept, counted, alertable.
-    conflict_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    conflict_count: Mapped[int] = mapped_column(Integer, server_default="0")
     conflict_sha256: Mapped[str | None] = mapped_column(String(64))
     conflict_payload: Mapped[dict[str, Any] | None]
     last_conflict_at: Mapped[datetime | None]

@@ -277,3 +277,36 @@ def test_any_signed_json_body_is_stored_or_refused_as_too_deep_never_a_5xx(
             )
     else:
         assert response.json()["status"] in ("stored", "duplicate", "conflict")
+
+
+def test_one_batch_with_a_replayed_body_and_a_conflicting_body(engine: Engine) -> None:
+    """The writer's group commit puts concurrent deliveries in one statement: the body-hash key still
+    makes a replay a duplicate and another body under a known id a conflict."""
+    from sync.webhooks.intake import Delivery, check_delivery
+    from sync.webhooks.store import write_items
+
+    def delivery(body: dict[str, Any], event_id: str) -> Delivery:
+        raw = orjson.dumps(body)
+        item = check_delivery(
+            body=raw,
+            signature=sign(raw, SECRET),
+            event_id=event_id,
+            source_address=None,
+            secrets=[SECRET],
+            received_at=RECEIVED,
+        )
+        assert isinstance(item, Delivery)
+        return item
+
+    first = envelope("payment.captured", T0, payment=payment())
+    other = envelope("payment.captured", T0 + 1, payment=payment(amount=7))
+    items = [delivery(first, "evt_A"), delivery(first, "evt_B"), delivery(other, "evt_A")]
+    with engine.begin() as conn:
+        results = write_items(conn, items)
+    assert [(r.outcome, r.event_id) for r in results] == [
+        ("stored", None),
+        ("duplicate", "evt_A"),
+        ("conflict", "evt_A"),
+    ]
+    [event] = events(engine)
+    assert (event.event_id, event.delivery_count, event.conflict_count) == ("evt_A", 2, 1)
