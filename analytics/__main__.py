@@ -16,10 +16,10 @@ from sqlalchemy.exc import SQLAlchemyError
 from analytics import mismatches as lifecycle
 from analytics.filters import Filters
 from analytics.reconcile import reconcile as run_reconcile
-from analytics.rollups import rebuild_all
 from analytics.success import DIMENSIONS, normalise_dimension, success_rates
 from analytics.webhook_health import webhook_health as compute_webhook_health
 from data.db import make_engine
+from data.rollups import rebuild_all
 
 app = typer.Typer(
     help="payops analytics: success rates, webhook health, reconciliation and rollups.",
@@ -248,13 +248,12 @@ def mismatches_command(
     _print(None, False, frame[columns])
 
 
-def _decide(action: str, mismatch_id: int, actor: str, note: str | None, database_url: str | None) -> None:
+def _decide(
+    decision: lifecycle.Decision, mismatch_id: int, actor: str, note: str | None, database_url: str | None
+) -> None:
     engine = _engine(database_url)
-    decide = {"acknowledge": lifecycle.acknowledge, "resolve": lifecycle.resolve, "reopen": lifecycle.reopen}[
-        action
-    ]
-    _run(lambda: decide(engine, mismatch_id, actor, note))
-    typer.echo(f"mismatch {mismatch_id}: {action}d by {actor}")
+    _run(lambda: lifecycle.decide(engine, mismatch_id, decision, actor, note))
+    typer.echo(f"mismatch {mismatch_id}: {decision}d by {actor}")
 
 
 @app.command("acknowledge")

@@ -13,14 +13,17 @@ import pandas as pd
 import streamlit as st
 from sqlalchemy import Engine
 
-from analytics import dashboard_queries as queries
 from analytics import mismatches as analytics_mismatches
+from analytics import payment_story as queries_payments
+from analytics import settlements as queries_settlements
 from analytics import success as analytics_success
+from analytics import sync_health as queries_sync
 from analytics import webhook_health as analytics_webhooks
-from analytics.dashboard_queries import PaymentStory, SettlementWaterfall
 from analytics.filters import Filters as AnalyticsFilters
 from analytics.mismatches import MismatchError
+from analytics.payment_story import PaymentStory
 from analytics.rules import RULES
+from analytics.settlements import SettlementWaterfall
 from analytics.success import Kpis, Outcome
 from analytics.webhook_health import WebhookHealth
 from data import audit as data_audit
@@ -215,7 +218,7 @@ def decide_mismatch(
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def _settlement_waterfalls(url: str, filters: AnalyticsFilters) -> list[SettlementWaterfall]:
-    return queries.settlement_waterfalls(_engine(url), filters)
+    return queries_settlements.settlement_waterfalls(_engine(url), filters)
 
 
 def settlement_waterfalls(filters: AnalyticsFilters) -> list[SettlementWaterfall]:
@@ -224,7 +227,7 @@ def settlement_waterfalls(filters: AnalyticsFilters) -> list[SettlementWaterfall
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def _settlements(url: str, filters: AnalyticsFilters) -> pd.DataFrame:
-    return queries.settlements(_engine(url), filters)
+    return queries_settlements.settlements(_engine(url), filters)
 
 
 def settlements(filters: AnalyticsFilters) -> pd.DataFrame:
@@ -233,7 +236,7 @@ def settlements(filters: AnalyticsFilters) -> pd.DataFrame:
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def _pending_settlement(url: str, filters: AnalyticsFilters) -> pd.DataFrame:
-    return queries.pending_settlement(_engine(url), filters)
+    return queries_settlements.pending_settlement(_engine(url), filters)
 
 
 def pending_settlement(filters: AnalyticsFilters) -> pd.DataFrame:
@@ -242,7 +245,7 @@ def pending_settlement(filters: AnalyticsFilters) -> pd.DataFrame:
 
 @st.cache_data(ttl=TTL_DETAIL_SECONDS, show_spinner=False)
 def _settlement_lines(url: str, settlement_id: str) -> pd.DataFrame:
-    return queries.settlement_lines(_engine(url), settlement_id)
+    return queries_settlements.settlement_lines(_engine(url), settlement_id)
 
 
 def settlement_lines(settlement_id: str) -> pd.DataFrame:
@@ -254,7 +257,7 @@ def settlement_lines(settlement_id: str) -> pd.DataFrame:
 
 @st.cache_data(ttl=TTL_DETAIL_SECONDS, show_spinner=False)
 def _find_payments(url: str, text: str) -> pd.DataFrame:
-    return queries.find_payments(_engine(url), text)
+    return queries_payments.find_payments(_engine(url), text)
 
 
 def find_payments(text: str) -> pd.DataFrame:
@@ -263,7 +266,7 @@ def find_payments(text: str) -> pd.DataFrame:
 
 @st.cache_data(ttl=TTL_DETAIL_SECONDS, show_spinner=False)
 def _payment_story(url: str, payment_id: str) -> PaymentStory | None:
-    return queries.payment_story(_engine(url), payment_id)
+    return queries_payments.payment_story(_engine(url), payment_id)
 
 
 def payment_story(payment_id: str) -> PaymentStory | None:
@@ -287,7 +290,7 @@ def sync_status() -> list[dict[str, Any]]:
 
 @st.cache_data(ttl=TTL_DETAIL_SECONDS, show_spinner=False)
 def _sync_runs(url: str) -> pd.DataFrame:
-    return queries.sync_runs(_engine(url))
+    return queries_sync.sync_runs(_engine(url))
 
 
 def sync_runs() -> pd.DataFrame:
@@ -296,7 +299,7 @@ def sync_runs() -> pd.DataFrame:
 
 @st.cache_data(ttl=TTL_DETAIL_SECONDS, show_spinner=False)
 def _quarantined(url: str) -> pd.DataFrame:
-    return queries.quarantined_records(_engine(url))
+    return queries_sync.quarantined_records(_engine(url))
 
 
 def quarantined_records() -> pd.DataFrame:

@@ -1,11 +1,10 @@
 """Mismatches (finance and admin decide; operations reads): what reconciliation found, by rule, status
 and age; the explanation and evidence of each; acknowledge or resolve it with a note (audited)."""
 
-from typing import Literal
-
 import pandas as pd
 import streamlit as st
 
+from analytics.mismatches import STATUSES, allowed_decisions
 from dashboard import charts, data, widgets
 from dashboard.auth import require_page
 from dashboard.format import count, money, razorpay_payment_url
@@ -23,9 +22,8 @@ if flash := st.session_state.pop("mismatch_flash", None):
     st.success(flash)
 
 rules = data.rule_catalogue()
-STATUSES = ["open", "acknowledged", "resolved"]
 widgets.restore_from_url("mismatch_rule", "rule", list(rules))
-widgets.restore_from_url("mismatch_status", "status", STATUSES)
+widgets.restore_from_url("mismatch_status", "status", list(STATUSES))
 widgets.restore_from_url("mismatch_min_age", "min_age", [], int)
 with st.sidebar:
     st.subheader("Filters")
@@ -191,25 +189,15 @@ if not may_decide:
     st.caption("Acknowledging and resolving is for finance and admin.")
     st.stop()
 
-DECISION_NAMES: dict[str, Literal["acknowledge", "resolve", "reopen"]] = {
-    "acknowledge": "acknowledge",
-    "resolve": "resolve",
-    "reopen": "reopen",
-}
-DECISIONS = {
-    "open": ["acknowledge", "resolve"],
-    "acknowledged": ["resolve", "reopen"],
-    "resolved": ["reopen"],
-}
 with st.form("mismatch_decision", clear_on_submit=True):
     decision = st.radio(
-        "Decision", DECISIONS[str(row["status"])], horizontal=True, key="mismatch_decision_choice"
+        "Decision", allowed_decisions(str(row["status"])), horizontal=True, key="mismatch_decision_choice"
     )
     note = st.text_area("Note (kept in the audit trail)", max_chars=2000, key="mismatch_note")
     submitted = st.form_submit_button("Record decision", type="primary")
 if submitted and decision is not None:
     try:
-        data.decide_mismatch(picked, DECISION_NAMES[decision], user.name, note.strip() or None)
+        data.decide_mismatch(picked, decision, user.name, note.strip() or None)
     except data.MismatchError as error:
         st.error(f"Could not record the decision: {error}")
     else:

@@ -15,10 +15,11 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from data.ist import IST_OFFSET_SECONDS
 from sandbox import catalogue as cat
 from sandbox.tables import NEVER, IdArray, IntArray, Lines, Orders, Payments, Refunds, Settlements, random_ids
 
-IST_OFFSET = 19_800  # seconds east of UTC
+IST_OFFSET = IST_OFFSET_SECONDS  # seconds east of UTC
 DAY = 86_400
 HOUR = 3_600
 # Timeline generated beyond `now`, so moving the clock reveals captures, refunds and new payments.

@@ -17,6 +17,7 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedCo
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from data.db import make_engine
 from data.migrate import current_revision
 from data.settings import get_settings
 from data.sync_state import status_report
@@ -29,7 +30,6 @@ from sync.pull import (
     LogProgress,
     SyncOptions,
     SyncResult,
-    make_sync_engine,
     run_sync,
 )
 
@@ -88,7 +88,7 @@ def _entities(value: list[str] | None) -> list[str]:
 
 
 def _engine() -> Engine:
-    engine = make_sync_engine(get_settings().database_url)
+    engine = make_engine(get_settings().database_url)
     try:
         revision = current_revision(engine)
     except SQLAlchemyError as error:

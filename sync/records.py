@@ -10,22 +10,19 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Table, text
 from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 
-from data.models import Payment
 from data.upsert import upsert
 from sync.entities import EntitySpec, NormaliseContext, entity_spec
 from sync.normalise import NormaliseError
 from sync.quarantine import quarantine_many
 
-__all__ = ["OnlyIf", "RefreshHours", "write_records"]
+__all__ = ["OnlyIf", "write_records"]
 
 OnlyIf = Callable[[Table, Any], ColumnElement[bool]]
-RefreshHours = Callable[[Connection, Iterable[datetime]], None]
 
 # Errors that say the connection or the database is unavailable, not that a row is bad: they are
 # raised, so the window is retried by the next run instead of its rows being quarantined.
@@ -87,10 +84,10 @@ def write_records(
     ctx: NormaliseContext,
     *,
     run_id: int | None,
-    only_if: Callable[[EntitySpec, Connection], OnlyIf | None],
-    refresh_hours: RefreshHours | None,
+    only_if: OnlyIf | None,
 ) -> tuple[int, int]:
-    """Normalise and upsert `records` (and the entities nested in them) in the caller's transaction.
+    """Normalise and upsert `records` (and the entities nested in them) in the caller's transaction,
+    then run each written entity's after-write hook with the rows it kept.
 
     Returns (rows upserted, records quarantined), over every entity written.
     """
@@ -100,14 +97,12 @@ def write_records(
     upserted = 0
     for name, keyed in batch.rows.items():
         target = entity_spec(name)
-        kept, refused = _upsert_bisecting(conn, target, list(keyed.values()), only_if(target, conn))
+        kept, refused = _upsert_bisecting(conn, target, list(keyed.values()), only_if)
         for row, reason in refused:
             batch.reject(name, row.get("raw", row), reason)
         upserted += len(kept)
-        if target.model is Payment and kept and refresh_hours is not None:
-            refresh_hours(
-                conn, {row["created_at"].replace(minute=0, second=0, microsecond=0) for row in kept}
-            )
+        if target.after_write is not None and kept:
+            target.after_write(conn, kept)
     quarantined = 0
     for name, bad in batch.bad.items():
         quarantined += quarantine_many(conn, entity=name, records=bad, source=ctx.source, run_id=run_id)

@@ -11,8 +11,7 @@ from sqlalchemy import inspect
 from sqlalchemy.exc import SQLAlchemyError
 
 from data.db import make_engine
-from data.settings import get_settings
-from sync.webhooks.app import ROLLUP_INTERVAL_ENV
+from data.settings import ROLLUP_INTERVAL_ENV, get_settings
 
 cli = typer.Typer(add_completion=False, no_args_is_help=True, help="The Razorpay webhook receiver.")
 
@@ -40,8 +39,8 @@ def serve(
     if database_url:
         # Worker processes build their app from the environment, so the choice travels there.
         os.environ["DATABASE_URL"] = database_url
-        get_settings.cache_clear()
     os.environ[ROLLUP_INTERVAL_ENV] = str(rollup_interval)
+    get_settings.cache_clear()
     settings = get_settings()
     if not settings.webhook_secrets:
         raise _fail("no webhook secret configured: set RAZORPAY_WEBHOOK_SECRET")

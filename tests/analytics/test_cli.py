@@ -11,7 +11,7 @@ from sqlalchemy import Engine
 from typer.testing import CliRunner
 
 from analytics.__main__ import app
-from analytics.rollups import rebuild_all
+from data.rollups import rebuild_all
 from tests.analytics.factories import payment, write
 
 NOW = datetime(2026, 11, 20, 6, 0, tzinfo=UTC)

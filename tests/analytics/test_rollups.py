@@ -12,8 +12,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, delete, func, select, update
 
-from analytics import rollups, success
-from analytics.filters import IST, Filters
+from analytics import success
+from analytics.filters import Filters
+from data import rollups
+from data.ist import IST
 from data.models import (
     Payment,
     PaymentFailureRollupDaily,

@@ -58,12 +58,14 @@ def seeded(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
 
 
 @pytest.fixture
-def users_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def users_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     path = tmp_path / "users.toml"
     for role in Role:
         add_user(role.value, role, PASSWORD, path=path, rounds=4)
     monkeypatch.setenv(USERS_FILE_ENV, str(path))
-    return path
+    get_settings.cache_clear()  # the users file is a setting, read once
+    yield path
+    get_settings.cache_clear()
 
 
 AppFactory = Callable[..., AppTest]

@@ -11,7 +11,6 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from analytics.rollups import rebuild_all
 from dashboard.format import today_ist
 from data.models import (
     Order,
@@ -25,6 +24,7 @@ from data.models import (
     WebhookEvent,
     WebhookRejection,
 )
+from data.rollups import rebuild_all
 from data.upsert import upsert
 
 METHODS = ("upi", "card", "netbanking", "wallet")

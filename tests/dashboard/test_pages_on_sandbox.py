@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from analytics import dashboard_queries, mismatches, success
+from analytics import mismatches, settlements, success
 from analytics.filters import last_n_days
 from analytics.reconcile import reconcile
 from dashboard.format import count, money, percent
@@ -74,7 +74,7 @@ def test_success_rates_by_mode_on_sandbox_data(app_for: Any, seeded: Seeded) -> 
 
 def test_settlements_and_mismatches_on_sandbox_data(app_for: Any, seeded: Seeded) -> None:
     at = app_for(Role.FINANCE, "settlements", period="last_30_days")
-    waterfalls = dashboard_queries.settlement_waterfalls(seeded.engine, last_n_days(30))
+    waterfalls = settlements.settlement_waterfalls(seeded.engine, last_n_days(30))
     inr = next(w for w in waterfalls if w.currency == "INR")
     assert _metrics(at)["Net settled"] == money(inr.net, "INR")
 

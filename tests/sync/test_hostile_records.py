@@ -59,9 +59,7 @@ def test_a_hostile_record_is_quarantined_and_the_batch_commits(
 ) -> None:
     batch = [good(1), record, good(2)]
     with engine.begin() as conn:
-        upserted, quarantined = write_rows(
-            conn, entity_spec("payments"), batch, CTX, run_id=None, refresh_hours=None
-        )
+        upserted, quarantined = write_rows(conn, entity_spec("payments"), batch, CTX, run_id=None)
     assert (upserted, quarantined) == (2, 1), case
     with engine.connect() as conn:
         assert sorted(conn.execute(select(Payment.id)).scalars()) == ["pay_G1", "pay_G2"]
@@ -85,7 +83,7 @@ def test_rows_the_database_refuses_are_found_by_bisection_and_quarantined(engine
     batch[3]["amount"] = 2**63
     batch[7]["amount"] = 2**63 + 7
     with engine.begin() as conn:
-        upserted, quarantined = write_rows(conn, lax, batch, CTX, run_id=None, refresh_hours=None)
+        upserted, quarantined = write_rows(conn, lax, batch, CTX, run_id=None)
     assert (upserted, quarantined) == (8, 2)
     with engine.connect() as conn:
         stored = sorted(conn.execute(select(Payment.id)).scalars())
@@ -99,7 +97,7 @@ def test_a_refused_row_inside_a_window_that_later_rolls_back_leaves_nothing(engi
     """The bisection's savepoints stay inside the caller's transaction (on SQLite too): a window that
     fails after them commits nothing."""
     with pytest.raises(RuntimeError), engine.begin() as conn:
-        write_rows(conn, entity_spec("payments"), [good(1)], CTX, run_id=None, refresh_hours=None)
+        write_rows(conn, entity_spec("payments"), [good(1)], CTX, run_id=None)
         raise RuntimeError("the window fails after its rows were written")
     with engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(Payment)).scalar_one() == 0
@@ -119,9 +117,7 @@ def test_orders_expanded_payments_are_loaded_and_other_nested_entities_quarantin
         "transfers": {"entity": "collection", "count": 1, "items": [{"id": "trf_1", "entity": "transfer"}]},
     }
     with engine.begin() as conn:
-        upserted, quarantined = write_rows(
-            conn, entity_spec("orders"), [order], CTX, run_id=None, refresh_hours=None
-        )
+        upserted, quarantined = write_rows(conn, entity_spec("orders"), [order], CTX, run_id=None)
     assert (upserted, quarantined) == (2, 1)
     with engine.connect() as conn:
         assert conn.execute(select(Payment.id, Payment.amount)).one() == ("pay_G1", 1001)

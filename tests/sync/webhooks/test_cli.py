@@ -8,9 +8,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from data.settings import get_settings
+from data.settings import ROLLUP_INTERVAL_ENV, get_settings
 from sync.webhooks.__main__ import cli
-from sync.webhooks.app import ROLLUP_INTERVAL_ENV
 
 
 @pytest.fixture(autouse=True)
