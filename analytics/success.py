@@ -1,4 +1,4 @@
-"""Success rates, volume and value per currency, and failure reasons — read from the hourly rollups.
+"""Success rates, KPIs with volume and value per currency, and failure reasons — read from the hourly rollups.
 
 Definitions (docs/metrics.md): attempt = a payment that reached the gateway (status ≠ created);
 success = ever authorized (authorized | captured | refunded); success_rate = successes / attempts.
@@ -33,7 +33,6 @@ __all__ = [
     "payments_drilldown",
     "series",
     "success_rates",
-    "volume_value",
 ]
 
 # Day-range questions read the daily rollup; only hour series and hour-of-day need the hourly one.
@@ -201,48 +200,6 @@ def series(db: Db, grain: Literal["hour", "day"], filters: Filters | None = None
     if grain not in ("hour", "day"):
         raise ValueError(f"grain must be 'hour' or 'day', not {grain!r}")
     return success_rates(db, grain, filters)
-
-
-def volume_value(db: Db, filters: Filters | None = None, by: str | None = None) -> pd.DataFrame:
-    """Volume and value per currency (and per `by` value); amounts in minor units, never summed across currencies."""
-    filters = filters or Filters()
-    key_columns: list[ColumnElement[Any]] = []
-    dimension = "all"
-    names: list[str] = []
-    rollup = _ROLLUP
-    if by is not None:
-        by = normalise_dimension(by)
-        rollup = _HOURLY if by in ("hour", "hour_of_day") else _ROLLUP
-        if by in BREAKDOWN_DIMENSIONS:
-            dimension = by
-            key_columns.append(_shown(rollup.c.dim_value))
-        elif by in _TIME_DIMENSIONS:
-            key_columns.append(rollup.c[_TIME_DIMENSIONS[by]])
-        elif by != "currency":
-            key_columns.append(_shown(rollup.c[by]))
-        if by != "currency":
-            names.append(by)
-    query = _filtered(
-        select(
-            *key_columns,
-            rollup.c.currency,
-            func.sum(rollup.c.attempts),
-            func.sum(rollup.c.successes),
-            func.sum(rollup.c.attempt_amount),
-            func.sum(rollup.c.success_amount),
-        ).where(rollup.c.dimension == dimension),
-        rollup,
-        filters,
-    ).group_by(*key_columns, rollup.c.currency)
-    with reading(db) as conn:
-        rows = conn.execute(query).all()
-    measures = ["attempts", "successes", "attempt_amount", "success_amount"]
-    frame = pd.DataFrame([tuple(row) for row in rows], columns=[*names, "currency", *measures])
-    for column in measures:
-        frame[column] = frame[column].map(as_int).astype("int64")
-    if names and names[0] not in _TIME_DIMENSIONS:
-        frame[names[0]] = frame[names[0]].map(lambda value: value or UNKNOWN)
-    return frame.sort_values([*names, "currency"], kind="stable").reset_index(drop=True)
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ units, the audited CSV download, empty states and chart/row drill-downs."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -13,7 +13,7 @@ import streamlit as st
 
 from analytics.filters import Filters as AnalyticsFilters
 from analytics.success import Outcome
-from dashboard import data
+from dashboard import queries
 from dashboard.auth import SignedInUser
 from dashboard.filters import ALL, PRESETS, QUERY_KEYS, FilterState, default_filters, from_query, preset_days
 from dashboard.format import IST, country_name, mask_email, mask_phone, money, razorpay_payment_url, today_ist
@@ -64,7 +64,7 @@ def filter_bar(*, currency: bool = True, method: bool = True, country: bool = Tr
     """Sidebar filters: period (IST days, with presets), currency, method, country. Mirrored in the URL,
     so a copied link opens the same view."""
     today = today_ist()
-    options = data.filter_options()
+    options = queries.filter_options()
     _restore_widget_state(today, options)
     with st.sidebar:
         st.subheader("Filters")
@@ -223,7 +223,7 @@ def csv_download(
         mime="text/csv",
         key=f"csv_{name}",
         icon=":material/download:",
-        on_click=data.record_audit,
+        on_click=queries.record_audit,
         kwargs={"actor": user.name, "action": "export_csv", "target": name, "detail": detail},
     )
 
@@ -298,7 +298,7 @@ def payments_behind(
     field, value = picked
     bar = bars[field][bars[field][field].astype(str) == value]
     payments_table(
-        data.payments_drilldown(query, dimension=field, value=value, outcome=outcome),
+        queries.payments_drilldown(query, dimension=field, value=value, outcome=outcome),
         name=f"{name}-{field}-{value}",
         user=user,
         filters=filters,
@@ -362,10 +362,6 @@ def drill_selector(
         key=key,
         format_func=lambda v: "— pick one —" if v is None else format_func(v),
     )
-
-
-def drill_filters(filters: FilterState, **changes: Any) -> FilterState:
-    return replace(filters, **changes)
 
 
 # --- page-specific filters kept in the URL ---------------------------------------------------------

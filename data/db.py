@@ -47,7 +47,3 @@ def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
     # WAL + NORMAL is durable against process crashes (only power loss can lose the last commit).
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
-
-
-def is_sqlite(engine: Engine) -> bool:
-    return engine.dialect.name == "sqlite"

@@ -5,7 +5,7 @@ import pandas as pd
 import streamlit as st
 
 from analytics.mismatches import STATUSES, allowed_decisions
-from dashboard import charts, data, widgets
+from dashboard import charts, queries, widgets
 from dashboard.auth import require_page
 from dashboard.format import count, money, razorpay_payment_url
 from dashboard.roles import can_decide_mismatches
@@ -21,7 +21,7 @@ st.caption(
 if flash := st.session_state.pop("mismatch_flash", None):
     st.success(flash)
 
-rules = data.rule_catalogue()
+rules = queries.rule_catalogue()
 widgets.restore_from_url("mismatch_rule", "rule", list(rules))
 widgets.restore_from_url("mismatch_status", "status", list(STATUSES))
 widgets.restore_from_url("mismatch_min_age", "min_age", [], int)
@@ -44,7 +44,7 @@ widgets.keep_in_url("rule", rule)
 widgets.keep_in_url("status", status)
 widgets.keep_in_url("min_age", min_age, 0)
 
-summary = data.mismatch_summary()
+summary = queries.mismatch_summary()
 if summary.empty:
     widgets.empty_state(
         "No mismatches recorded.",
@@ -102,7 +102,7 @@ if not unresolved.empty:
         st.session_state["mismatch_rule"] = clicked[0]
         st.rerun()
 
-found = data.mismatches(rule=rule, status=status)
+found = queries.mismatches(rule=rule, status=status)
 found = found[found["age_days"] >= min_age] if not found.empty else found
 st.subheader(f"{count(len(found))} mismatches")
 if found.empty:
@@ -171,7 +171,7 @@ st.write(str(row["explanation"]))
 st.caption(f"Usually caused by: {row['usual_cause']}")
 with st.expander("Evidence", expanded=True):
     st.json(row["evidence"] if isinstance(row["evidence"], dict) else {"evidence": str(row["evidence"])})
-history = data.mismatch_history(picked)
+history = queries.mismatch_history(picked)
 st.dataframe(
     history,
     column_config={
@@ -197,8 +197,8 @@ with st.form("mismatch_decision", clear_on_submit=True):
     submitted = st.form_submit_button("Record decision", type="primary")
 if submitted and decision is not None:
     try:
-        data.decide_mismatch(picked, decision, user.name, note.strip() or None)
-    except data.MismatchError as error:
+        queries.decide_mismatch(picked, decision, user.name, note.strip() or None)
+    except queries.MismatchError as error:
         st.error(f"Could not record the decision: {error}")
     else:
         st.session_state["mismatch_flash"] = f"Mismatch #{picked}: {decision} recorded by {user.name}."

@@ -416,11 +416,6 @@ def test_missing_and_stored_unknown_are_one_unknown_group(engine: Engine) -> Non
     assert by_method.loc["unknown", "successes"] == 1
     assert list(by_method.index).count("unknown") == 1
 
-    volume = success.volume_value(engine, by="method")
-    unknown = volume[volume["method"] == "unknown"]
-    assert len(unknown) == 1
-    assert unknown["attempts"].iloc[0] == 3
-
     reasons = success.failure_reasons(engine, by=("error_reason",))
     assert dict(zip(reasons["error_reason"], reasons["failures"], strict=True)) == {
         "unknown": 2,
