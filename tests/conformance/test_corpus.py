@@ -77,12 +77,12 @@ def assert_expectation(engine: Engine, expectation: Expectation, *, source: str)
 
 @pytest.mark.parametrize("sample", API_SAMPLES, ids=sample_id)
 def test_api_sample_loads_as_documented(
-    sample: Path, corpus_database_url: str, corpus_engine: Engine, monkeypatch: pytest.MonkeyPatch
+    sample: Path, database_url: str, engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     table = sample.parent.name
     document = json.loads(sample.read_text(encoding="utf-8"))
     expectation = expect_api_file(table, document)
-    monkeypatch.setenv("DATABASE_URL", corpus_database_url)
+    monkeypatch.setenv("DATABASE_URL", database_url)
     get_settings.cache_clear()
     try:
         result = CliRunner().invoke(sync_cli, ["load", "--entity", table, str(sample)])
@@ -93,4 +93,4 @@ def test_api_sample_loads_as_documented(
     assert (
         f"loaded {upserted} {table} from 1 file(s); {len(expectation.quarantined)} record(s)" in result.output
     )
-    assert_expectation(corpus_engine, expectation, source="file")
+    assert_expectation(engine, expectation, source="file")

@@ -41,19 +41,19 @@ def _post(client: TestClient, body: bytes, event_id: str) -> Any:
 
 @pytest.mark.parametrize("sample", WEBHOOK_SAMPLES, ids=sample_id)
 def test_webhook_sample_is_stored_and_applied_as_documented(
-    sample: Path, corpus_database_url: str, corpus_engine: Engine
+    sample: Path, database_url: str, engine: Engine
 ) -> None:
     body = sample.read_bytes()
     envelope = orjson.loads(body)
     event_type = envelope["event"]
     event_id = "evt_" + sample.stem.replace(".", "_")[:40]
-    with TestClient(create_app(corpus_database_url, [SECRET], rollup_interval=0)) as client:
+    with TestClient(create_app(database_url, [SECRET], rollup_interval=0)) as client:
         response = _post(client, body, event_id)
         metrics = client.get("/metrics").text
     assert response.status_code == 200, response.text
     assert response.json()["status"] == "stored"
 
-    with corpus_engine.connect() as conn:
+    with engine.connect() as conn:
         event = conn.execute(select(WebhookEvent).where(WebhookEvent.event_id == event_id)).one()
     assert event.event_type == event_type
     created = envelope_created_at(envelope)
@@ -78,7 +78,7 @@ def test_webhook_sample_is_stored_and_applied_as_documented(
     assert event.known_type is applied
     assert event.applied is (applied and not expectation.quarantined)
     assert (event.apply_error is not None) is bool(expectation.quarantined)
-    assert_expectation(corpus_engine, expectation, source="webhook")
+    assert_expectation(engine, expectation, source="webhook")
     # Only events whose entities could not be applied count as apply errors.
     assert ("payops_webhook_apply_errors_total{" in metrics) is bool(expectation.quarantined)
     for name in ("payment", "order", "refund", "settlement"):
