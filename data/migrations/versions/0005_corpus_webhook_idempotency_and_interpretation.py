@@ -5,8 +5,8 @@ A validly signed event is always stored now, with what could not be interpreted 
 the same body under a new id a duplicate, and a different body under a known id is kept as a conflict
 (`conflict_count`, the latest conflicting body and its hash).
 
-Revision ID: 0004
-Revises: 0003
+Revision ID: 0005
+Revises: 0004
 Create Date: 2026-12-01 20:50:00
 """
 
@@ -18,8 +18,8 @@ from sqlalchemy.dialects import postgresql
 
 import data.models
 
-revision: str = "0004"
-down_revision: str | None = "0003"
+revision: str = "0005"
+down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
