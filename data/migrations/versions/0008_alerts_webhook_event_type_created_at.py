@@ -4,8 +4,8 @@ The webhook-silence alert asks, per event type, "when was the last one?" and "ho
 with (event_type, created_at) both are index range reads whatever the history's length. Same number of
 indexes (the single-column one is its prefix and goes), so the receiver's writes cost the same.
 
-Revision ID: 0007
-Revises: 0006
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-12-01 21:45:00
 """
 
@@ -13,8 +13,8 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "0007"
-down_revision: str | None = "0006"
+revision: str = "0008"
+down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
