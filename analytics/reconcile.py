@@ -14,6 +14,8 @@ from typing import Any
 
 from sqlalchemy import Connection, Table, bindparam, insert, select, update
 
+from analytics.bank_match import refresh_bank_matches
+from analytics.bank_rules import BANK_RULES
 from analytics.db import Db, as_utc, utcnow, writing
 from analytics.rollups import RECONCILE_LOCK, serialise
 from analytics.rules import RULES, Finding, RuleContext
@@ -26,6 +28,7 @@ __all__ = ["ReconcileResult", "reconcile"]
 _M: Table = Mismatch.__table__  # type: ignore[assignment]
 _EV: Table = MismatchEvent.__table__  # type: ignore[assignment]
 _CHUNK = 500
+BANK_RULE_IDS = frozenset(rule.id for rule in BANK_RULES)
 
 
 @dataclass(frozen=True)
@@ -103,6 +106,8 @@ def reconcile(
 
     with writing(db) as conn:
         serialise(conn, RECONCILE_LOCK)  # two runs at once would both insert the same new keys
+        if any(rule_id in BANK_RULE_IDS for rule_id in selected):
+            refresh_bank_matches(conn, now=now)  # the bank rules read the matches of current data
         findings: dict[str, Finding] = {}
         found: dict[str, int] = {}
         for rule_id in selected:

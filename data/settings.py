@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from pydantic import SecretStr, field_validator
 from pydantic_settings import (
@@ -43,6 +44,15 @@ class Settings(BaseSettings):
     # Business days after capture by which a payment must have a settlement line (Razorpay's T+N).
     settlement_days: int = 3
     http_timeout_seconds: float = 10.0
+    # Bank statements (docs/statements.md): the CSV layout preset (hdfc | icici | generic) and, as
+    # JSON, column names that override or replace it, e.g. {"date": "Txn Date", "credit": "Cr"}.
+    bank_csv_preset: str = "hdfc"
+    bank_csv_columns: dict[str, Any] = {}
+    # A credit whose narration or reference contains one of these (case-insensitive) looks like a
+    # Razorpay settlement: only such credits are matched on amount and date, and one left unmatched
+    # is a break.
+    bank_razorpay_patterns: list[str] = ["RAZORPAY", "RZP"]
+    statement_upload_max_mb: int = 20
 
     @field_validator("razorpay_base_url")
     @classmethod

@@ -1,4 +1,4 @@
-"""`python -m sandbox serve | webhooks | manifest`: the local Razorpay stand-in's command line."""
+"""`python -m sandbox serve | webhooks | manifest | statement`: the local Razorpay stand-in's command line."""
 
 from __future__ import annotations
 
@@ -139,6 +139,32 @@ def manifest(
     except requests.RequestException as error:
         raise _fail(f"cannot read the manifest from {api}: {error}") from None
     typer.echo(orjson.dumps(response.json(), option=orjson.OPT_INDENT_2).decode())
+
+
+@app.command()
+def statement(
+    fmt: str = typer.Option("csv", "--format", help="csv (HDFC layout) | mt940 | camt053."),
+    out: str = typer.Option("-", help="File to write (default: standard output)."),
+    api: str = typer.Option(SANDBOX_BASE_URL, help="The running sandbox."),
+    key_id: str = typer.Option(SANDBOX_KEY_ID, help="Sandbox API key id."),
+    key_secret: str = typer.Option(SANDBOX_KEY_SECRET, help="Sandbox API key secret."),
+) -> None:
+    """Write the bank statement of the sandbox's settlements (planted faults in the manifest)."""
+    try:
+        response = requests.get(
+            f"{api.rstrip('/')}/_sandbox/statement",
+            params={"format": fmt},
+            auth=(key_id, key_secret),
+            timeout=120,
+        )
+        response.raise_for_status()
+    except requests.RequestException as error:
+        raise _fail(f"cannot read the statement from {api}: {error}") from None
+    if out == "-":
+        sys.stdout.buffer.write(response.content)
+    else:
+        with open(out, "wb") as handle:
+            handle.write(response.content)
 
 
 if __name__ == "__main__":
