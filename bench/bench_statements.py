@@ -25,6 +25,7 @@ sys.path.insert(0, str(PROJECT_ROOT))
 
 from sqlalchemy import Engine, func, insert, select  # noqa: E402
 
+import analytics.rules  # noqa: E402, F401 - loaded as in reconcile, so no run pays for the import
 from analytics.bank_match import (  # noqa: E402
     _credit_lines,
     _settlement_refs,
