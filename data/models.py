@@ -301,6 +301,12 @@ class Mismatch(Base):
     resolved_at: Mapped[datetime | None]
     updated_by: Mapped[str | None] = mapped_column(String(128))
     note: Mapped[str | None] = mapped_column(Text)
+    # Working breaks in bulk (analytics/mismatch_bulk.py): who owns it, the reason code of the last
+    # decision, when the evidence says the problem began (age counts from it) and when it is due.
+    owner: Mapped[str | None] = mapped_column(String(128), index=True)
+    reason_code: Mapped[str | None] = mapped_column(String(48))
+    evidence_at: Mapped[datetime | None]
+    due_at: Mapped[datetime | None] = mapped_column(index=True)
 
 
 class MismatchEvent(Base):

@@ -2,7 +2,8 @@
 
 bank_statements: one row per imported file (sha256, period covered); bank_statement_lines: each
 transaction with file, line number and raw text, unique by a transaction key so re-imports change
-nothing; bank_matches: which line credits which settlement, by which matching rule.
+nothing; bank_matches: which line credits which settlement, by which matching rule. mismatches gain
+owner, reason_code, evidence_at and due_at for bulk work on breaks.
 
 Revision ID: 0004
 Revises: 0003
@@ -94,7 +95,23 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_bank_matches_settlement_id"), ["settlement_id"], unique=False)
 
 
+    with op.batch_alter_table("mismatches", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("owner", sa.String(length=128), nullable=True))
+        batch_op.add_column(sa.Column("reason_code", sa.String(length=48), nullable=True))
+        batch_op.add_column(sa.Column("evidence_at", data.models.UTCDateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column("due_at", data.models.UTCDateTime(timezone=True), nullable=True))
+        batch_op.create_index(batch_op.f("ix_mismatches_owner"), ["owner"], unique=False)
+        batch_op.create_index(batch_op.f("ix_mismatches_due_at"), ["due_at"], unique=False)
+
+
 def downgrade() -> None:
+    with op.batch_alter_table("mismatches", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_mismatches_due_at"))
+        batch_op.drop_index(batch_op.f("ix_mismatches_owner"))
+        batch_op.drop_column("due_at")
+        batch_op.drop_column("evidence_at")
+        batch_op.drop_column("reason_code")
+        batch_op.drop_column("owner")
     with op.batch_alter_table("bank_matches", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_bank_matches_settlement_id"))
         batch_op.drop_index(batch_op.f("ix_bank_matches_line_id"))
