@@ -17,6 +17,7 @@ from sqlalchemy import Connection, Table, bindparam, insert, select, update
 from analytics.bank_match import refresh_bank_matches
 from analytics.bank_rules import BANK_RULES
 from analytics.db import Db, as_utc, utcnow, writing
+from analytics.mismatch_bulk import due_at_for, evidence_time
 from analytics.rollups import RECONCILE_LOCK, serialise
 from analytics.rules import RULES, Finding, RuleContext
 from data.audit import record_audit
@@ -57,6 +58,7 @@ def _explanation(finding: Finding) -> str:
 
 def _row(finding: Finding, now: datetime) -> dict[str, Any]:
     rule = RULES[finding.rule]
+    started = evidence_time(finding.evidence)
     return {
         "key": finding.key,
         "rule": finding.rule,
@@ -77,6 +79,10 @@ def _row(finding: Finding, now: datetime) -> dict[str, Any]:
         "resolved_at": None,
         "updated_by": None,
         "note": None,
+        "owner": None,
+        "reason_code": None,
+        "evidence_at": started,
+        "due_at": due_at_for(rule.severity, started or now),
     }
 
 

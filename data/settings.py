@@ -53,6 +53,18 @@ class Settings(BaseSettings):
     # is a break.
     bank_razorpay_patterns: list[str] = ["RAZORPAY", "RZP"]
     statement_upload_max_mb: int = 20
+    # Working mismatches in bulk: the reason codes a decision picks from, and the days after the
+    # evidence's start by which a mismatch of each severity is due.
+    mismatch_reason_codes: list[str] = [
+        "timing",
+        "bank_delay",
+        "razorpay_adjustment",
+        "duplicate",
+        "data_error",
+        "write_off",
+        "other",
+    ]
+    mismatch_due_days: dict[str, int] = {"critical": 1, "high": 3, "medium": 7, "low": 14}
 
     @field_validator("razorpay_base_url")
     @classmethod
