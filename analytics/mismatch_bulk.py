@@ -44,7 +44,6 @@ _M: Table = Mismatch.__table__  # type: ignore[assignment]
 _EV: Table = MismatchEvent.__table__  # type: ignore[assignment]
 _P: Table = Payment.__table__  # type: ignore[assignment]
 _IST = ZoneInfo("Asia/Kolkata")
-_CHUNK = 500
 
 # action → (statuses it applies to, the status it sets or None to keep it, the history action name)
 BULK_ACTIONS: dict[str, tuple[tuple[str, ...], str | None, str]] = {
@@ -191,30 +190,28 @@ def bulk_apply(
             if to_status == "resolved":
                 values.update(resolved_at=at, auto_resolved=False)
         history_columns = ["mismatch_id", "at", "actor", "action", "from_status", "to_status", "note"]
-        changed = 0
-        for start in range(0, len(ids), _CHUNK):
-            chunk = ids[start : start + _CHUNK]
-            in_chunk = and_(_M.c.id.in_(chunk), _M.c.status.in_(allowed))
-            # History first, from the rows as they are (from_status), then the update; both re-check the
-            # status so a mismatch decided meanwhile by someone else makes the counts disagree.
-            conn.execute(
-                insert(_EV).from_select(
-                    history_columns,
-                    select(
-                        _M.c.id,
-                        literal(at, _EV.c.at.type),
-                        literal(actor),
-                        literal(history_action),
-                        _M.c.status,
-                        _M.c.status if to_status is None else literal(to_status),
-                        literal(event_note or None, _EV.c.note.type),
-                    ).where(in_chunk),
-                )
+        # One INSERT … SELECT and one UPDATE over the same condition, history first (it reads each row's
+        # from_status). A mismatch that changed between the id read and these writes (decided by
+        # someone else, or newly detected) makes a count disagree, and everything is rolled back.
+        inserted = conn.execute(
+            insert(_EV).from_select(
+                history_columns,
+                select(
+                    _M.c.id,
+                    literal(at, _EV.c.at.type),
+                    literal(actor),
+                    literal(history_action),
+                    _M.c.status,
+                    _M.c.status if to_status is None else literal(to_status),
+                    literal(event_note or None, _EV.c.note.type),
+                ).where(where),
             )
-            changed += conn.execute(update(_M).where(in_chunk).values(**values)).rowcount
-        if changed != len(ids):
+        ).rowcount
+        changed = conn.execute(update(_M).where(where).values(**values)).rowcount
+        # psycopg reports -1 for INSERT … SELECT; the UPDATE's count (same condition) still guards it.
+        if changed != len(ids) or inserted not in (-1, len(ids)):
             raise BulkConflict(
-                f"{len(ids) - changed} of {len(ids)} mismatches changed while the action ran; nothing was applied"
+                f"the selection ({len(ids)} mismatches) changed while the action ran; nothing was applied"
             )
         record_audit(
             conn,
