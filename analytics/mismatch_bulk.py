@@ -37,6 +37,7 @@ __all__ = [
     "evidence_time",
     "export_mismatches",
     "reason_codes",
+    "select_ids",
     "worklist",
 ]
 
@@ -229,6 +230,14 @@ def bulk_apply(
             },
         )
     return BulkResult(action=action, count=len(ids), ids=ids, at=at)
+
+
+def select_ids(db: Db, selection: MismatchFilter, *, now: datetime | None = None) -> list[int]:
+    """Ids of every mismatch the filter selects (any status unless the filter names one)."""
+    at = as_utc(now) if now else utcnow()
+    with reading(db) as conn:
+        query = select(_M.c.id).where(*selection.clauses(at)).order_by(_M.c.id)
+        return [mismatch_id for (mismatch_id,) in conn.execute(query)]
 
 
 def _age_bucket(days: float) -> str:
