@@ -9,6 +9,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import Engine, func, insert, select
 
 from analytics import mismatch_bulk
@@ -20,6 +22,7 @@ from analytics.mismatch_bulk import (
     export_mismatches,
     worklist,
 )
+from dashboard import format
 from data.models import AuditLog, Mismatch, MismatchEvent
 from tests.analytics.factories import payment, write
 
@@ -196,3 +199,8 @@ def test_evidence_time_reads_the_rules_keys() -> None:
     )
     assert evidence_time({"processed_on": "2026-11-30"}) == datetime(2026, 11, 29, 18, 30, tzinfo=UTC)
     assert evidence_time({"amount": 5}) is None
+
+
+@given(st.integers(min_value=-(10**13), max_value=10**13), st.sampled_from(["INR", "USD", "JPY", "EUR"]))
+def test_export_money_is_what_babel_writes(minor: int, currency: str) -> None:
+    assert mismatch_bulk._money(minor, currency) == format.money(minor, currency)
