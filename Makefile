@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test setup services lint typecheck pytest bench clean
+.PHONY: demo test test-fast setup lock services lint typecheck pytest bench clean
 
 ## Set up everything and run the demo: sandbox → sync → webhook receiver → dashboard on SQLite.
 demo: setup
@@ -13,13 +13,29 @@ demo: setup
 ## Install everything and run the whole test suite (lint, types, SQLite + PostgreSQL, AppTest, browser).
 test: setup services lint typecheck pytest
 
+## The inner loop: SQLite only, no browser, no slow tests; needs no PostgreSQL and no Chromium.
+test-fast: setup
+	PAYOPS_TEST_BACKENDS=sqlite $(VENV)/bin/pytest $(PYTEST_PARALLEL) -m "not slow and not browser"
+
+## Exactly the locked environment (requirements-dev.lock, hashes checked), then payops itself, editable.
 setup: $(STAMP)
 
-$(STAMP): requirements.txt requirements-dev.txt
+# uv comes from PyPI at the version the lock pins; `uv pip sync` then makes the venv match the lock
+# (removing anything else), so the project is installed after it, without touching the pins.
+$(STAMP): requirements.lock requirements-dev.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet --upgrade pip
-	$(VENV)/bin/pip install --quiet -r requirements-dev.txt
+	$(VENV)/bin/pip install --quiet "$$(grep -m1 '^uv==' requirements-dev.lock | cut -d' ' -f1)"
+	$(VENV)/bin/uv pip sync --quiet --python $(PY) requirements-dev.lock
+	$(VENV)/bin/uv pip install --quiet --python $(PY) --no-deps -e .
 	touch $(STAMP)
+
+## Re-pin after editing requirements*.txt (the ranges); pins still in range stay unless
+## LOCK_ARGS=--upgrade. Hashes come from PyPI.
+lock: setup
+	$(VENV)/bin/uv pip compile --quiet --generate-hashes --python-version 3.11 $(LOCK_ARGS) \
+		requirements.txt -o requirements.lock
+	$(VENV)/bin/uv pip compile --quiet --generate-hashes --python-version 3.11 $(LOCK_ARGS) \
+		requirements-dev.txt -c requirements.lock -o requirements-dev.lock
 
 ## PostgreSQL on 127.0.0.1:5432 and Debian's Chromium for the browser tests.
 services:
@@ -32,8 +48,11 @@ lint:
 typecheck:
 	$(VENV)/bin/mypy .
 
+# Both cores; a module's tests stay on one worker, so its module-scoped sandbox or seed is built once.
+PYTEST_PARALLEL ?= -n 2 --dist loadscope
+
 pytest:
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest $(PYTEST_PARALLEL)
 
 ## Benchmarks (not part of the tests); figures go to docs/benchmarks.md.
 bench: setup
@@ -44,4 +63,4 @@ bench: setup
 	$(PY) -m bench.bench_pages
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis data/payops.db*
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis payops.egg-info data/payops.db*

@@ -6,7 +6,7 @@ import json
 import math
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 
 import pandas as pd
 import typer
@@ -16,10 +16,11 @@ from sqlalchemy.exc import SQLAlchemyError
 from analytics import mismatches as lifecycle
 from analytics.filters import Filters
 from analytics.reconcile import reconcile as run_reconcile
-from analytics.rollups import rebuild_all
 from analytics.success import DIMENSIONS, normalise_dimension, success_rates
 from analytics.webhook_health import webhook_health as compute_webhook_health
+from data.cli import ExitCode, fail
 from data.db import make_engine
+from data.rollups import rebuild_all
 
 app = typer.Typer(
     help="payops analytics: success rates, webhook health, reconciliation and rollups.",
@@ -27,23 +28,23 @@ app = typer.Typer(
     add_completion=False,
 )
 
-DatabaseOption = typer.Option(None, "--database-url", help="Database (default: DATABASE_URL / settings).")
-FromOption = typer.Option(None, "--from", help="First IST day, YYYY-MM-DD (inclusive).")
-ToOption = typer.Option(None, "--to", help="Last IST day, YYYY-MM-DD (inclusive).")
-JsonOption = typer.Option(False, "--json", help="Print JSON instead of a table.")
-RuleOption = typer.Option(None, "--rule", help="Run only this rule (repeatable).")
-
-
-def _fail(reason: str) -> typer.Exit:
-    typer.echo(reason, err=True)
-    return typer.Exit(1)
+# Options several commands share.
+DatabaseUrl = Annotated[
+    str | None, typer.Option("--database-url", help="Database (default: DATABASE_URL / settings).")
+]
+DateFrom = Annotated[str | None, typer.Option("--from", help="First IST day, YYYY-MM-DD (inclusive).")]
+DateTo = Annotated[str | None, typer.Option("--to", help="Last IST day, YYYY-MM-DD (inclusive).")]
+AsJson = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+MismatchId = Annotated[int, typer.Argument(help="Mismatch id.")]
+Actor = Annotated[str, typer.Option("--actor", help="Who decides (recorded in the audit log).")]
+Note = Annotated[str | None, typer.Option("--note", help="Why.")]
 
 
 def _engine(database_url: str | None) -> Engine:
     try:
         return make_engine(database_url)
     except Exception as error:  # a malformed URL is bad input, said in one line
-        raise _fail(f"cannot open database: {error}") from error
+        raise fail(f"cannot open database: {error}", ExitCode.BAD_INPUT) from error
 
 
 def _day(value: str | None, option: str) -> date | None:
@@ -52,7 +53,7 @@ def _day(value: str | None, option: str) -> date | None:
     try:
         return date.fromisoformat(value)
     except ValueError as error:
-        raise _fail(f"{option} must be a date YYYY-MM-DD, not {value!r}") from error
+        raise fail(f"{option} must be a date YYYY-MM-DD, not {value!r}", ExitCode.BAD_INPUT) from error
 
 
 def _filters(
@@ -71,7 +72,7 @@ def _filters(
             country=country,
         )
     except ValueError as error:
-        raise _fail(str(error)) from error
+        raise fail(str(error), ExitCode.BAD_INPUT) from error
 
 
 def _jsonable(value: Any) -> Any:
@@ -108,37 +109,38 @@ def _run(action: Any) -> Any:
     try:
         return action()
     except SQLAlchemyError as error:
-        raise _fail(f"database error: {str(error).splitlines()[0]}") from error
-    except ValueError as error:
-        raise _fail(str(error)) from error
+        raise fail(f"database error: {str(error).splitlines()[0]}", ExitCode.FAILED) from error
+    except ValueError as error:  # analytics refuses bad filters, names and ids with ValueError
+        raise fail(str(error), ExitCode.BAD_INPUT) from error
 
 
 @app.command("success-rates")
 def success_rates_command(
-    by: str = typer.Option(
-        ..., "--by", help=f"Dimension: {', '.join(DIMENSIONS)} (aliases: network, issuer, upi)."
-    ),
-    date_from: str | None = FromOption,
-    date_to: str | None = ToOption,
-    currency: str | None = typer.Option(None, "--currency", help="Only this currency, e.g. INR."),
-    method: str | None = typer.Option(None, "--method", help="Only this method, e.g. upi."),
-    country: str | None = typer.Option(
-        None, "--country", help="Only this country (ISO alpha-2, or 'unknown')."
-    ),
-    compare: bool = typer.Option(
-        False, "--compare", help="Add the previous period of equal length (needs --from/--to)."
-    ),
-    as_json: bool = JsonOption,
-    database_url: str | None = DatabaseOption,
+    by: Annotated[
+        str,
+        typer.Option("--by", help=f"Dimension: {', '.join(DIMENSIONS)} (aliases: network, issuer, upi)."),
+    ],
+    date_from: DateFrom = None,
+    date_to: DateTo = None,
+    currency: Annotated[str | None, typer.Option("--currency", help="Only this currency, e.g. INR.")] = None,
+    method: Annotated[str | None, typer.Option("--method", help="Only this method, e.g. upi.")] = None,
+    country: Annotated[
+        str | None, typer.Option("--country", help="Only this country (ISO alpha-2, or 'unknown').")
+    ] = None,
+    compare: Annotated[
+        bool, typer.Option("--compare", help="Add the previous period of equal length (needs --from/--to).")
+    ] = False,
+    as_json: AsJson = False,
+    database_url: DatabaseUrl = None,
 ) -> None:
     """Success rate (successes / attempts) per value of a dimension, from the hourly rollups."""
     try:
         dimension = normalise_dimension(by)
     except ValueError as error:
-        raise _fail(str(error)) from error
+        raise fail(str(error), ExitCode.BAD_INPUT) from error
     filters = _filters(date_from, date_to, currency, method, country)
     if compare and (filters.date_from is None or filters.date_to is None):
-        raise _fail("--compare needs both --from and --to")
+        raise fail("--compare needs both --from and --to", ExitCode.BAD_INPUT)
     engine = _engine(database_url)
     frame = _run(lambda: success_rates(engine, dimension, filters, compare_previous=compare))
     _print(_records(frame), as_json, frame)
@@ -146,19 +148,19 @@ def success_rates_command(
 
 @app.command("webhook-health")
 def webhook_health_command(
-    date_from: str | None = FromOption,
-    date_to: str | None = ToOption,
-    grace_minutes: int = typer.Option(
-        30, "--grace-minutes", min=0, help="Wait this long before calling an event missing."
-    ),
-    late_minutes: int = typer.Option(
-        5, "--late-minutes", min=0, help="A delivery lagging more than this is late."
-    ),
-    silence_minutes: int = typer.Option(
-        30, "--silence-minutes", min=1, help="A gap this long with payments is a silence."
-    ),
-    as_json: bool = JsonOption,
-    database_url: str | None = DatabaseOption,
+    date_from: DateFrom = None,
+    date_to: DateTo = None,
+    grace_minutes: Annotated[
+        int, typer.Option("--grace-minutes", min=0, help="Wait this long before calling an event missing.")
+    ] = 30,
+    late_minutes: Annotated[
+        int, typer.Option("--late-minutes", min=0, help="A delivery lagging more than this is late.")
+    ] = 5,
+    silence_minutes: Annotated[
+        int, typer.Option("--silence-minutes", min=1, help="A gap this long with payments is a silence.")
+    ] = 30,
+    as_json: AsJson = False,
+    database_url: DatabaseUrl = None,
 ) -> None:
     """Deliveries, duplicates, rejections, lag percentiles, missing events, silences and conflicts."""
     filters = _filters(date_from, date_to)
@@ -184,13 +186,15 @@ def webhook_health_command(
 
 @app.command("reconcile")
 def reconcile_command(
-    now: str | None = typer.Option(None, "--now", help="Pretend it is this ISO instant (default: now)."),
-    rule: list[str] | None = RuleOption,
-    settlement_days: int | None = typer.Option(
-        None, "--settlement-days", min=0, help="T+N business days (default: settings)."
-    ),
-    as_json: bool = JsonOption,
-    database_url: str | None = DatabaseOption,
+    now: Annotated[
+        str | None, typer.Option("--now", help="Pretend it is this ISO instant (default: now).")
+    ] = None,
+    rule: Annotated[list[str] | None, typer.Option("--rule", help="Run only this rule (repeatable).")] = None,
+    settlement_days: Annotated[
+        int | None, typer.Option("--settlement-days", min=0, help="T+N business days (default: settings).")
+    ] = None,
+    as_json: AsJson = False,
+    database_url: DatabaseUrl = None,
 ) -> None:
     """Run the reconciliation rules now and update the mismatches (idempotent)."""
     at: datetime | None = None
@@ -198,7 +202,7 @@ def reconcile_command(
         try:
             at = datetime.fromisoformat(now)
         except ValueError as error:
-            raise _fail(f"--now must be an ISO datetime, not {now!r}") from error
+            raise fail(f"--now must be an ISO datetime, not {now!r}", ExitCode.BAD_INPUT) from error
         at = at.replace(tzinfo=UTC) if at.tzinfo is None else at
     engine = _engine(database_url)
     result = _run(lambda: run_reconcile(engine, now=at, rules=rule or None, settlement_days=settlement_days))
@@ -215,18 +219,18 @@ def reconcile_command(
 
 @app.command("mismatches")
 def mismatches_command(
-    rule: str | None = typer.Option(None, "--rule", help="Only this rule id."),
-    status: str | None = typer.Option(None, "--status", help="open | acknowledged | resolved"),
-    severity: str | None = typer.Option(None, "--severity", help="critical | high | medium | low"),
-    limit: int = typer.Option(1000, "--limit", min=1, help="At most this many (newest first)."),
-    as_json: bool = JsonOption,
-    database_url: str | None = DatabaseOption,
+    rule: Annotated[str | None, typer.Option("--rule", help="Only this rule id.")] = None,
+    status: Annotated[str | None, typer.Option("--status", help="open | acknowledged | resolved")] = None,
+    severity: Annotated[str | None, typer.Option("--severity", help="critical | high | medium | low")] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many (newest first).")] = 1000,
+    as_json: AsJson = False,
+    database_url: DatabaseUrl = None,
 ) -> None:
     """List mismatches: rule, entity ids, amounts, explanation, status and age."""
     from analytics.rules import RULES
 
     if rule is not None and rule not in RULES:
-        raise _fail(f"unknown rule {rule!r}; choose from {', '.join(RULES)}")
+        raise fail(f"unknown rule {rule!r}; choose from {', '.join(RULES)}", ExitCode.BAD_INPUT)
     engine = _engine(database_url)
     frame = _run(
         lambda: lifecycle.list_mismatches(engine, rule=rule, status=status, severity=severity, limit=limit)
@@ -248,21 +252,17 @@ def mismatches_command(
     _print(None, False, frame[columns])
 
 
-def _decide(action: str, mismatch_id: int, actor: str, note: str | None, database_url: str | None) -> None:
+def _decide(
+    decision: lifecycle.Decision, mismatch_id: int, actor: str, note: str | None, database_url: str | None
+) -> None:
     engine = _engine(database_url)
-    decide = {"acknowledge": lifecycle.acknowledge, "resolve": lifecycle.resolve, "reopen": lifecycle.reopen}[
-        action
-    ]
-    _run(lambda: decide(engine, mismatch_id, actor, note))
-    typer.echo(f"mismatch {mismatch_id}: {action}d by {actor}")
+    _run(lambda: lifecycle.decide(engine, mismatch_id, decision, actor, note))
+    typer.echo(f"mismatch {mismatch_id}: {decision}d by {actor}")
 
 
 @app.command("acknowledge")
 def acknowledge_command(
-    mismatch_id: int = typer.Argument(..., help="Mismatch id."),
-    actor: str = typer.Option(..., "--actor", help="Who decides (recorded in the audit log)."),
-    note: str | None = typer.Option(None, "--note", help="Why."),
-    database_url: str | None = DatabaseOption,
+    mismatch_id: MismatchId, actor: Actor, note: Note = None, database_url: DatabaseUrl = None
 ) -> None:
     """Mark a mismatch acknowledged (open → acknowledged)."""
     _decide("acknowledge", mismatch_id, actor, note, database_url)
@@ -270,17 +270,14 @@ def acknowledge_command(
 
 @app.command("resolve")
 def resolve_command(
-    mismatch_id: int = typer.Argument(..., help="Mismatch id."),
-    actor: str = typer.Option(..., "--actor", help="Who decides (recorded in the audit log)."),
-    note: str | None = typer.Option(None, "--note", help="Why."),
-    database_url: str | None = DatabaseOption,
+    mismatch_id: MismatchId, actor: Actor, note: Note = None, database_url: DatabaseUrl = None
 ) -> None:
     """Mark a mismatch resolved (open | acknowledged → resolved)."""
     _decide("resolve", mismatch_id, actor, note, database_url)
 
 
 @app.command("rebuild-rollups")
-def rebuild_rollups_command(database_url: str | None = DatabaseOption) -> None:
+def rebuild_rollups_command(database_url: DatabaseUrl = None) -> None:
     """Recompute every rollup row from the raw payments table."""
     engine = _engine(database_url)
 
@@ -292,5 +289,9 @@ def rebuild_rollups_command(database_url: str | None = DatabaseOption) -> None:
     typer.echo(f"rebuilt {buckets} hourly buckets")
 
 
-if __name__ == "__main__":
+def main() -> None:
     app()
+
+
+if __name__ == "__main__":
+    main()

@@ -28,7 +28,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import Connection, String, Table, delete, func, insert, select, type_coerce
 
 from analytics.db import Db, reading, utcnow, writing
-from analytics.filters import ist_day_of
+from data.ist import ist_day_of
 from data.models import BankMatch, BankStatement, BankStatementLine, Settlement
 from data.settings import get_settings
 

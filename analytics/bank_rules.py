@@ -17,8 +17,8 @@ from analytics.bank_match import (
     statement_coverage,
 )
 from analytics.db import as_int
-from analytics.filters import ist_day_of
 from analytics.rules import RULES, Finding, Rule, RuleContext, format_amount
+from data.ist import ist_day_of
 from data.models import BankMatch, BankStatementLine, Settlement
 from data.settings import get_settings
 
@@ -295,7 +295,7 @@ BANK_RULES: list[Rule] = [
         id="settlement_not_credited",
         severity="critical",
         title="Settlement not credited to the bank",
-        explanation=(
+        explanation_template=(
             "A processed settlement has no credit in the imported bank statements by the end of T+1 business "
             "day, on days the statements cover (outside coverage it is not yet known, not a break)."
         ),
@@ -309,7 +309,7 @@ BANK_RULES: list[Rule] = [
         id="bank_credit_amount_differs",
         severity="high",
         title="Bank credit differs from its settlement",
-        explanation="A bank credit carries a settlement's UTR but its amount differs from the settlement amount.",
+        explanation_template="A bank credit carries a settlement's UTR but its amount differs from the settlement amount.",
         usual_cause=(
             "Bank charges deducted on an inward transfer, a split payout, or a reversal netted into the credit."
         ),
@@ -319,7 +319,7 @@ BANK_RULES: list[Rule] = [
         id="bank_credit_without_settlement",
         severity="medium",
         title="Razorpay-looking credit with no settlement",
-        explanation="A bank credit whose narration looks like Razorpay matches no processed settlement.",
+        explanation_template="A bank credit whose narration looks like Razorpay matches no processed settlement.",
         usual_cause=(
             "The settlement is not synced yet, it belongs to another Razorpay account of the merchant, or it is "
             "a refund reversal or a manual payout from Razorpay support."
@@ -330,7 +330,7 @@ BANK_RULES: list[Rule] = [
         id="settlement_credited_twice",
         severity="critical",
         title="Settlement credited twice",
-        explanation="More than one bank credit is matched to the same settlement.",
+        explanation_template="More than one bank credit is matched to the same settlement.",
         usual_cause=(
             "A payout retried after a timeout and paid twice (Razorpay will debit one back), or the same "
             "statement lines imported from two differently-formatted exports of one account."
@@ -341,7 +341,7 @@ BANK_RULES: list[Rule] = [
         id="bank_credit_ambiguous",
         severity="medium",
         title="Bank credit matches more than one settlement",
-        explanation=(
+        explanation_template=(
             "A Razorpay-looking credit without a UTR equals several settlements in amount within 3 business "
             "days (or a settlement fits several credits); payops does not guess which."
         ),

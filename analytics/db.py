@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
+import pandas as pd
 from sqlalchemy import Connection, Engine
 
 Db = Engine | Connection
@@ -51,3 +53,12 @@ def as_utc(value: datetime) -> datetime:
     if value.tzinfo is None:
         raise ValueError(f"naive datetime {value!r}: analytics takes aware UTC only")
     return value.astimezone(UTC)
+
+
+# Drill-down tables never return more rows than this, whatever the caller asks for.
+MAX_ROWS = 1000
+
+
+def as_frame(rows: Sequence[Any], columns: Sequence[str]) -> pd.DataFrame:
+    """A DataFrame of result rows with exactly these columns (present even when there are no rows)."""
+    return pd.DataFrame([tuple(row) for row in rows], columns=list(columns))

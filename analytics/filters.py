@@ -1,22 +1,27 @@
-"""Query filters shared by every analytics query: IST calendar days, currency, method, country."""
+"""Query filters shared by every analytics query (IST calendar days, currency, method, country), and
+the one translation of a Filters into SQL conditions that every query uses.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime, time, timedelta, timezone
+from datetime import date, datetime, timedelta
 from typing import Any
 
-IST = timezone(timedelta(hours=5, minutes=30), "IST")
+from sqlalchemy import ColumnElement, func
+
+from data.ist import ist_midnight, today_ist
+
+__all__ = [
+    "UNKNOWN",
+    "Filters",
+    "between",
+    "conditions",
+    "last_n_days",
+    "shows_as",
+]
+
 UNKNOWN = "unknown"
-
-
-def ist_midnight(day: date) -> datetime:
-    """The aware-UTC instant at which the IST calendar day `day` begins (18:30 UTC the day before)."""
-    return datetime.combine(day, time(0, 0), tzinfo=IST).astimezone(UTC)
-
-
-def ist_day_of(ts: datetime) -> date:
-    return ts.astimezone(IST).date()
 
 
 @dataclass(frozen=True)
@@ -66,5 +71,65 @@ def last_n_days(n: int, *, now: datetime | None = None, **filters: Any) -> Filte
     """Today (IST) and the n-1 days before it."""
     if n < 1:
         raise ValueError("n must be at least 1")
-    today = ist_day_of(now or datetime.now(UTC))
+    today = today_ist(now)
     return Filters(date_from=today - timedelta(days=n - 1), date_to=today, **filters)
+
+
+def between(column: Any, start: datetime | None, end: datetime | None) -> list[ColumnElement[bool]]:
+    """`start <= column < end`, each side left out when None."""
+    bounds: list[ColumnElement[bool]] = []
+    if start is not None:
+        bounds.append(column >= start)
+    if end is not None:
+        bounds.append(column < end)
+    return bounds
+
+
+def shows_as(column: ColumnElement[Any], value: str, *, breakdown: bool = False) -> ColumnElement[bool]:
+    """`column` holds the value a rate row shows as `value`, counted the way the rollups count it.
+
+    Rollup key columns store a missing value as "" and rates show it (and a stored "unknown") as
+    "unknown"; breakdown rows leave payments without the attribute (NULL) out altogether, so their
+    "unknown" can only be a stored "" or "unknown".
+    """
+    if value != UNKNOWN:
+        return column == value
+    if breakdown:
+        return column.in_(("", UNKNOWN))
+    return func.coalesce(column, "").in_(("", UNKNOWN))
+
+
+def conditions(
+    filters: Filters | None,
+    *,
+    at: Any = None,
+    day: Any = None,
+    currency: Any = None,
+    method: Any = None,
+    country: Any = None,
+) -> list[ColumnElement[bool]]:
+    """The WHERE conditions `filters` puts on a query, for the columns it names.
+
+    `at` is an aware-UTC timestamp column (the period is [IST midnight of date_from, IST midnight after
+    date_to)); `day` an IST calendar-date column (both ends inclusive); `currency`, `method`, `country`
+    the columns those filters apply to. A filter whose column is not given is not applied: a query
+    passes only the columns it can be filtered on. No filters, no conditions.
+    """
+    if filters is None:
+        return []
+    where: list[ColumnElement[bool]] = []
+    if at is not None:
+        where += between(at, *filters.utc_range())
+    if day is not None:
+        if filters.date_from is not None:
+            where.append(day >= filters.date_from)
+        if filters.date_to is not None:
+            where.append(day <= filters.date_to)
+    if currency is not None and filters.currency:
+        where.append(currency == filters.currency.upper())
+    if method is not None and filters.method:
+        where.append(shows_as(method, filters.method.lower()))
+    if country is not None and filters.country:
+        code = UNKNOWN if filters.country.lower() == UNKNOWN else filters.country.upper()
+        where.append(shows_as(country, code))
+    return where

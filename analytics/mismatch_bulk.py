@@ -15,14 +15,15 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from typing import Any, TextIO
-from zoneinfo import ZoneInfo
 
 import pandas as pd
 from babel.numbers import get_currency_precision, get_currency_symbol
 from sqlalchemy import ColumnElement, Table, and_, func, insert, literal, select, update
 
 from analytics.db import Db, as_utc, reading, utcnow, writing
+from analytics.mismatches import TRANSITIONS, UNRESOLVED_STATUSES
 from data.audit import record_audit
+from data.ist import IST
 from data.models import Mismatch, MismatchEvent, Payment
 from data.settings import get_settings
 
@@ -44,13 +45,17 @@ __all__ = [
 _M: Table = Mismatch.__table__  # type: ignore[assignment]
 _EV: Table = MismatchEvent.__table__  # type: ignore[assignment]
 _P: Table = Payment.__table__  # type: ignore[assignment]
-_IST = ZoneInfo("Asia/Kolkata")
 
-# action → (statuses it applies to, the status it sets or None to keep it, the history action name)
+# action → (statuses it applies to, the status it sets or None to keep it, the history action name);
+# acknowledge and resolve are the lifecycle's own transitions (analytics.mismatches.TRANSITIONS).
 BULK_ACTIONS: dict[str, tuple[tuple[str, ...], str | None, str]] = {
-    "acknowledge": (("open",), "acknowledged", "acknowledged"),
-    "resolve": (("open", "acknowledged"), "resolved", "resolved"),
-    "assign": (("open", "acknowledged"), None, "assigned"),
+    "acknowledge": (
+        TRANSITIONS["acknowledged"].from_statuses,
+        TRANSITIONS["acknowledged"].to_status,
+        "acknowledged",
+    ),
+    "resolve": (TRANSITIONS["resolved"].from_statuses, TRANSITIONS["resolved"].to_status, "resolved"),
+    "assign": (UNRESOLVED_STATUSES, None, "assigned"),
 }
 AGE_BUCKETS: tuple[tuple[str, float], ...] = (
     ("under 1 day", 1),
@@ -135,7 +140,7 @@ def evidence_time(evidence: Mapping[str, Any]) -> datetime | None:
         try:
             if len(value) == 10:  # an IST calendar day
                 return datetime.combine(
-                    date.fromisoformat(value), datetime.min.time(), tzinfo=_IST
+                    date.fromisoformat(value), datetime.min.time(), tzinfo=IST
                 ).astimezone(UTC)
             moment = datetime.fromisoformat(value)
         except ValueError:
@@ -338,7 +343,7 @@ def _money(minor: int | None, currency: str | None) -> str:
 
 
 def _ist(moment: datetime | None) -> str:
-    return "" if moment is None else as_utc(moment).astimezone(_IST).strftime("%d %b %Y %H:%M IST")
+    return "" if moment is None else as_utc(moment).astimezone(IST).strftime("%d %b %Y %H:%M IST")
 
 
 _AMOUNT_KEYS = (

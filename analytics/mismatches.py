@@ -1,12 +1,16 @@
 """The mismatch lifecycle: open → acknowledged → resolved, each change in mismatch_events and audit_log.
 
-Reconciliation (analytics.reconcile) writes detections; people acknowledge, resolve or reopen here.
+The one table of transitions (TRANSITIONS) is here, and every change of status goes through it:
+people acknowledge, resolve or reopen (the page and the CLI call `decide`), and reconciliation
+(analytics.reconcile) opens, auto-resolves and reopens through `record_detected` and `apply_system`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 import pandas as pd
 from sqlalchemy import Connection, Table, func, insert, select, update
@@ -16,16 +20,26 @@ from data.audit import record_audit
 from data.models import Mismatch, MismatchEvent
 
 __all__ = [
+    "DECISIONS",
+    "INITIAL_STATUS",
     "MISMATCH_COLUMNS",
     "STATUSES",
+    "TRANSITIONS",
+    "UNRESOLVED_STATUSES",
+    "Decision",
     "InvalidTransition",
     "MismatchError",
     "MismatchNotFound",
+    "Transition",
     "acknowledge",
+    "allowed_decisions",
+    "apply_system",
+    "decide",
     "get_mismatch",
     "list_mismatches",
     "mismatch_history",
     "mismatch_summary",
+    "record_detected",
     "record_event",
     "reopen",
     "resolve",
@@ -35,13 +49,47 @@ _M: Table = Mismatch.__table__  # type: ignore[assignment]
 _EV: Table = MismatchEvent.__table__  # type: ignore[assignment]
 
 STATUSES = ("open", "acknowledged", "resolved")
+INITIAL_STATUS = "open"  # a detected mismatch starts here
+UNRESOLVED_STATUSES = ("open", "acknowledged")
 SEVERITIES = ("critical", "high", "medium", "low")
-# Which manual action may move a mismatch from which status.
-_TRANSITIONS: dict[str, tuple[tuple[str, ...], str]] = {
-    "acknowledged": (("open",), "acknowledged"),
-    "resolved": (("open", "acknowledged"), "resolved"),
-    "reopened": (("resolved", "acknowledged"), "open"),
+_CHUNK = 500  # ids per bulk statement
+
+
+@dataclass(frozen=True)
+class Transition:
+    """One kind of change: `action` (as mismatch_events records it) moves a mismatch from one of
+    `from_statuses` to `to_status`. `by_system` ones are reconciliation's, never a person's."""
+
+    action: str
+    from_statuses: tuple[str, ...]
+    to_status: str
+    by_system: bool = False
+
+
+# The lifecycle, the only table of it. A person acknowledges, resolves or reopens; reconciliation
+# auto-resolves what it no longer detects and reopens what it auto-resolved and detects again (a
+# mismatch a person resolved stays resolved: their decision stands). "detected" is the birth event.
+TRANSITIONS: dict[str, Transition] = {
+    t.action: t
+    for t in (
+        Transition("acknowledged", ("open",), "acknowledged"),
+        Transition("resolved", ("open", "acknowledged"), "resolved"),
+        Transition("reopened", ("resolved", "acknowledged"), "open"),
+        Transition("auto_resolved", UNRESOLVED_STATUSES, "resolved", by_system=True),
+    )
 }
+_DETECTED = "detected"
+
+Decision = Literal["acknowledge", "resolve", "reopen"]
+# A person's decision → the transition it makes, in the order the page offers them.
+DECISIONS: dict[Decision, str] = {"acknowledge": "acknowledged", "resolve": "resolved", "reopen": "reopened"}
+
+
+def allowed_decisions(status: str) -> list[Decision]:
+    """The decisions a person may take on a mismatch in `status` (empty for an unknown status)."""
+    return [decision for decision, action in DECISIONS.items() if status in TRANSITIONS[action].from_statuses]
+
+
 MISMATCH_COLUMNS = [
     "id",
     "rule",
@@ -103,12 +151,86 @@ def record_event(
     )
 
 
+def _status_values(transition: Transition, *, at: datetime, actor: str) -> dict[str, Any]:
+    """The mismatch columns a transition sets (besides a person's note)."""
+    values: dict[str, Any] = {"status": transition.to_status, "updated_by": actor}
+    if transition.to_status == "resolved":
+        values.update(resolved_at=at, auto_resolved=transition.by_system)
+    elif transition.to_status == "open":
+        values.update(resolved_at=None, auto_resolved=False)
+    return values
+
+
+def _events(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    for start in range(0, len(rows), _CHUNK):
+        conn.execute(insert(_EV), rows[start : start + _CHUNK])
+
+
+def record_detected(conn: Connection, mismatch_ids: Sequence[int], *, at: datetime, actor: str) -> None:
+    """The birth events of mismatches reconciliation has just inserted with INITIAL_STATUS."""
+    _events(
+        conn,
+        [
+            {
+                "mismatch_id": mismatch_id,
+                "at": at,
+                "actor": actor,
+                "action": _DETECTED,
+                "from_status": None,
+                "to_status": INITIAL_STATUS,
+                "note": None,
+            }
+            for mismatch_id in mismatch_ids
+        ],
+    )
+
+
+def apply_system(
+    conn: Connection,
+    action: str,
+    mismatches: Sequence[tuple[int, str]],
+    *,
+    at: datetime,
+    actor: str,
+    note: str,
+) -> None:
+    """Reconciliation's bulk change: move each (id, current status) along `action`, with its events.
+
+    Runs inside the caller's transaction (reconcile holds its lock), so the statuses it read are
+    still current; a status the transition does not start from is a bug in the caller.
+    """
+    transition = TRANSITIONS[action]
+    wrong = [mismatch_id for mismatch_id, status in mismatches if status not in transition.from_statuses]
+    if wrong:
+        raise InvalidTransition(f"cannot mark mismatches {wrong[:5]} {action}")
+    ids = [mismatch_id for mismatch_id, _status in mismatches]
+    values = _status_values(transition, at=at, actor=actor)
+    for start in range(0, len(ids), _CHUNK):
+        conn.execute(update(_M).where(_M.c.id.in_(ids[start : start + _CHUNK])).values(**values))
+    _events(
+        conn,
+        [
+            {
+                "mismatch_id": mismatch_id,
+                "at": at,
+                "actor": actor,
+                "action": action,
+                "from_status": status,
+                "to_status": transition.to_status,
+                "note": note,
+            }
+            for mismatch_id, status in mismatches
+        ],
+    )
+
+
 def _transition(
     db: Db, mismatch_id: int, action: str, actor: str, note: str | None, now: datetime | None
 ) -> None:
     if not actor or not actor.strip():
         raise MismatchError("an actor (who made the decision) is required")
-    allowed_from, to_status = _TRANSITIONS[action]
+    transition = TRANSITIONS[action]
+    allowed_from, to_status = transition.from_statuses, transition.to_status
     at = as_utc(now) if now else utcnow()
     with writing(db) as conn:
         current = conn.execute(select(_M.c.status, _M.c.rule).where(_M.c.id == mismatch_id)).first()
@@ -117,11 +239,7 @@ def _transition(
         from_status, rule = current
         if from_status not in allowed_from:
             raise InvalidTransition(f"mismatch {mismatch_id} is {from_status}; cannot mark it {action}")
-        values: dict[str, Any] = {"status": to_status, "updated_by": actor, "note": note}
-        if to_status == "resolved":
-            values.update(resolved_at=at, auto_resolved=False)
-        elif to_status == "open":
-            values.update(resolved_at=None, auto_resolved=False)
+        values = {**_status_values(transition, at=at, actor=actor), "note": note}
         # The status check in WHERE makes a concurrent decision on the same mismatch lose cleanly.
         changed = conn.execute(
             update(_M).where(_M.c.id == mismatch_id, _M.c.status == from_status).values(**values)
@@ -148,25 +266,40 @@ def _transition(
         )
 
 
+def decide(
+    db: Db,
+    mismatch_id: int,
+    decision: Decision,
+    actor: str,
+    note: str | None = None,
+    *,
+    now: datetime | None = None,
+) -> None:
+    """A person's decision (see allowed_decisions), recorded in mismatch_events and audit_log."""
+    if decision not in DECISIONS:
+        raise MismatchError(f"unknown decision {decision!r}; choose from {', '.join(DECISIONS)}")
+    _transition(db, mismatch_id, DECISIONS[decision], actor, note, now)
+
+
 def acknowledge(
     db: Db, mismatch_id: int, actor: str, note: str | None = None, *, now: datetime | None = None
 ) -> None:
     """open → acknowledged: someone owns it now."""
-    _transition(db, mismatch_id, "acknowledged", actor, note, now)
+    decide(db, mismatch_id, "acknowledge", actor, note, now=now)
 
 
 def resolve(
     db: Db, mismatch_id: int, actor: str, note: str | None = None, *, now: datetime | None = None
 ) -> None:
     """open | acknowledged → resolved by a person (re-detection will not reopen it; see docs)."""
-    _transition(db, mismatch_id, "resolved", actor, note, now)
+    decide(db, mismatch_id, "resolve", actor, note, now=now)
 
 
 def reopen(
     db: Db, mismatch_id: int, actor: str, note: str | None = None, *, now: datetime | None = None
 ) -> None:
     """resolved | acknowledged → open."""
-    _transition(db, mismatch_id, "reopened", actor, note, now)
+    decide(db, mismatch_id, "reopen", actor, note, now=now)
 
 
 def _age_days(first_seen: datetime, resolved_at: datetime | None, now: datetime) -> float:

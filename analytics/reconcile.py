@@ -3,6 +3,7 @@
 New findings open a mismatch; a finding seen again refreshes its evidence; an open or acknowledged
 mismatch whose condition has cleared is auto-resolved; an auto-resolved one that comes back reopens.
 A mismatch resolved by a person stays resolved (their decision stands; last_seen_at still moves).
+Every change of status goes through analytics.mismatches, the one home of the lifecycle.
 """
 
 from __future__ import annotations
@@ -12,22 +13,21 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Table, bindparam, insert, select, update
+from sqlalchemy import Table, bindparam, insert, select, update
 
+from analytics import mismatches as lifecycle
 from analytics.bank_match import refresh_bank_matches
 from analytics.bank_rules import BANK_RULES
 from analytics.db import Db, as_utc, utcnow, writing
 from analytics.mismatch_bulk import due_at_for, evidence_time
-from analytics.rollups import RECONCILE_LOCK, serialise
 from analytics.rules import RULES, Finding, RuleContext
 from data.audit import record_audit
-from data.models import Mismatch, MismatchEvent, UTCDateTime
-from data.settings import get_settings
+from data.models import Mismatch, UTCDateTime
+from data.rollups import RECONCILE_LOCK, serialise
 
 __all__ = ["ReconcileResult", "reconcile"]
 
 _M: Table = Mismatch.__table__  # type: ignore[assignment]
-_EV: Table = MismatchEvent.__table__  # type: ignore[assignment]
 _CHUNK = 500
 BANK_RULE_IDS = frozenset(rule.id for rule in BANK_RULES)
 
@@ -52,18 +52,19 @@ class ReconcileResult:
         }
 
 
-def _explanation(finding: Finding) -> str:
-    return f"{finding.detail} {RULES[finding.rule].explanation}"
+def _explanation(finding: Finding, ctx: RuleContext) -> str:
+    return f"{finding.detail} {RULES[finding.rule].explain(ctx)}"
 
 
-def _row(finding: Finding, now: datetime) -> dict[str, Any]:
+def _row(finding: Finding, ctx: RuleContext) -> dict[str, Any]:
+    now = ctx.now
     rule = RULES[finding.rule]
     started = evidence_time(finding.evidence)
     return {
         "key": finding.key,
         "rule": finding.rule,
         "severity": rule.severity,
-        "status": "open",
+        "status": lifecycle.INITIAL_STATUS,
         "auto_resolved": False,
         "payment_id": finding.payment_id,
         "order_id": finding.order_id,
@@ -72,7 +73,7 @@ def _row(finding: Finding, now: datetime) -> dict[str, Any]:
         "currency": finding.currency,
         "expected_amount": finding.expected_amount,
         "actual_amount": finding.actual_amount,
-        "explanation": _explanation(finding),
+        "explanation": _explanation(finding, ctx),
         "evidence": finding.evidence,
         "first_seen_at": now,
         "last_seen_at": now,
@@ -84,11 +85,6 @@ def _row(finding: Finding, now: datetime) -> dict[str, Any]:
         "evidence_at": started,
         "due_at": due_at_for(rule.severity, started or now),
     }
-
-
-def _events(conn: Connection, rows: list[dict[str, Any]]) -> None:
-    for start in range(0, len(rows), _CHUNK):
-        conn.execute(insert(_EV), rows[start : start + _CHUNK])
 
 
 def reconcile(
@@ -105,10 +101,13 @@ def reconcile(
     unknown = [rule_id for rule_id in selected if rule_id not in RULES]
     if unknown:
         raise ValueError(f"unknown rule(s): {', '.join(unknown)}; choose from {', '.join(RULES)}")
-    days = settlement_days if settlement_days is not None else get_settings().settlement_days
-    if days < 0:
+    if settlement_days is not None and settlement_days < 0:
         raise ValueError("settlement_days must not be negative")
-    ctx = RuleContext(now=now, settlement_days=days)
+    ctx = (
+        RuleContext.configured(now)
+        if settlement_days is None
+        else RuleContext.configured(now, settlement_days=settlement_days)
+    )
 
     with writing(db) as conn:
         serialise(conn, RECONCILE_LOCK)  # two runs at once would both insert the same new keys
@@ -129,7 +128,7 @@ def reconcile(
         }
 
         new_keys = [key for key in findings if key not in existing]
-        new_rows = [_row(findings[key], now) for key in new_keys]
+        new_rows = [_row(findings[key], ctx) for key in new_keys]
         for start in range(0, len(new_rows), _CHUNK):
             conn.execute(insert(_M), new_rows[start : start + _CHUNK])
         new_ids: list[int] = []
@@ -138,18 +137,7 @@ def reconcile(
             new_ids.extend(
                 mismatch_id for (mismatch_id,) in conn.execute(select(_M.c.id).where(_M.c.key.in_(chunk)))
             )
-        events = [
-            {
-                "mismatch_id": mismatch_id,
-                "at": now,
-                "actor": actor,
-                "action": "detected",
-                "from_status": None,
-                "to_status": "open",
-                "note": None,
-            }
-            for mismatch_id in new_ids
-        ]
+        lifecycle.record_detected(conn, new_ids, at=now, actor=actor)
 
         seen_again = [key for key in findings if key in existing]
         if seen_again:
@@ -169,7 +157,7 @@ def reconcile(
                     "b_id": existing[key][0],
                     "b_seen": now,
                     "b_evidence": findings[key].evidence,
-                    "b_explanation": _explanation(findings[key]),
+                    "b_explanation": _explanation(findings[key], ctx),
                     "b_expected": findings[key].expected_amount,
                     "b_actual": findings[key].actual_amount,
                 }
@@ -178,59 +166,32 @@ def reconcile(
             for start in range(0, len(params), _CHUNK):
                 conn.execute(refresh, params[start : start + _CHUNK])
 
+        # Back after an automatic resolution: open again. (One a person resolved stays resolved.)
         reopen_ids = [
             existing[key][0] for key in seen_again if existing[key][1] == "resolved" and existing[key][2]
         ]
-        if reopen_ids:
-            conn.execute(
-                update(_M)
-                .where(_M.c.id.in_(reopen_ids))
-                .values(status="open", auto_resolved=False, resolved_at=None, updated_by=actor)
-            )
-            events.extend(
-                {
-                    "mismatch_id": mismatch_id,
-                    "at": now,
-                    "actor": actor,
-                    "action": "reopened",
-                    "from_status": "resolved",
-                    "to_status": "open",
-                    "note": "condition detected again",
-                }
-                for mismatch_id in reopen_ids
-            )
-
+        lifecycle.apply_system(
+            conn,
+            "reopened",
+            [(mismatch_id, "resolved") for mismatch_id in reopen_ids],
+            at=now,
+            actor=actor,
+            note="condition detected again",
+        )
         cleared = [
             (mismatch_id, status)
             for key, (mismatch_id, status, _auto) in existing.items()
-            if key not in findings and status in ("open", "acknowledged")
+            if key not in findings and status in lifecycle.UNRESOLVED_STATUSES
         ]
-        cleared_ids = [mismatch_id for mismatch_id, _status in cleared]
-        for start in range(0, len(cleared_ids), _CHUNK):
-            conn.execute(
-                update(_M)
-                .where(_M.c.id.in_(cleared_ids[start : start + _CHUNK]))
-                .values(status="resolved", auto_resolved=True, resolved_at=now, updated_by=actor)
-            )
-        events.extend(
-            {
-                "mismatch_id": mismatch_id,
-                "at": now,
-                "actor": actor,
-                "action": "auto_resolved",
-                "from_status": status,
-                "to_status": "resolved",
-                "note": "condition no longer detected",
-            }
-            for mismatch_id, status in cleared
+        lifecycle.apply_system(
+            conn, "auto_resolved", cleared, at=now, actor=actor, note="condition no longer detected"
         )
-        _events(conn, events)
 
         reopened = set(reopen_ids)
         still_open = sum(
             1
             for key in seen_again
-            if existing[key][1] in ("open", "acknowledged") or existing[key][0] in reopened
+            if existing[key][1] in lifecycle.UNRESOLVED_STATUSES or existing[key][0] in reopened
         )
         result = ReconcileResult(
             now=now,

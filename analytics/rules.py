@@ -13,9 +13,12 @@ from typing import Any
 
 from sqlalchemy import Connection, Table, case, exists, func, literal, or_, select
 
-from analytics.filters import ist_day_of, ist_midnight
 from analytics.webhook_health import missing_events, status_conflicts
+from data import money
+from data.ist import ist_day_of, ist_midnight
 from data.models import Order, Payment, Refund, Settlement, SettlementLine
+from data.settings import DEFAULT_FEE_RATE_RANGES, Settings, get_settings
+from data.vocabulary import CAPTURED_STATUSES
 
 __all__ = [
     "DEFAULT_FEE_RATE_RANGES",
@@ -33,38 +36,8 @@ _R: Table = Refund.__table__  # type: ignore[assignment]
 _S: Table = Settlement.__table__  # type: ignore[assignment]
 _L: Table = SettlementLine.__table__  # type: ignore[assignment]
 
-CAPTURED_STATUSES = ("captured", "refunded")
-
-# Fee (GST included, as Razorpay reports it) / amount, in basis points, per method: (min, max).
-# A rate outside the range usually means a pricing-plan change, a wrong fee bearer, or a fee charged
-# on the wrong amount. "*" covers methods not listed.
-DEFAULT_FEE_RATE_RANGES: dict[str, tuple[int, int]] = {
-    # Razorpay's standard plans, GST included: ~2% domestic (≈2.36% with GST), up to 3% + GST for
-    # premium and 3.5% + GST for international cards; UPI is near zero. The ceilings leave headroom
-    # for international pricing on any method.
-    "card": (100, 450),
-    "emi": (100, 450),
-    "upi": (0, 450),
-    "netbanking": (100, 450),
-    "wallet": (100, 450),
-    "paylater": (100, 450),
-    "cardless_emi": (100, 450),
-    "bank_transfer": (0, 450),
-    "*": (0, 500),
-}
-
-_MINOR_DIGITS = {"JPY": 0, "KRW": 0, "VND": 0, "KWD": 3, "BHD": 3, "OMR": 3, "JOD": 3, "TND": 3}
-
-
-def format_amount(amount: int | None, currency: str | None) -> str:
-    """'INR 1234.50' from minor units, with integer arithmetic only (display text for explanations)."""
-    if amount is None:
-        return "—"
-    digits = _MINOR_DIGITS.get(currency or "", 2)
-    sign = "-" if amount < 0 else ""
-    whole, fraction = divmod(abs(amount), 10**digits)
-    text = f"{whole}.{fraction:0{digits}d}" if digits else str(whole)
-    return f"{currency or ''} {sign}{text}".strip()
+# 'INR 1234.50' from minor units (data.money, exponents from babel): the text of explanations.
+format_amount = money.plain
 
 
 def add_business_days(day: date, days: int) -> date:
@@ -91,15 +64,45 @@ def business_day_cutoff(now: datetime, days: int) -> datetime:
     return ist_midnight(day + timedelta(days=1))
 
 
+# The defaults are the settings' own (data.settings.Settings), so a threshold has one home.
+_SETTING_DEFAULTS = Settings.model_fields
+
+
 @dataclass(frozen=True)
 class RuleContext:
+    """When the rules run and with which thresholds; `configured` takes them from the settings."""
+
     now: datetime
-    settlement_days: int = 3
-    authorized_days: int = 3
-    webhook_grace_minutes: int = 30
+    settlement_days: int = _SETTING_DEFAULTS["settlement_days"].default
+    authorized_days: int = _SETTING_DEFAULTS["authorized_days"].default
+    webhook_grace_minutes: int = _SETTING_DEFAULTS["webhook_grace_minutes"].default
     fee_rate_ranges: Mapping[str, tuple[int, int]] = field(
         default_factory=lambda: dict(DEFAULT_FEE_RATE_RANGES)
     )
+
+    @classmethod
+    def configured(cls, now: datetime, *, settings: Settings | None = None, **overrides: Any) -> RuleContext:
+        """The thresholds of `settings` (the process's by default), with `overrides` on top."""
+        settings = settings or get_settings()
+        thresholds: dict[str, Any] = {
+            "settlement_days": settings.settlement_days,
+            "authorized_days": settings.authorized_days,
+            "webhook_grace_minutes": settings.webhook_grace_minutes,
+            "fee_rate_ranges": dict(settings.fee_rate_ranges),
+        }
+        return cls(now=now, **{**thresholds, **overrides})
+
+    def thresholds(self) -> dict[str, int]:
+        """The numbers a rule's explanation may name: {settlement_days}, {authorized_days}, ..."""
+        return _named_thresholds(self)
+
+
+def _named_thresholds(source: RuleContext | Settings) -> dict[str, int]:
+    return {
+        "settlement_days": source.settlement_days,
+        "authorized_days": source.authorized_days,
+        "webhook_grace_minutes": source.webhook_grace_minutes,
+    }
 
 
 @dataclass(frozen=True)
@@ -131,9 +134,19 @@ class Rule:
     id: str
     severity: str  # critical | high | medium | low
     title: str
-    explanation: str
+    # What the rule finds; may name thresholds as {settlement_days}, {authorized_days} or
+    # {webhook_grace_minutes}, filled in by `explain` with the thresholds the rule ran with.
+    explanation_template: str
     usual_cause: str
     detect: Detector
+
+    def explain(self, ctx: RuleContext) -> str:
+        return self.explanation_template.format(**ctx.thresholds())
+
+    @property
+    def explanation(self) -> str:
+        """The explanation with the configured thresholds (for catalogues and pages)."""
+        return self.explanation_template.format(**_named_thresholds(get_settings()))
 
 
 def _iso(value: datetime | date | None) -> str | None:
@@ -592,7 +605,7 @@ _RULE_LIST = [
         id="captured_not_settled",
         severity="high",
         title="Captured payment not settled",
-        explanation="A captured payment has no line in any settlement after T+N business days.",
+        explanation_template="A captured payment has no line in any settlement after T+{settlement_days} business days.",
         usual_cause=(
             "The settlement is on hold (risk review, KYC), the recon report for that day was not synced yet, "
             "or the capture happened late in the day and a bank holiday pushed the payout."
@@ -603,7 +616,7 @@ _RULE_LIST = [
         id="settlement_line_amount_mismatch",
         severity="high",
         title="Settlement line disagrees with its payment or refund",
-        explanation="A settlement line's amount, fee or tax differs from the payment (or refund) it settles.",
+        explanation_template="A settlement line's amount, fee or tax differs from the payment (or refund) it settles.",
         usual_cause="A fee revision applied after capture, a partial capture, or an adjustment folded into the line.",
         detect=_settlement_line_amount_mismatch,
     ),
@@ -611,7 +624,7 @@ _RULE_LIST = [
         id="settlement_total_mismatch",
         severity="critical",
         title="Settlement total ≠ credits − debits",
-        explanation="The amount paid out in a settlement differs from the credits minus debits of its lines.",
+        explanation_template="The amount paid out in a settlement differs from the credits minus debits of its lines.",
         usual_cause=(
             "Lines missing from the synced recon report, an adjustment or reserve deduction not reported as a "
             "line, or a manual payout correction."
@@ -622,7 +635,7 @@ _RULE_LIST = [
         id="order_paid_without_capture",
         severity="high",
         title="Paid order without a captured payment",
-        explanation="An order is marked paid but none of its payments is captured.",
+        explanation_template="An order is marked paid but none of its payments is captured.",
         usual_cause="A payment sync gap (the captured payment was not fetched) or a payment captured on another order.",
         detect=_order_paid_without_capture,
     ),
@@ -630,7 +643,7 @@ _RULE_LIST = [
         id="order_multiple_captures",
         severity="critical",
         title="Order captured more than once",
-        explanation="More than one payment of the same order is captured: the customer paid twice.",
+        explanation_template="More than one payment of the same order is captured: the customer paid twice.",
         usual_cause="The customer retried after a timeout and both attempts were captured (auto-capture on).",
         detect=_order_multiple_captures,
     ),
@@ -638,7 +651,10 @@ _RULE_LIST = [
         id="authorized_not_captured",
         severity="high",
         title="Authorized but not captured",
-        explanation="A payment has stayed authorized for more than 3 days; Razorpay auto-refunds such payments.",
+        explanation_template=(
+            "A payment has stayed authorized for more than {authorized_days} days; Razorpay auto-refunds such "
+            "payments."
+        ),
         usual_cause="Manual capture is configured and the capture call failed or was never made.",
         detect=_authorized_not_captured,
     ),
@@ -646,7 +662,9 @@ _RULE_LIST = [
         id="refund_not_debited",
         severity="medium",
         title="Processed refund not debited",
-        explanation="A processed refund has no debit line in any settlement after T+N business days.",
+        explanation_template=(
+            "A processed refund has no debit line in any settlement after T+{settlement_days} business days."
+        ),
         usual_cause="The refund was funded from a separate balance, or the recon report for that day was not synced.",
         detect=_refund_not_debited,
     ),
@@ -654,9 +672,9 @@ _RULE_LIST = [
         id="webhook_missing",
         severity="medium",
         title="Webhook never came",
-        explanation=(
+        explanation_template=(
             "The API shows a state change (payment captured or failed, refund processed, …) for which the "
-            "matching webhook never arrived, while webhooks were flowing."
+            "matching webhook never arrived within {webhook_grace_minutes} minutes, while webhooks were flowing."
         ),
         usual_cause="The endpoint returned errors until Razorpay gave up, the event is not subscribed, or a network drop.",
         detect=_webhook_missing,
@@ -665,7 +683,7 @@ _RULE_LIST = [
         id="webhook_status_conflict",
         severity="high",
         title="Webhook and API disagree",
-        explanation="A webhook reported a payment status the API contradicts.",
+        explanation_template="A webhook reported a payment status the API contradicts.",
         usual_cause="A stale or replayed event, an event from another account, or a reversal the webhook did not report.",
         detect=_webhook_status_conflict,
     ),
@@ -673,7 +691,7 @@ _RULE_LIST = [
         id="fee_rate_anomaly",
         severity="low",
         title="Fee outside the expected rate",
-        explanation="fee / amount is outside the configured rate range for the payment's method.",
+        explanation_template="fee / amount is outside the configured rate range for the payment's method.",
         usual_cause="A pricing-plan change, international or corporate-card pricing, or a fee charged on the wrong amount.",
         detect=_fee_rate_anomaly,
     ),

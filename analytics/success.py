@@ -1,4 +1,4 @@
-"""Success rates, volume and value per currency, and failure reasons — read from the hourly rollups.
+"""Success rates, KPIs with volume and value per currency, and failure reasons — read from the hourly rollups.
 
 Definitions (docs/metrics.md): attempt = a payment that reached the gateway (status ≠ created);
 success = ever authorized (authorized | captured | refunded); success_rate = successes / attempts.
@@ -16,9 +16,10 @@ import pandas as pd
 from sqlalchemy import ColumnElement, Select, Table, case, func, literal, or_, select
 
 from analytics.db import Db, as_int, reading
-from analytics.filters import UNKNOWN, Filters
-from analytics.rollups import BREAKDOWN_DIMENSIONS, SUCCESS_STATUSES
+from analytics.filters import UNKNOWN, Filters, conditions, shows_as
 from data.models import Payment, PaymentFailureRollupDaily, PaymentRollupDaily, PaymentRollupHourly
+from data.rollups import BREAKDOWN_DIMENSIONS
+from data.vocabulary import SUCCESS_STATUSES
 
 __all__ = [
     "DIMENSIONS",
@@ -32,7 +33,6 @@ __all__ = [
     "payments_drilldown",
     "series",
     "success_rates",
-    "volume_value",
 ]
 
 # Day-range questions read the daily rollup; only hour series and hour-of-day need the hourly one.
@@ -69,25 +69,17 @@ def normalise_dimension(by: str) -> str:
 
 
 def _filtered(query: Select[Any], table: Table, filters: Filters) -> Select[Any]:
-    if "bucket_start" in table.c:
-        start, end = filters.utc_range()
-        if start is not None:
-            query = query.where(table.c.bucket_start >= start)
-        if end is not None:
-            query = query.where(table.c.bucket_start < end)
-    else:
-        if filters.date_from is not None:
-            query = query.where(table.c.ist_day >= filters.date_from)
-        if filters.date_to is not None:
-            query = query.where(table.c.ist_day <= filters.date_to)
-    if filters.currency:
-        query = query.where(table.c.currency == filters.currency.upper())
-    if filters.method:
-        query = query.where(_is_value(table.c.method, filters.method.lower(), breakdown=False))
-    if filters.country:
-        country = UNKNOWN if filters.country.lower() == UNKNOWN else filters.country.upper()
-        query = query.where(_is_value(table.c.country, country, breakdown=False))
-    return query
+    hourly = "bucket_start" in table.c
+    return query.where(
+        *conditions(
+            filters,
+            at=table.c.bucket_start if hourly else None,
+            day=None if hourly else table.c.ist_day,
+            currency=table.c.currency,
+            method=table.c.method,
+            country=table.c.country,
+        )
+    )
 
 
 def _empty(columns: Sequence[str]) -> pd.DataFrame:
@@ -208,48 +200,6 @@ def series(db: Db, grain: Literal["hour", "day"], filters: Filters | None = None
     if grain not in ("hour", "day"):
         raise ValueError(f"grain must be 'hour' or 'day', not {grain!r}")
     return success_rates(db, grain, filters)
-
-
-def volume_value(db: Db, filters: Filters | None = None, by: str | None = None) -> pd.DataFrame:
-    """Volume and value per currency (and per `by` value); amounts in minor units, never summed across currencies."""
-    filters = filters or Filters()
-    key_columns: list[ColumnElement[Any]] = []
-    dimension = "all"
-    names: list[str] = []
-    rollup = _ROLLUP
-    if by is not None:
-        by = normalise_dimension(by)
-        rollup = _HOURLY if by in ("hour", "hour_of_day") else _ROLLUP
-        if by in BREAKDOWN_DIMENSIONS:
-            dimension = by
-            key_columns.append(_shown(rollup.c.dim_value))
-        elif by in _TIME_DIMENSIONS:
-            key_columns.append(rollup.c[_TIME_DIMENSIONS[by]])
-        elif by != "currency":
-            key_columns.append(_shown(rollup.c[by]))
-        if by != "currency":
-            names.append(by)
-    query = _filtered(
-        select(
-            *key_columns,
-            rollup.c.currency,
-            func.sum(rollup.c.attempts),
-            func.sum(rollup.c.successes),
-            func.sum(rollup.c.attempt_amount),
-            func.sum(rollup.c.success_amount),
-        ).where(rollup.c.dimension == dimension),
-        rollup,
-        filters,
-    ).group_by(*key_columns, rollup.c.currency)
-    with reading(db) as conn:
-        rows = conn.execute(query).all()
-    measures = ["attempts", "successes", "attempt_amount", "success_amount"]
-    frame = pd.DataFrame([tuple(row) for row in rows], columns=[*names, "currency", *measures])
-    for column in measures:
-        frame[column] = frame[column].map(as_int).astype("int64")
-    if names and names[0] not in _TIME_DIMENSIONS:
-        frame[names[0]] = frame[names[0]].map(lambda value: value or UNKNOWN)
-    return frame.sort_values([*names, "currency"], kind="stable").reset_index(drop=True)
 
 
 @dataclass(frozen=True)
@@ -395,20 +345,6 @@ DRILLDOWN_DIMENSIONS = (*_KEY_DIMENSIONS, *BREAKDOWN_DIMENSIONS, *_ERROR_DIMENSI
 Outcome = Literal["attempt", "success", "failure", "created"]
 
 
-def _is_value(column: ColumnElement[Any], value: str, *, breakdown: bool) -> ColumnElement[bool]:
-    """`column` holds the value a rate row shows as `value`, counted the way the rollups count it.
-
-    Rollup key columns store a missing value as "" and rates show it (and a stored "unknown") as
-    "unknown"; breakdown rows leave payments without the attribute (NULL) out altogether, so their
-    "unknown" can only be a stored "" or "unknown".
-    """
-    if value != UNKNOWN:
-        return column == value
-    if breakdown:
-        return column.in_(("", UNKNOWN))
-    return func.coalesce(column, "").in_(("", UNKNOWN))
-
-
 def payments_drilldown(
     db: Db,
     filters: Filters | None = None,
@@ -441,20 +377,11 @@ def payments_drilldown(
         dimension = name
     p = _PAYMENTS.c
     query = select(*[p[name] for name in _DRILLDOWN_COLUMNS])
-    start, end = filters.utc_range()
-    if start is not None:
-        query = query.where(p.created_at >= start)
-    if end is not None:
-        query = query.where(p.created_at < end)
-    if filters.currency:
-        query = query.where(p.currency == filters.currency.upper())
-    if filters.method:
-        query = query.where(_is_value(p.method, filters.method.lower(), breakdown=False))
-    if filters.country:
-        country = UNKNOWN if filters.country.lower() == UNKNOWN else filters.country.upper()
-        query = query.where(_is_value(p.country, country, breakdown=False))
+    query = query.where(
+        *conditions(filters, at=p.created_at, currency=p.currency, method=p.method, country=p.country)
+    )
     if dimension is not None and value is not None:
-        query = query.where(_is_value(p[dimension], value, breakdown=dimension in BREAKDOWN_DIMENSIONS))
+        query = query.where(shows_as(p[dimension], value, breakdown=dimension in BREAKDOWN_DIMENSIONS))
     if status:
         query = query.where(p.status == status)
     if outcome == "attempt":
@@ -467,7 +394,7 @@ def payments_drilldown(
         query = query.where(p.status == "created")
     if error_reason:
         # The failure rollup keeps a missing reason as "", shown as "unknown" like any key column.
-        query = query.where(_is_value(p.error_reason, error_reason, breakdown=False))
+        query = query.where(shows_as(p.error_reason, error_reason, breakdown=False))
     query = query.order_by(p.created_at.desc(), p.id.desc()).limit(limit)
     with reading(db) as conn:
         rows = conn.execute(query).all()

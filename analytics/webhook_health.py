@@ -17,12 +17,13 @@ import pandas as pd
 from sqlalchemy import ColumnElement, Connection, Table, and_, case, exists, func, literal_column, or_, select
 
 from analytics.db import Db, as_int, reading
-from analytics.filters import Filters, ist_day_of, ist_midnight
-from analytics.rollups import IstExpressions
+from analytics.filters import Filters, between, conditions
+from data.ist import ist_day_of, ist_midnight
 from data.models import Payment, Refund, WebhookEvent, WebhookRejection
+from data.rollups import IstExpressions
+from data.vocabulary import CAPTURED_STATUSES, PAYMENT_STATUS_RANK, SUCCESS_STATUSES
 
 __all__ = [
-    "PAYMENT_STATUS_RANK",
     "Conflict",
     "Coverage",
     "MissingEvent",
@@ -38,8 +39,6 @@ _J: Table = WebhookRejection.__table__  # type: ignore[assignment]
 _P: Table = Payment.__table__  # type: ignore[assignment]
 _R: Table = Refund.__table__  # type: ignore[assignment]
 
-# The same forward order the receiver applies: a webhook status ranked above the API's is a conflict.
-PAYMENT_STATUS_RANK = {"created": 0, "failed": 1, "authorized": 2, "captured": 3, "refunded": 4}
 _PERCENTILES = (50, 95, 99)
 # How many of the oldest payments `coverage` checks for an event before taking the minimum over events.
 _OLDEST_PAYMENTS = 1000
@@ -117,7 +116,7 @@ def coverage(conn: Connection, *, now: datetime, grace_minutes: int) -> Coverage
 
 # (expected event type, entity table, statuses that require it): what "the API says it happened" means.
 _EXPECTATIONS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
-    ("payment.captured", "payment", ("captured", "refunded")),
+    ("payment.captured", "payment", CAPTURED_STATUSES),
     ("payment.failed", "payment", ("failed",)),
     ("refund.processed", "refund", ("processed",)),
 )
@@ -194,6 +193,7 @@ def status_conflicts(
     "after") — a genuine late authorisation (failed → authorized) sends its success event after
     the failure.
     """
+    # The same forward order the receiver applies: a webhook status ranked above the API's is a conflict.
     webhook_rank = case(PAYMENT_STATUS_RANK, value=_E.c.entity_status, else_=-1)
     api_rank = case(PAYMENT_STATUS_RANK, value=_P.c.status, else_=99)
     later = _E.alias("later")
@@ -214,7 +214,7 @@ def status_conflicts(
     failed_but_succeeded = and_(
         _E.c.event_type == "payment.failed",
         _E.c.entity_status == "failed",
-        _P.c.status.in_(("authorized", "captured", "refunded")),
+        _P.c.status.in_(SUCCESS_STATUSES),
         ~recovered,
     )
     query = (
@@ -223,7 +223,7 @@ def status_conflicts(
         )
         .join(_P, _P.c.id == _E.c.payment_id)
         .where(
-            *_between(_E.c.created_at, start, end),
+            *between(_E.c.created_at, start, end),
             _E.c.event_type.like("payment.%"),
             _E.c.entity_status.is_not(None),
             or_(webhook_rank > api_rank, failed_but_succeeded),
@@ -278,17 +278,8 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def _between(column: Any, start: datetime | None, end: datetime | None) -> list[ColumnElement[bool]]:
-    conditions: list[ColumnElement[bool]] = []
-    if start is not None:
-        conditions.append(column >= start)
-    if end is not None:
-        conditions.append(column < end)
-    return conditions
-
-
 def _range(column: Any, filters: Filters) -> list[ColumnElement[bool]]:
-    return _between(column, *filters.utc_range())
+    return conditions(filters, at=column)
 
 
 def _frame(rows: list[Any], columns: list[str]) -> pd.DataFrame:

@@ -23,14 +23,15 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Engine, column, delete, func, insert, select, table, text
 
-from analytics import rollups, success
-from analytics.filters import IST, Filters
+from analytics import success
+from analytics.filters import Filters
 from analytics.reconcile import reconcile
+from data import rollups
 from data.db import make_engine
+from data.ist import IST
 from data.migrate import upgrade
 from data.models import Mismatch, MismatchEvent, PaymentRollupHourly
-from tests.conftest import _drop_pg_database as drop_pg_database
-from tests.conftest import new_database_url
+from tests.support.databases import drop_pg_database, new_database_url
 
 NOW = datetime(2026, 11, 25, 6, 0, tzinfo=UTC)
 CHUNK = 50_000

@@ -30,7 +30,7 @@ from analytics.mismatch_bulk import MismatchFilter, bulk_apply, export_mismatche
 from data.db import make_engine  # noqa: E402
 from data.migrate import upgrade  # noqa: E402
 from data.models import AuditLog, Mismatch, MismatchEvent  # noqa: E402
-from tests.conftest import _drop_pg_database, new_database_url  # noqa: E402
+from tests.support.databases import drop_database, new_database_url  # noqa: E402
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 
@@ -130,8 +130,7 @@ def main() -> None:
         )
     finally:
         engine.dispose()
-        if args.backend == "postgresql":
-            _drop_pg_database(url)
+        drop_database(args.backend, url)
 
 
 if __name__ == "__main__":

@@ -30,21 +30,21 @@ def build_database(url: str, payments: int, days: int) -> None:
     """Payments over `days` IST days ending now, shaped like a healthy account's traffic, written in chunks
     through data.upsert; then rollups rebuilt and reconciliation run.
 
-    Around the dashboard seed's payment rows (tests/dashboard/seed.py): authorisations are captured except
+    Around the dashboard seed's payment rows (tests/support/dashboard_seed.py): authorisations are captured except
     in the last day and a planted 0.1 %; one webhook per outcome (payment.captured / failed / authorized)
     with ~2 % duplicate deliveries, ~0.3 % late ones and a planted 0.05 % that never came; every capture
     older than T+2 business days has a settlement line (a planted 0.05 % does not), in a daily settlement
     per currency whose amount is its lines' net (one planted short). So reconciliation finds a realistic
     few thousand mismatches, not one per payment."""
-    from analytics.filters import ist_day_of, ist_midnight
     from analytics.reconcile import reconcile
-    from analytics.rollups import rebuild_all
     from analytics.rules import add_business_days, business_day_cutoff
     from data.db import make_engine
+    from data.ist import ist_day_of, ist_midnight
     from data.migrate import upgrade
     from data.models import Payment, Settlement, SettlementLine, WebhookEvent
+    from data.rollups import rebuild_all
     from data.upsert import upsert
-    from tests.dashboard.seed import _payment, settlement_line
+    from tests.support.dashboard_seed import payment_row, settlement_line
 
     engine = make_engine(url)
     upgrade(engine)
@@ -59,7 +59,7 @@ def build_database(url: str, payments: int, days: int) -> None:
     chunk = 20_000
     began = time.perf_counter()
     for offset in range(0, payments, chunk):
-        rows = [_payment(i, start + step * i, rng) for i in range(offset, min(offset + chunk, payments))]
+        rows = [payment_row(i, start + step * i, rng) for i in range(offset, min(offset + chunk, payments))]
         events: list[dict[str, Any]] = []
         lines: list[dict[str, Any]] = []
         for index, row in enumerate(rows, start=offset):
@@ -228,9 +228,9 @@ def _event(row: dict[str, Any], rng: random.Random) -> dict[str, Any]:
 def refresh_schema(url: str) -> None:
     """A reused database gets newer migrations; new rollup tables are then filled from its payments."""
     from analytics.reconcile import reconcile
-    from analytics.rollups import rebuild_all
     from data.db import make_engine
     from data.migrate import current_revision, upgrade
+    from data.rollups import rebuild_all
 
     engine = make_engine(url)
     before = current_revision(engine)

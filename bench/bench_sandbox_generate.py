@@ -11,9 +11,9 @@ import time
 
 import psutil
 
-from sandbox.generator import SandboxConfig, generate
+from sandbox.build import SandboxConfig, generate
 from sandbox.server import SandboxApi
-from tests.fixtures.sandbox import start_sandbox
+from tests.support.sandbox import start_sandbox
 
 DAYS = 30
 NOW = 1_764_000_000  # fixed, so runs compare

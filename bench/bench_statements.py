@@ -35,7 +35,7 @@ from analytics.bank_match import (  # noqa: E402
 from data.db import make_engine  # noqa: E402
 from data.migrate import upgrade  # noqa: E402
 from data.models import BankMatch, BankStatement, BankStatementLine, Settlement  # noqa: E402
-from tests.conftest import _drop_pg_database, new_database_url  # noqa: E402
+from tests.support.databases import drop_database, new_database_url  # noqa: E402
 
 PATTERNS = ["RAZORPAY", "RZP"]
 LAST_DAY = date(2026, 11, 30)
@@ -203,8 +203,7 @@ def main() -> None:
         )
     finally:
         engine.dispose()
-        if args.backend == "postgresql":
-            _drop_pg_database(url)
+        drop_database(args.backend, url)
 
 
 if __name__ == "__main__":

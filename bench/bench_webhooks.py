@@ -294,7 +294,7 @@ async def null_receiver(scope: dict[str, Any], receive: Any, send: Any) -> None:
 
 
 def start_receiver(database_url: str, port: int, workers: int) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "RAZORPAY_WEBHOOK_SECRET": SECRET, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "RAZORPAY_WEBHOOK_SECRET": SECRET}
     command = [
         *(
             sys.executable,

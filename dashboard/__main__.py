@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
 from dashboard.roles import Role
 from dashboard.users import UsersFileError, add_user, create_demo_users, load_users, remove_user, users_file
+from data.cli import ExitCode, fail
 
 app = typer.Typer(help="payops dashboard administration.", no_args_is_help=True, add_completion=False)
 users_app = typer.Typer(
@@ -15,27 +17,24 @@ users_app = typer.Typer(
 )
 app.add_typer(users_app, name="users")
 
-FileOption = typer.Option(
-    None, "--file", help="Users file (default: $PAYOPS_USERS_FILE or .streamlit/users.toml)."
-)
-
-
-def _fail(reason: str) -> typer.Exit:
-    typer.echo(reason, err=True)
-    return typer.Exit(1)
+UsersFile = Annotated[
+    Path | None,
+    typer.Option("--file", help="Users file (default: $PAYOPS_USERS_FILE or .streamlit/users.toml)."),
+]
 
 
 @users_app.command("add")
 def users_add(
-    name: str = typer.Argument(..., help="Sign-in name (or the OIDC email, with --oidc)."),
-    role: str = typer.Option(..., "--role", help="finance | operations | manager | admin"),
-    oidc: bool = typer.Option(
-        False, "--oidc", help="No password: the name is an OIDC email mapped to a role."
-    ),
-    password: str | None = typer.Option(
-        None, "--password", help="Prompted (hidden, twice) when not given.", show_default=False
-    ),
-    file: Path | None = FileOption,
+    name: Annotated[str, typer.Argument(help="Sign-in name (or the OIDC email, with --oidc).")],
+    role: Annotated[str, typer.Option("--role", help="finance | operations | manager | admin")],
+    oidc: Annotated[
+        bool, typer.Option("--oidc", help="No password: the name is an OIDC email mapped to a role.")
+    ] = False,
+    password: Annotated[
+        str | None,
+        typer.Option("--password", help="Prompted (hidden, twice) when not given.", show_default=False),
+    ] = None,
+    file: UsersFile = None,
 ) -> None:
     """Add a user, or replace the role/password of an existing one."""
     if not oidc and password is None:
@@ -43,28 +42,28 @@ def users_add(
     try:
         record = add_user(name, role, None if oidc else password, path=file)
     except UsersFileError as error:
-        raise _fail(f"cannot add user: {error}") from None
+        raise fail(f"cannot add user: {error}", ExitCode.BAD_INPUT) from None
     how = "OIDC sign-in" if oidc else "password sign-in"
     typer.echo(f"user {record.name} ({record.role.value}, {how}) saved to {file or users_file()}")
 
 
 @users_app.command("remove")
-def users_remove(name: str = typer.Argument(...), file: Path | None = FileOption) -> None:
+def users_remove(name: Annotated[str, typer.Argument()], file: UsersFile = None) -> None:
     """Remove a user."""
     try:
         remove_user(name, path=file)
     except UsersFileError as error:
-        raise _fail(f"cannot remove user: {error}") from None
+        raise fail(f"cannot remove user: {error}", ExitCode.BAD_INPUT) from None
     typer.echo(f"user {name} removed")
 
 
 @users_app.command("list")
-def users_list(file: Path | None = FileOption) -> None:
+def users_list(file: UsersFile = None) -> None:
     """List users and their roles (never their hashes)."""
     try:
         records = load_users(file)
     except UsersFileError as error:
-        raise _fail(str(error)) from None
+        raise fail(str(error), ExitCode.BAD_INPUT) from None
     if not records:
         typer.echo("no users yet: run `python -m dashboard users add NAME --role ROLE`")
         return
@@ -73,12 +72,12 @@ def users_list(file: Path | None = FileOption) -> None:
 
 
 @app.command("demo-users")
-def demo_users(file: Path | None = FileOption) -> None:
+def demo_users(file: UsersFile = None) -> None:
     """Create one user per role with fresh random passwords and print them (demo only)."""
     try:
         created = create_demo_users(path=file)
     except UsersFileError as error:
-        raise _fail(f"cannot create demo users: {error}") from None
+        raise fail(f"cannot create demo users: {error}", ExitCode.BAD_INPUT) from None
     typer.echo("Dashboard demo users (name / password / role):")
     for name, (role, password) in created.items():
         typer.echo(f"  {name:<11} {password:<14} {role.value}")
@@ -93,5 +92,9 @@ def roles() -> None:
         typer.echo(f"{role.value}: {', '.join(page.title for page in pages_for(role))}")
 
 
-if __name__ == "__main__":
+def main() -> None:
     app()
+
+
+if __name__ == "__main__":
+    main()

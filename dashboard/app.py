@@ -1,21 +1,10 @@
 """The dashboard's entry point (`streamlit run dashboard/app.py`): sign-in, then only the signed-in
 role's pages go to `st.navigation`, so any other page's URL leads nowhere."""
 
-import sys
-from pathlib import Path
+import streamlit as st
 
-# Streamlit puts this file's folder first on sys.path, where dashboard/data.py would shadow the
-# project's `data` package; the project root must come first instead.
-_DASHBOARD_DIR = Path(__file__).resolve().parent
-_PROJECT_ROOT = _DASHBOARD_DIR.parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _DASHBOARD_DIR]
-if str(_PROJECT_ROOT) not in sys.path:
-    sys.path.insert(0, str(_PROJECT_ROOT))
-
-import streamlit as st  # noqa: E402
-
-from dashboard.auth import current_user, render_sign_in, sign_out  # noqa: E402
-from dashboard.roles import pages_for  # noqa: E402
+from dashboard.auth import current_user, render_sign_in, sign_out
+from dashboard.roles import pages_for
 
 st.set_page_config(page_title="payops", page_icon=":material/payments:", layout="wide")
 

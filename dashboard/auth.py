@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 import streamlit as st
 
-from dashboard import data
+from dashboard import queries
 from dashboard.roles import Role, can_see
 from dashboard.users import UserRecord, UsersFileError, load_users, verify_password
 
@@ -78,7 +78,7 @@ def _oidc_user(claims: Mapping[str, Any]) -> SignedInUser | None:
     email = str(claims["email"]).strip()
     user = SignedInUser(name=email, role=record.role, method="oidc")
     st.session_state[SESSION_KEY] = user
-    data.record_audit(actor=email, action="sign_in", target=None, detail={"method": "oidc"})
+    queries.record_audit(actor=email, action="sign_in", target=None, detail={"method": "oidc"})
     return user
 
 
@@ -118,13 +118,13 @@ def render_sign_in() -> None:
     if submitted:
         record = verify_password(name.strip(), password)
         if record is None:
-            data.record_audit(
+            queries.record_audit(
                 actor=name.strip()[:128] or "-", action="sign_in_failed", target=None, detail={}
             )
             st.error("Name or password is not right.")
             return
         st.session_state[SESSION_KEY] = SignedInUser(name=record.name, role=record.role, method="password")
-        data.record_audit(actor=record.name, action="sign_in", target=None, detail={"method": "password"})
+        queries.record_audit(actor=record.name, action="sign_in", target=None, detail={"method": "password"})
         st.rerun()
 
 

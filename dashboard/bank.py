@@ -11,7 +11,7 @@ import streamlit as st
 
 from analytics.bank_match import refresh_bank_matches, settlement_credits, statement_coverage
 from analytics.db import utcnow
-from dashboard import data
+from dashboard import queries
 from data.audit import record_audit
 from data.settings import get_settings
 from sync.statement_import import import_statement
@@ -30,9 +30,9 @@ STATUS_TEXT = {
 }
 
 
-@st.cache_data(ttl=data.TTL_DETAIL_SECONDS, show_spinner=False)
+@st.cache_data(ttl=queries.TTL_DETAIL_SECONDS, show_spinner=False)
 def _credits(url: str, now: datetime) -> pd.DataFrame:
-    frame = pd.DataFrame(settlement_credits(data.engine(), now=now))
+    frame = pd.DataFrame(settlement_credits(queries.engine(), now=now))
     if not frame.empty:
         frame["status_text"] = frame["status"].map(STATUS_TEXT)
     return frame
@@ -42,16 +42,16 @@ def credits() -> pd.DataFrame:
     """Processed settlements, newest first: processed → credited (date, bank line) with the status."""
     # Minute resolution keeps the cache useful while "not yet known" still turns over on time.
     now = utcnow().replace(second=0, microsecond=0)
-    return _credits(data.database_url(), now)
+    return _credits(queries.database_url(), now)
 
 
-@st.cache_data(ttl=data.TTL_DETAIL_SECONDS, show_spinner=False)
+@st.cache_data(ttl=queries.TTL_DETAIL_SECONDS, show_spinner=False)
 def _coverage(url: str) -> dict[str, list[tuple[date, date]]]:
-    return statement_coverage(data.engine())
+    return statement_coverage(queries.engine())
 
 
 def coverage() -> dict[str, list[tuple[date, date]]]:
-    return _coverage(data.database_url())
+    return _coverage(queries.database_url())
 
 
 def coverage_text(ranges: dict[str, list[tuple[date, date]]]) -> str:
@@ -80,7 +80,7 @@ def upload_statement(
     """Import an uploaded statement as `actor`, re-match, and audit the upload whatever its fate."""
     settings = get_settings()
     limit = settings.statement_upload_max_mb * 1024 * 1024
-    engine = data.engine()
+    engine = queries.engine()
     if len(content) > limit:
         reason = f"{file_name} is {len(content) / 1_048_576:.1f} MB; the limit is {settings.statement_upload_max_mb} MB"
     else:
@@ -93,7 +93,7 @@ def upload_statement(
         else:
             if not result.already_imported:
                 refresh_bank_matches(engine)
-            data.clear_caches()
+            queries.clear_caches()
             return UploadOutcome(True, result.summary())
     with engine.begin() as conn:
         record_audit(

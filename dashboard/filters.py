@@ -1,14 +1,14 @@
-"""The filter values every page shares (period in IST days, currency, methods, countries) and their
+"""The filter state every page shares (period in IST days, currency, methods, countries) and their
 round trip through the URL, so a copied link reproduces the view."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 
-from analytics.filters import Filters as AnalyticsFilters
-from dashboard.format import ist_day_bounds, today_ist
+from analytics.filters import Filters
+from data.ist import today_ist
 
 ALL = "ALL"  # the currency option meaning "every currency" (counts only; money stays per currency)
 
@@ -41,8 +41,12 @@ def preset_days(preset: str, today: date) -> tuple[date, date]:
 
 
 @dataclass(frozen=True)
-class Filters:
-    """What the user asked to see. Hashable, so it can key `st.cache_data`."""
+class FilterState:
+    """What the filter bar shows and the URL carries: a preset and the values behind it. Hashable.
+
+    It is widget state only; every query takes the one query type, `analytics.filters.Filters`, from
+    `to_analytics()`, and the period arithmetic (UTC bounds, the previous period) is that type's.
+    """
 
     first_day: date  # IST, inclusive
     last_day: date  # IST, inclusive
@@ -52,16 +56,6 @@ class Filters:
     preset: str = DEFAULT_PRESET
 
     @property
-    def start(self) -> datetime:
-        """UTC start of the first IST day."""
-        return ist_day_bounds(self.first_day, self.last_day)[0]
-
-    @property
-    def end(self) -> datetime:
-        """UTC end (exclusive) of the last IST day."""
-        return ist_day_bounds(self.first_day, self.last_day)[1]
-
-    @property
     def days(self) -> int:
         return (self.last_day - self.first_day).days + 1
 
@@ -69,14 +63,21 @@ class Filters:
     def currency_or_none(self) -> str | None:
         return None if self.currency == ALL else self.currency
 
-    def previous(self) -> Filters:
-        """The period of the same length just before this one (for "vs previous period")."""
-        return replace(
-            self,
-            first_day=self.first_day - timedelta(days=self.days),
-            last_day=self.first_day - timedelta(days=1),
-            preset="custom",
+    def to_analytics(self) -> Filters:
+        """The filters every analytics query takes."""
+        return Filters(
+            date_from=self.first_day,
+            date_to=self.last_day,
+            currency=self.currency_or_none,
+            method=self.method,
+            country=self.country,
         )
+
+    def previous(self) -> FilterState:
+        """The period of the same length just before this one (for "vs previous period")."""
+        previous = self.to_analytics().previous_period()
+        assert previous.date_from is not None and previous.date_to is not None  # both days are set here
+        return replace(self, first_day=previous.date_from, last_day=previous.date_to, preset="custom")
 
     def describe(self) -> str:
         label = PRESETS.get(self.preset, "Custom dates")
@@ -95,15 +96,6 @@ class Filters:
         if self.country:
             query["country"] = self.country
         return query
-
-    def to_analytics(self) -> AnalyticsFilters:
-        return AnalyticsFilters(
-            date_from=self.first_day,
-            date_to=self.last_day,
-            currency=self.currency_or_none,
-            method=self.method,
-            country=self.country,
-        )
 
 
 QUERY_KEYS = ("period", "from", "to", "currency", "method", "country")
@@ -130,7 +122,7 @@ def _as_date(value: str | Sequence[str] | None) -> date | None:
         return None
 
 
-def from_query(query: Mapping[str, str | Sequence[str]], today: date | None = None) -> Filters | None:
+def from_query(query: Mapping[str, str | Sequence[str]], today: date | None = None) -> FilterState | None:
     """Filters from URL parameters, or None when the URL carries none. Bad values fall back to defaults."""
     if not any(key in query for key in QUERY_KEYS):
         return None
@@ -150,11 +142,11 @@ def from_query(query: Mapping[str, str | Sequence[str]], today: date | None = No
     country = _last(query.get("country"))
     if country and country != "unknown":
         country = country.upper()
-    return Filters(
+    return FilterState(
         first_day=first, last_day=last, currency=currency, method=method, country=country, preset=preset
     )
 
 
-def default_filters(today: date | None = None) -> Filters:
+def default_filters(today: date | None = None) -> FilterState:
     first, last = preset_days(DEFAULT_PRESET, today or today_ist())
-    return Filters(first_day=first, last_day=last)
+    return FilterState(first_day=first, last_day=last)

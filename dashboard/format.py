@@ -6,33 +6,23 @@ grouping. Times are shown in IST with the zone written out.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
-from decimal import Decimal
-from zoneinfo import ZoneInfo
+from datetime import datetime
 
 import pycountry
-from babel.numbers import format_currency, format_decimal, get_currency_precision
+from babel.numbers import format_decimal
 
-IST = ZoneInfo("Asia/Kolkata")
+from data import money as data_money
 
+# Re-exported: pages and widgets take every display helper from here.
+from data.ist import IST as IST
+from data.ist import ist_day_bounds as ist_day_bounds
+from data.ist import to_ist
+from data.ist import today_ist as today_ist
 
-def minor_digits(currency: str) -> int:
-    """How many decimal places the currency's minor unit has (2 for INR paise, 0 for JPY)."""
-    return int(get_currency_precision(currency.upper()))
-
-
-def to_major(minor: int, currency: str) -> Decimal:
-    """Minor units (an exact int) as a Decimal in major units, for display only."""
-    return Decimal(int(minor)).scaleb(-minor_digits(currency))
-
-
-def money(minor: int | None, currency: str) -> str:
-    """`₹12,34,567.50` for INR; `$1,234,567.50` for USD; `—` for no amount."""
-    if minor is None:
-        return "—"
-    currency = currency.upper()
-    locale = "en_IN" if currency == "INR" else "en"
-    return str(format_currency(to_major(minor, currency), currency, locale=locale))
+# Money is data.money's (babel): `₹12,34,567.50` for INR, `$1,234,567.50` for USD, `—` for no amount.
+money = data_money.display
+to_major = data_money.to_major
+minor_digits = data_money.minor_digits
 
 
 def count(value: int | None) -> str:
@@ -74,24 +64,7 @@ def ist(moment: datetime | None) -> str:
     """An aware UTC datetime as `26 Nov 2026, 07:03 IST`."""
     if moment is None:
         return "—"
-    if moment.tzinfo is None:
-        raise ValueError("naive datetime: payops keeps aware UTC only")
-    return moment.astimezone(IST).strftime("%d %b %Y, %H:%M IST")
-
-
-def ist_date(moment: datetime) -> date:
-    return moment.astimezone(IST).date()
-
-
-def today_ist(now: datetime | None = None) -> date:
-    return (now or datetime.now(UTC)).astimezone(IST).date()
-
-
-def ist_day_bounds(first: date, last: date) -> tuple[datetime, datetime]:
-    """The UTC half-open interval [start, end) covering IST days first..last inclusive."""
-    start = datetime.combine(first, time(0), tzinfo=IST).astimezone(UTC)
-    end = datetime.combine(last + timedelta(days=1), time(0), tzinfo=IST).astimezone(UTC)
-    return start, end
+    return to_ist(moment).strftime("%d %b %Y, %H:%M IST")
 
 
 def mask_email(email: str | None) -> str | None:

@@ -15,7 +15,7 @@ import streamlit as st
 from analytics import mismatch_bulk
 from analytics.db import utcnow
 from analytics.mismatch_bulk import BulkResult, MismatchFilter
-from dashboard import data
+from dashboard import queries
 from data.audit import record_audit
 
 __all__ = ["apply", "export_callable", "reason_codes", "selected_ids", "worklist"]
@@ -25,22 +25,22 @@ def _minute() -> datetime:
     return utcnow().replace(second=0, microsecond=0)
 
 
-@st.cache_data(ttl=data.TTL_DETAIL_SECONDS, show_spinner=False)
+@st.cache_data(ttl=queries.TTL_DETAIL_SECONDS, show_spinner=False)
 def _selected_ids(url: str, selection: MismatchFilter, now: datetime) -> list[int]:
-    return mismatch_bulk.select_ids(data.engine(), selection, now=now)
+    return mismatch_bulk.select_ids(queries.engine(), selection, now=now)
 
 
 def selected_ids(selection: MismatchFilter) -> list[int]:
-    return _selected_ids(data.database_url(), selection, _minute())
+    return _selected_ids(queries.database_url(), selection, _minute())
 
 
-@st.cache_data(ttl=data.TTL_DETAIL_SECONDS, show_spinner=False)
+@st.cache_data(ttl=queries.TTL_DETAIL_SECONDS, show_spinner=False)
 def _worklist(url: str, selection: MismatchFilter, me: str, now: datetime) -> pd.DataFrame:
-    return mismatch_bulk.worklist(data.engine(), selection, me=me, now=now)
+    return mismatch_bulk.worklist(queries.engine(), selection, me=me, now=now)
 
 
 def worklist(selection: MismatchFilter, me: str) -> pd.DataFrame:
-    return _worklist(data.database_url(), selection, me, _minute())
+    return _worklist(queries.database_url(), selection, me, _minute())
 
 
 def reason_codes() -> list[str]:
@@ -57,9 +57,9 @@ def apply(
     owner: str | None,
 ) -> BulkResult:
     result = mismatch_bulk.bulk_apply(
-        data.engine(), selection, action, actor=actor, reason_code=reason_code, note=note, owner=owner
+        queries.engine(), selection, action, actor=actor, reason_code=reason_code, note=note, owner=owner
     )
-    data.clear_caches()
+    queries.clear_caches()
     return result
 
 
@@ -70,7 +70,7 @@ def export_callable(selection: MismatchFilter, actor: str) -> Callable[[], Binar
     def build() -> BinaryIO:
         spool = tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024)  # noqa: SIM115 - handed to Streamlit
         text = io.TextIOWrapper(spool, encoding="utf-8", newline="", write_through=True)
-        engine = data.engine()
+        engine = queries.engine()
         rows = mismatch_bulk.export_mismatches(engine, selection, text)
         text.flush()
         text.detach()

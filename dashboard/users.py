@@ -6,7 +6,6 @@ Used when no OIDC provider is configured; with OIDC, the same file maps a signed
 
 from __future__ import annotations
 
-import os
 import re
 import secrets
 import tomllib
@@ -16,10 +15,9 @@ from pathlib import Path
 import bcrypt
 
 from dashboard.roles import Role
+from data.settings import get_settings
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_USERS_FILE = PROJECT_ROOT / ".streamlit" / "users.toml"
-USERS_FILE_ENV = "PAYOPS_USERS_FILE"
+USERS_FILE_ENV = "PAYOPS_USERS_FILE"  # read through data.settings (field payops_users_file)
 
 # bcrypt only looks at the first 72 bytes; longer passwords would be silently truncated.
 MAX_PASSWORD_BYTES = 72
@@ -48,7 +46,7 @@ class UserRecord:
 
 
 def users_file() -> Path:
-    return Path(os.environ.get(USERS_FILE_ENV) or DEFAULT_USERS_FILE)
+    return get_settings().payops_users_file
 
 
 def load_users(path: Path | None = None) -> dict[str, UserRecord]:

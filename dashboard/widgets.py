@@ -4,7 +4,7 @@ units, the audited CSV download, empty states and chart/row drill-downs."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -13,10 +13,10 @@ import streamlit as st
 
 from analytics.filters import Filters as AnalyticsFilters
 from analytics.success import Outcome
-from dashboard import data
+from dashboard import queries
 from dashboard.auth import SignedInUser
-from dashboard.filters import ALL, PRESETS, QUERY_KEYS, Filters, default_filters, from_query, preset_days
-from dashboard.format import country_name, mask_email, mask_phone, money, razorpay_payment_url, today_ist
+from dashboard.filters import ALL, PRESETS, QUERY_KEYS, FilterState, default_filters, from_query, preset_days
+from dashboard.format import IST, country_name, mask_email, mask_phone, money, razorpay_payment_url, today_ist
 from dashboard.roles import sees_contact_details
 
 _SAVED_FILTERS = "payops_filters"
@@ -50,7 +50,7 @@ def _restore_widget_state(today: date, options: Mapping[str, Sequence[str]]) -> 
     st.session_state[_KEYS["country"]] = filters.country if filters.country in countries else ANY
 
 
-def _write_url(filters: Filters) -> None:
+def _write_url(filters: FilterState) -> None:
     wanted = filters.to_query()
     for key in QUERY_KEYS:
         if key not in wanted and key in st.query_params:
@@ -60,11 +60,11 @@ def _write_url(filters: Filters) -> None:
             st.query_params[key] = value
 
 
-def filter_bar(*, currency: bool = True, method: bool = True, country: bool = True) -> Filters:
+def filter_bar(*, currency: bool = True, method: bool = True, country: bool = True) -> FilterState:
     """Sidebar filters: period (IST days, with presets), currency, method, country. Mirrored in the URL,
     so a copied link opens the same view."""
     today = today_ist()
-    options = data.filter_options()
+    options = queries.filter_options()
     _restore_widget_state(today, options)
     with st.sidebar:
         st.subheader("Filters")
@@ -99,7 +99,7 @@ def filter_bar(*, currency: bool = True, method: bool = True, country: bool = Tr
             if country
             else ANY
         )
-    filters = Filters(
+    filters = FilterState(
         first_day=first,
         last_day=last,
         currency=chosen_currency,
@@ -170,9 +170,7 @@ def count_column(label: str, help: str | None = None) -> Any:
 
 
 def ist_column(label: str, help: str | None = None) -> Any:
-    return st.column_config.DatetimeColumn(
-        label, format=IST_DATETIME_FORMAT, timezone="Asia/Kolkata", help=help
-    )
+    return st.column_config.DatetimeColumn(label, format=IST_DATETIME_FORMAT, timezone=IST.key, help=help)
 
 
 def payment_link_column(label: str = "Razorpay") -> Any:
@@ -210,7 +208,7 @@ def mask_contacts(frame: pd.DataFrame, user: SignedInUser) -> pd.DataFrame:
 
 
 def csv_download(
-    frame: pd.DataFrame, *, name: str, user: SignedInUser, filters: Filters | None = None
+    frame: pd.DataFrame, *, name: str, user: SignedInUser, filters: FilterState | None = None
 ) -> None:
     """A CSV of exactly the rows behind the table (money in minor units with its currency). Each
     download writes an audit_log row: who exported what, with which filters, when."""
@@ -225,7 +223,7 @@ def csv_download(
         mime="text/csv",
         key=f"csv_{name}",
         icon=":material/download:",
-        on_click=data.record_audit,
+        on_click=queries.record_audit,
         kwargs={"actor": user.name, "action": "export_csv", "target": name, "detail": detail},
     )
 
@@ -235,7 +233,7 @@ def payments_table(
     *,
     name: str,
     user: SignedInUser,
-    filters: Filters | None = None,
+    filters: FilterState | None = None,
     total: int | None = None,
 ) -> None:
     """Payments with amounts in their currency, IST times and a link to Razorpay; CSV below.
@@ -291,7 +289,7 @@ def payments_behind(
     counted: str,
     name: str,
     user: SignedInUser,
-    filters: Filters,
+    filters: FilterState,
 ) -> None:
     """The payments behind the picked bar (`(dimension, value)` of `bars[dimension]`), newest first,
     with the bar's own `counted` column as the total they add up to."""
@@ -300,7 +298,7 @@ def payments_behind(
     field, value = picked
     bar = bars[field][bars[field][field].astype(str) == value]
     payments_table(
-        data.payments_drilldown(query, dimension=field, value=value, outcome=outcome),
+        queries.payments_drilldown(query, dimension=field, value=value, outcome=outcome),
         name=f"{name}-{field}-{value}",
         user=user,
         filters=filters,
@@ -364,10 +362,6 @@ def drill_selector(
         key=key,
         format_func=lambda v: "— pick one —" if v is None else format_func(v),
     )
-
-
-def drill_filters(filters: Filters, **changes: Any) -> Filters:
-    return replace(filters, **changes)
 
 
 # --- page-specific filters kept in the URL ---------------------------------------------------------

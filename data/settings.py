@@ -10,7 +10,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from pydantic import SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -26,6 +26,27 @@ SANDBOX_KEY_ID = "rzp_test_sandbox"
 SANDBOX_KEY_SECRET = "sandbox_key_secret"  # noqa: S105 - the local sandbox's, not a real secret
 SANDBOX_WEBHOOK_SECRET = "sandbox_webhook_secret"  # noqa: S105 - likewise
 SANDBOX_BASE_URL = "http://127.0.0.1:9000"
+# `python -m sync.webhooks serve --rollup-interval` hands its value to uvicorn's workers through it.
+ROLLUP_INTERVAL_ENV = "PAYOPS_WEBHOOK_ROLLUP_INTERVAL"
+DEFAULT_USERS_FILE = PROJECT_ROOT / ".streamlit" / "users.toml"
+
+# Fee (GST included, as Razorpay reports it) / amount, in basis points, per method: (min, max).
+# A rate outside the range usually means a pricing-plan change, a wrong fee bearer, or a fee charged
+# on the wrong amount. "*" covers methods not listed.
+DEFAULT_FEE_RATE_RANGES: dict[str, tuple[int, int]] = {
+    # Razorpay's standard plans, GST included: ~2% domestic (≈2.36% with GST), up to 3% + GST for
+    # premium and 3.5% + GST for international cards; UPI is near zero. The ceilings leave headroom
+    # for international pricing on any method.
+    "card": (100, 450),
+    "emi": (100, 450),
+    "upi": (0, 450),
+    "netbanking": (100, 450),
+    "wallet": (100, 450),
+    "paylater": (100, 450),
+    "cardless_emi": (100, 450),
+    "bank_transfer": (0, 450),
+    "*": (0, 500),
+}
 
 
 class Settings(BaseSettings):
@@ -41,9 +62,25 @@ class Settings(BaseSettings):
     razorpay_webhook_secret: SecretStr = SecretStr(SANDBOX_WEBHOOK_SECRET)
     # The merchant's own `notes` key holding a buyer's ISO country code, if they set one.
     country_notes_key: str = "country"
-    # Business days after capture by which a payment must have a settlement line (Razorpay's T+N).
-    settlement_days: int = 3
+    # Reconciliation thresholds (docs/reconciliation.md). Business days after capture by which a payment
+    # (or a processed refund) must have a settlement line: Razorpay's T+N.
+    settlement_days: int = Field(default=3, ge=0)
+    # Days a payment may stay authorized before it is flagged (Razorpay auto-refunds after about that).
+    authorized_days: int = Field(default=3, ge=0)
+    # Minutes a state change may wait for its webhook before the webhook counts as missing.
+    webhook_grace_minutes: int = Field(default=30, ge=0)
+    # Expected fee / amount per method in basis points; from the environment as JSON, e.g.
+    # FEE_RATE_RANGES='{"card": [100, 450], "*": [0, 500]}'.
+    fee_rate_ranges: dict[str, tuple[int, int]] = Field(default_factory=lambda: dict(DEFAULT_FEE_RATE_RANGES))
     http_timeout_seconds: float = 10.0
+    # Seconds between the webhook receiver's payment-rollup refreshes; 0 = in every write transaction.
+    webhook_rollup_interval: float = Field(
+        default=1.0,
+        ge=0,
+        validation_alias=AliasChoices("webhook_rollup_interval", ROLLUP_INTERVAL_ENV.lower()),
+    )
+    # The dashboard's local users file (names, roles, bcrypt hashes); env PAYOPS_USERS_FILE.
+    payops_users_file: Path = DEFAULT_USERS_FILE
     # Bank statements (docs/statements.md): the CSV layout preset (hdfc | icici | generic) and, as
     # JSON, column names that override or replace it, e.g. {"date": "Txn Date", "credit": "Cr"}.
     bank_csv_preset: str = "hdfc"

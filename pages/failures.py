@@ -3,7 +3,7 @@ and the failed payments behind any reason or payment mode."""
 
 import streamlit as st
 
-from dashboard import charts, data, widgets
+from dashboard import charts, queries, widgets
 from dashboard.auth import require_page
 from dashboard.format import count, percent
 
@@ -14,7 +14,7 @@ filters = widgets.filter_bar()
 query = filters.to_analytics()
 st.caption(f"{filters.describe()} · a failure is a payment whose final status is failed")
 
-summary = data.kpis(query, compare_previous=True)
+summary = queries.kpis(query, compare_previous=True)
 if summary.attempts == 0:
     widgets.empty_state("No payments in this period.", widgets.NO_PAYMENTS_NEXT_STEP)
     st.stop()
@@ -22,7 +22,7 @@ if summary.failures == 0:
     st.success(f"No failed payments among {count(summary.attempts)} attempts in this period.")
     st.stop()
 
-reasons = data.failure_reasons(query, limit=15)
+reasons = queries.failure_reasons(query, limit=15)
 previous = summary.previous
 top = reasons.iloc[0]
 widgets.kpi_row(
@@ -70,7 +70,7 @@ st.dataframe(
 widgets.csv_download(reasons, name="failure-reasons", user=user, filters=filters)
 
 st.subheader("By payment mode")
-by_method = data.failure_reasons(query, by=("method",), limit=20)
+by_method = queries.failure_reasons(query, by=("method",), limit=20)
 st.plotly_chart(
     charts.count_bars(
         by_method, "method", "failures", "Failed payments by payment mode", "Failed payments (count)"

@@ -3,13 +3,12 @@ age, amount, method and settlement; a worklist by owner and age (yours first); a
 mismatch at once, or exporting them; the explanation and evidence of each; acknowledge or resolve one
 with a note (audited)."""
 
-from typing import Literal
-
 import pandas as pd
 import streamlit as st
 
 from analytics.mismatch_bulk import BULK_ACTIONS, BulkConflict, MismatchFilter
-from dashboard import charts, data, widgets
+from analytics.mismatches import STATUSES, allowed_decisions
+from dashboard import charts, queries, widgets
 from dashboard import mismatch_work as work
 from dashboard.auth import require_page
 from dashboard.format import count, money, razorpay_payment_url
@@ -26,10 +25,9 @@ st.caption(
 if flash := st.session_state.pop("mismatch_flash", None):
     st.success(flash)
 
-rules = data.rule_catalogue()
-STATUSES = ["open", "acknowledged", "resolved"]
+rules = queries.rule_catalogue()
 widgets.restore_from_url("mismatch_rule", "rule", list(rules))
-widgets.restore_from_url("mismatch_status", "status", STATUSES)
+widgets.restore_from_url("mismatch_status", "status", list(STATUSES))
 widgets.restore_from_url("mismatch_min_age", "min_age", [], int)
 with st.sidebar:
     st.subheader("Filters")
@@ -54,7 +52,7 @@ with st.sidebar:
     )
     method = st.selectbox(
         "Payment method",
-        [None, *data.filter_options().get("method", [])],
+        [None, *queries.filter_options().get("method", [])],
         format_func=lambda m: "Any method" if m is None else str(m),
         key="mismatch_method",
     )
@@ -63,7 +61,7 @@ widgets.keep_in_url("rule", rule)
 widgets.keep_in_url("status", status)
 widgets.keep_in_url("min_age", min_age, 0)
 
-summary = data.mismatch_summary()
+summary = queries.mismatch_summary()
 if summary.empty:
     widgets.empty_state(
         "No mismatches recorded.",
@@ -132,7 +130,7 @@ selection = MismatchFilter(
     settlement_id=settlement_id,
 )
 selected = work.selected_ids(selection)
-found = data.mismatches(rule=rule, status=status, limit=10_000)
+found = queries.mismatches(rule=rule, status=status, limit=10_000)
 found = found[found["id"].isin(selected)] if not found.empty else found
 
 st.subheader("Worklist")
@@ -255,7 +253,7 @@ st.write(str(row["explanation"]))
 st.caption(f"Usually caused by: {row['usual_cause']}")
 with st.expander("Evidence", expanded=True):
     st.json(row["evidence"] if isinstance(row["evidence"], dict) else {"evidence": str(row["evidence"])})
-history = data.mismatch_history(picked)
+history = queries.mismatch_history(picked)
 st.dataframe(
     history,
     column_config={
@@ -273,26 +271,16 @@ if not may_decide:
     st.caption("Acknowledging and resolving is for finance and admin.")
     st.stop()
 
-DECISION_NAMES: dict[str, Literal["acknowledge", "resolve", "reopen"]] = {
-    "acknowledge": "acknowledge",
-    "resolve": "resolve",
-    "reopen": "reopen",
-}
-DECISIONS = {
-    "open": ["acknowledge", "resolve"],
-    "acknowledged": ["resolve", "reopen"],
-    "resolved": ["reopen"],
-}
 with st.form("mismatch_decision", clear_on_submit=True):
     decision = st.radio(
-        "Decision", DECISIONS[str(row["status"])], horizontal=True, key="mismatch_decision_choice"
+        "Decision", allowed_decisions(str(row["status"])), horizontal=True, key="mismatch_decision_choice"
     )
     note = st.text_area("Note (kept in the audit trail)", max_chars=2000, key="mismatch_note")
     submitted = st.form_submit_button("Record decision", type="primary")
 if submitted and decision is not None:
     try:
-        data.decide_mismatch(picked, DECISION_NAMES[decision], user.name, note.strip() or None)
-    except data.MismatchError as error:
+        queries.decide_mismatch(picked, decision, user.name, note.strip() or None)
+    except queries.MismatchError as error:
         st.error(f"Could not record the decision: {error}")
     else:
         st.session_state["mismatch_flash"] = f"Mismatch #{picked}: {decision} recorded by {user.name}."

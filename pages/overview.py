@@ -6,7 +6,7 @@ from dataclasses import replace
 import pandas as pd
 import streamlit as st
 
-from dashboard import charts, data, widgets
+from dashboard import charts, queries, widgets
 from dashboard.auth import require_page
 from dashboard.format import count, money, percent, percent_points
 
@@ -17,7 +17,7 @@ filters = widgets.filter_bar()
 query = filters.to_analytics()
 st.caption(f"{filters.describe()} · compared with the {filters.days} days before")
 
-summary = data.kpis(query, compare_previous=True)
+summary = queries.kpis(query, compare_previous=True)
 if summary.attempts == 0:
     widgets.empty_state("No payments in this period.", widgets.NO_PAYMENTS_NEXT_STEP)
     st.stop()
@@ -66,8 +66,8 @@ if money_cards:
     widgets.kpi_row(money_cards)
 
 st.subheader("Success rate, day by day")
-trend = data.success_rates("day", query)
-previous_trend = data.success_rates("day", query.previous_period())
+trend = queries.success_rates("day", query)
+previous_trend = queries.success_rates("day", query.previous_period())
 st.plotly_chart(charts.success_trend(trend, previous_trend), key="overview_trend")
 
 currency_table = widgets.with_money(per_currency, "attempt_amount", "success_amount")
@@ -116,5 +116,5 @@ picked = widgets.drill_selector(
     table_values=currencies,
 )
 if picked is not None:
-    payments = data.payments_drilldown(replace(query, currency=picked))
+    payments = queries.payments_drilldown(replace(query, currency=picked))
     widgets.payments_table(payments, name=f"overview-payments-{picked}", user=user, filters=filters)

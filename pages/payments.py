@@ -4,7 +4,7 @@ settlement line and settlement, and any mismatches."""
 
 import streamlit as st
 
-from dashboard import data, widgets
+from dashboard import queries, widgets
 from dashboard.auth import require_page
 from dashboard.format import duration_ms, ist, mask_email, mask_phone, money, razorpay_payment_url
 from dashboard.roles import sees_contact_details
@@ -29,7 +29,7 @@ if not search:
     )
     st.stop()
 
-matches = data.find_payments(search)
+matches = queries.find_payments(search)
 if matches.empty:
     widgets.empty_state(
         f"No payment matches `{search}`.",
@@ -54,7 +54,7 @@ payment_id = (
 if payment_id is None:
     st.stop()
 
-story = data.payment_story(payment_id)
+story = queries.payment_story(payment_id)
 if story is None:
     st.error(f"{payment_id} disappeared while you looked; refresh the page.")
     st.stop()

@@ -4,7 +4,7 @@ statements for finance), what is captured but not settled yet (and how old), and
 
 import streamlit as st
 
-from dashboard import bank, charts, data, widgets
+from dashboard import bank, charts, queries, widgets
 from dashboard.auth import require_page
 from dashboard.format import count, money
 from dashboard.roles import Role
@@ -20,9 +20,9 @@ st.caption(
     f"{filters.describe()} · settlements (and their lines) by when the settlement was created, in IST days"
 )
 
-waterfalls = data.settlement_waterfalls(query)
-settlement_rows = data.settlements(query)
-pending = data.pending_settlement(query)
+waterfalls = queries.settlement_waterfalls(query)
+settlement_rows = queries.settlements(query)
+pending = queries.pending_settlement(query)
 if not waterfalls and settlement_rows.empty and pending.empty:
     widgets.empty_state(
         "No settlements or captured payments in this period.",
@@ -217,7 +217,7 @@ picked_id = widgets.drill_selector(
     table_values=settlement_ids,
 )
 if picked_id is not None:
-    lines = data.settlement_lines(picked_id)
+    lines = queries.settlement_lines(picked_id)
     shown_lines = widgets.with_money(lines, "amount", "credit", "debit")
     st.dataframe(
         shown_lines,

@@ -3,7 +3,7 @@ card network, UPI app and wallet, a world map by country, and the payments behin
 
 import streamlit as st
 
-from dashboard import charts, data, widgets
+from dashboard import charts, queries, widgets
 from dashboard.auth import require_page
 from dashboard.format import count, country_name, percent, percent_points
 
@@ -14,7 +14,7 @@ filters = widgets.filter_bar()
 query = filters.to_analytics()
 st.caption(f"{filters.describe()} · success = authorized, captured or refunded ÷ all attempts")
 
-summary = data.kpis(query, compare_previous=True)
+summary = queries.kpis(query, compare_previous=True)
 if summary.attempts == 0:
     widgets.empty_state("No payments in this period.", widgets.NO_PAYMENTS_NEXT_STEP)
     st.stop()
@@ -40,7 +40,7 @@ widgets.kpi_row(
 
 st.plotly_chart(
     charts.success_trend(
-        data.success_rates("day", query), data.success_rates("day", query.previous_period())
+        queries.success_rates("day", query), queries.success_rates("day", query.previous_period())
     ),
     key="success_trend",
 )
@@ -62,7 +62,7 @@ dimension = (
     )
     or "method"
 )
-by_dimension = data.success_rates(dimension, query, compare_previous=True)
+by_dimension = queries.success_rates(dimension, query, compare_previous=True)
 chart_key = f"success_bars_{dimension}"
 st.plotly_chart(
     charts.rate_bars(by_dimension, dimension, f"Success rate by {DIMENSIONS[dimension].lower()}"),
@@ -106,7 +106,7 @@ metric = st.radio(
     key="success_map_metric",
     format_func={"success_rate": "Success rate", "attempts": "Attempts (volume)"}.__getitem__,
 )
-by_country = data.success_rates("country", query)
+by_country = queries.success_rates("country", query)
 st.plotly_chart(
     charts.world_map(by_country, metric=metric or "success_rate"), key="success_map", on_select="rerun"
 )

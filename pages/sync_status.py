@@ -4,7 +4,7 @@ could not be stored, and a button that runs the sync now."""
 import pandas as pd
 import streamlit as st
 
-from dashboard import data, widgets
+from dashboard import queries, widgets
 from dashboard.auth import require_page
 from dashboard.format import count, ist
 from dashboard.roles import can_run_sync
@@ -35,16 +35,18 @@ if can_run_sync(user.role):
     clicked = left.button(
         "Run sync now", type="primary", icon=":material/sync:", disabled=sync_launcher.running, key="run_sync"
     )
-    if clicked and sync_launcher.start(data.engine(), user.name):
-        data.record_audit(actor=user.name, action="run_sync", target="all", detail={"trigger": "dashboard"})
+    if clicked and sync_launcher.start(queries.engine(), user.name):
+        queries.record_audit(
+            actor=user.name, action="run_sync", target="all", detail={"trigger": "dashboard"}
+        )
     if sync_launcher.running:
         right.info(f"Sync started {ist(sync_launcher.started_at)} by {sync_launcher.started_by} is running…")
     elif sync_launcher.outcome:
         right.caption(f"Last sync from this dashboard: {sync_launcher.outcome}")
     if sync_launcher.running or clicked:
-        st.button("Refresh", key="refresh_sync", on_click=data.clear_caches)
+        st.button("Refresh", key="refresh_sync", on_click=queries.clear_caches)
 
-status = data.sync_status()
+status = queries.sync_status()
 if all(row["checkpoint"] is None and row["rows"] == 0 for row in status):
     widgets.empty_state(
         "Nothing has been synced yet.",
@@ -94,7 +96,7 @@ st.dataframe(
 widgets.csv_download(freshness_frame, name="sync-freshness", user=user)
 
 st.subheader("Last runs")
-runs = data.sync_runs()
+runs = queries.sync_runs()
 if runs.empty:
     st.caption("No sync runs yet.")
 else:
@@ -119,7 +121,7 @@ st.subheader("Quarantined records")
 st.caption(
     "Records the sync could not store, kept with the reason; fix the cause and the next run picks them up."
 )
-quarantined = data.quarantined_records()
+quarantined = queries.quarantined_records()
 if quarantined.empty:
     st.success("No quarantined records.")
 else:

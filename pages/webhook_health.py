@@ -4,7 +4,7 @@ failed signature checks, which never came, and which disagree with the API."""
 import pandas as pd
 import streamlit as st
 
-from dashboard import charts, data, widgets
+from dashboard import charts, queries, widgets
 from dashboard.auth import require_page
 from dashboard.format import count, duration_ms, ist
 
@@ -12,7 +12,7 @@ user = require_page("webhook_health")
 st.title("Webhook health")
 
 filters = widgets.filter_bar(currency=False, method=False, country=False)
-health = data.webhook_health(filters.to_analytics())
+health = queries.webhook_health(filters.to_analytics())
 st.caption(
     f"{filters.describe()} · by the event's own created_at · webhooks counted as flowing "
     f"from {ist(health.coverage_start)} to {ist(health.coverage_end)}"

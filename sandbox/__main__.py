@@ -6,19 +6,26 @@ import signal
 import sys
 import time
 from types import FrameType
+from typing import Annotated
 
 import orjson
 import requests
 import typer
 
-from data.settings import SANDBOX_BASE_URL, SANDBOX_KEY_ID, SANDBOX_KEY_SECRET, SANDBOX_WEBHOOK_SECRET
+from data.cli import ExitCode, fail
+from data.settings import SANDBOX_BASE_URL, SANDBOX_KEY_ID, SANDBOX_KEY_SECRET
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="A local, Razorpay-compatible sandbox.")
 
 
-def _fail(reason: str) -> typer.Exit:
-    typer.echo(f"error: {reason}", err=True)
-    return typer.Exit(code=2)
+# Options several commands share.
+Api = Annotated[str, typer.Option(help="The running sandbox.")]
+KeyId = Annotated[str, typer.Option(help="Sandbox API key id.")]
+KeySecret = Annotated[str, typer.Option(help="Sandbox API key secret.")]
+
+
+def _fail(reason: str, code: ExitCode = ExitCode.BAD_INPUT) -> typer.Exit:
+    return fail(f"error: {reason}", code)
 
 
 def _rate(name: str, value: float) -> float:
@@ -29,31 +36,37 @@ def _rate(name: str, value: float) -> float:
 
 @app.command()
 def serve(
-    seed: int = typer.Option(7, help="Random seed; same arguments give byte-identical data."),
-    days: int = typer.Option(30, help="Days of history ending at --now."),
-    payments_per_day: int = typer.Option(2000, help="Average payments per day."),
-    port: int = typer.Option(9000, help="Port to listen on."),
-    host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
-    key_id: str = typer.Option(SANDBOX_KEY_ID, help="API key id accepted by basic auth."),
-    key_secret: str = typer.Option(SANDBOX_KEY_SECRET, help="API key secret accepted by basic auth."),
-    webhook_secret: str = typer.Option(
-        SANDBOX_WEBHOOK_SECRET, help="Webhook secret (recorded for the sender)."
-    ),
-    now: int | None = typer.Option(
-        None, help="The sandbox clock, epoch seconds (default: now, floored to the minute)."
-    ),
-    fault_5xx: float = typer.Option(0.0, help="Share of /v1 requests answered 500/502/503/504."),
-    fault_429: float = typer.Option(0.0, help="Share of /v1 requests answered 429 with Retry-After."),
-    fault_slow: float = typer.Option(0.0, help="Share of /v1 requests delayed by --slow-seconds."),
-    slow_seconds: float = typer.Option(2.0, help="Delay of a slow response."),
-    fault_drop: float = typer.Option(
-        0.0, help="Share of /v1 requests whose connection is dropped unanswered."
-    ),
-    fault_nonjson: float = typer.Option(0.0, help="Share of /v1 requests answered by an HTML 502 page."),
-    anomaly_rate: float = typer.Option(0.002, help="Share of eligible entities given each planted anomaly."),
+    seed: Annotated[int, typer.Option(help="Random seed; same arguments give byte-identical data.")] = 7,
+    days: Annotated[int, typer.Option(help="Days of history ending at --now.")] = 30,
+    payments_per_day: Annotated[int, typer.Option(help="Average payments per day.")] = 2000,
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 9000,
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    key_id: Annotated[str, typer.Option(help="API key id accepted by basic auth.")] = SANDBOX_KEY_ID,
+    key_secret: Annotated[
+        str, typer.Option(help="API key secret accepted by basic auth.")
+    ] = SANDBOX_KEY_SECRET,
+    now: Annotated[
+        int | None,
+        typer.Option(help="The sandbox clock, epoch seconds (default: now, floored to the minute)."),
+    ] = None,
+    fault_5xx: Annotated[float, typer.Option(help="Share of /v1 requests answered 500/502/503/504.")] = 0.0,
+    fault_429: Annotated[
+        float, typer.Option(help="Share of /v1 requests answered 429 with Retry-After.")
+    ] = 0.0,
+    fault_slow: Annotated[float, typer.Option(help="Share of /v1 requests delayed by --slow-seconds.")] = 0.0,
+    slow_seconds: Annotated[float, typer.Option(help="Delay of a slow response.")] = 2.0,
+    fault_drop: Annotated[
+        float, typer.Option(help="Share of /v1 requests whose connection is dropped unanswered.")
+    ] = 0.0,
+    fault_nonjson: Annotated[
+        float, typer.Option(help="Share of /v1 requests answered by an HTML 502 page.")
+    ] = 0.0,
+    anomaly_rate: Annotated[
+        float, typer.Option(help="Share of eligible entities given each planted anomaly.")
+    ] = 0.002,
 ) -> None:
     """Generate the data set and serve the Razorpay API on HOST:PORT until stopped."""
-    from sandbox.generator import SandboxConfig, generate
+    from sandbox.build import SandboxConfig, generate
     from sandbox.server import Faults, SandboxApi, make_server
 
     if days < 1 or payments_per_day < 1:
@@ -79,7 +92,7 @@ def serve(
     try:
         server = make_server(api, host, port)
     except OSError as error:
-        raise _fail(f"cannot listen on {host}:{port}: {error.strerror}") from None
+        raise _fail(f"cannot listen on {host}:{port}: {error.strerror}", ExitCode.FAILED) from None
 
     def stop(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt
@@ -97,15 +110,17 @@ def serve(
 
 @app.command()
 def webhooks(
-    to: str = typer.Option(..., help="Receiver URL, e.g. http://127.0.0.1:8000/webhooks/razorpay."),
-    secret: str = typer.Option(..., help="Webhook secret to sign with."),
-    api: str = typer.Option(SANDBOX_BASE_URL, help="The running sandbox."),
-    since_days: float = typer.Option(3.0, help="Replay events of the last D days (of the sandbox clock)."),
-    limit: int = typer.Option(1_000_000, help="At most N events."),
-    rate: float = typer.Option(0.0, help="Events per second (0 = as fast as possible)."),
-    concurrency: int = typer.Option(4, help="Parallel senders."),
-    key_id: str = typer.Option(SANDBOX_KEY_ID, help="Sandbox API key id."),
-    key_secret: str = typer.Option(SANDBOX_KEY_SECRET, help="Sandbox API key secret."),
+    to: Annotated[str, typer.Option(help="Receiver URL, e.g. http://127.0.0.1:8000/webhooks/razorpay.")],
+    secret: Annotated[str, typer.Option(help="Webhook secret to sign with.")],
+    api: Api = SANDBOX_BASE_URL,
+    since_days: Annotated[
+        float, typer.Option(help="Replay events of the last D days (of the sandbox clock).")
+    ] = 3.0,
+    limit: Annotated[int, typer.Option(help="At most N events.")] = 1_000_000,
+    rate: Annotated[float, typer.Option(help="Events per second (0 = as fast as possible).")] = 0.0,
+    concurrency: Annotated[int, typer.Option(help="Parallel senders.")] = 4,
+    key_id: KeyId = SANDBOX_KEY_ID,
+    key_secret: KeySecret = SANDBOX_KEY_SECRET,
 ) -> None:
     """Post the sandbox's history as signed webhook events (with its planted delivery faults)."""
     from sandbox.sender import Sender, fetch_deliveries
@@ -119,7 +134,7 @@ def webhooks(
         since = int(state.json()["now"] - since_days * 86_400)
         deliveries = fetch_deliveries(api, auth, since, limit)
     except requests.RequestException as error:
-        raise _fail(f"cannot read deliveries from the sandbox at {api}: {error}") from None
+        raise _fail(f"cannot read deliveries from the sandbox at {api}: {error}", ExitCode.FAILED) from None
     started = time.monotonic()
     summary = Sender(to, secret, rate=rate, concurrency=concurrency).send_all(deliveries)
     result = summary.as_dict() | {"seconds": round(time.monotonic() - started, 2)}
@@ -128,26 +143,24 @@ def webhooks(
 
 @app.command()
 def manifest(
-    api: str = typer.Option(SANDBOX_BASE_URL, help="The running sandbox."),
-    key_id: str = typer.Option(SANDBOX_KEY_ID, help="Sandbox API key id."),
-    key_secret: str = typer.Option(SANDBOX_KEY_SECRET, help="Sandbox API key secret."),
+    api: Api = SANDBOX_BASE_URL, key_id: KeyId = SANDBOX_KEY_ID, key_secret: KeySecret = SANDBOX_KEY_SECRET
 ) -> None:
     """Print the ground-truth manifest (planted anomalies and webhook faults) as JSON."""
     try:
         response = requests.get(f"{api.rstrip('/')}/_sandbox/manifest", auth=(key_id, key_secret), timeout=60)
         response.raise_for_status()
     except requests.RequestException as error:
-        raise _fail(f"cannot read the manifest from {api}: {error}") from None
+        raise _fail(f"cannot read the manifest from {api}: {error}", ExitCode.FAILED) from None
     typer.echo(orjson.dumps(response.json(), option=orjson.OPT_INDENT_2).decode())
 
 
 @app.command()
 def statement(
-    fmt: str = typer.Option("csv", "--format", help="csv (HDFC layout) | mt940 | camt053."),
-    out: str = typer.Option("-", help="File to write (default: standard output)."),
-    api: str = typer.Option(SANDBOX_BASE_URL, help="The running sandbox."),
-    key_id: str = typer.Option(SANDBOX_KEY_ID, help="Sandbox API key id."),
-    key_secret: str = typer.Option(SANDBOX_KEY_SECRET, help="Sandbox API key secret."),
+    fmt: Annotated[str, typer.Option("--format", help="csv (HDFC layout) | mt940 | camt053.")] = "csv",
+    out: Annotated[str, typer.Option(help="File to write (default: standard output).")] = "-",
+    api: Api = SANDBOX_BASE_URL,
+    key_id: KeyId = SANDBOX_KEY_ID,
+    key_secret: KeySecret = SANDBOX_KEY_SECRET,
 ) -> None:
     """Write the bank statement of the sandbox's settlements (planted faults in the manifest)."""
     try:
@@ -159,7 +172,7 @@ def statement(
         )
         response.raise_for_status()
     except requests.RequestException as error:
-        raise _fail(f"cannot read the statement from {api}: {error}") from None
+        raise _fail(f"cannot read the statement from {api}: {error}", ExitCode.FAILED) from None
     if out == "-":
         sys.stdout.buffer.write(response.content)
     else:
@@ -167,5 +180,9 @@ def statement(
             handle.write(response.content)
 
 
-if __name__ == "__main__":
+def main() -> None:
     app()
+
+
+if __name__ == "__main__":
+    main()

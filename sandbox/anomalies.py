@@ -32,6 +32,22 @@ from sandbox.tables import NEVER
 
 Mask = npt.NDArray[np.bool_]
 
+# The manifest's vocabulary: each planted anomaly's kind (a reconciliation rule id) and each webhook
+# delivery fault's kind.
+ANOMALY_KINDS: tuple[str, ...] = (
+    "captured_not_settled",
+    "settlement_line_amount_mismatch",
+    "settlement_total_mismatch",
+    "order_paid_without_capture",
+    "order_multiple_captures",
+    "authorized_not_captured",
+    "refund_not_debited",
+    "fee_rate_anomaly",
+    "webhook_status_conflict",
+    "webhook_missing",
+)
+WEBHOOK_FAULT_KINDS: tuple[str, ...] = ("missing", "duplicate", "late", "out_of_order", "bad_signature")
+
 
 def _how_many(rate: float, eligible: int) -> int:
     if eligible == 0 or rate <= 0:

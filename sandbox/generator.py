@@ -1,8 +1,9 @@
-"""Deterministic generation of a merchant's Razorpay history: orders, payment attempts, refunds,
-settlements and recon lines, vectorised with numpy, plus the planted anomalies of the manifest.
+"""A merchant's Razorpay history as numpy tables: orders, payment attempts, refunds, settlements and
+recon lines, generated deterministically in chunks of time, and the `Dataset` that holds them.
 
-`generate(SandboxConfig) -> Dataset`. The data set is a pure function of the config; the clock can
-then be moved with `Dataset.advance`, which reveals the timeline that was generated past `now`.
+The building blocks shared by sandbox/generator.py (which assembles a data set) and
+sandbox/anomalies.py (which plants the manifest's anomalies into it). The clock can be moved with
+`Dataset.advance`, which reveals the timeline that was generated past `now`.
 """
 
 from __future__ import annotations
@@ -15,10 +16,11 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from data.ist import IST_OFFSET_SECONDS
 from sandbox import catalogue as cat
 from sandbox.tables import NEVER, IdArray, IntArray, Lines, Orders, Payments, Refunds, Settlements, random_ids
 
-IST_OFFSET = 19_800  # seconds east of UTC
+IST_OFFSET = IST_OFFSET_SECONDS  # seconds east of UTC
 DAY = 86_400
 HOUR = 3_600
 # Timeline generated beyond `now`, so moving the clock reveals captures, refunds and new payments.
@@ -31,20 +33,6 @@ SETTLEMENT_BUSINESS_DAYS = 2
 PLANT_MIN_AGE = 7 * DAY
 WEBHOOK_FAULT_WINDOW = 48 * HOUR
 INR = cat.CURRENCIES.index("INR")
-
-ANOMALY_KINDS: tuple[str, ...] = (
-    "captured_not_settled",
-    "settlement_line_amount_mismatch",
-    "settlement_total_mismatch",
-    "order_paid_without_capture",
-    "order_multiple_captures",
-    "authorized_not_captured",
-    "refund_not_debited",
-    "fee_rate_anomaly",
-    "webhook_status_conflict",
-    "webhook_missing",
-)
-WEBHOOK_FAULT_KINDS: tuple[str, ...] = ("missing", "duplicate", "late", "out_of_order", "bad_signature")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -677,43 +665,3 @@ class Dataset:
                 "refunds": ids("rfnd_", r.id, r_changed),
             },
         }
-
-
-def generate(config: SandboxConfig) -> Dataset:
-    """The whole data set for `config`: `days` of history ending at `now`, plus a hidden horizon."""
-    now = config.resolved_now()
-    start = now - config.days * DAY
-    until = now + HORIZON_SECONDS
-    chunk = generate_chunk(config.seed, 0, start, until, config.payments_per_day)
-    orders, payments = drop_orderless(chunk)
-    order = np.lexsort((payments.id, payments.created))
-    payments = payments.take(order)
-    empty_refunds = Refunds(
-        id=np.zeros(0, dtype="S14"),
-        payment=np.zeros(0, np.int64),
-        created=np.zeros(0, np.int64),
-        processed=np.zeros(0, np.int64),
-        failed=np.zeros(0, np.int64),
-        amount=np.zeros(0, np.int64),
-        undebited=np.zeros(0, dtype=bool),
-    )
-    dataset = Dataset(
-        config=config,
-        now=now,
-        start=start,
-        generated_until=until,
-        chunks=0,
-        payments=payments,
-        orders=orders,
-        refunds=empty_refunds,
-        settlements=Settlements.empty(),
-        lines=Lines.empty(),
-        settlement_adjust={},
-        anomalies=[],
-        webhook_faults={},
-        conflict_events=[],
-    )
-    from sandbox.anomalies import plant_all  # here, not at the top: anomalies builds on this module
-
-    plant_all(dataset)
-    return dataset

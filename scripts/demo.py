@@ -33,7 +33,6 @@ def main() -> int:
         **os.environ,
         "DATABASE_URL": DATABASE_URL,
         "RAZORPAY_BASE_URL": f"http://127.0.0.1:{SANDBOX_PORT}",
-        "PYTHONPATH": str(ROOT),
     }
     signal.signal(signal.SIGTERM, lambda *_: _stop_all_and_exit())
     try:

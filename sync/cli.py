@@ -18,6 +18,8 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedCo
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from data.cli import ExitCode, fail
+from data.db import make_engine
 from data.migrate import current_revision
 from data.settings import get_settings
 from data.sync_state import status_report
@@ -30,7 +32,6 @@ from sync.pull import (
     LogProgress,
     SyncOptions,
     SyncResult,
-    make_sync_engine,
     run_sync,
 )
 
@@ -73,9 +74,8 @@ def parse_moment(text: str) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
-def _fail(message: str, code: int = 1) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(code)
+def _fail(message: str, code: ExitCode = ExitCode.FAILED) -> typer.Exit:
+    return fail(f"error: {message}", code)
 
 
 def _entities(value: list[str] | None) -> list[str]:
@@ -89,7 +89,7 @@ def _entities(value: list[str] | None) -> list[str]:
 
 
 def _engine() -> Engine:
-    engine = make_sync_engine(get_settings().database_url)
+    engine = make_engine(get_settings().database_url)
     try:
         revision = current_revision(engine)
     except SQLAlchemyError as error:
@@ -184,7 +184,7 @@ def run(
             result = _run_once(engine, options)
             typer.echo(_summary(result))
         except AuthenticationError as error:
-            raise _fail(str(error), code=3) from None
+            raise _fail(str(error), ExitCode.AUTH_REJECTED) from None
         except (RazorpayUnavailable, SQLAlchemyError, OSError, ValueError) as error:
             if interval is None:
                 raise _fail(
@@ -205,10 +205,10 @@ def load(
 ) -> None:
     """Backfill from exported files through the same normalisers and upsert; bad records are quarantined."""
     if entity not in ENTITY_NAMES:
-        raise _fail(f"unknown entity {entity!r}; choose from {', '.join(ENTITY_NAMES)}", code=2)
+        raise _fail(f"unknown entity {entity!r}; choose from {', '.join(ENTITY_NAMES)}", ExitCode.BAD_INPUT)
     missing = [str(path) for path in files if not path.is_file()]
     if missing:
-        raise _fail(f"no such file: {', '.join(missing)}", code=2)
+        raise _fail(f"no such file: {', '.join(missing)}", ExitCode.BAD_INPUT)
     try:
         result = load_files(_engine(), entity, files, country_notes_key=get_settings().country_notes_key)
     except SQLAlchemyError as error:
@@ -243,10 +243,10 @@ def statement(
     from sync.statements import FORMATS, StatementError
 
     if fmt is not None and fmt not in FORMATS:
-        raise _fail(f"unknown format {fmt!r}; choose from {', '.join(FORMATS)}", code=2)
+        raise _fail(f"unknown format {fmt!r}; choose from {', '.join(FORMATS)}", ExitCode.BAD_INPUT)
     missing = [str(path) for path in files if not path.is_file()]
     if missing:
-        raise _fail(f"no such file: {', '.join(missing)}", code=2)
+        raise _fail(f"no such file: {', '.join(missing)}", ExitCode.BAD_INPUT)
     engine = _engine()
     settings = get_settings()
     failed: list[str] = []
@@ -314,7 +314,8 @@ def status(
 
 
 def main(argv: Sequence[str] | None = None) -> None:
+    """`python -m sync` and the `payops-sync` console script."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # The SDK's own connection-retry chatter goes to stdout via print; urllib3 retries log at WARNING.
     logging.getLogger("urllib3").setLevel(logging.ERROR)
-    app(args=list(argv) if argv is not None else None, prog_name="python -m sync")
+    app(args=list(argv) if argv is not None else None)

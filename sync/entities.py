@@ -5,14 +5,16 @@ Adding an entity means adding a declaration here, not a loop.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any
 
 import razorpay
+from sqlalchemy import Connection
 
 from data.models import Base, Order, Payment, Refund, Settlement, SettlementLine
+from data.rollups import after_payments_written
 from sync.normalise import (
     normalise_order,
     normalise_payment,
@@ -20,8 +22,9 @@ from sync.normalise import (
     normalise_settlement,
     normalise_settlement_line,
 )
+from sync.paging import CreatedWindows, Partition, ReportDays
 
-__all__ = ["ENTITIES", "ENTITY_NAMES", "EntitySpec", "NormaliseContext", "entity_spec"]
+__all__ = ["ENTITIES", "ENTITY_NAMES", "AfterWrite", "EntitySpec", "NormaliseContext", "entity_spec"]
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,8 @@ class NormaliseContext:
 
 Normaliser = Callable[[Mapping[str, Any], NormaliseContext], dict[str, Any]]
 SdkMethod = Callable[[razorpay.Client], Callable[..., Any]]
+# Runs in the write's transaction with the rows just upserted: keeps derived tables (rollups) current.
+AfterWrite = Callable[[Connection, Sequence[Mapping[str, Any]]], None]
 
 
 @dataclass(frozen=True)
@@ -42,17 +47,14 @@ class EntitySpec:
     sdk_method: SdkMethod
     normalise: Normaliser
     key: str = "id"  # primary key of the row and of the API object
-    # "window": list endpoint filtered by `from`/`to` on the cursor, paged with skip/count.
-    # "daily_report": the recon report, one request series per day (year/month/day).
-    paging: Literal["window", "daily_report"] = "window"
+    # How the time range is cut into listings and committed chunks (see sync.paging): by default
+    # closed windows on `from`/`to` over `created_at`, sized to the data.
+    partition: Partition = field(default_factory=CreatedWindows)
     page_size: int = 100  # Razorpay's largest `count` for list endpoints
     # Re-read on every run, so captures, refunds and late authorisations inside it are picked up.
     lookback: timedelta = timedelta(days=3)
-    cursor: str = "created_at"
     params: Mapping[str, Any] = field(default_factory=dict)
-    # First window length; the loop adapts it to hold about `target_window_rows` rows.
-    initial_window: timedelta = timedelta(hours=6)
-    target_window_rows: int = 2000
+    after_write: AfterWrite | None = None
 
 
 def _payment(api: Mapping[str, Any], ctx: NormaliseContext) -> dict[str, Any]:
@@ -84,6 +86,7 @@ ENTITIES: tuple[EntitySpec, ...] = (
         sdk_method=lambda client: client.payment.all,
         normalise=_payment,
         params={"expand[]": "card"},
+        after_write=after_payments_written,
     ),
     EntitySpec(name="orders", model=Order, sdk_method=lambda client: client.order.all, normalise=_order),
     EntitySpec(name="refunds", model=Refund, sdk_method=lambda client: client.refund.all, normalise=_refund),
@@ -92,7 +95,7 @@ ENTITIES: tuple[EntitySpec, ...] = (
         model=Settlement,
         sdk_method=lambda client: client.settlement.all,
         normalise=_settlement,
-        initial_window=timedelta(days=7),
+        partition=CreatedWindows(initial=timedelta(days=7)),
     ),
     EntitySpec(
         name="settlement_lines",
@@ -100,11 +103,10 @@ ENTITIES: tuple[EntitySpec, ...] = (
         sdk_method=lambda client: client.settlement.report,
         normalise=_settlement_line,
         key="entity_id",
-        paging="daily_report",
+        partition=ReportDays(),
         page_size=1000,
         # A day's report is re-read while lines can still join it (T+2/T+3 business days plus a weekend).
         lookback=timedelta(days=7),
-        cursor="settled_at",
     ),
 )
 

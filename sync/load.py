@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from sync.entities import EntitySpec, NormaliseContext, entity_spec
-from sync.pull import _payment_hours_refresher, write_rows
+from sync.pull import write_rows
 from sync.quarantine import quarantine
 
 __all__ = ["LoadResult", "load_files", "records_of"]
@@ -78,7 +78,6 @@ def load_files(
     """Load every file; each batch of rows commits in its own transaction. A file that is not JSON at all
     is listed in `unreadable` and the others still load."""
     spec: EntitySpec = entity_spec(entity)
-    refresh_hours = _payment_hours_refresher()
     result = LoadResult()
     for path in paths:
         try:
@@ -105,9 +104,7 @@ def load_files(
                         result.quarantined += 1
                     else:
                         good.append(record)
-                upserted, quarantined = write_rows(
-                    conn, spec, good, ctx, run_id=None, refresh_hours=refresh_hours
-                )
+                upserted, quarantined = write_rows(conn, spec, good, ctx, run_id=None)
                 result.upserted += upserted
                 result.quarantined += quarantined
     return result

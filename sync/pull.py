@@ -1,36 +1,31 @@
-"""The one paging / window / checkpoint loop that pulls every declared entity (see `sync.entities`).
+"""The one window / checkpoint loop that pulls every declared entity (see `sync.entities`).
 
-Razorpay has no "updated since" filter and pages with skip/count, so the loop reads closed `created_at`
-windows that end a safety lag before now (membership of a closed window cannot change, so skip cannot
-drift), pages each window until a short page, and commits the window's rows together with the entity's
+Razorpay has no "updated since" filter and pages with skip/count, so each entity's partition
+(`sync.paging`) reads closed `created_at` windows that end a safety lag before now (membership of a
+closed window cannot change, so skip cannot drift), or the recon report day by day; the one pager pages
+each listing until a short page, and the loop commits each chunk's rows together with the entity's
 checkpoint in one transaction. Every run re-reads a trailing look-back to pick up status changes.
-A background thread fetches the next window while the current one is written.
+A background thread fetches the next chunk while the current one is written.
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
 import queue
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any, Protocol
-from zoneinfo import ZoneInfo
 
-import orjson
-from sqlalchemy import ColumnElement, Connection, Engine, Table, func
+from sqlalchemy import ColumnElement, Connection, Engine, Table
 
-from data.db import make_engine
-from data.models import Payment
 from data.sync_state import (
     advance_checkpoint,
     begin_run,
     finish_run,
-    oldest_payment_created_at,
     read_checkpoint,
     record_run_counts,
 )
@@ -38,6 +33,7 @@ from data.upsert import upsert
 from sync.entities import ENTITY_NAMES, EntitySpec, NormaliseContext, entity_spec
 from sync.http import SdkClient
 from sync.normalise import NormaliseError
+from sync.paging import REPORT_TIMEZONE, Chunk, Pager
 from sync.quarantine import quarantine_many
 
 __all__ = [
@@ -49,18 +45,12 @@ __all__ = [
     "SyncResult",
     "begin_run",
     "finish_run",
-    "make_sync_engine",
     "read_checkpoint",
     "run_sync",
     "write_rows",
 ]
 
 log = logging.getLogger(__name__)
-
-# Razorpay's settlement days (and the recon report's year/month/day) are Indian calendar days.
-REPORT_TIMEZONE = ZoneInfo("Asia/Kolkata")
-MIN_WINDOW = timedelta(minutes=1)
-MAX_WINDOW = timedelta(days=30)
 
 
 @dataclass(frozen=True)
@@ -150,57 +140,18 @@ class LogProgress:
         )
 
 
-@dataclass(frozen=True)
-class _Window:
-    begin: datetime
-    end: datetime
-    items: list[Mapping[str, Any]]
-    # Whether the checkpoint may move to `end` (false for a report day that is not over yet).
-    closed: bool
-    requests: int
-
-
 # --- writing ------------------------------------------------------------------------------------------
 
 
 def _changed(table: Table, excluded: Any) -> ColumnElement[bool]:
     # Rewrite a row only when the API says something new, and never with an older state than the
     # one stored (a webhook may have landed a newer state between our fetch and this commit).
-    # JSONB compares by value on PostgreSQL.
+    # JSONB compares by value on PostgreSQL; on SQLite every writer serialises JSON through
+    # data.db's one serialiser, so equal values are equal text.
     condition: ColumnElement[bool] = table.c.raw.is_distinct_from(excluded.raw)
     if "state_at" in table.c:
         condition = condition & (table.c.state_at <= excluded.state_at)
     return condition
-
-
-def _changed_sqlite(table: Table, excluded: Any) -> ColumnElement[bool]:
-    # SQLite keeps JSON as text: compare the minified form, so a writer that serialises with other
-    # spacing (the webhook receiver, an older engine) does not count as a change.
-    condition: ColumnElement[bool] = func.json(table.c.raw).is_distinct_from(func.json(excluded.raw))
-    if "state_at" in table.c:
-        condition = condition & (table.c.state_at <= excluded.state_at)
-    return condition
-
-
-def _json_text(value: Any) -> str:
-    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
-
-
-def make_sync_engine(database_url: str | None = None) -> Engine:
-    """The engine the sync writes with: data.db's, with orjson for the `raw` columns (3x faster than json)."""
-    return make_engine(database_url, json_serializer=_json_text)
-
-
-def _payment_hours_refresher() -> Callable[[Connection, Iterable[datetime]], None] | None:
-    """analytics.rollups.refresh_payment_hours, once the analytics package provides it."""
-    try:
-        module = importlib.import_module("analytics.rollups")
-    except ModuleNotFoundError as error:
-        if error.name in ("analytics", "analytics.rollups"):
-            return None
-        raise
-    refresher = getattr(module, "refresh_payment_hours", None)
-    return refresher if callable(refresher) else None
 
 
 def write_rows(
@@ -210,9 +161,9 @@ def write_rows(
     ctx: NormaliseContext,
     *,
     run_id: int | None,
-    refresh_hours: Callable[[Connection, Iterable[datetime]], None] | None,
 ) -> tuple[int, int]:
-    """Normalise and upsert `items` in the caller's transaction. Returns (rows upserted, quarantined)."""
+    """Normalise and upsert `items` in the caller's transaction, then run the entity's after-write hook
+    (derived tables such as rollups) in the same transaction. Returns (rows upserted, quarantined)."""
     rows: dict[str, dict[str, Any]] = {}
     bad: list[tuple[object, str]] = []
     for item in items:
@@ -224,27 +175,24 @@ def write_rows(
         rows[row[spec.key]] = row  # a repeat inside one batch: the later copy wins
     quarantined = quarantine_many(conn, entity=spec.name, records=bad, source=ctx.source, run_id=run_id)
     batch = list(rows.values())
-    upsert(conn, spec.model, batch, only_if=_changed_sqlite if conn.dialect.name == "sqlite" else _changed)
-    if spec.model is Payment and batch and refresh_hours is not None:
-        refresh_hours(conn, {row["created_at"].replace(minute=0, second=0, microsecond=0) for row in batch})
+    upsert(conn, spec.model, batch, only_if=_changed)
+    if spec.after_write is not None and batch:
+        spec.after_write(conn, batch)
     return len(batch), quarantined
 
 
 def _commit_window(
     engine: Engine,
     spec: EntitySpec,
-    window: _Window,
+    window: Chunk,
     ctx: NormaliseContext,
     *,
     run_id: int,
     counts: EntityCounts,
     all_counts: Mapping[str, EntityCounts],
-    refresh_hours: Callable[[Connection, Iterable[datetime]], None] | None,
 ) -> None:
     with engine.begin() as conn:
-        upserted, quarantined = write_rows(
-            conn, spec, window.items, ctx, run_id=run_id, refresh_hours=refresh_hours
-        )
+        upserted, quarantined = write_rows(conn, spec, window.items, ctx, run_id=run_id)
         counts.fetched += len(window.items)
         counts.upserted += upserted
         counts.quarantined += quarantined
@@ -256,127 +204,12 @@ def _commit_window(
         record_run_counts(conn, run_id, {name: c.as_json() for name, c in all_counts.items()})
 
 
-# --- fetching -----------------------------------------------------------------------------------------
+# --- fetching (the pager and the partitions are in sync.paging) ----------------------------------------
 
 
-def _epoch(moment: datetime) -> int:
-    return int(moment.timestamp())
-
-
-class _Fetcher:
-    """Pages one entity's windows through the SDK."""
-
-    def __init__(self, client: SdkClient, spec: EntitySpec, options: SyncOptions) -> None:
-        self.client = client
-        self.spec = spec
-        self.options = options
-        self.method = spec.sdk_method(client.razorpay)
-        self.pool = ThreadPoolExecutor(max_workers=max(1, options.parallel_pages), thread_name_prefix="page")
-
-    def close(self) -> None:
-        self.pool.shutdown(wait=True, cancel_futures=True)
-
-    def page(self, params: Mapping[str, Any], skip: int) -> list[Mapping[str, Any]]:
-        body = self.client.call(self.method, {**params, "count": self.spec.page_size, "skip": skip})
-        items = body.get("items")
-        if not isinstance(items, list):
-            raise ValueError(f"{self.spec.name}: the API answered without an items list")
-        return items
-
-    def all_pages(
-        self, params: Mapping[str, Any], first: list[Mapping[str, Any]]
-    ) -> tuple[list[Mapping[str, Any]], int]:
-        """Every item of a listing whose first page is `first`: pages until a short page."""
-        items = list(first)
-        requests = 1
-        size = self.spec.page_size
-        skip = size
-        if len(first) < size:
-            return items, requests
-        parallel = max(1, self.options.parallel_pages)
-        while True:
-            skips = [skip + i * size for i in range(parallel)]
-            pages = list(self.pool.map(lambda s: self.page(params, s), skips))
-            requests += len(pages)
-            for page in pages:
-                items.extend(page)
-                if len(page) < size:
-                    return items, requests
-            skip = skips[-1] + size
-
-    def windows(self, begin: datetime, end: datetime) -> Iterator[_Window]:
-        """Closed created_at windows from `begin` to `end`, sized to hold about target_window_rows."""
-        spec = self.spec
-        length = spec.initial_window
-        start = begin
-        target = spec.target_window_rows
-        while start < end:
-            stop = min(start + length, end)
-            params = {**spec.params, "from": _epoch(start), "to": _epoch(stop)}
-            first = self.page(params, 0)
-            estimate = self._estimate_rows(first, start, stop)
-            if estimate > 4 * target and stop - start > MIN_WINDOW:
-                # Far denser than expected: shrink before paging through it all (costs one request).
-                length = max(MIN_WINDOW, (stop - start) * (target / estimate))
-                continue
-            items, requests = self.all_pages(params, first)
-            yield _Window(start, stop, items, closed=True, requests=requests)
-            # Aim the next window at `target` rows, changing its length at most twofold per step.
-            scale = min(2.0, max(0.5, target / max(1, len(items))))
-            length = min(MAX_WINDOW, max(MIN_WINDOW, (stop - start) * scale))
-            start = stop
-
-    def _estimate_rows(self, first: list[Mapping[str, Any]], start: datetime, stop: datetime) -> float:
-        # Lists come newest first; the span the first full page covers tells the window's density.
-        if len(first) < self.spec.page_size:
-            return float(len(first))
-        created = [item.get("created_at") for item in first]
-        oldest = min((c for c in created if isinstance(c, int)), default=None)
-        if oldest is None:
-            return float(len(first))
-        span = max(1, _epoch(stop) - oldest)
-        return len(first) * (_epoch(stop) - _epoch(start)) / span
-
-    def report_days(self, first_day: date, last_day: date, end: datetime) -> Iterator[_Window]:
-        """Each Indian calendar day of the recon report, in chunks of about target_window_rows lines.
-
-        Only a day's last chunk may move the checkpoint, and only when the day is over; a crash
-        mid-day re-reads the whole day, which the idempotent upsert absorbs.
-        """
-        size = self.spec.page_size
-        parallel = max(1, self.options.parallel_pages)
-        day = first_day
-        while day <= last_day:
-            day_start = datetime(day.year, day.month, day.day, tzinfo=REPORT_TIMEZONE).astimezone(UTC)
-            next_day = day + timedelta(days=1)
-            day_end = datetime(
-                next_day.year, next_day.month, next_day.day, tzinfo=REPORT_TIMEZONE
-            ).astimezone(UTC)
-            params = {"year": day.year, "month": day.month, "day": day.day}
-            pending: list[Mapping[str, Any]] = []
-            requests = 0
-            skip = 0
-            finished = False
-            while not finished:
-                skips = [skip + i * size for i in range(parallel if skip else 1)]
-                pages = list(self.pool.map(partial(self.page, params), skips))
-                requests += len(pages)
-                for page in pages:
-                    pending.extend(page)
-                    if len(page) < size:
-                        finished = True
-                        break
-                if not finished and len(pending) >= self.spec.target_window_rows:
-                    yield _Window(day_start, day_end, pending, closed=False, requests=requests)
-                    pending, requests = [], 0
-                skip = skips[-1] + size
-            yield _Window(day_start, day_end, pending, closed=day_end <= end, requests=requests)
-            day = next_day
-
-
-def _prefetched(windows: Iterator[_Window], depth: int, stop: threading.Event) -> Iterator[_Window]:
+def _prefetched(windows: Iterator[Chunk], depth: int, stop: threading.Event) -> Iterator[Chunk]:
     """Run `windows` in a background thread, `depth` windows ahead of the consumer."""
-    handoff: queue.Queue[_Window | BaseException | None] = queue.Queue(maxsize=max(1, depth))
+    handoff: queue.Queue[Chunk | BaseException | None] = queue.Queue(maxsize=max(1, depth))
 
     def produce() -> None:
         try:
@@ -411,15 +244,6 @@ def _prefetched(windows: Iterator[_Window], depth: int, stop: threading.Event) -
 # --- the loop -----------------------------------------------------------------------------------------
 
 
-def _first_run_start(conn: Connection, spec: EntitySpec, end: datetime, options: SyncOptions) -> datetime:
-    if spec.paging == "daily_report":
-        # Lines settle after their payments: start from the oldest payment we hold, when we hold any.
-        oldest = oldest_payment_created_at(conn)
-        if oldest is not None:
-            return oldest
-    return end - options.first_run_history
-
-
 def _sync_entity(
     engine: Engine,
     client: SdkClient,
@@ -441,21 +265,23 @@ def _sync_entity(
         elif checkpoint is not None:
             begin = min(checkpoint, end) - lookback
         else:
-            begin = _first_run_start(conn, spec, end, options)
+            begin = spec.partition.first_run_start(conn, end, options.first_run_history)
     ctx = NormaliseContext(
         state_at=datetime.now(UTC), source="api", country_notes_key=options.country_notes_key
     )
-    refresh_hours = _payment_hours_refresher()
-    fetcher = _Fetcher(client, spec, options)
+    parallel = max(1, options.parallel_pages)
+    pool = ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="page")
+    pager = Pager(
+        partial(client.call, spec.sdk_method(client.razorpay)),
+        spec.page_size,
+        parallel=parallel,
+        executor=pool,
+        name=spec.name,
+    )
     stop = threading.Event()
     progress.start(spec.name, begin, end)
     try:
-        if spec.paging == "daily_report":
-            first_day = begin.astimezone(REPORT_TIMEZONE).date()
-            last_day = end.astimezone(REPORT_TIMEZONE).date()
-            windows = fetcher.report_days(first_day, last_day, end)
-        else:
-            windows = fetcher.windows(begin, end)
+        windows = spec.partition.chunks(pager, spec.params, begin, end)
         for window in _prefetched(windows, options.prefetch_windows, stop):
             _commit_window(
                 engine,
@@ -465,12 +291,11 @@ def _sync_entity(
                 run_id=run_id,
                 counts=counts,
                 all_counts=all_counts,
-                refresh_hours=refresh_hours,
             )
             progress.window_done(spec.name, min(window.end, end), counts)
     finally:
         stop.set()
-        fetcher.close()
+        pool.shutdown(wait=True, cancel_futures=True)
     progress.finish(spec.name, counts)
 
 

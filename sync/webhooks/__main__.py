@@ -10,15 +10,15 @@ import uvicorn
 from sqlalchemy import inspect
 from sqlalchemy.exc import SQLAlchemyError
 
+from data.cli import ExitCode, fail
 from data.db import make_engine
-from data.settings import get_settings
-from sync.webhooks.app import ROLLUP_INTERVAL_ENV
+from data.settings import ROLLUP_INTERVAL_ENV, get_settings
 
 cli = typer.Typer(add_completion=False, no_args_is_help=True, help="The Razorpay webhook receiver.")
 
 
 @cli.callback()
-def main() -> None:
+def receiver() -> None:
     """The Razorpay webhook receiver (POST /webhooks/razorpay, GET /healthz, GET /metrics)."""
 
 
@@ -40,15 +40,15 @@ def serve(
     if database_url:
         # Worker processes build their app from the environment, so the choice travels there.
         os.environ["DATABASE_URL"] = database_url
-        get_settings.cache_clear()
     os.environ[ROLLUP_INTERVAL_ENV] = str(rollup_interval)
+    get_settings.cache_clear()
     settings = get_settings()
     if not settings.webhook_secrets:
-        raise _fail("no webhook secret configured: set RAZORPAY_WEBHOOK_SECRET")
+        raise _fail("no webhook secret configured: set RAZORPAY_WEBHOOK_SECRET", ExitCode.BAD_INPUT)
     try:
         engine = make_engine(settings.database_url)
     except SQLAlchemyError as error:
-        raise _fail(f"bad database URL: {type(error).__name__}") from error
+        raise _fail(f"bad database URL: {type(error).__name__}", ExitCode.BAD_INPUT) from error
     try:
         tables = set(inspect(engine).get_table_names())
     except SQLAlchemyError as error:
@@ -68,10 +68,13 @@ def serve(
     )
 
 
-def _fail(reason: str) -> typer.Exit:
-    typer.echo(f"error: {reason}", err=True)
-    return typer.Exit(code=1)
+def _fail(reason: str, code: ExitCode = ExitCode.FAILED) -> typer.Exit:
+    return fail(f"error: {reason}", code)
+
+
+def main() -> None:
+    cli()
 
 
 if __name__ == "__main__":
-    cli()
+    main()

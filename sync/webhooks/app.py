@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import time
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
@@ -43,7 +42,6 @@ logger = logging.getLogger(__name__)
 WEBHOOK_PATH = "/webhooks/razorpay"
 # Razorpay gives up on a delivery after 5 s; answering 503 before that is better than its timeout.
 ANSWER_WITHIN_SECONDS = 4.0
-ROLLUP_INTERVAL_ENV = "PAYOPS_WEBHOOK_ROLLUP_INTERVAL"
 _SIGNATURE = SIGNATURE_HEADER.encode()
 _EVENT_ID = EVENT_ID_HEADER.encode()
 
@@ -57,7 +55,8 @@ def create_app(
     """Build a receiver writing to `database_url` (default DATABASE_URL) and verifying with `secrets`
     (default RAZORPAY_WEBHOOK_SECRET, comma-separated). The schema must exist (`python -m data upgrade`).
 
-    `rollup_interval` (default env PAYOPS_WEBHOOK_ROLLUP_INTERVAL, else 1 s): how often payment
+    `rollup_interval` (default: Settings' webhook_rollup_interval, env PAYOPS_WEBHOOK_ROLLUP_INTERVAL,
+    else 1 s): how often payment
     rollups are refreshed for the hours the events touched; 0 = in every write transaction.
     """
     settings = get_settings()
@@ -65,9 +64,8 @@ def create_app(
     if not secret_list or not all(secret_list):
         raise ValueError("no webhook secret configured (RAZORPAY_WEBHOOK_SECRET)")
     if rollup_interval is None:
-        rollup_interval = float(os.environ.get(ROLLUP_INTERVAL_ENV, "1.0"))
-    # orjson: the payload and raw columns are the bulk of every write, and json.dumps is 5x slower.
-    engine = make_engine(database_url, json_serializer=_json_text)
+        rollup_interval = settings.webhook_rollup_interval
+    engine = make_engine(database_url)
     writer = EventWriter(
         engine, country_notes_key=settings.country_notes_key, rollup_interval=max(0.0, rollup_interval)
     )
@@ -205,10 +203,6 @@ def _answer(item: Delivery | Rejection, result: StoreResult, metrics: ReceiverMe
     if not result.applied:
         metrics.apply_errors.labels(label).inc()
     return _json({"status": "stored", "event_id": item.event_id, "applied": result.applied}, 200)
-
-
-def _json_text(value: object) -> str:
-    return orjson.dumps(value).decode()
 
 
 def _json(content: dict[str, object], status_code: int) -> Response:

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Table, and_, case, or_
 
 from data.models import Base, Order, Payment, Refund, Settlement
+from data.vocabulary import CAPTURED_STATUSES, STATUS_RANK
 from sync import normalise
 from sync.webhooks.intake import Delivery
 
@@ -37,15 +38,7 @@ ENTITY_MODELS: dict[str, type[Base]] = {
     "settlement": Settlement,
 }
 
-# A status may only move to one of equal or higher rank. Payments: failed ranks below authorized so a
-# late authorisation applies; captured above authorized so a late payment.authorized cannot undo a
-# capture; refunded is the top, so it stays. Terminal outcomes share a rank (neither undoes the other).
-STATUS_RANK: dict[str, dict[str, int]] = {
-    "payment": {"created": 0, "failed": 1, "authorized": 2, "captured": 3, "refunded": 4},
-    "order": {"created": 0, "attempted": 1, "paid": 2},
-    "refund": {"created": 0, "pending": 0, "processed": 1, "failed": 1},
-    "settlement": {"created": 0, "processed": 1, "failed": 1},
-}
+# A status may only move to one of equal or higher rank (data.vocabulary.STATUS_RANK says why each sits where).
 
 # Counters that only grow during an entity's life: between two snapshots of the same status, the one
 # with more refunded (payment) or paid (order) is the later one, whatever the timestamps say.
@@ -54,7 +47,7 @@ _PROGRESS_COUNTER: dict[str, str] = {"payment": "amount_refunded", "order": "amo
 # The one way back: a refund that fails returns its amount, so a refund.failed event's payment
 # snapshot may lower amount_refunded and move refunded back to captured, if it is newer.
 REFUND_REVERSAL_EVENT = "refund.failed"
-_REVERSIBLE_PAYMENT_STATUSES = ("captured", "refunded")
+_REVERSIBLE_PAYMENT_STATUSES = CAPTURED_STATUSES
 
 OnlyIf = Callable[[Table, Any], ColumnElement[bool]]
 

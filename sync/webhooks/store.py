@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import logging
 import queue
 import threading
@@ -24,6 +23,7 @@ from typing import Any, Literal
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from data import rollups
 from data.upsert import upsert
 from data.webhook_events import (
     count_repeats,
@@ -59,7 +59,7 @@ RefreshHours = Callable[[Connection, Iterable[datetime]], None]
 class EventWriter:
     """Owns the database writes of one receiver process.
 
-    Rollups: `analytics.rollups.refresh_payment_hours` recomputes whole hours from raw payments, so
+    Rollups: `data.rollups.refresh_payment_hours` recomputes whole hours from raw payments, so
     its cost grows with the hour's volume. With `rollup_interval` > 0 the hours touched by several
     batches are refreshed together, at most once per interval (and no sooner than 9x the last
     refresh's duration), inside the transaction of the batch then being written, or alone when
@@ -78,8 +78,6 @@ class EventWriter:
         self._queue: queue.SimpleQueue[tuple[Item, asyncio.Future[StoreResult]] | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
-        self._refresh_payment_hours: RefreshHours | None = None
-        self._rollups_looked_up = False
         self._dirty_hours: set[datetime] = set()  # committed payments whose rollups are not refreshed yet
         self._last_refresh = 0.0
         self._refresh_seconds = 0.0  # duration of the last refresh
@@ -166,7 +164,6 @@ class EventWriter:
             return self._write_batch([item], apply_error=f"database refused the entities: {error}"[:2000])[0]
 
     def _write_batch(self, items: Sequence[Item], *, apply_error: str | None = None) -> list[StoreResult]:
-        refresh = self._rollup_refresher()
         touched: set[datetime] = set()
         refreshed = False
         with self._engine.begin() as conn:
@@ -177,13 +174,13 @@ class EventWriter:
                 apply_error=apply_error,
                 refresh_payment_hours=lambda _conn, hours: touched.update(hours),
             )
-            if refresh is not None and (touched or self._dirty_hours) and self._refresh_due():
-                refreshed = self._refresh_in(conn, refresh, touched | self._dirty_hours)
+            if (touched or self._dirty_hours) and self._refresh_due():
+                refreshed = self._refresh_in(conn, touched | self._dirty_hours)
         # Only after COMMIT: a rolled-back batch changed no payments and refreshed nothing.
         if refreshed:
             self._dirty_hours.clear()
             self._last_refresh = time.monotonic()
-        elif refresh is not None:
+        else:
             self._dirty_hours |= touched
         return results
 
@@ -195,17 +192,17 @@ class EventWriter:
         wait = max(self._rollup_interval, _REFRESH_SPACING * self._refresh_seconds)
         return time.monotonic() - self._last_refresh >= wait
 
-    def _timed_refresh(self, refresh: RefreshHours, conn: Connection, hours: Iterable[datetime]) -> None:
+    def _timed_refresh(self, conn: Connection, hours: Iterable[datetime]) -> None:
         started = time.monotonic()
-        refresh(conn, sorted(hours))
+        rollups.refresh_payment_hours(conn, sorted(hours))
         self._refresh_seconds = time.monotonic() - started
 
-    def _refresh_in(self, conn: Connection, refresh: RefreshHours, hours: set[datetime]) -> bool:
+    def _refresh_in(self, conn: Connection, hours: set[datetime]) -> bool:
         """Refresh inside the batch's transaction, in a savepoint: rollups are derived data, so a
         failing refresh must not cost the events their commit (the hours stay pending)."""
         try:
             with conn.begin_nested():
-                self._timed_refresh(refresh, conn, hours)
+                self._timed_refresh(conn, hours)
         except Exception:
             logger.warning("rollup refresh failed; events are stored, hours stay pending", exc_info=True)
             self._last_refresh = time.monotonic()  # retry after the interval, not on every batch
@@ -213,12 +210,11 @@ class EventWriter:
         return True
 
     def _refresh_alone(self) -> None:
-        refresh = self._rollup_refresher()
-        if refresh is None or not self._dirty_hours:
+        if not self._dirty_hours:
             return
         try:
             with self._engine.begin() as conn:
-                self._timed_refresh(refresh, conn, self._dirty_hours)
+                self._timed_refresh(conn, self._dirty_hours)
         except Exception:
             logger.warning("rollup refresh failed; will retry", exc_info=True)
             self._last_refresh = time.monotonic()
@@ -229,29 +225,12 @@ class EventWriter:
     def _recover_rollups(self) -> None:
         """Refresh the hours of the last minute of events before this process started: a receiver
         killed inside a rollup interval left them committed but possibly not yet rolled up."""
-        if self._rollup_refresher() is None:
-            return
         try:
             with self._engine.connect() as conn:
                 self._dirty_hours = recent_payment_hours(conn)
         except Exception:
             logger.warning("could not read recent events for rollup recovery", exc_info=True)
         self._refresh_alone()
-
-    def _rollup_refresher(self) -> RefreshHours | None:
-        # The analytics rollups are optional to the receiver: used when that module provides them.
-        if not self._rollups_looked_up:
-            self._rollups_looked_up = True
-            try:
-                rollups = importlib.import_module("analytics.rollups")
-            except ImportError:
-                rollups = None
-            self._refresh_payment_hours = getattr(rollups, "refresh_payment_hours", None)
-        return self._refresh_payment_hours
-
-
-def _hour(at: datetime) -> datetime:
-    return at.replace(minute=0, second=0, microsecond=0)
 
 
 def write_items(
@@ -336,8 +315,7 @@ def _apply(
                 upsert(conn, ENTITY_MODELS[entity], round_rows, only_if=rule)
     payment_rows = [row for _, row in rows_by_entity.get("payment", [])]
     if payment_rows and refresh_payment_hours is not None:
-        hours = {_hour(row["created_at"]) for row in payment_rows}
-        refresh_payment_hours(conn, sorted(hours))
+        refresh_payment_hours(conn, sorted(rollups.payment_hours(payment_rows)))
 
 
 def _settle(

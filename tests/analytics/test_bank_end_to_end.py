@@ -14,7 +14,7 @@ from sqlalchemy import Engine, delete, func, select
 from analytics.reconcile import BANK_RULE_IDS, reconcile
 from data.models import BankMatch, BankStatement, BankStatementLine, Mismatch, MismatchEvent, Quarantine
 from tests.analytics.test_end_to_end import _env, _run
-from tests.fixtures.sandbox import SandboxHandle
+from tests.support.sandbox import SandboxHandle
 
 # Three weeks: enough business-day settlements inside the statement to plant every fault on its own.
 SANDBOX_ARGS = {"seed": 11, "days": 21, "payments_per_day": 60}

@@ -11,7 +11,7 @@ from sqlalchemy import Engine
 from typer.testing import CliRunner
 
 from analytics.__main__ import app
-from analytics.rollups import rebuild_all
+from data.rollups import rebuild_all
 from tests.analytics.factories import payment, write
 
 NOW = datetime(2026, 11, 20, 6, 0, tzinfo=UTC)
@@ -121,11 +121,11 @@ def test_webhook_health_and_rebuild(loaded: str) -> None:
 def test_bad_input_exits_non_zero_with_a_reason(tmp_path: Path, args: list[str], reason: str) -> None:
     # Refused before the database is touched, so any backend answers the same.
     code, output = invoke(*args, "--database-url", f"sqlite:///{tmp_path / 'unused.db'}")
-    assert code == 1
+    assert code == 2  # bad input (docs/cli.md)
     assert reason in output
     assert len(output.strip().splitlines()) == 1
 
 
 def test_deciding_on_an_unknown_mismatch_fails(loaded: str) -> None:
     code, output = invoke("resolve", "999", "--actor", "ops", "--database-url", loaded)
-    assert (code, output.strip()) == (1, "mismatch 999 does not exist")
+    assert (code, output.strip()) == (2, "mismatch 999 does not exist")

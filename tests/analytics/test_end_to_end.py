@@ -22,7 +22,7 @@ from analytics import mismatches, success
 from analytics.reconcile import BANK_RULE_IDS, reconcile
 from analytics.rules import RULES
 from analytics.webhook_health import webhook_health
-from tests.fixtures.sandbox import SandboxHandle, free_port
+from tests.support.sandbox import SandboxHandle, free_port
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent.parent
 # Small but with every anomaly kind planted: 9 days keeps room for the 7-day-old plants.
@@ -51,7 +51,6 @@ def _env(database_url: str, sandbox: SandboxHandle) -> dict[str, str]:
         "RAZORPAY_KEY_ID": sandbox.key_id,
         "RAZORPAY_KEY_SECRET": sandbox.key_secret,
         "RAZORPAY_WEBHOOK_SECRET": sandbox.webhook_secret,
-        "PYTHONPATH": str(PROJECT_ROOT),
     }
 
 

@@ -149,3 +149,47 @@ def test_summary_keeps_currencies_apart(engine: Engine) -> None:
         for record in summary.to_dict(orient="records")
     }
     assert rows == {"INR": (2, 3_000), "USD": (1, 500)}
+
+
+def test_the_page_and_the_cli_offer_what_the_lifecycle_allows() -> None:
+    assert mismatches.allowed_decisions("open") == ["acknowledge", "resolve"]
+    assert mismatches.allowed_decisions("acknowledged") == ["resolve", "reopen"]
+    assert mismatches.allowed_decisions("resolved") == ["reopen"]
+    assert mismatches.allowed_decisions("closed") == []
+
+
+def test_decide_follows_the_transitions(engine: Engine) -> None:
+    seed(engine)
+    reconcile(engine, now=NOW)
+    mismatch_id = int(mismatches.list_mismatches(engine, rule="captured_not_settled").iloc[0]["id"])
+    with pytest.raises(mismatches.InvalidTransition, match="is open; cannot mark it reopened"):
+        mismatches.decide(engine, mismatch_id, "reopen", "asha@finance", now=NOW)
+    with pytest.raises(mismatches.MismatchError, match="unknown decision"):
+        mismatches.decide(engine, mismatch_id, "close", "asha@finance", now=NOW)  # type: ignore[arg-type]
+    mismatches.decide(engine, mismatch_id, "resolve", "asha@finance", "paid out late", now=NOW)
+    record = mismatches.get_mismatch(engine, mismatch_id, now=NOW)
+    assert record is not None
+    assert (record["status"], record["auto_resolved"], record["resolved_at"], record["note"]) == (
+        "resolved",
+        False,
+        NOW,
+        "paid out late",
+    )
+    assert events(engine, mismatch_id) == [("detected", None, "open"), ("resolved", "open", "resolved")]
+
+
+def test_reconciliation_changes_status_only_along_the_transitions(engine: Engine) -> None:
+    seed(engine)
+    reconcile(engine, now=NOW)
+    mismatch_id = int(mismatches.list_mismatches(engine, rule="captured_not_settled").iloc[0]["id"])
+    with engine.begin() as conn, pytest.raises(mismatches.InvalidTransition):
+        mismatches.apply_system(
+            conn, "auto_resolved", [(mismatch_id, "resolved")], at=NOW, actor="system", note="cleared"
+        )
+    with engine.begin() as conn:
+        mismatches.apply_system(
+            conn, "auto_resolved", [(mismatch_id, "open")], at=NOW, actor="system", note="cleared"
+        )
+    record = mismatches.get_mismatch(engine, mismatch_id, now=NOW)
+    assert record is not None and (record["status"], record["auto_resolved"]) == ("resolved", True)
+    assert events(engine, mismatch_id)[-1] == ("auto_resolved", "open", "resolved")

@@ -22,7 +22,7 @@ from analytics.mismatch_bulk import (
     export_mismatches,
     worklist,
 )
-from dashboard import format
+from data import money
 from data.models import AuditLog, Mismatch, MismatchEvent
 from tests.analytics.factories import payment, write
 
@@ -202,5 +202,5 @@ def test_evidence_time_reads_the_rules_keys() -> None:
 
 
 @given(st.integers(min_value=-(10**13), max_value=10**13), st.sampled_from(["INR", "USD", "JPY", "EUR"]))
-def test_export_money_is_what_babel_writes(minor: int, currency: str) -> None:
-    assert mismatch_bulk._money(minor, currency) == format.money(minor, currency)
+def test_export_money_is_what_data_money_displays(minor: int, currency: str) -> None:
+    assert mismatch_bulk._money(minor, currency) == money.display(minor, currency)

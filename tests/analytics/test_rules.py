@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
+import pytest
 from sqlalchemy import Engine
 
+from analytics import mismatches
+from analytics.reconcile import reconcile
 from analytics.rules import RULES, RuleContext, add_business_days, business_day_cutoff, format_amount
+from data.settings import Settings, get_settings
 from tests.analytics.factories import (
     order,
     payment,
@@ -363,3 +367,42 @@ def test_every_rule_is_explained() -> None:
     for rule in RULES.values():
         assert rule.severity in ("critical", "high", "medium", "low")
         assert rule.explanation and rule.usual_cause and rule.title
+
+
+def test_explanations_name_the_thresholds_the_rules_ran_with() -> None:
+    ctx = RuleContext(now=NOW, settlement_days=5, authorized_days=7, webhook_grace_minutes=45)
+    assert "after T+5 business days" in RULES["captured_not_settled"].explain(ctx)
+    assert "after T+5 business days" in RULES["refund_not_debited"].explain(ctx)
+    assert "for more than 7 days" in RULES["authorized_not_captured"].explain(ctx)
+    assert "within 45 minutes" in RULES["webhook_missing"].explain(ctx)
+    # The catalogue's text is the configured one: the settings' defaults here.
+    assert "for more than 3 days" in RULES["authorized_not_captured"].explanation
+    assert "{" not in "".join(rule.explanation for rule in RULES.values())
+
+
+def test_thresholds_come_from_the_settings() -> None:
+    settings = Settings(authorized_days=7, webhook_grace_minutes=45, fee_rate_ranges={"*": (0, 100)})
+    ctx = RuleContext.configured(NOW, settings=settings, settlement_days=1)
+    assert (ctx.settlement_days, ctx.authorized_days, ctx.webhook_grace_minutes) == (1, 7, 45)
+    assert dict(ctx.fee_rate_ranges) == {"*": (0, 100)}
+    defaults = RuleContext(now=NOW)
+    assert (defaults.settlement_days, defaults.authorized_days, defaults.webhook_grace_minutes) == (3, 3, 30)
+
+
+def test_reconcile_uses_the_configured_authorisation_age(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with engine.begin() as conn:
+        write(conn, "payments", payment("pay_stale", status="authorized", created_at=NOW - timedelta(days=4)))
+    monkeypatch.setenv("AUTHORIZED_DAYS", "5")
+    get_settings.cache_clear()
+    try:
+        assert reconcile(engine, now=NOW, rules=["authorized_not_captured"]).new == 0
+        monkeypatch.setenv("AUTHORIZED_DAYS", "2")
+        get_settings.cache_clear()
+        assert reconcile(engine, now=NOW, rules=["authorized_not_captured"]).new == 1
+    finally:
+        get_settings.cache_clear()
+    (explanation,) = mismatches.list_mismatches(engine)["explanation"]
+    assert "still not captured after 2 days" in explanation
+    assert "for more than 2 days" in explanation

@@ -26,7 +26,7 @@ from data.models import Payment, SyncRun
 from data.settings import Settings
 from sync.http import make_client
 from sync.pull import SyncOptions, run_sync
-from tests.fixtures.sandbox import SandboxHandle
+from tests.support.sandbox import SandboxHandle
 
 pytestmark = pytest.mark.browser
 

@@ -110,7 +110,7 @@ def test_cli_adds_lists_and_rejects_bad_input(tmp_path: Path) -> None:
     listed = _cli("users", "list", "--file", path)
     assert listed.stdout.splitlines() == ["cfo@example.com\tmanager\toidc", "meera\toperations\tpassword"]
     bad = _cli("users", "add", "x", "--role", "ceo", "--password", "long-enough-pw", "--file", path)
-    assert bad.returncode == 1
+    assert bad.returncode == 2
     assert (
         bad.stderr.strip()
         == "cannot add user: unknown role 'ceo'; choose one of finance, operations, manager, admin"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
-from dashboard.filters import Filters, from_query
+from dashboard.filters import FilterState, from_query
 from dashboard.format import (
     count,
     country_alpha_3,
@@ -57,11 +57,11 @@ def test_country_codes_for_the_map() -> None:
 
 
 def test_filters_round_trip_through_the_url() -> None:
-    filters = Filters(
+    filters = FilterState(
         date(2026, 11, 1), date(2026, 11, 7), currency="INR", method="upi", country="IN", preset="custom"
     )
     assert from_query(filters.to_query(), today=date(2026, 11, 26)) == filters
-    assert filters.previous() == Filters(
+    assert filters.previous() == FilterState(
         date(2026, 10, 25), date(2026, 10, 31), currency="INR", method="upi", country="IN", preset="custom"
     )
     relative = from_query({"period": "last_7_days"}, today=date(2026, 11, 26))

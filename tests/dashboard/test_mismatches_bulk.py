@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import insert, select
@@ -13,8 +13,9 @@ from data.db import make_engine
 from data.migrate import upgrade
 from data.models import AuditLog, Mismatch
 from tests.analytics.test_mismatch_bulk import _mismatch
-from tests.conftest import BACKENDS, _drop_pg_database, new_database_url
 from tests.dashboard.conftest import AppFactory, Seeded
+from tests.support.clock import TEST_NOW
+from tests.support.databases import BACKENDS, drop_database, new_database_url
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
@@ -23,7 +24,7 @@ def seeded(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     url = new_database_url(backend, tmp_path_factory.mktemp("bulk-page-db"))
     engine = make_engine(url)
     upgrade(engine)
-    now = datetime.now(UTC)
+    now = TEST_NOW
     with engine.begin() as conn:
         conn.execute(
             insert(Mismatch),
@@ -48,8 +49,7 @@ def seeded(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
         )
     yield Seeded(url, engine, {})
     engine.dispose()
-    if backend == "postgresql":
-        _drop_pg_database(url)
+    drop_database(backend, url)
 
 
 def test_finance_resolves_every_filtered_mismatch_at_once(app_for: AppFactory, seeded: Seeded) -> None:

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 from streamlit.testing.v1 import AppTest
 
-from analytics import dashboard_queries, mismatches, success, webhook_health
+from analytics import mismatches, payment_story, settlements, success, webhook_health
 from analytics.filters import Filters as AnalyticsFilters
 from dashboard.format import count, money, percent
 from dashboard.roles import PAGES, ROLE_PAGES, Role
@@ -185,7 +185,7 @@ def test_webhook_health_matches_analytics(app_for: AppFactory, seeded: Seeded) -
 
 def test_settlements_waterfall_matches_lines(app_for: AppFactory, seeded: Seeded) -> None:
     at = app_for(Role.FINANCE, "settlements", **period(seeded))
-    (inr,) = dashboard_queries.settlement_waterfalls(seeded.engine, analytics_filters(seeded))
+    (inr,) = settlements.settlement_waterfalls(seeded.engine, analytics_filters(seeded))
     assert inr.unexplained == 0
     shown = metrics(at)
     assert shown["Net settled"] == money(inr.net, "INR")
@@ -242,7 +242,7 @@ def test_payments_search_by_email_shows_the_story(app_for: AppFactory, seeded: S
 def test_payments_search_by_other_ids(app_for: AppFactory, seeded: Seeded, field: str) -> None:
     at = app_for(Role.OPERATIONS, "payments", q=seeded.facts[field])
     ids = set(at.dataframe(key="table_payment-search").value["id"])
-    expected = set(dashboard_queries.find_payments(seeded.engine, seeded.facts[field])["id"])
+    expected = set(payment_story.find_payments(seeded.engine, seeded.facts[field])["id"])
     assert ids == expected
     assert ids
 

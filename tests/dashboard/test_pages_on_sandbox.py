@@ -9,30 +9,31 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from analytics import dashboard_queries, mismatches, success
+from analytics import mismatches, settlements, success
 from analytics.filters import last_n_days
 from analytics.reconcile import reconcile
 from dashboard.format import count, money, percent
 from dashboard.roles import Role
 from data.db import make_engine
-from data.migrate import upgrade
 from data.settings import Settings
 from sync.http import make_client
 from sync.pull import SyncOptions, run_sync
-from tests.conftest import BACKENDS, _drop_pg_database, new_database_url
 from tests.dashboard.conftest import Seeded
-from tests.fixtures.sandbox import SandboxHandle
+from tests.support.databases import BACKENDS, MigratedDatabase, drop_database
+from tests.support.sandbox import SandboxHandle
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
 def seeded(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, sandbox: SandboxHandle
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    sandbox: SandboxHandle,
+    migrated_database: MigratedDatabase,
 ) -> Iterator[Seeded]:
     """Overrides the hand-made seed of conftest: this module's database is synced from the sandbox."""
     backend = str(request.param)
-    url = new_database_url(backend, tmp_path_factory.mktemp("dashboard-sandbox-db"))
+    url = migrated_database(backend, tmp_path_factory.mktemp("dashboard-sandbox-db"))
     engine = make_engine(url)
-    upgrade(engine)
     settings = Settings(
         database_url=url,
         razorpay_base_url=sandbox.base_url,
@@ -43,8 +44,7 @@ def seeded(
     reconcile(engine)
     yield Seeded(url, engine, {})
     engine.dispose()
-    if backend == "postgresql":
-        _drop_pg_database(url)
+    drop_database(backend, url)
 
 
 def _metrics(at: Any) -> dict[str, str]:
@@ -74,7 +74,7 @@ def test_success_rates_by_mode_on_sandbox_data(app_for: Any, seeded: Seeded) -> 
 
 def test_settlements_and_mismatches_on_sandbox_data(app_for: Any, seeded: Seeded) -> None:
     at = app_for(Role.FINANCE, "settlements", period="last_30_days")
-    waterfalls = dashboard_queries.settlement_waterfalls(seeded.engine, last_n_days(30))
+    waterfalls = settlements.settlement_waterfalls(seeded.engine, last_n_days(30))
     inr = next(w for w in waterfalls if w.currency == "INR")
     assert _metrics(at)["Net settled"] == money(inr.net, "INR")
 

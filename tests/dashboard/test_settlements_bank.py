@@ -19,10 +19,11 @@ from data.models import AuditLog
 from data.settings import get_settings
 from sync.statement_import import import_statement
 from tests.analytics.factories import settlement, write
-from tests.conftest import BACKENDS, _drop_pg_database, new_database_url
 from tests.dashboard.conftest import AppFactory, Seeded
+from tests.support.clock import TEST_NOW
+from tests.support.databases import BACKENDS, drop_database, new_database_url
 
-NOW = datetime.now(UTC)
+NOW = TEST_NOW  # the session's pinned clock, which the page reads too
 TODAY = (NOW + timedelta(hours=5, minutes=30)).date()
 # Settled five days ago (IST), inside the statement; the second one has no credit in it.
 SETTLED_AT = datetime.combine(TODAY - timedelta(days=5), datetime.min.time(), tzinfo=UTC) + timedelta(hours=4)
@@ -56,8 +57,7 @@ def seeded(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     refresh_bank_matches(engine)
     yield Seeded(url, engine, {})
     engine.dispose()
-    if backend == "postgresql":
-        _drop_pg_database(url)
+    drop_database(backend, url)
 
 
 def test_finance_sees_each_settlement_credited_or_not_and_the_coverage(app_for: AppFactory) -> None:

@@ -1,11 +1,15 @@
-"""Schema upgrade from empty, on both databases."""
+"""Schema upgrade from empty, on both databases: the one place every test session runs all migrations
+from nothing (other tests copy a migrated template, tests/conftest.py)."""
 
 from __future__ import annotations
 
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, inspect
 
 from data.db import make_engine
 from data.migrate import current_revision, upgrade
+from data.models import Base
 
 EXPECTED_TABLES = {
     "payments",
@@ -34,6 +38,9 @@ def test_upgrade_from_empty_creates_every_table(empty_database_url: str) -> None
     tables = set(inspect(engine).get_table_names())
     assert EXPECTED_TABLES <= tables
     assert current_revision(engine) is not None
+    # The migrations build exactly what the models declare (tables, columns, indexes).
+    with engine.connect() as conn:
+        assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
     # Running it again is a no-op, not an error.
     upgrade(engine)
     assert EXPECTED_TABLES <= set(inspect(engine).get_table_names())

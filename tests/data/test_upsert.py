@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import Engine, func, select
 
 import data.upsert
+from data.db import make_engine
 from data.migrate import upgrade
 from data.models import Payment
 from data.upsert import upsert
@@ -93,12 +94,12 @@ def test_sqlite_fast_path_stores_what_sqlalchemy_stores(
 ) -> None:
     """The positional fast path on SQLite writes the same values as SQLAlchemy's own executemany, for
     the sync's change rule and the webhook's forward-only rules (whose IN lists take the slow path)."""
-    from sync.pull import _changed_sqlite, make_sync_engine
+    from sync.pull import _changed
     from sync.webhooks.apply import forward_only, refund_reversal
 
     def writes(engine: Engine) -> None:
         steps = [
-            ([_payment(f"pay_{i:04d}", "authorized", T0) for i in range(300)], _changed_sqlite),
+            ([_payment(f"pay_{i:04d}", "authorized", T0) for i in range(300)], _changed),
             (
                 [_payment(f"pay_{i:04d}", "captured", T0 + timedelta(minutes=1)) for i in range(0, 300, 2)],
                 forward_only("payment"),
@@ -121,11 +122,11 @@ def test_sqlite_fast_path_stores_what_sqlalchemy_stores(
             with engine.begin() as conn:
                 upsert(conn, Payment, rows, only_if=rule)
 
-    fast = make_sync_engine(f"sqlite:///{tmp_path / 'fast.db'}")
+    fast = make_engine(f"sqlite:///{tmp_path / 'fast.db'}")
     upgrade(fast)
     writes(fast)
     monkeypatch.setattr(data.upsert, "_positional", lambda *args: None)
-    slow = make_sync_engine(f"sqlite:///{tmp_path / 'slow.db'}")
+    slow = make_engine(f"sqlite:///{tmp_path / 'slow.db'}")
     upgrade(slow)
     writes(slow)
 

@@ -11,7 +11,7 @@ import razorpay
 import requests
 from razorpay.errors import BadRequestError
 
-from tests.fixtures.sandbox import SandboxHandle
+from tests.support.sandbox import SandboxHandle
 
 
 def page_all(

@@ -11,8 +11,8 @@ import phonenumbers
 import pytest
 
 from sandbox import catalogue as cat
-from sandbox.generator import ANOMALY_KINDS, WEBHOOK_FAULT_KINDS
-from tests.fixtures.sandbox import SandboxHandle
+from sandbox.anomalies import ANOMALY_KINDS, WEBHOOK_FAULT_KINDS
+from tests.support.sandbox import SandboxHandle
 
 IST = timedelta(hours=5, minutes=30)
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.fixtures.sandbox import SandboxHandle
+from tests.support.sandbox import SandboxHandle
 
 REQUESTS = 400
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import threading
@@ -17,7 +16,7 @@ import pytest
 from razorpay import Utility
 from razorpay.errors import SignatureVerificationError
 
-from tests.fixtures.sandbox import PROJECT_ROOT, SandboxHandle
+from tests.support.sandbox import PROJECT_ROOT, SandboxHandle
 
 
 class Recorder(BaseHTTPRequestHandler):
@@ -77,7 +76,6 @@ def test_sender_posts_signed_events_with_the_planned_faults(sandbox: SandboxHand
             "4",
         ],
         cwd=PROJECT_ROOT,
-        env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)},
         capture_output=True,
         text=True,
         timeout=600,

@@ -17,7 +17,7 @@ from data.models import Order, Payment, Refund, Settlement, SettlementLine
 from data.settings import Settings
 from sync.http import HttpPolicy, SdkClient, make_client
 from sync.pull import SyncOptions, SyncResult, run_sync
-from tests.fixtures.sandbox import SandboxHandle
+from tests.support.sandbox import SandboxHandle
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SAFETY_LAG = timedelta(minutes=2)
@@ -140,7 +140,6 @@ def assert_parity(engine: Engine, sandbox: SandboxHandle) -> dict[str, int]:
 def cli_env(sandbox: SandboxHandle, database_url: str, **extra: str) -> dict[str, str]:
     return {
         **os.environ,
-        "PYTHONPATH": str(PROJECT_ROOT),
         "DATABASE_URL": database_url,
         "RAZORPAY_BASE_URL": sandbox.base_url,
         "RAZORPAY_KEY_ID": sandbox.key_id,

@@ -18,7 +18,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 def run_cli(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "DATABASE_URL": database_url, "PYTHONPATH": str(PROJECT_ROOT)}
+    env = {**os.environ, "DATABASE_URL": database_url}
     return subprocess.run(
         [sys.executable, "-m", "sync", *args],
         cwd=PROJECT_ROOT,
@@ -99,10 +99,10 @@ def test_load_orders_from_ndjson_and_array(database_url: str, engine: Engine, tm
 
 def test_load_rejects_bad_input_with_one_line(database_url: str, tmp_path: Path) -> None:
     wrong_entity = run_cli(database_url, "load", "--entity", "customers", str(tmp_path / "x.json"))
-    assert wrong_entity.returncode != 0
+    assert wrong_entity.returncode == 2
     assert "unknown entity 'customers'" in wrong_entity.stderr
     missing = run_cli(database_url, "load", "--entity", "orders", str(tmp_path / "nope.json"))
-    assert missing.returncode != 0 and "no such file" in missing.stderr
+    assert missing.returncode == 2 and "no such file" in missing.stderr
     not_json = tmp_path / "garbage.json"
     not_json.write_text("<html>502 Bad Gateway</html>")
     unreadable = run_cli(database_url, "load", "--entity", "orders", str(not_json))

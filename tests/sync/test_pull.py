@@ -23,7 +23,7 @@ from data.models import (
     SyncRun,
 )
 from sync.http import HttpPolicy
-from tests.fixtures.sandbox import SandboxHandle
+from tests.support.sandbox import SandboxHandle
 from tests.sync.helpers import (
     PARITY_FIELDS,
     PROJECT_ROOT,
@@ -225,7 +225,7 @@ def test_cli_run_and_status(sandbox: SandboxHandle, database_url: str, engine: E
     table = run_cli(env, "status")
     assert table.returncode == 0 and "payments" in table.stdout
     bad = run_cli(env, "run", "--lookback", "three days")
-    assert bad.returncode != 0 and "not a duration" in bad.stderr
+    assert bad.returncode == 2 and "not a duration" in bad.stderr
 
 
 def test_status_before_any_sync_and_counts_per_entity(database_url: str, engine: Engine) -> None:

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import Engine, func, select
 
 from data.models import Payment, Quarantine, SyncCheckpoint, SyncRun
-from tests.fixtures.sandbox import SandboxHandle
+from tests.support.sandbox import SandboxHandle
 from tests.sync.helpers import PROJECT_ROOT, SAFETY_LAG, assert_parity, cli_env, run_cli, sandbox_until
 
 KILLS = 10

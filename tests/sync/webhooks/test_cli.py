@@ -8,9 +8,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from data.settings import get_settings
+from data.settings import ROLLUP_INTERVAL_ENV, get_settings
 from sync.webhooks.__main__ import cli
-from sync.webhooks.app import ROLLUP_INTERVAL_ENV
 
 
 @pytest.fixture(autouse=True)
@@ -24,20 +23,24 @@ def fresh_settings(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 @pytest.mark.parametrize(
-    ("arguments", "reason"),
+    ("arguments", "reason", "code"),
     [
         (
             ["--database-url", "{tmp}/unmigrated.db"],
             "database has no payops schema: run `python -m data upgrade`",
+            1,
         ),
-        (["--database-url", "postgresql://postgres@127.0.0.1:1/none"], "database not reachable"),
-        (["--database-url", "not a url"], "bad database URL"),
+        (["--database-url", "postgresql://postgres@127.0.0.1:1/none"], "database not reachable", 1),
+        (["--database-url", "not a url"], "bad database URL", 2),
     ],
 )
-def test_serve_refuses_a_database_it_cannot_use(tmp_path: Path, arguments: list[str], reason: str) -> None:
+def test_serve_refuses_a_database_it_cannot_use(
+    tmp_path: Path, arguments: list[str], reason: str, code: int
+) -> None:
+    """A database that cannot be used is a failed run (1); a URL that is not one is bad input (2)."""
     arguments = [a.replace("{tmp}", f"sqlite:///{tmp_path}") for a in arguments]
     result = CliRunner().invoke(cli, ["serve", *arguments])
-    assert result.exit_code == 1
+    assert result.exit_code == code
     [line] = result.output.strip().splitlines()
     assert line.startswith(f"error: {reason}")
     get_settings.cache_clear()
@@ -47,7 +50,7 @@ def test_serve_refuses_to_start_without_a_secret(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("RAZORPAY_WEBHOOK_SECRET", " , ")
     get_settings.cache_clear()
     result = CliRunner().invoke(cli, ["serve"])
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert result.output.strip() == "error: no webhook secret configured: set RAZORPAY_WEBHOOK_SECRET"
     get_settings.cache_clear()
 

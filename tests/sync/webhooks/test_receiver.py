@@ -324,12 +324,12 @@ def test_payment_rollups_are_refreshed_for_the_hours_written(
 def test_a_failing_rollup_refresh_does_not_cost_the_event(
     database_url: str, engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import analytics.rollups
+    import data.rollups
 
     def broken(_conn: Any, _hours: Any) -> None:
         raise RuntimeError("rollup bug")
 
-    monkeypatch.setattr(analytics.rollups, "refresh_payment_hours", broken)
+    monkeypatch.setattr(data.rollups, "refresh_payment_hours", broken)
     with TestClient(create_app(database_url, [SECRET], rollup_interval=0)) as client:
         response = post(client, envelope("payment.captured", T0, payment=payment()), event_id="evt_keep")
     assert response.status_code == 200

@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import Engine, select
 
 from data.models import Order, Payment, Refund, Settlement, WebhookEvent, WebhookRejection
-from tests.fixtures.sandbox import SandboxHandle, free_port
+from tests.support.sandbox import SandboxHandle, free_port
 
 ROOT = Path(__file__).resolve().parents[3]
 DAYS = 3
@@ -36,7 +36,7 @@ def receiver_url(
 ) -> Iterator[tuple[str, SandboxHandle]]:
     sandbox = sandbox_factory(seed=11, days=DAYS, payments_per_day=150)
     port = free_port()
-    env = {**os.environ, "RAZORPAY_WEBHOOK_SECRET": sandbox.webhook_secret, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "RAZORPAY_WEBHOOK_SECRET": sandbox.webhook_secret}
     log = (tmp_path / "receiver.log").open("wb")
     process = subprocess.Popen(
         [sys.executable, "-m", "sync.webhooks", "serve", "--port", str(port), "--database-url", database_url],
@@ -89,7 +89,6 @@ def test_replaying_the_whole_history_with_its_faults(
             str(DAYS + 1),
         ],
         cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
         capture_output=True,
         text=True,
         timeout=600,

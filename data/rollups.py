@@ -1,4 +1,5 @@
-"""Hourly payment rollups: recomputed from raw payments for the buckets a write touched.
+"""Hourly and daily payment rollups, kept current by every writer: recomputed from raw payments for the
+buckets a write touched (`after_payments_written` is the payments entity's after-write hook).
 
 A bucket is one IST clock hour, stored by its aware-UTC start (always HH:30 UTC because IST = UTC+5:30),
 so every IST day is exactly 24 whole buckets and IST-day filters on rollups are exact.
@@ -6,7 +7,7 @@ so every IST day is exactly 24 whole buckets and IST-day filters on rollups are 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -29,7 +30,7 @@ from sqlalchemy import (
     select,
 )
 
-from analytics.filters import ist_day_of, ist_midnight
+from data.ist import ist_day_of, ist_midnight
 from data.models import (
     Payment,
     PaymentFailureRollupDaily,
@@ -37,6 +38,7 @@ from data.models import (
     PaymentRollupDaily,
     PaymentRollupHourly,
 )
+from data.vocabulary import SUCCESS_STATUSES
 
 __all__ = [
     "BREAKDOWN_DIMENSIONS",
@@ -44,14 +46,15 @@ __all__ = [
     "ROLLUP_LOCK",
     "SUCCESS_STATUSES",
     "IstExpressions",
+    "after_payments_written",
     "bucket_start",
     "buckets_for_hours",
+    "payment_hours",
     "rebuild_all",
     "refresh_payment_hours",
     "serialise",
 ]
 
-SUCCESS_STATUSES = ("authorized", "captured", "refunded")
 # Payment attributes that get their own rows in payment_rollup_hourly (dimension = column name).
 BREAKDOWN_DIMENSIONS = ("bank", "card_network", "card_type", "card_issuer", "wallet", "upi_flow", "upi_app")
 
@@ -120,6 +123,17 @@ def refresh_payment_hours(conn: Connection, hours: Iterable[datetime]) -> None:
         _recompute(conn, start, end)
     for start, end in _day_runs(runs):
         _recompute_days(conn, start, end)
+
+
+def payment_hours(rows: Iterable[Mapping[str, Any]]) -> set[datetime]:
+    """The UTC hours whose rollups a write of these payment rows changes."""
+    return {row["created_at"].replace(minute=0, second=0, microsecond=0) for row in rows}
+
+
+def after_payments_written(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Keep the rollups current for payment rows just upserted, in the writer's transaction."""
+    if rows:
+        refresh_payment_hours(conn, payment_hours(rows))
 
 
 def rebuild_all(conn: Connection) -> int:

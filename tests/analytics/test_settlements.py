@@ -6,8 +6,8 @@ from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import Engine
 
-from analytics.dashboard_queries import pending_settlement, settlements
 from analytics.filters import Filters
+from analytics.settlements import pending_settlement, settlements
 from tests.analytics.factories import payment, settlement, settlement_line, write
 
 NOW = datetime(2026, 11, 20, 6, 0, tzinfo=UTC)

@@ -6,13 +6,13 @@ real writers."""
 from __future__ import annotations
 
 import random
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import Engine
 
-from analytics.rollups import rebuild_all
 from dashboard.format import today_ist
+from data.ist import IST
 from data.models import (
     Order,
     Payment,
@@ -25,6 +25,7 @@ from data.models import (
     WebhookEvent,
     WebhookRejection,
 )
+from data.rollups import rebuild_all
 from data.upsert import upsert
 
 METHODS = ("upi", "card", "netbanking", "wallet")
@@ -40,7 +41,7 @@ SEED_EMAIL = "asha.verma@example.com"
 SEED_CONTACT = "+919876543210"
 
 
-def _payment(index: int, created_at: datetime, rng: random.Random) -> dict[str, Any]:
+def payment_row(index: int, created_at: datetime, rng: random.Random) -> dict[str, Any]:
     method = METHODS[index % len(METHODS)]
     international = method == "card" and index % 7 == 0
     currency = "USD" if international else "INR"
@@ -116,16 +117,22 @@ def settlement_line(
     }
 
 
-def seed_dashboard_database(engine: Engine, *, payments: int = 240, days: int = 10) -> dict[str, Any]:
-    """Write the seed rows; returns facts the tests assert against (ids, the period seeded)."""
+def seed_dashboard_database(
+    engine: Engine, *, now: datetime, payments: int = 240, days: int = 10
+) -> dict[str, Any]:
+    """Write the seed rows as of `now`; returns facts the tests assert against (ids, the period seeded).
+
+    The payments are spread evenly from the start of the first IST day up to `now`, so every one of
+    them lies inside [first_day, today] and none is in the future, whatever the hour of `now` (at
+    00:05 IST today holds none of them, at 23:55 IST its share).
+    """
     rng = random.Random(7)
-    today = today_ist()
+    today = today_ist(now)
     first_day = today - timedelta(days=days - 1)
-    # Noon UTC of each day is inside the same IST day (17:30 IST), away from day boundaries.
-    start = datetime(first_day.year, first_day.month, first_day.day, 6, 0, tzinfo=UTC)
-    step = timedelta(days=days) / payments
-    rows = [_payment(i, start + step * i, rng) for i in range(payments)]
-    rows = [row for row in rows if row["created_at"] < datetime.now(UTC)]
+    start = datetime.combine(first_day, time.min, tzinfo=IST).astimezone(UTC)
+    step = (now - start) / payments
+    # Half a step in: no payment sits exactly on a day boundary or at `now` itself.
+    rows = [payment_row(i, start + step * (i + 0.5), rng) for i in range(payments)]
     orders = [
         {
             "id": row["order_id"],
@@ -218,7 +225,6 @@ def seed_dashboard_database(engine: Engine, *, payments: int = 240, days: int = 
         }
         for i, row in enumerate(rows)
     ]
-    now = datetime.now(UTC)
     with engine.begin() as conn:
         upsert(conn, Payment, rows)
         upsert(conn, Order, orders)

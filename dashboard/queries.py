@@ -1,0 +1,275 @@
+"""Every number a page shows comes through here: `analytics/` calls wrapped in `st.cache_data(ttl=…)`.
+
+The database URL is part of every cache key, so two databases (tests, a switched DATABASE_URL) never
+share cached figures. Writes (mismatch decisions, audit rows, a manual sync) clear the caches they stale.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable, Mapping
+from typing import Any, Concatenate, Literal, ParamSpec, TypeVar
+
+import pandas as pd
+import streamlit as st
+from sqlalchemy import Engine
+
+from analytics import mismatches as analytics_mismatches
+from analytics import payment_story as queries_payments
+from analytics import settlements as queries_settlements
+from analytics import success as analytics_success
+from analytics import sync_health as queries_sync
+from analytics import webhook_health as analytics_webhooks
+from analytics.filters import Filters as AnalyticsFilters
+from analytics.mismatches import MismatchError
+from analytics.payment_story import PaymentStory
+from analytics.rules import RULES
+from analytics.settlements import SettlementWaterfall
+from analytics.success import Kpis, Outcome
+from analytics.webhook_health import WebhookHealth
+from data import audit as data_audit
+from data.db import make_engine
+from data.settings import get_settings
+
+# Writers keep the rollups current on every write; a minute of staleness is the price of fast pages.
+TTL_SECONDS = 60
+# Raw-table tables (drill-downs, mismatches) change by user action too; they refresh sooner.
+TTL_DETAIL_SECONDS = 15
+
+__all__ = ["Kpis", "MismatchError", "PaymentStory", "SettlementWaterfall", "WebhookHealth", "cached"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def database_url() -> str:
+    return get_settings().database_url
+
+
+@st.cache_resource(show_spinner=False)
+def _engine(url: str) -> Engine:
+    return make_engine(url)
+
+
+def engine() -> Engine:
+    return _engine(database_url())
+
+
+def clear_caches() -> None:
+    """After a write: the next render reads fresh figures."""
+    st.cache_data.clear()
+
+
+def cached(ttl: int) -> Callable[[Callable[Concatenate[Engine, P], R]], Callable[P, R]]:
+    """`st.cache_data(ttl=ttl)` for a query on the current database.
+
+    The decorated function takes the engine first; callers leave it out (`kpis(filters)`), and the
+    result is cached under (database URL, every argument by name with defaults filled in), so
+    `kpis(f)` and `kpis(f, compare_previous=True)` share one entry and two databases share none.
+    """
+
+    def decorate(query: Callable[Concatenate[Engine, P], R]) -> Callable[P, R]:
+        signature = inspect.signature(query)
+        public = signature.replace(parameters=list(signature.parameters.values())[1:])
+        by_name: Callable[..., R] = query  # called with its arguments by name, as bound below
+
+        def run_query(url: str, arguments: tuple[tuple[str, Any], ...]) -> R:
+            return by_name(_engine(url), **dict(arguments))
+
+        # st.cache_data keys a function by its module and qualified name (nested functions would
+        # all share one cache otherwise), so each query's runner is named after the query.
+        run_query.__module__ = query.__module__
+        run_query.__name__ = query.__name__
+        run_query.__qualname__ = query.__qualname__
+        cached_run = st.cache_data(ttl=ttl, show_spinner=False)(run_query)
+
+        @functools.wraps(query)
+        def call(*args: P.args, **kwargs: P.kwargs) -> R:
+            bound = public.bind(*args, **kwargs)
+            bound.apply_defaults()
+            return cached_run(database_url(), tuple(bound.arguments.items()))
+
+        call.__signature__ = public  # type: ignore[attr-defined]
+        return call
+
+    return decorate
+
+
+# --- success rates, failures -----------------------------------------------------------------------
+
+
+@cached(ttl=TTL_SECONDS)
+def kpis(db: Engine, filters: AnalyticsFilters, *, compare_previous: bool = True) -> Kpis:
+    return analytics_success.kpis(db, filters, compare_previous=compare_previous)
+
+
+@cached(ttl=TTL_SECONDS)
+def success_rates(
+    db: Engine, by: str, filters: AnalyticsFilters, *, compare_previous: bool = False
+) -> pd.DataFrame:
+    return analytics_success.success_rates(db, by, filters, compare_previous=compare_previous)
+
+
+@cached(ttl=TTL_SECONDS)
+def failure_reasons(
+    db: Engine,
+    filters: AnalyticsFilters,
+    by: tuple[str, ...] = ("error_source", "error_step", "error_reason"),
+    limit: int = 10,
+) -> pd.DataFrame:
+    return analytics_success.failure_reasons(db, filters, by=by, limit=limit)
+
+
+@cached(ttl=TTL_DETAIL_SECONDS)
+def payments_drilldown(
+    db: Engine,
+    filters: AnalyticsFilters,
+    *,
+    dimension: str | None = None,
+    value: str | None = None,
+    outcome: Outcome | None = None,
+    error_reason: str | None = None,
+    limit: int = 200,
+) -> pd.DataFrame:
+    """The payments behind one bar (`dimension`/`value`, as in `success_rates(by=dimension)`), newest first."""
+    return analytics_success.payments_drilldown(
+        db,
+        filters,
+        dimension=dimension,
+        value=value,
+        outcome=outcome,
+        error_reason=error_reason,
+        limit=limit,
+    )
+
+
+@cached(ttl=TTL_SECONDS)
+def filter_options(db: Engine) -> dict[str, list[str]]:
+    """Values the sidebar offers: {"currency": [...], "method": [...], "country": [...]}."""
+    # Every currency, method and country ever seen: the rollups answer this without touching raw rows.
+    everything = AnalyticsFilters()
+    options: dict[str, list[str]] = {}
+    for dimension in ("currency", "method", "country"):
+        frame = analytics_success.success_rates(db, dimension, everything)
+        options[dimension] = sorted(str(value) for value in frame[dimension].dropna().unique())
+    return options
+
+
+# --- webhooks --------------------------------------------------------------------------------------
+
+
+@cached(ttl=TTL_SECONDS)
+def webhook_health(db: Engine, filters: AnalyticsFilters) -> WebhookHealth:
+    return analytics_webhooks.webhook_health(db, filters)
+
+
+# --- mismatches ------------------------------------------------------------------------------------
+
+
+@cached(ttl=TTL_DETAIL_SECONDS)
+def mismatches(
+    db: Engine, *, rule: str | None = None, status: str | None = None, limit: int = 1000
+) -> pd.DataFrame:
+    return analytics_mismatches.list_mismatches(db, rule=rule, status=status, limit=limit)
+
+
+@cached(ttl=TTL_DETAIL_SECONDS)
+def mismatch_summary(db: Engine) -> pd.DataFrame:
+    return analytics_mismatches.mismatch_summary(db)
+
+
+def mismatch_history(mismatch_id: int) -> pd.DataFrame:
+    return analytics_mismatches.mismatch_history(engine(), mismatch_id)
+
+
+def rule_catalogue() -> dict[str, Mapping[str, str]]:
+    """rule id → title, severity, explanation, usual cause (for filters and explanations)."""
+    return {
+        rule_id: {
+            "title": rule.title,
+            "severity": rule.severity,
+            "explanation": rule.explanation,
+            "usual_cause": rule.usual_cause,
+        }
+        for rule_id, rule in RULES.items()
+    }
+
+
+def decide_mismatch(
+    mismatch_id: int, decision: Literal["acknowledge", "resolve", "reopen"], actor: str, note: str | None
+) -> None:
+    """Acknowledge/resolve/reopen; analytics writes mismatch_events and audit_log in one transaction."""
+    action = {
+        "acknowledge": analytics_mismatches.acknowledge,
+        "resolve": analytics_mismatches.resolve,
+        "reopen": analytics_mismatches.reopen,
+    }[decision]
+    action(engine(), mismatch_id, actor, note)
+    clear_caches()
+
+
+# --- settlements -----------------------------------------------------------------------------------
+
+
+@cached(ttl=TTL_SECONDS)
+def settlement_waterfalls(db: Engine, filters: AnalyticsFilters) -> list[SettlementWaterfall]:
+    return queries_settlements.settlement_waterfalls(db, filters)
+
+
+@cached(ttl=TTL_SECONDS)
+def settlements(db: Engine, filters: AnalyticsFilters) -> pd.DataFrame:
+    return queries_settlements.settlements(db, filters)
+
+
+@cached(ttl=TTL_SECONDS)
+def pending_settlement(db: Engine, filters: AnalyticsFilters) -> pd.DataFrame:
+    return queries_settlements.pending_settlement(db, filters)
+
+
+@cached(ttl=TTL_DETAIL_SECONDS)
+def settlement_lines(db: Engine, settlement_id: str) -> pd.DataFrame:
+    return queries_settlements.settlement_lines(db, settlement_id)
+
+
+# --- payments --------------------------------------------------------------------------------------
+
+
+@cached(ttl=TTL_DETAIL_SECONDS)
+def find_payments(db: Engine, text: str) -> pd.DataFrame:
+    return queries_payments.find_payments(db, text)
+
+
+@cached(ttl=TTL_DETAIL_SECONDS)
+def payment_story(db: Engine, payment_id: str) -> PaymentStory | None:
+    return queries_payments.payment_story(db, payment_id)
+
+
+# --- sync ------------------------------------------------------------------------------------------
+
+
+@cached(ttl=TTL_DETAIL_SECONDS)
+def sync_status(db: Engine) -> list[dict[str, Any]]:
+    """`python -m sync status --json`'s rows: entity, checkpoint, lag_seconds, rows, quarantined, last_run."""
+    from sync.cli import status_rows
+
+    return status_rows(db)
+
+
+@cached(ttl=TTL_DETAIL_SECONDS)
+def sync_runs(db: Engine) -> pd.DataFrame:
+    return queries_sync.sync_runs(db)
+
+
+@cached(ttl=TTL_DETAIL_SECONDS)
+def quarantined_records(db: Engine) -> pd.DataFrame:
+    return queries_sync.quarantined_records(db)
+
+
+# --- audit -----------------------------------------------------------------------------------------
+
+
+def record_audit(*, actor: str, action: str, target: str | None, detail: Mapping[str, Any]) -> None:
+    """One audit_log row (exports, sign-ins, manual sync runs): who, what, when."""
+    with engine().begin() as conn:
+        data_audit.record_audit(conn, actor=actor, action=action, target=target, detail=detail)
