@@ -204,3 +204,29 @@ def test_evidence_time_reads_the_rules_keys() -> None:
 @given(st.integers(min_value=-(10**13), max_value=10**13), st.sampled_from(["INR", "USD", "JPY", "EUR"]))
 def test_export_money_is_what_data_money_displays(minor: int, currency: str) -> None:
     assert mismatch_bulk._money(minor, currency) == money.display(minor, currency)
+
+
+def test_cli_bulk_and_export(engine: Engine, database_url: str, tmp_path: Any) -> None:
+    from typer.testing import CliRunner
+
+    from analytics.__main__ import app
+
+    _seed(engine)
+    runner = CliRunner()
+    done = runner.invoke(
+        app,
+        ["bulk", "resolve", "--actor", "asha", "--reason", "timing", "--rule", "captured_not_settled",
+         "--min-age", "7", "--database-url", database_url],
+    )  # fmt: skip
+    assert done.exit_code == 0, done.output
+    assert "resolve: 2 mismatches by asha" in done.output
+    bad = runner.invoke(
+        app, ["bulk", "resolve", "--actor", "asha", "--reason", "nope", "--database-url", database_url]
+    )
+    assert bad.exit_code == 2 and "is not one of" in bad.output
+    path = tmp_path / "open.csv"
+    exported = runner.invoke(
+        app, ["export-mismatches", "--status", "open", "--out", str(path), "--database-url", database_url]
+    )
+    assert exported.exit_code == 0, exported.output
+    assert len(list(csv.DictReader(path.open(encoding="utf-8")))) == 2  # pay_4 and pay_5 are still open
