@@ -5,8 +5,8 @@ transaction with file, line number and raw text, unique by a transaction key so 
 nothing; bank_matches: which line credits which settlement, by which matching rule. mismatches gain
 owner, reason_code, evidence_at and due_at for bulk work on breaks.
 
-Revision ID: 0004
-Revises: 0003
+Revision ID: 0005
+Revises: 0004
 Create Date: 2026-12-01 20:30:25.029319
 """
 
@@ -17,8 +17,8 @@ from alembic import op
 
 import data.models
 
-revision: str = "0004"
-down_revision: str | None = "0003"
+revision: str = "0005"
+down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
