@@ -5,8 +5,8 @@ transaction with file, line number and raw text, unique by a transaction key so 
 nothing; bank_matches: which line credits which settlement, by which matching rule. mismatches gain
 owner, reason_code, evidence_at and due_at for bulk work on breaks.
 
-Revision ID: 0005
-Revises: 0004
+Revision ID: 0006
+Revises: 0005
 Create Date: 2026-12-01 20:30:25.029319
 """
 
@@ -17,8 +17,8 @@ from alembic import op
 
 import data.models
 
-revision: str = "0005"
-down_revision: str | None = "0004"
+revision: str = "0006"
+down_revision: str | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
