@@ -1,7 +1,7 @@
 """alerts: one row per episode of an alert condition, at most one firing per condition key
 
-Revision ID: 0006
-Revises: 0005
+Revision ID: 0007
+Revises: 0006
 Create Date: 2026-12-01 20:30:54.962980
 """
 
@@ -14,8 +14,8 @@ from sqlalchemy.dialects import postgresql
 
 import data.models
 
-revision: str = "0006"
-down_revision: str | None = "0005"
+revision: str = "0007"
+down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

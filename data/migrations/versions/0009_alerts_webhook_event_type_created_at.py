@@ -4,8 +4,8 @@ The webhook-silence alert asks, per event type, "when was the last one?" and "ho
 with (event_type, created_at) both are index range reads whatever the history's length. Same number of
 indexes (the single-column one is its prefix and goes), so the receiver's writes cost the same.
 
-Revision ID: 0008
-Revises: 0007
+Revision ID: 0009
+Revises: 0008
 Create Date: 2026-12-01 21:45:00
 """
 
@@ -13,8 +13,8 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "0008"
-down_revision: str | None = "0007"
+revision: str = "0009"
+down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

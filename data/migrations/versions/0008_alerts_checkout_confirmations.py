@@ -1,7 +1,7 @@
 """checkout confirmations: what merchants' backends forwarded after checkout, with the verdict
 
-Revision ID: 0007
-Revises: 0006
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-12-01 21:18:29.406795
 """
 
@@ -13,8 +13,8 @@ from alembic import op
 import data.models
 
 
-revision: str = "0007"
-down_revision: str | None = "0006"
+revision: str = "0008"
+down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
