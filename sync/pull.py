@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import ColumnElement, Connection, Engine, Table
 
+from data.sync_lease import DEFAULT_LEASE_TTL, LeaseHeld, Leases, acquire_leases
 from data.sync_state import (
     advance_checkpoint,
     begin_run,
@@ -39,6 +41,7 @@ from sync.quarantine import quarantine_many
 __all__ = [
     "REPORT_TIMEZONE",
     "EntityCounts",
+    "LeaseHeld",
     "LogProgress",
     "Progress",
     "SyncOptions",
@@ -72,6 +75,11 @@ class SyncOptions:
     parallel_pages: int = 3
     # Windows fetched ahead of the one being written.
     prefetch_windows: int = 1
+    # When another run holds an entity's lease: wait for it (polling) instead of raising LeaseHeld.
+    wait: bool = False
+    wait_poll: timedelta = timedelta(seconds=2)
+    # How long a lease lasts without a heartbeat before another host may take it over.
+    lease_ttl: timedelta = DEFAULT_LEASE_TTL
 
 
 @dataclass
@@ -188,10 +196,13 @@ def _commit_window(
     ctx: NormaliseContext,
     *,
     run_id: int,
+    leases: Leases,
     counts: EntityCounts,
     all_counts: Mapping[str, EntityCounts],
 ) -> None:
     with engine.begin() as conn:
+        # First, so a run that lost its lease writes nothing (and, on SQLite, the write lock is ours).
+        leases.fence(conn, spec.name)
         upserted, quarantined = write_rows(conn, spec, window.items, ctx, run_id=run_id)
         counts.fetched += len(window.items)
         counts.upserted += upserted
@@ -252,6 +263,7 @@ def _sync_entity(
     *,
     until: datetime,
     run_id: int,
+    leases: Leases,
     all_counts: dict[str, EntityCounts],
     progress: Progress,
 ) -> None:
@@ -289,6 +301,7 @@ def _sync_entity(
                 window,
                 ctx,
                 run_id=run_id,
+                leases=leases,
                 counts=counts,
                 all_counts=all_counts,
             )
@@ -299,6 +312,17 @@ def _sync_entity(
     progress.finish(spec.name, counts)
 
 
+def _acquire(engine: Engine, options: SyncOptions) -> Leases:
+    while True:
+        try:
+            return acquire_leases(engine, options.entities, ttl=options.lease_ttl)
+        except LeaseHeld as held:
+            if not options.wait:
+                raise
+            log.info("%s; waiting", held)
+            time.sleep(options.wait_poll.total_seconds())
+
+
 def run_sync(
     engine: Engine,
     client: SdkClient,
@@ -306,13 +330,32 @@ def run_sync(
     *,
     progress: Progress | None = None,
 ) -> SyncResult:
-    """Sync the chosen entities once, recorded as one row of sync_runs. Raises on a failed run
-    (after recording it); the checkpoints of completed windows stay, so the next run resumes."""
+    """Sync the chosen entities once, recorded as one row of sync_runs, holding their leases (see
+    `data.sync_lease`) for the whole run. Raises LeaseHeld, recording nothing, when another run holds
+    one of them (unless `options.wait`). Raises on a failed run (after recording it); the checkpoints
+    of completed windows stay, so the next run resumes."""
     for name in options.entities:
         entity_spec(name)  # fails fast on an unknown name
     progress = progress or LogProgress()
     until = options.until or datetime.now(UTC)
-    run_id = begin_run(engine, options.trigger)
+    leases = _acquire(engine, options)
+    try:
+        with leases.heartbeat():
+            return _run_holding(engine, client, options, leases, until=until, progress=progress)
+    finally:
+        leases.release()
+
+
+def _run_holding(
+    engine: Engine,
+    client: SdkClient,
+    options: SyncOptions,
+    leases: Leases,
+    *,
+    until: datetime,
+    progress: Progress,
+) -> SyncResult:
+    run_id = begin_run(engine, options.trigger, leases)
     result = SyncResult(run_id=run_id, status="running")
     result.counts = {name: EntityCounts() for name in options.entities}
     try:
@@ -326,6 +369,7 @@ def run_sync(
                     options,
                     until=until,
                     run_id=run_id,
+                    leases=leases,
                     all_counts=result.counts,
                     progress=progress,
                 )
