@@ -176,8 +176,14 @@ class Leases:
 
 def _insert_if_free(conn: Connection, values: dict[str, object]) -> bool:
     insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    statement = insert(SyncLease).values(**values).on_conflict_do_nothing(index_elements=["entity"])
-    return conn.execute(statement).rowcount == 1
+    statement = (
+        insert(SyncLease)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=["entity"])
+        .returning(SyncLease.entity)
+    )
+    # RETURNING, not rowcount: psycopg reports -1 for an INSERT SQLAlchemy executes this way.
+    return conn.execute(statement).first() is not None
 
 
 def _try_acquire(
