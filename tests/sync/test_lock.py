@@ -3,6 +3,7 @@ run that holds the lease and exits 4 (or, with --wait, runs after it); the data 
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 from collections.abc import Callable
@@ -67,10 +68,12 @@ def test_two_syncs_started_together_one_runs_one_reports(
     assert reason.startswith("error: another sync is running: "), refused.stderr
     assert "Traceback" not in refused.stderr
     with engine.connect() as conn:
-        runs = conn.execute(select(SyncRun.id, SyncRun.status)).all()
+        runs = conn.execute(select(SyncRun.pid, SyncRun.status)).all()
         leases = conn.execute(select(SyncLease.entity)).all()
     assert [run.status for run in runs] == ["succeeded"]
-    assert f"is being synced by run #{runs[0].id} on " in reason
+    # the holder it names is the run that went ahead (named by its process: the refusal may come
+    # before that run has recorded its id on the lease)
+    assert f" on {socket.gethostname()} (pid {runs[0].pid}) since " in reason
     assert leases == []  # released at the end
     counts = assert_parity(engine, slow_sandbox)
     assert counts["payments"] > 0
