@@ -71,8 +71,11 @@ class SyncOptions:
     first_run_history: timedelta = timedelta(days=730)
     country_notes_key: str = "country"
     trigger: str = "cli"
-    # Pages of one window fetched concurrently (the extra ones past the end come back empty).
-    parallel_pages: int = 3
+    # Pages of one window asked for at once (default: the client's most requests in flight; its
+    # adaptive concurrency decides how many really go out together).
+    parallel_pages: int | None = None
+    # Entities that do not depend on each other synced side by side, sharing that concurrency.
+    parallel_entities: bool = True
     # Windows fetched ahead of the one being written.
     prefetch_windows: int = 1
     # When another run holds an entity's lease: wait for it (polling) instead of raising LeaseHeld.
@@ -281,7 +284,7 @@ def _sync_entity(
     ctx = NormaliseContext(
         state_at=datetime.now(UTC), source="api", country_notes_key=options.country_notes_key
     )
-    parallel = max(1, options.parallel_pages)
+    parallel = max(1, options.parallel_pages or client.concurrency.ceiling)
     pool = ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="page")
     pager = Pager(
         partial(client.call, spec.sdk_method(client.razorpay)),
@@ -346,6 +349,21 @@ def run_sync(
         leases.release()
 
 
+# Settlement lines find their first day from the payments stored, so they wait for the rest.
+_AFTER_THE_REST = ("settlement_lines",)
+
+
+def _entity_groups(options: SyncOptions) -> list[list[str]]:
+    """The chosen entities in declaration order, as groups synced one after another; within a group
+    side by side when `parallel_entities`."""
+    chosen = [name for name in ENTITY_NAMES if name in options.entities]
+    if not options.parallel_entities:
+        return [[name] for name in chosen]
+    first = [name for name in chosen if name not in _AFTER_THE_REST]
+    rest = [name for name in chosen if name in _AFTER_THE_REST]
+    return [group for group in (first, rest) if group]
+
+
 def _run_holding(
     engine: Engine,
     client: SdkClient,
@@ -358,21 +376,30 @@ def _run_holding(
     run_id = begin_run(engine, options.trigger, leases)
     result = SyncResult(run_id=run_id, status="running")
     result.counts = {name: EntityCounts() for name in options.entities}
+    sync_one = partial(
+        _sync_entity,
+        engine,
+        client,
+        options=options,
+        until=until,
+        run_id=run_id,
+        leases=leases,
+        all_counts=result.counts,
+        progress=progress,
+    )
     try:
-        # Entities in declaration order: settlement lines find their first day from the payments.
-        for name in ENTITY_NAMES:
-            if name in options.entities:
-                _sync_entity(
-                    engine,
-                    client,
-                    entity_spec(name),
-                    options,
-                    until=until,
-                    run_id=run_id,
-                    leases=leases,
-                    all_counts=result.counts,
-                    progress=progress,
-                )
+        for group in _entity_groups(options):
+            if len(group) == 1:
+                sync_one(entity_spec(group[0]))
+                continue
+            with ThreadPoolExecutor(max_workers=len(group), thread_name_prefix="entity") as pool:
+                futures = [pool.submit(sync_one, entity_spec(name)) for name in group]
+                for (
+                    future
+                ) in futures:  # every entity finishes (committing its windows); the first error is raised
+                    future.exception()
+                for future in futures:
+                    future.result()
     except BaseException as error:
         result.status = "failed"
         result.error = f"{type(error).__name__}: {error}"[:2000]
