@@ -3,8 +3,8 @@
 A lease row per entity with a heartbeat replaces the process-id check (which only worked on one host);
 sync_runs records the host next to the pid.
 
-Revision ID: 0005_scale
-Revises: 0004
+Revision ID: 0006_scale
+Revises: 0005
 Create Date: 2026-12-01 21:40:00
 """
 
@@ -15,8 +15,8 @@ from alembic import op
 
 import data.models
 
-revision: str = "0005_scale"
-down_revision: str | None = "0004"
+revision: str = "0006_scale"
+down_revision: str | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
