@@ -278,6 +278,14 @@ def sync_status(db: Engine) -> list[dict[str, Any]]:
     return status_rows(db)
 
 
+def running_syncs() -> list[str]:
+    """One line per entity a sync run (from any host, CLI or dashboard) holds right now. Not cached:
+    it decides what the "Run sync now" button says."""
+    from data.sync_lease import current_holders
+
+    return [holder.describe() for holder in current_holders(engine())]
+
+
 @cached(ttl=TTL_DETAIL_SECONDS)
 def sync_runs(db: Engine) -> pd.DataFrame:
     return queries_sync.sync_runs(db)

@@ -328,6 +328,25 @@ class SyncRun(Base):
     counts: Mapped[dict[str, Any]] = mapped_column(default=dict)  # per entity: fetched/upserted/quarantined
     error: Mapped[str | None] = mapped_column(Text)
     pid: Mapped[int | None] = mapped_column(Integer)
+    host: Mapped[str | None] = mapped_column(String(255))
+
+
+class SyncLease(Base):
+    """Who may sync an entity right now: one row per entity, held by one run until it is released or
+    its heartbeat stops (then another host takes it over). The database is the lock, so it holds
+    across processes and hosts on PostgreSQL and across processes on one SQLite file."""
+
+    __tablename__ = "sync_leases"
+
+    entity: Mapped[str] = mapped_column(String(32), primary_key=True)
+    # A random token per run: the only thing a heartbeat, a commit's fence and a release match on.
+    holder: Mapped[str] = mapped_column(String(64))
+    run_id: Mapped[int | None] = mapped_column(BigInteger)
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    acquired_at: Mapped[datetime]
+    heartbeat_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
 
 
 class Quarantine(Base):

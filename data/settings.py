@@ -130,6 +130,8 @@ class Settings(BaseSettings):
     # FEE_RATE_RANGES='{"card": [100, 450], "*": [0, 500]}'.
     fee_rate_ranges: dict[str, tuple[int, int]] = Field(default_factory=lambda: dict(DEFAULT_FEE_RATE_RANGES))
     http_timeout_seconds: float = 10.0
+    # The most API requests the sync keeps in flight; it adapts below this to the 429s it meets.
+    sync_max_in_flight: int = Field(default=8, ge=1, le=64)
     # Seconds between the webhook receiver's payment-rollup refreshes; 0 = in every write transaction.
     webhook_rollup_interval: float = Field(
         default=1.0,

@@ -34,6 +34,18 @@ def _rate(name: str, value: float) -> float:
     return value
 
 
+def _per_second(text: str) -> float:
+    """ "25/s", "25" or "0" → requests per second."""
+    value = text.strip().lower().removesuffix("/s")
+    try:
+        rate = float(value)
+    except ValueError:
+        raise _fail(f"--rate-limit must look like 25/s, got {text!r}") from None
+    if rate < 0:
+        raise _fail(f"--rate-limit must not be negative, got {text!r}")
+    return rate
+
+
 @app.command()
 def serve(
     seed: Annotated[int, typer.Option(help="Random seed; same arguments give byte-identical data.")] = 7,
@@ -61,13 +73,25 @@ def serve(
     fault_nonjson: Annotated[
         float, typer.Option(help="Share of /v1 requests answered by an HTML 502 page.")
     ] = 0.0,
+    latency_ms: Annotated[
+        float,
+        typer.Option(help="Latency of every /v1 request in ms (uniform within ±20%: --latency-jitter)."),
+    ] = 0.0,
+    latency_jitter: Annotated[float, typer.Option(help="Jitter of the latency, a share of it (0-1).")] = 0.2,
+    rate_limit: Annotated[
+        str,
+        typer.Option(
+            help="Requests per second for the key, across every /v1 endpoint, e.g. 25/s; beyond it a 429 "
+            "with Retry-After (0 = none)."
+        ),
+    ] = "0",
     anomaly_rate: Annotated[
         float, typer.Option(help="Share of eligible entities given each planted anomaly.")
     ] = 0.002,
 ) -> None:
     """Generate the data set and serve the Razorpay API on HOST:PORT until stopped."""
     from sandbox.build import SandboxConfig, generate
-    from sandbox.server import Faults, SandboxApi, make_server
+    from sandbox.server import Faults, Pace, SandboxApi, make_server
 
     if days < 1 or payments_per_day < 1:
         raise _fail("--days and --payments-per-day must be at least 1")
@@ -75,6 +99,13 @@ def serve(
         raise _fail(f"--port must be 1-65535, got {port}")
     if slow_seconds < 0:
         raise _fail("--slow-seconds must not be negative")
+    if latency_ms < 0:
+        raise _fail("--latency-ms must not be negative")
+    pace = Pace(
+        latency_ms=latency_ms,
+        latency_jitter=_rate("--latency-jitter", latency_jitter),
+        rate_limit=_per_second(rate_limit),
+    )
     faults = Faults(
         fault_drop=_rate("--fault-drop", fault_drop),
         fault_5xx=_rate("--fault-5xx", fault_5xx),
@@ -88,7 +119,7 @@ def serve(
         seed=seed, days=days, payments_per_day=payments_per_day, now=now, anomaly_rate=anomaly_rate
     )
     dataset = generate(config)
-    api = SandboxApi(dataset, key_id, key_secret, faults)
+    api = SandboxApi(dataset, key_id, key_secret, faults, pace)
     try:
         server = make_server(api, host, port)
     except OSError as error:
