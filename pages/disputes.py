@@ -87,7 +87,10 @@ if sees_dispute_rates(user.role):
     by_method = queries.dispute_rates("method", query)
     by_network = queries.dispute_rates("card_network", query)
     if by_method.empty or int(by_method["disputed"].sum()) == 0:
-        st.info("No payment created in this period has been disputed.")
+        st.info(
+            "No payment created in this period has been disputed. Disputes arrive with "
+            "`python -m sync run` and the `payment.dispute.*` webhooks."
+        )
     else:
         left, right = st.columns(2)
         left.plotly_chart(

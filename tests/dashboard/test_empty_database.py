@@ -18,6 +18,7 @@ NEXT_STEPS = {
     "sync_status": "python -m sync run",
     "alerts": "python -m analytics alerts evaluate",
     "risk": "python -m sync run",
+    "disputes": "python -m sync run",
 }
 
 
