@@ -23,6 +23,7 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from data.db import make_engine
+from data.errors import describe_error
 from data.settings import get_settings
 from data.webhook_events import database_reachable
 from sync.webhooks.intake import (
@@ -125,8 +126,8 @@ class WebhookEndpoint:
             metrics.failures.labels("timeout").inc()
             metrics.latency.labels("error").observe(time.perf_counter() - started)
             return _json({"error": "busy, retry later"}, 503)
-        except Exception:
-            logger.exception("webhook delivery could not be stored")
+        except Exception as error:
+            logger.error("webhook delivery could not be stored: %s", describe_error(error))
             metrics.failures.labels("database").inc()
             metrics.latency.labels("error").observe(time.perf_counter() - started)
             return _json({"error": "could not store the event, retry later"}, 500)

@@ -24,6 +24,7 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from data import rollups
+from data.errors import describe_error
 from data.upsert import upsert
 from data.webhook_events import (
     count_repeats,
@@ -141,15 +142,17 @@ class EventWriter:
         outcomes: list[StoreResult | BaseException]
         try:
             outcomes = list(self._write_batch([item for item, _ in batch]))
-        except Exception:
-            logger.warning("webhook batch of %d failed; writing each alone", len(batch), exc_info=True)
+        except Exception as error:
+            logger.warning(
+                "webhook batch of %d failed (%s); writing each alone", len(batch), describe_error(error)
+            )
             outcomes = []
             for item, _ in batch:
                 try:
                     outcomes.append(self._write_alone(item))
-                except Exception as error:
-                    logger.exception("could not store webhook item")
-                    outcomes.append(error)
+                except Exception as item_error:
+                    logger.error("could not store webhook item: %s", describe_error(item_error))
+                    outcomes.append(item_error)
         _settle([future for _, future in batch], outcomes)
 
     def _write_alone(self, item: Item) -> StoreResult:
@@ -160,8 +163,9 @@ class EventWriter:
                 raise
             # The event verified but its entities would not go into the database (a value the
             # schema refuses): keep the event, with the reason, and its records in quarantine.
-            logger.warning("event %s stored without applying: %s", item.event_id, error)
-            return self._write_batch([item], apply_error=f"database refused the entities: {error}"[:2000])[0]
+            reason = describe_error(error)
+            logger.warning("event %s stored without applying: %s", item.event_id, reason)
+            return self._write_batch([item], apply_error=f"database refused the entities: {reason}")[0]
 
     def _write_batch(self, items: Sequence[Item], *, apply_error: str | None = None) -> list[StoreResult]:
         touched: set[datetime] = set()
@@ -203,8 +207,10 @@ class EventWriter:
         try:
             with conn.begin_nested():
                 self._timed_refresh(conn, hours)
-        except Exception:
-            logger.warning("rollup refresh failed; events are stored, hours stay pending", exc_info=True)
+        except Exception as error:
+            logger.warning(
+                "rollup refresh failed (%s); events are stored, hours stay pending", describe_error(error)
+            )
             self._last_refresh = time.monotonic()  # retry after the interval, not on every batch
             return False
         return True
@@ -215,8 +221,8 @@ class EventWriter:
         try:
             with self._engine.begin() as conn:
                 self._timed_refresh(conn, self._dirty_hours)
-        except Exception:
-            logger.warning("rollup refresh failed; will retry", exc_info=True)
+        except Exception as error:
+            logger.warning("rollup refresh failed (%s); will retry", describe_error(error))
             self._last_refresh = time.monotonic()
             return
         self._dirty_hours.clear()
@@ -228,8 +234,8 @@ class EventWriter:
         try:
             with self._engine.connect() as conn:
                 self._dirty_hours = recent_payment_hours(conn)
-        except Exception:
-            logger.warning("could not read recent events for rollup recovery", exc_info=True)
+        except Exception as error:
+            logger.warning("could not read recent events for rollup recovery (%s)", describe_error(error))
         self._refresh_alone()
 
 

@@ -1,0 +1,31 @@
+"""Database errors described for logs: the error class and the constraint, never values.
+
+A driver's message can quote the row it refused (PostgreSQL's `DETAIL: Key (email)=(…)`), and a
+SQLAlchemy error quotes its statement; neither belongs in a log that operations read.
+"""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy.exc import DBAPIError
+
+__all__ = ["describe_error"]
+
+# SQLite names the constraint (or the columns) and never the values: "UNIQUE constraint failed: t.c".
+_SQLITE_CONSTRAINT = re.compile(r"^(?P<kind>[A-Z ]+ constraint failed)(?::\s*(?P<name>[\w., ]+))?")
+
+
+def describe_error(error: BaseException) -> str:
+    """`"IntegrityError (constraint uq_payments_id)"`, `"OperationalError"`, `"OverflowError"`."""
+    if isinstance(error, DBAPIError) and error.orig is not None:
+        original = error.orig
+        name = f"{type(error).__name__}/{type(original).__name__}"
+        diag = getattr(original, "diag", None)
+        constraint = getattr(diag, "constraint_name", None) if diag is not None else None
+        if constraint is None:
+            match = _SQLITE_CONSTRAINT.match(str(original.args[0]) if original.args else "")
+            if match:
+                constraint = match.group("name") or match.group("kind")
+        return f"{name} (constraint {constraint})" if constraint else name
+    return type(error).__name__
