@@ -27,6 +27,7 @@ SANDBOX_WEBHOOK_SECRET = "sandbox_webhook_secret"  # noqa: S105 - likewise
 SANDBOX_BASE_URL = "http://127.0.0.1:9000"
 # `python -m sync.webhooks serve --rollup-interval` hands its value to uvicorn's workers through it.
 ROLLUP_INTERVAL_ENV = "PAYOPS_WEBHOOK_ROLLUP_INTERVAL"
+BODY_TIMEOUT_ENV = "PAYOPS_WEBHOOK_BODY_TIMEOUT"
 DEFAULT_USERS_FILE = PROJECT_ROOT / ".streamlit" / "users.toml"
 
 # Fee (GST included, as Razorpay reports it) / amount, in basis points, per method: (min, max).
@@ -78,6 +79,15 @@ class Settings(BaseSettings):
         ge=0,
         validation_alias=AliasChoices("webhook_rollup_interval", ROLLUP_INTERVAL_ENV.lower()),
     )
+    # Seconds a webhook request body may take to arrive before the receiver answers 408.
+    webhook_body_timeout: float = Field(
+        default=10.0,
+        gt=0,
+        validation_alias=AliasChoices("webhook_body_timeout", BODY_TIMEOUT_ENV.lower()),
+    )
+    # `/metrics` of the receiver on its own (internal) port instead of the public one; env PAYOPS_METRICS_PORT.
+    payops_metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    payops_metrics_host: str = "127.0.0.1"
     # The dashboard's local users file (names, roles, bcrypt hashes); env PAYOPS_USERS_FILE.
     payops_users_file: Path = DEFAULT_USERS_FILE
 
