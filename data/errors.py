@@ -10,10 +10,25 @@ import re
 
 from sqlalchemy.exc import DBAPIError
 
-__all__ = ["describe_error"]
+__all__ = ["describe_error", "is_transient"]
 
 # SQLite names the constraint (or the columns) and never the values: "UNIQUE constraint failed: t.c".
 _SQLITE_CONSTRAINT = re.compile(r"^(?P<kind>[A-Z ]+ constraint failed)(?::\s*(?P<name>[\w., ]+))?")
+
+
+# deadlock_detected, serialization_failure, lock_not_available: the transaction lost a race with
+# another writer (another receiver replica, the sync) and succeeds when run again.
+_TRANSIENT_SQLSTATES = frozenset({"40P01", "40001", "55P03"})
+
+
+def is_transient(error: BaseException) -> bool:
+    """True for an error that a retry of the whole transaction resolves (a deadlock, a busy SQLite)."""
+    if not isinstance(error, DBAPIError) or error.orig is None:
+        return False
+    sqlstate = getattr(error.orig, "sqlstate", None)
+    if sqlstate is not None:
+        return sqlstate in _TRANSIENT_SQLSTATES
+    return "database is locked" in str(error.orig)
 
 
 def describe_error(error: BaseException) -> str:

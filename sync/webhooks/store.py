@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import queue
+import random
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -21,10 +22,10 @@ from itertools import groupby
 from typing import Any, Literal
 
 from sqlalchemy import Connection, Engine
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from data import rollups
-from data.errors import describe_error
+from data.errors import describe_error, is_transient
 from data.upsert import upsert
 from data.webhook_events import (
     count_repeats,
@@ -43,6 +44,7 @@ Outcome = Literal["stored", "duplicate", "rejected"]
 _MAX_BATCH = 512
 _REFRESH_SPACING = 9.0
 _IDLE_REFRESH_MIN_WAIT = 0.05
+_TRANSIENT_ATTEMPTS = 6
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +170,20 @@ class EventWriter:
             return self._write_batch([item], apply_error=f"database refused the entities: {reason}")[0]
 
     def _write_batch(self, items: Sequence[Item], *, apply_error: str | None = None) -> list[StoreResult]:
+        """Write `items` in one transaction, run again (a few times) when it loses a race with another
+        writer: replicas upserting the same payments can deadlock, and PostgreSQL then aborts one of
+        them. Retried here, the race costs a few milliseconds instead of a 5xx."""
+        for attempt in range(_TRANSIENT_ATTEMPTS):
+            try:
+                return self._write_batch_once(items, apply_error=apply_error)
+            except DBAPIError as error:
+                if not is_transient(error) or attempt == _TRANSIENT_ATTEMPTS - 1:
+                    raise
+                logger.info("webhook batch lost a race (%s); retrying", describe_error(error))
+                time.sleep(random.uniform(0.005, 0.02) * (2**attempt))
+        raise AssertionError("unreachable")
+
+    def _write_batch_once(self, items: Sequence[Item], *, apply_error: str | None) -> list[StoreResult]:
         touched: set[datetime] = set()
         refreshed = False
         with self._engine.begin() as conn:
@@ -271,7 +287,9 @@ def write_items(
     insert_rejections(conn, [item.as_row() for _, item in rejections])
     for i, _ in rejections:
         results[i] = StoreResult("rejected")
-    inserted = insert_new_events(conn, [plan.event_row for plan in plans.values()])
+    inserted = insert_new_events(
+        conn, sorted((plan.event_row for plan in plans.values()), key=lambda row: str(row["event_id"]))
+    )
 
     repeats: dict[str, tuple[int, datetime]] = {}
     for i, delivery in deliveries:
@@ -312,12 +330,15 @@ def _apply(
             rows_by_entity.setdefault(entity, []).append((rule_for(entity, event_type), row))
         for failure in plan.failures:
             quarantine(conn, entity=failure.entity, raw=failure.raw, reason=failure.reason, source="webhook")
-    for entity, ruled_rows in rows_by_entity.items():
+    # Entities, and ids within a statement, in one fixed order: two replicas writing overlapping
+    # batches then take row locks in the same order, which avoids most deadlocks (the rest retry).
+    for entity, ruled_rows in sorted(rows_by_entity.items()):
         # In delivery order, in runs that share a rule; within a run, one snapshot per entity id per
         # statement (a multi-row ON CONFLICT may not touch a row twice). The rule then decides
         # between snapshots of one entity even inside the same batch.
         for rule, run in groupby(ruled_rows, key=lambda pair: pair[0]):
             for round_rows in _rounds([row for _, row in run]):
+                round_rows.sort(key=lambda row: str(row["id"]))
                 upsert(conn, ENTITY_MODELS[entity], round_rows, only_if=rule)
     payment_rows = [row for _, row in rows_by_entity.get("payment", [])]
     if payment_rows and refresh_payment_hours is not None:
