@@ -27,6 +27,7 @@ from data.models import (
 )
 from data.rollups import rebuild_all
 from data.upsert import upsert
+from sync.entities import ENTITY_NAMES
 
 METHODS = ("upi", "card", "netbanking", "wallet")
 BANKS = ("HDFC", "ICIC", "SBIN")
@@ -55,6 +56,9 @@ def payment_row(index: int, created_at: datetime, rng: random.Random) -> dict[st
         "order_id": f"order_seed{index:06d}",
         "amount": amount,
         "currency": currency,
+        # As stored from the API: an INR payment is its own base amount; these USD ones carry none.
+        "base_amount": amount if currency == "INR" else None,
+        "base_currency": "INR" if currency == "INR" else None,
         "status": status,
         "method": method,
         "international": international,
@@ -273,13 +277,8 @@ def seed_dashboard_database(
                     "synced_until": (now - timedelta(minutes=15)).replace(microsecond=0 if whole else 123456),
                     "run_id": 1,
                 }
-                for entity, whole in (
-                    ("payments", False),
-                    ("orders", False),
-                    ("refunds", False),
-                    ("settlements", True),
-                    ("settlement_lines", False),
-                )
+                # Every declared entity, so none shows as "never synced".
+                for entity, whole in ((name, name == "settlements") for name in ENTITY_NAMES)
             ],
         )
         upsert(
