@@ -88,6 +88,13 @@ class Settings(BaseSettings):
     # `/metrics` of the receiver on its own (internal) port instead of the public one; env PAYOPS_METRICS_PORT.
     payops_metrics_port: int | None = Field(default=None, ge=1, le=65535)
     payops_metrics_host: str = "127.0.0.1"
+    # `python -m sync schedule`: seconds between runs of each job (0 = that job is off), and the
+    # personal-data retention in days (None = keep; the purge job runs daily when it is set).
+    payops_schedule_sync_seconds: int = Field(default=300, ge=0)
+    payops_schedule_alerts_seconds: int = Field(default=300, ge=0)
+    payops_schedule_reconcile_seconds: int = Field(default=900, ge=0)
+    payops_schedule_purge_seconds: int = Field(default=86_400, ge=0)
+    payops_pii_retention_days: int | None = Field(default=None, ge=1)
     # The dashboard's local users file (names, roles, bcrypt hashes); env PAYOPS_USERS_FILE.
     payops_users_file: Path = DEFAULT_USERS_FILE
 
