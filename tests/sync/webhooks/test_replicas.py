@@ -105,7 +105,11 @@ def _rollup_rows(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
 def test_two_replicas_with_concurrent_duplicates_and_a_kill(
     database_url: str, engine: Engine, tmp_path: Path
 ) -> None:
-    replicas = [ReceiverProcess(database_url, SECRET, tmp_path / f"receiver-{i}.log") for i in range(2)]
+    # Replica 0 is `serve --workers 2` (two processes on one port), replica 1 a single process.
+    replicas = [
+        ReceiverProcess(database_url, SECRET, tmp_path / f"receiver-{i}.log", extra=extra)
+        for i, extra in enumerate([["--workers", "2"], []])
+    ]
     deliverer = Deliverer(replicas)
     try:
         for replica in replicas:
