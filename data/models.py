@@ -277,6 +277,16 @@ class WebhookEvent(Base):
     applied: Mapped[bool] = mapped_column(Boolean, default=False)
     apply_error: Mapped[str | None] = mapped_column(Text)
     payload: Mapped[dict[str, Any]]
+    # sha256 of the raw body: the same body under another event id is a duplicate of this event.
+    body_sha256: Mapped[str | None] = mapped_column(String(64))
+    # What in the body could not be read as Razorpay documents it, and how it was read instead
+    # ("; "-separated); NULL for an event read exactly as documented.
+    interpretation: Mapped[str | None] = mapped_column(Text)
+    # Deliveries under this event id whose body differed (validly signed): kept, counted, alertable.
+    conflict_count: Mapped[int] = mapped_column(Integer, server_default="0")
+    conflict_sha256: Mapped[str | None] = mapped_column(String(64))
+    conflict_payload: Mapped[dict[str, Any] | None]
+    last_conflict_at: Mapped[datetime | None]
 
 
 class WebhookRejection(Base):
@@ -286,7 +296,8 @@ class WebhookRejection(Base):
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     received_at: Mapped[datetime] = mapped_column(index=True)
-    # missing_signature | bad_signature | malformed_json | too_large | missing_event_id | bad_envelope
+    # missing_signature | bad_signature | malformed_json | too_large | too_deep (older rows also
+    # missing_event_id | bad_envelope, from before validly signed bodies were always stored)
     reason: Mapped[str] = mapped_column(String(32), index=True)
     event_id: Mapped[str | None] = mapped_column(String(64))
     event_type: Mapped[str | None] = mapped_column(String(64))
@@ -408,6 +419,7 @@ Index(
 )
 # "Did this payment's <type> event arrive?" (missing events, coverage) without reading the event row.
 Index("ix_webhook_events_payment_id_type", WebhookEvent.payment_id, WebhookEvent.event_type)
+Index("uq_webhook_events_body_sha256", WebhookEvent.body_sha256, unique=True)
 
 __all__ = [
     "AuditLog",
