@@ -13,13 +13,19 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, select, update
+from sqlalchemy import Engine, bindparam, delete, select, update
 
 from data.audit import record_audit
-from data.models import Order, Payment, WebhookEvent
+from data.models import Order, Payment, WebhookEvent, WebhookRejection
 from data.upsert import table_of
 
-__all__ = ["PERSONAL_FIELDS", "PurgeResult", "purge_personal_data", "without_personal_fields"]
+__all__ = [
+    "PERSONAL_FIELDS",
+    "PurgeResult",
+    "purge_old_rejections",
+    "purge_personal_data",
+    "without_personal_fields",
+]
 
 # Keys of an API entity that identify a person. `notes` is the merchant's free text (names,
 # addresses); the country payops derived from it is already in its own column.
@@ -32,6 +38,7 @@ _PAYMENTS = table_of(Payment)
 _ORDERS = table_of(Order)
 _EVENTS = table_of(WebhookEvent)
 PURGE_ACTION = "purge_pii"
+REJECTIONS_ACTION = "purge_rejections"
 
 
 @dataclass(frozen=True)
@@ -149,3 +156,24 @@ def _purge_rows(
                 conn.execute(statement, updates)
             changed += len(updates)
             after = rows[-1][0]
+
+
+def purge_old_rejections(
+    engine: Engine, *, older_than: timedelta, now: datetime | None = None, actor: str = "retention"
+) -> int:
+    """Delete webhook_rejections rows received before `now - older_than` (unsigned requests can be
+    sent by anyone, so their record must not grow without bound); audited. Returns the rows deleted."""
+    now = now or datetime.now(UTC)
+    cutoff = now - older_than
+    rejections = table_of(WebhookRejection)
+    with engine.begin() as conn:
+        deleted = conn.execute(delete(rejections).where(rejections.c.received_at < cutoff)).rowcount
+        record_audit(
+            conn,
+            actor=actor,
+            action=REJECTIONS_ACTION,
+            target=None,
+            detail={"cutoff": cutoff.isoformat(), "deleted": deleted},
+            at=now,
+        )
+    return int(deleted)

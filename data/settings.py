@@ -95,6 +95,8 @@ class Settings(BaseSettings):
     payops_schedule_reconcile_seconds: int = Field(default=900, ge=0)
     payops_schedule_purge_seconds: int = Field(default=86_400, ge=0)
     payops_pii_retention_days: int | None = Field(default=None, ge=1)
+    # Days webhook_rejections rows are kept (deleted by the scheduler's daily purge job).
+    payops_rejection_retention_days: int = Field(default=30, ge=1)
     # The dashboard's local users file (names, roles, bcrypt hashes); env PAYOPS_USERS_FILE.
     payops_users_file: Path = DEFAULT_USERS_FILE
 

@@ -21,7 +21,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import Engine
 
 from data.errors import describe_error
-from data.retention import purge_personal_data
+from data.retention import purge_old_rejections, purge_personal_data
 from data.settings import Settings
 
 __all__ = ["ScheduledJob", "evaluate_alerts_hook", "run_jobs_once", "run_scheduler", "scheduled_jobs"]
@@ -73,11 +73,17 @@ def scheduled_jobs(settings: Settings, engine: Engine) -> list[ScheduledJob]:
         )
         return f"purge-pii: {result.as_dict()}"
 
+    def purge_rejections() -> str:
+        days = settings.payops_rejection_retention_days
+        deleted = purge_old_rejections(engine, older_than=timedelta(days=days), actor="schedule")
+        return f"purge-rejections: {deleted} rows older than {days} days"
+
     candidates = [
         ("sync", settings.payops_schedule_sync_seconds, sync),
         ("alerts", settings.payops_schedule_alerts_seconds, lambda: evaluate_alerts_hook(engine)),
         ("reconcile", settings.payops_schedule_reconcile_seconds, reconcile),
     ]
+    candidates.append(("purge-rejections", settings.payops_schedule_purge_seconds, purge_rejections))
     if settings.payops_pii_retention_days is not None:
         candidates.append(("purge-pii", settings.payops_schedule_purge_seconds, purge))
     return [

@@ -7,13 +7,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, insert, select
 from starlette.testclient import TestClient
 from typer.testing import CliRunner
 
 from data.__main__ import app as data_cli
-from data.models import AuditLog, Payment, PaymentRollupHourly, WebhookEvent
-from data.retention import PURGE_ACTION, purge_personal_data
+from data.models import AuditLog, Payment, PaymentRollupHourly, WebhookEvent, WebhookRejection
+from data.retention import PURGE_ACTION, REJECTIONS_ACTION, purge_old_rejections, purge_personal_data
 from sync.webhooks.app import create_app
 from tests.sync.webhooks.events import SECRET, T0, envelope, payment, post
 
@@ -100,3 +100,28 @@ def test_purge_pii_command(database_url: str, engine: Engine) -> None:
     assert "1 payments" in result.output  # pay_OLD is 300+ days old on the pinned clock
     bad = CliRunner().invoke(data_cli, ["purge-pii", "--older-than", "soon", "--database-url", database_url])
     assert bad.exit_code == 2 and "whole days" in bad.output
+
+
+def test_old_rejections_are_deleted_and_the_purge_audited(engine: Engine) -> None:
+    now = datetime(2026, 11, 30, tzinfo=UTC)
+    rows = [
+        {
+            "received_at": now - timedelta(days=age),
+            "reason": "bad_signature",
+            "body_sha256": "0" * 64,
+            "body_size": 10,
+            "source_address": "203.0.113.9",
+        }
+        for age in (1, 29, 31, 400)
+    ]
+    with engine.begin() as conn:
+        conn.execute(insert(WebhookRejection), rows)
+    assert purge_old_rejections(engine, older_than=timedelta(days=30), now=now) == 2
+    assert purge_old_rejections(engine, older_than=timedelta(days=30), now=now) == 0
+    with engine.connect() as conn:
+        kept = sorted(conn.execute(select(WebhookRejection.received_at)).scalars())
+        audits = (
+            conn.execute(select(AuditLog.detail).where(AuditLog.action == REJECTIONS_ACTION)).scalars().all()
+        )
+    assert [now - at.replace(tzinfo=UTC) for at in kept] == [timedelta(days=29), timedelta(days=1)]
+    assert [a["deleted"] for a in audits] == [2, 0]
