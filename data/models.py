@@ -372,6 +372,12 @@ class Mismatch(Base):
     resolved_at: Mapped[datetime | None]
     updated_by: Mapped[str | None] = mapped_column(String(128))
     note: Mapped[str | None] = mapped_column(Text)
+    # Working breaks in bulk (analytics/mismatch_bulk.py): who owns it, the reason code of the last
+    # decision, when the evidence says the problem began (age counts from it) and when it is due.
+    owner: Mapped[str | None] = mapped_column(String(128), index=True)
+    reason_code: Mapped[str | None] = mapped_column(String(48))
+    evidence_at: Mapped[datetime | None]
+    due_at: Mapped[datetime | None] = mapped_column(index=True)
 
 
 class MismatchEvent(Base):
@@ -540,3 +546,83 @@ __all__ += [
     "PaymentRollupDaily",
     "PaymentRollupHourly",
 ]
+
+
+# --- bank statements (owner: sync/statements.py imports, analytics/bank_match.py matches) --------------
+
+
+class BankStatement(Base):
+    """One imported statement file: what it covers, so a credit missing outside coverage is "not yet known"."""
+
+    __tablename__ = "bank_statements"
+
+    file_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    file_name: Mapped[str] = mapped_column(String(255))
+    format: Mapped[str] = mapped_column(String(16))  # csv | mt940 | camt053
+    preset: Mapped[str | None] = mapped_column(String(32))
+    # The account number's last four digits only: enough to tell accounts apart on the page.
+    account: Mapped[str | None] = mapped_column(String(16))
+    currency: Mapped[str] = mapped_column(String(3))
+    period_start: Mapped[date] = mapped_column(Date)
+    period_end: Mapped[date] = mapped_column(Date)
+    line_count: Mapped[int] = mapped_column(Integer)
+    quarantined: Mapped[int] = mapped_column(Integer)
+    imported_at: Mapped[datetime]
+    imported_by: Mapped[str] = mapped_column(String(128))
+
+
+class BankStatementLine(Base):
+    """One transaction line of a bank statement, kept with where it came from and its raw text.
+
+    `line_key` identifies the transaction, not the file: account, dates, direction, amount, reference,
+    narration and its occurrence number among identical lines of the same file. Re-importing a file,
+    or an overlapping statement, finds the same keys and changes nothing; a genuine second credit of
+    the same text in one file is occurrence 2 and is kept.
+    """
+
+    __tablename__ = "bank_statement_lines"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    line_key: Mapped[str] = mapped_column(String(64), unique=True)
+    file_sha256: Mapped[str] = mapped_column(ForeignKey("bank_statements.file_sha256"), index=True)
+    file_name: Mapped[str] = mapped_column(String(255))
+    line_number: Mapped[int] = mapped_column(Integer)
+    account: Mapped[str | None] = mapped_column(String(16))
+    value_date: Mapped[date] = mapped_column(Date)
+    booking_date: Mapped[date | None] = mapped_column(Date)
+    direction: Mapped[str] = mapped_column(String(6))  # credit | debit
+    amount: Mapped[int] = mapped_column(BigInteger)  # minor units, always positive
+    currency: Mapped[str] = mapped_column(String(3))
+    reference: Mapped[str | None] = mapped_column(String(128))
+    narration: Mapped[str | None] = mapped_column(Text)
+    balance: Mapped[int | None] = mapped_column(BigInteger)
+    raw: Mapped[str] = mapped_column(Text)
+    imported_at: Mapped[datetime]
+
+
+class BankMatch(Base):
+    """Which statement line credits which settlement, and the matching rule that decided it.
+
+    Rebuilt as a whole by `analytics.bank_match.refresh_bank_matches`. `outcome` is matched (amounts
+    agree), amount_differs (the UTR links them, the amounts do not) or ambiguous (one row per candidate
+    settlement of a line that more than one settlement could explain: a break, never a guess).
+    """
+
+    __tablename__ = "bank_matches"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    line_id: Mapped[int] = mapped_column(
+        ForeignKey("bank_statement_lines.id", ondelete="CASCADE"), index=True
+    )
+    settlement_id: Mapped[str] = mapped_column(String(40), index=True)
+    rule: Mapped[str] = mapped_column(String(24))  # utr | utr_sum | amount_date | sum_date
+    outcome: Mapped[str] = mapped_column(String(16))  # matched | amount_differs | ambiguous
+    matched_at: Mapped[datetime]
+
+
+# Matching reads credits by day; the page lists a settlement's credit lines.
+Index(
+    "ix_bank_statement_lines_direction_value_date", BankStatementLine.direction, BankStatementLine.value_date
+)
+
+__all__ += ["BankMatch", "BankStatement", "BankStatementLine"]
