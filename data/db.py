@@ -25,6 +25,8 @@ def make_engine(database_url: str | None = None, **kwargs: Any) -> Engine:
     if "json_serializer" in kwargs:
         raise TypeError("make_engine sets the one JSON serialiser itself (data.db.json_text)")
     kwargs["json_serializer"] = json_text
+    # Errors and echo never carry bound values (emails, phones, raw payloads) into a log.
+    kwargs.setdefault("hide_parameters", True)
     url = make_url(database_url or get_settings().database_url)
     if url.get_backend_name() == "postgresql" and url.drivername == "postgresql":
         # psycopg 3 is the driver we install; plain postgresql:// would look for psycopg2.

@@ -324,7 +324,7 @@ class SyncRun(Base):
     started_at: Mapped[datetime] = mapped_column(index=True)
     finished_at: Mapped[datetime | None]
     status: Mapped[str] = mapped_column(String(16))  # running | succeeded | failed
-    trigger: Mapped[str] = mapped_column(String(16), default="cli")  # cli | watch | dashboard
+    trigger: Mapped[str] = mapped_column(String(16), default="cli")  # cli | watch | dashboard | schedule
     counts: Mapped[dict[str, Any]] = mapped_column(default=dict)  # per entity: fetched/upserted/quarantined
     error: Mapped[str | None] = mapped_column(Text)
     pid: Mapped[int | None] = mapped_column(Integer)

@@ -28,6 +28,7 @@ SANDBOX_WEBHOOK_SECRET = "sandbox_webhook_secret"  # noqa: S105 - likewise
 SANDBOX_BASE_URL = "http://127.0.0.1:9000"
 # `python -m sync.webhooks serve --rollup-interval` hands its value to uvicorn's workers through it.
 ROLLUP_INTERVAL_ENV = "PAYOPS_WEBHOOK_ROLLUP_INTERVAL"
+BODY_TIMEOUT_ENV = "PAYOPS_WEBHOOK_BODY_TIMEOUT"
 DEFAULT_USERS_FILE = PROJECT_ROOT / ".streamlit" / "users.toml"
 
 # Fee (GST included, as Razorpay reports it) / amount, in basis points, per method: (min, max).
@@ -138,6 +139,24 @@ class Settings(BaseSettings):
         ge=0,
         validation_alias=AliasChoices("webhook_rollup_interval", ROLLUP_INTERVAL_ENV.lower()),
     )
+    # Seconds a webhook request body may take to arrive before the receiver answers 408.
+    webhook_body_timeout: float = Field(
+        default=10.0,
+        gt=0,
+        validation_alias=AliasChoices("webhook_body_timeout", BODY_TIMEOUT_ENV.lower()),
+    )
+    # `/metrics` of the receiver on its own (internal) port instead of the public one; env PAYOPS_METRICS_PORT.
+    payops_metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    payops_metrics_host: str = "127.0.0.1"
+    # `python -m sync schedule`: seconds between runs of each job (0 = that job is off), and the
+    # personal-data retention in days (None = keep; the purge job runs daily when it is set).
+    payops_schedule_sync_seconds: int = Field(default=300, ge=0)
+    payops_schedule_alerts_seconds: int = Field(default=300, ge=0)
+    payops_schedule_reconcile_seconds: int = Field(default=900, ge=0)
+    payops_schedule_purge_seconds: int = Field(default=86_400, ge=0)
+    payops_pii_retention_days: int | None = Field(default=None, ge=1)
+    # Days webhook_rejections rows are kept (deleted by the scheduler's daily purge job).
+    payops_rejection_retention_days: int = Field(default=30, ge=1)
     # The dashboard's local users file (names, roles, bcrypt hashes); env PAYOPS_USERS_FILE.
     payops_users_file: Path = DEFAULT_USERS_FILE
     alerts: AlertRules = AlertRules()

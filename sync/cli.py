@@ -1,4 +1,4 @@
-"""`python -m sync run | load | statement | status`: pull from Razorpay, backfill from files, import bank
+"""`python -m sync run | load | statement | status | schedule`: pull from Razorpay, backfill from files, import bank
 statements, show how fresh the data is."""
 
 from __future__ import annotations
@@ -338,6 +338,26 @@ def status(
             "—" if last is None else f"#{last['id']} {last['status']} {last['started_at'][:19]}",
         )
     Console().print(table)
+
+
+@app.command()
+def schedule(
+    once: Annotated[
+        bool, typer.Option(help="Run every enabled job once and exit (for cron, systemd timers, CronJobs).")
+    ] = False,
+) -> None:
+    """Run the sync, alert evaluation, reconcile and (with a retention set) the personal-data purge on the
+    intervals in the settings (PAYOPS_SCHEDULE_*_SECONDS, PAYOPS_PII_RETENTION_DAYS)."""
+    from sync.schedule import run_jobs_once, run_scheduler, scheduled_jobs
+
+    jobs = scheduled_jobs(get_settings(), _engine())
+    if not jobs:
+        raise _fail("no job enabled: every PAYOPS_SCHEDULE_*_SECONDS is 0", ExitCode.BAD_INPUT)
+    if once:
+        if not run_jobs_once(jobs):
+            raise _fail("a scheduled job failed (see the log)")
+        return
+    run_scheduler(jobs)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -12,7 +12,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from data.cli import ExitCode, fail
 from data.db import make_engine
-from data.settings import ROLLUP_INTERVAL_ENV, get_settings
+from data.settings import BODY_TIMEOUT_ENV, ROLLUP_INTERVAL_ENV, get_settings
 
 cli = typer.Typer(add_completion=False, no_args_is_help=True, help="The Razorpay webhook receiver.")
 
@@ -31,6 +31,16 @@ def serve(
     ] = None,
     workers: Annotated[int, typer.Option(min=1, max=32, help="uvicorn worker processes.")] = 1,
     access_log: Annotated[bool, typer.Option(help="Log every request (costs throughput).")] = False,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            min=1, max=65535, help="Serve /metrics on this internal port instead (one worker only)."
+        ),
+    ] = None,
+    metrics_host: Annotated[str, typer.Option(help="Interface of the metrics port.")] = "127.0.0.1",
+    body_timeout: Annotated[
+        float, typer.Option(min=0.1, max=60, help="Seconds a request body may take to arrive (then 408).")
+    ] = 10.0,
     rollup_interval: Annotated[
         float,
         typer.Option(min=0, max=3600, help="Seconds between payment-rollup refreshes; 0 = in every write."),
@@ -41,6 +51,15 @@ def serve(
         # Worker processes build their app from the environment, so the choice travels there.
         os.environ["DATABASE_URL"] = database_url
     os.environ[ROLLUP_INTERVAL_ENV] = str(rollup_interval)
+    os.environ[BODY_TIMEOUT_ENV] = str(body_timeout)
+    if metrics_port is not None:
+        if workers > 1:
+            # Each worker has its own counters; one port cannot serve them all. Run one process per port.
+            raise _fail(
+                "--metrics-port needs --workers 1 (run one process per metrics port)", ExitCode.BAD_INPUT
+            )
+        os.environ["PAYOPS_METRICS_PORT"] = str(metrics_port)
+        os.environ["PAYOPS_METRICS_HOST"] = metrics_host
     get_settings.cache_clear()
     settings = get_settings()
     if not settings.webhook_secrets:

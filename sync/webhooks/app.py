@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 
 import orjson
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest, start_http_server
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -24,6 +24,7 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from data.db import make_engine
+from data.errors import describe_error
 from data.settings import get_settings
 from data.webhook_events import database_reachable
 from sync.webhooks.confirmations import CONFIRMATIONS_PATH, confirmation_endpoint
@@ -33,6 +34,7 @@ from sync.webhooks.intake import (
     SIGNATURE_HEADER,
     Delivery,
     Rejection,
+    body_timeout,
     check_delivery,
     too_large,
 )
@@ -44,6 +46,8 @@ logger = logging.getLogger(__name__)
 WEBHOOK_PATH = "/webhooks/razorpay"
 # Razorpay gives up on a delivery after 5 s; answering 503 before that is better than its timeout.
 ANSWER_WITHIN_SECONDS = 4.0
+# A body that does not arrive within this is a stalled (or slow-loris) client holding a connection.
+BODY_READ_TIMEOUT_SECONDS = 10.0  # the Settings default (PAYOPS_WEBHOOK_BODY_TIMEOUT)
 _SIGNATURE = SIGNATURE_HEADER.encode()
 _EVENT_ID = EVENT_ID_HEADER.encode()
 
@@ -54,6 +58,8 @@ def create_app(
     *,
     rollup_interval: float | None = None,
     key_secrets: list[tuple[str, str]] | None = None,
+    body_read_timeout: float | None = None,
+    metrics_address: tuple[str, int] | None = None,
 ) -> Starlette:
     """Build a receiver writing to `database_url` (default DATABASE_URL) and verifying with `secrets`
     (default RAZORPAY_WEBHOOK_SECRET, comma-separated). The schema must exist (`python -m data upgrade`).
@@ -63,6 +69,9 @@ def create_app(
     rollups are refreshed for the hours the events touched; 0 = in every write transaction.
     `key_secrets` (default RAZORPAY_KEY_SECRET, then RAZORPAY_PREVIOUS_KEY_SECRETS) verify checkout
     confirmations.
+    `body_read_timeout`: seconds a request body may take to arrive (then 408, recorded as a rejection).
+    `metrics_address` (host, port): serve `/metrics` there, on an internal interface, instead of on this
+    app (default: env PAYOPS_METRICS_PORT / PAYOPS_METRICS_HOST, else on this app).
     """
     settings = get_settings()
     secret_list: Sequence[str] = list(secrets) if secrets is not None else settings.webhook_secrets
@@ -70,6 +79,8 @@ def create_app(
         raise ValueError("no webhook secret configured (RAZORPAY_WEBHOOK_SECRET)")
     if rollup_interval is None:
         rollup_interval = settings.webhook_rollup_interval
+    if body_read_timeout is None:
+        body_read_timeout = settings.webhook_body_timeout
     engine = make_engine(database_url)
     writer = EventWriter(
         engine, country_notes_key=settings.country_notes_key, rollup_interval=max(0.0, rollup_interval)
@@ -84,27 +95,38 @@ def create_app(
     async def prometheus(_request: Request) -> Response:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
+    if metrics_address is None and settings.payops_metrics_port is not None:
+        metrics_address = (settings.payops_metrics_host, settings.payops_metrics_port)
+
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
-        yield
-        await run_in_threadpool(writer.stop)
-        engine.dispose()
+        internal = None
+        if metrics_address is not None:
+            host, port = metrics_address
+            internal, _thread = start_http_server(port, host, registry=metrics.registry)
+        try:
+            yield
+        finally:
+            if internal is not None:
+                internal.shutdown()
+                internal.server_close()
+            await run_in_threadpool(writer.stop)
+            engine.dispose()
 
-    app = Starlette(
-        routes=[
-            Route(WEBHOOK_PATH, WebhookEndpoint(secret_list, writer, metrics)),
-            Route(
-                CONFIRMATIONS_PATH,
-                confirmation_endpoint(
-                    engine, key_secrets if key_secrets is not None else settings.checkout_key_secrets
-                ),
-                methods=["POST"],
+    routes = [
+        Route(WEBHOOK_PATH, WebhookEndpoint(secret_list, writer, metrics, body_read_timeout)),
+        Route(
+            CONFIRMATIONS_PATH,
+            confirmation_endpoint(
+                engine, key_secrets if key_secrets is not None else settings.checkout_key_secrets
             ),
-            Route("/healthz", healthz, methods=["GET"]),
-            Route("/metrics", prometheus, methods=["GET"]),
-        ],
-        lifespan=lifespan,
-    )
+            methods=["POST"],
+        ),
+        Route("/healthz", healthz, methods=["GET"]),
+    ]
+    if metrics_address is None:
+        routes.append(Route("/metrics", prometheus, methods=["GET"]))
+    app = Starlette(routes=routes, lifespan=lifespan)
     app.state.metrics = metrics
     app.state.engine = engine
     return app
@@ -114,8 +136,15 @@ class WebhookEndpoint:
     """`POST /webhooks/razorpay` as a plain ASGI app: the hot path, so headers and body are read
     straight from the ASGI scope and messages, without building a Request."""
 
-    def __init__(self, secrets: Sequence[str], writer: EventWriter, metrics: ReceiverMetrics) -> None:
+    def __init__(
+        self,
+        secrets: Sequence[str],
+        writer: EventWriter,
+        metrics: ReceiverMetrics,
+        body_read_timeout: float = BODY_READ_TIMEOUT_SECONDS,
+    ) -> None:
         self._secrets = secrets
+        self._body_read_timeout = body_read_timeout
         self._writer = writer
         self._metrics = metrics
 
@@ -129,7 +158,9 @@ class WebhookEndpoint:
 
     async def _handle(self, scope: Scope, receive: Receive) -> Response:
         started = time.perf_counter()
-        item = await _delivery_or_rejection(scope, receive, self._secrets, received_now())
+        item = await _delivery_or_rejection(
+            scope, receive, self._secrets, received_now(), self._body_read_timeout
+        )
         metrics = self._metrics
         try:
             result = await asyncio.wait_for(self._writer.submit(item), ANSWER_WITHIN_SECONDS)
@@ -137,8 +168,8 @@ class WebhookEndpoint:
             metrics.failures.labels("timeout").inc()
             metrics.latency.labels("error").observe(time.perf_counter() - started)
             return _json({"error": "busy, retry later"}, 503)
-        except Exception:
-            logger.exception("webhook delivery could not be stored")
+        except Exception as error:
+            logger.error("webhook delivery could not be stored: %s", describe_error(error))
             metrics.failures.labels("database").inc()
             metrics.latency.labels("error").observe(time.perf_counter() - started)
             return _json({"error": "could not store the event, retry later"}, 500)
@@ -148,7 +179,7 @@ class WebhookEndpoint:
 
 
 async def _delivery_or_rejection(
-    scope: Scope, receive: Receive, secrets: Sequence[str], received_at: datetime
+    scope: Scope, receive: Receive, secrets: Sequence[str], received_at: datetime, read_timeout: float
 ) -> Delivery | Rejection:
     signature = event_id = None
     declared_size: int | None = None
@@ -161,7 +192,15 @@ async def _delivery_or_rejection(
             declared_size = int(value)
     client = scope.get("client")
     source_address = str(client[0]) if client else None
-    body, over = await _read_capped(receive, declared_size)
+    try:
+        body, over = await asyncio.wait_for(_read_capped(receive, declared_size), read_timeout)
+    except TimeoutError:
+        return body_timeout(
+            read_timeout=read_timeout,
+            event_id=event_id,
+            source_address=source_address,
+            received_at=received_at,
+        )
     if over:
         return too_large(
             body_prefix=body,

@@ -63,7 +63,7 @@ class Rejection:
     """A delivery that is answered with a 4xx and recorded in webhook_rejections."""
 
     status_code: int
-    reason: str  # missing_signature | bad_signature | malformed_json | too_large | too_deep
+    reason: str  # missing_signature | bad_signature | malformed_json | too_large | too_deep | body_timeout
     received_at: datetime
     body_sha256: str
     body_size: int
@@ -123,6 +123,22 @@ def too_large(
         event_id=_clip(event_id, _MAX_EVENT_ID),
         source_address=_clip(source_address, _MAX_SOURCE_ADDRESS),
         detail=f"body over {MAX_BODY_BYTES} bytes (hash covers the first {len(body_prefix)} bytes)",
+    )
+
+
+def body_timeout(
+    *, read_timeout: float, event_id: str | None, source_address: str | None, received_at: datetime
+) -> Rejection:
+    """The 408 for a body that did not arrive in time; what arrived is not kept, so nothing is hashed."""
+    return Rejection(
+        status_code=408,
+        reason="body_timeout",
+        received_at=received_at,
+        body_sha256=hashlib.sha256(b"").hexdigest(),
+        body_size=0,
+        event_id=_clip(event_id, _MAX_EVENT_ID),
+        source_address=_clip(source_address, _MAX_SOURCE_ADDRESS),
+        detail=f"request body not received within {read_timeout:g} s",
     )
 
 

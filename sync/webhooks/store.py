@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import queue
+import random
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -21,9 +22,10 @@ from itertools import groupby
 from typing import Any, Literal
 
 from sqlalchemy import Connection, Engine
-from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 
 from data import rollups
+from data.errors import describe_error, is_transient
 from data.upsert import upsert
 from data.webhook_events import (
     classify_unwritten,
@@ -57,6 +59,7 @@ _UNAVAILABLE_WORDS = (
 
 _REFRESH_SPACING = 9.0
 _IDLE_REFRESH_MIN_WAIT = 0.05
+_TRANSIENT_ATTEMPTS = 6
 
 
 def _unavailable(error: BaseException) -> bool:
@@ -174,22 +177,25 @@ class EventWriter:
         outcomes: list[StoreResult | BaseException]
         try:
             outcomes = list(self._write_batch([item for item, _ in batch]))
-        except Exception:
-            logger.warning("webhook batch of %d failed; writing each alone", len(batch), exc_info=True)
+        except Exception as error:
+            logger.warning(
+                "webhook batch of %d failed (%s); writing each alone", len(batch), describe_error(error)
+            )
             outcomes = []
             for item, _ in batch:
                 try:
                     outcomes.append(self._write_alone(item))
-                except Exception as error:
-                    logger.exception("could not store webhook item")
-                    outcomes.append(error)
+                except Exception as item_error:
+                    logger.error("could not store webhook item: %s", describe_error(item_error))
+                    outcomes.append(item_error)
         _settle([future for _, future in batch], outcomes)
 
     def _write_alone(self, item: Item) -> StoreResult:
         try:
             return self._write_batch([item])[0]
         except Exception as error:  # SQLAlchemyError, and SQLite's OverflowError, which is not one
-            if not isinstance(item, Delivery) or _unavailable(error):
+            # A race lost on every retry (is_transient) is not the event's fault either: 5xx, retried.
+            if not isinstance(item, Delivery) or _unavailable(error) or is_transient(error):
                 raise
             # The event verified but its entities would not go into the database (a value the
             # schema refuses): keep the event, with the reason, and its records in quarantine.
@@ -208,6 +214,20 @@ class EventWriter:
             return self._write_batch([replace(item, payload=stub)], apply_error=reason)[0]
 
     def _write_batch(self, items: Sequence[Item], *, apply_error: str | None = None) -> list[StoreResult]:
+        """Write `items` in one transaction, run again (a few times) when it loses a race with another
+        writer: replicas upserting the same payments can deadlock, and PostgreSQL then aborts one of
+        them. Retried here, the race costs a few milliseconds instead of a 5xx."""
+        for attempt in range(_TRANSIENT_ATTEMPTS):
+            try:
+                return self._write_batch_once(items, apply_error=apply_error)
+            except DBAPIError as error:
+                if not is_transient(error) or attempt == _TRANSIENT_ATTEMPTS - 1:
+                    raise
+                logger.info("webhook batch lost a race (%s); retrying", describe_error(error))
+                time.sleep(random.uniform(0.005, 0.02) * (2**attempt))
+        raise AssertionError("unreachable")
+
+    def _write_batch_once(self, items: Sequence[Item], *, apply_error: str | None) -> list[StoreResult]:
         touched: set[datetime] = set()
         refreshed = False
         with self._engine.begin() as conn:
@@ -247,8 +267,10 @@ class EventWriter:
         try:
             with conn.begin_nested():
                 self._timed_refresh(conn, hours)
-        except Exception:
-            logger.warning("rollup refresh failed; events are stored, hours stay pending", exc_info=True)
+        except Exception as error:
+            logger.warning(
+                "rollup refresh failed (%s); events are stored, hours stay pending", describe_error(error)
+            )
             self._last_refresh = time.monotonic()  # retry after the interval, not on every batch
             return False
         return True
@@ -259,8 +281,8 @@ class EventWriter:
         try:
             with self._engine.begin() as conn:
                 self._timed_refresh(conn, self._dirty_hours)
-        except Exception:
-            logger.warning("rollup refresh failed; will retry", exc_info=True)
+        except Exception as error:
+            logger.warning("rollup refresh failed (%s); will retry", describe_error(error))
             self._last_refresh = time.monotonic()
             return
         self._dirty_hours.clear()
@@ -272,8 +294,8 @@ class EventWriter:
         try:
             with self._engine.connect() as conn:
                 self._dirty_hours = recent_payment_hours(conn)
-        except Exception:
-            logger.warning("could not read recent events for rollup recovery", exc_info=True)
+        except Exception as error:
+            logger.warning("could not read recent events for rollup recovery (%s)", describe_error(error))
         self._refresh_alone()
 
 
@@ -309,7 +331,9 @@ def write_items(
     insert_rejections(conn, [item.as_row() for _, item in rejections])
     for i, _ in rejections:
         results[i] = StoreResult("rejected")
-    inserted = insert_new_events(conn, [plan.event_row for plan in plans.values()])
+    inserted = insert_new_events(
+        conn, sorted((plan.event_row for plan in plans.values()), key=lambda row: str(row["event_id"]))
+    )
 
     repeats: dict[str, tuple[int, datetime]] = {}
     conflicts: dict[str, tuple[int, datetime, str, Any]] = {}
@@ -372,12 +396,15 @@ def _apply(
             rows_by_entity.setdefault(entity, []).append((rule_for(entity, event_type), row))
         for failure in plan.failures:
             quarantine(conn, entity=failure.entity, raw=failure.raw, reason=failure.reason, source="webhook")
-    for entity, ruled_rows in rows_by_entity.items():
+    # Entities, and ids within a statement, in one fixed order: two replicas writing overlapping
+    # batches then take row locks in the same order, which avoids most deadlocks (the rest retry).
+    for entity, ruled_rows in sorted(rows_by_entity.items()):
         # In delivery order, in runs that share a rule; within a run, one snapshot per entity id per
         # statement (a multi-row ON CONFLICT may not touch a row twice). The rule then decides
         # between snapshots of one entity even inside the same batch.
         for rule, run in groupby(ruled_rows, key=lambda pair: pair[0]):
             for round_rows in _rounds([row for _, row in run]):
+                round_rows.sort(key=lambda row: str(row["id"]))
                 upsert(conn, ENTITY_MODELS[entity], round_rows, only_if=rule)
     payment_rows = [row for _, row in rows_by_entity.get("payment", [])]
     if payment_rows and refresh_payment_hours is not None:
