@@ -235,6 +235,7 @@ def payments_table(
     user: SignedInUser,
     filters: FilterState | None = None,
     total: int | None = None,
+    on_row_click: Callable[[], None] | None = None,
 ) -> None:
     """Payments with amounts in their currency, IST times and a link to Razorpay; CSV below.
     `total` is how many payments the number behind the table counts, when the table holds only the newest."""
@@ -271,7 +272,7 @@ def payments_table(
         hide_index=True,
         width="stretch",
         key=f"table_{name}",
-        on_select="rerun",
+        on_select=on_row_click or "rerun",
         selection_mode="single-row",
     )
     csv_download(mask_contacts(frame, user), name=name, user=user, filters=filters)
@@ -306,8 +307,16 @@ def payments_behind(
     )
 
 
+# --- click-to-filter -------------------------------------------------------------------------------
+# Every chart or table click that filters goes through `select_on_click`: an `on_select` callback. It
+# runs before the next script run, while no widget is drawn yet, so it may write the key of the widget
+# it filters (writing that key after the widget exists raises StreamlitAPIException
+# "StreamlitWidgetAlreadyInstantiatedError"). The widget then simply shows the clicked value.
+
+
 def chart_picks(chart_key: str, field: str = "x") -> list[Any]:
-    """The values of the points/bars selected in a plotly chart drawn with `on_select`."""
+    """The values of the points/bars selected in a plotly chart drawn with `on_select`: each point's
+    first customdata value (the raw value behind a label), else its `field`."""
     state = st.session_state.get(chart_key)
     if not state:
         return []
@@ -327,35 +336,42 @@ def table_picks(table_key: str) -> list[int]:
     return list(state.get("selection", {}).get("rows", []))
 
 
-def drill_selector(
-    label: str,
+def select_on_click(
+    source_key: str,
+    target_key: str,
     options: Sequence[Any],
     *,
-    key: str,
-    format_func: Callable[[Any], str] = str,
-    chart_key: str | None = None,
-    chart_field: str = "x",
-    chart_value: Callable[[Any], Any] = lambda value: value,
-    more_charts: Sequence[tuple[str, Callable[[Any], Any]]] = (),
-    table_key: str | None = None,
-    table_values: Sequence[Any] = (),
+    to_option: Callable[[Any], Any] = lambda value: value,
+    field: str = "x",
+    rows: Sequence[Any] | None = None,
+) -> Callable[[], None]:
+    """The `on_select` callback for the chart (or, with `rows`, the table) drawn with key `source_key`:
+    the clicked bar's value (`to_option(value)`), or `rows[i]` for a clicked row i, becomes the value of
+    widget `target_key` when it is one of `options`. Clearing a selection leaves the widget alone, so
+    choosing by hand afterwards still works."""
+    allowed = list(options)
+    table_rows = list(rows) if rows is not None else None
+
+    def apply() -> None:
+        if table_rows is not None:
+            clicked = [table_rows[row] for row in table_picks(source_key) if 0 <= row < len(table_rows)]
+        else:
+            clicked = [to_option(value) for value in chart_picks(source_key, field)]
+        chosen = next((value for value in clicked if value in allowed), None)
+        if chosen is not None:
+            st.session_state[target_key] = chosen
+
+    return apply
+
+
+def drill_selector(
+    label: str, options: Sequence[Any], *, key: str, format_func: Callable[[Any], str] = str
 ) -> Any | None:
-    """A "show payments for …" picker. Clicking a bar in chart `chart_key` or a row in table `table_key`
-    picks the same value, so a chart, a table and the keyboard all lead to the same drill-down."""
-    clicked: list[Any] = []
-    if chart_key is not None:
-        clicked += [chart_value(value) for value in chart_picks(chart_key, chart_field)]
-    for other_key, to_option in more_charts:
-        clicked += [to_option(value) for value in chart_picks(other_key)]
-    if table_key is not None:
-        clicked += [table_values[row] for row in table_picks(table_key) if row < len(table_values)]
-    clicked = [value for value in clicked if value in options]
+    """A "show payments for …" picker. Charts and tables that lead to it pass
+    `on_select=select_on_click(..., target_key=key)`, so a click, a row and the keyboard all lead to the
+    same drill-down."""
     if st.session_state.get(key) not in (None, *options):
-        st.session_state[key] = None
-    # Only a new click moves the picker, so choosing by hand afterwards still works.
-    if clicked and st.session_state.get(f"{key}_clicked") != clicked[0]:
-        st.session_state[key] = clicked[0]
-    st.session_state[f"{key}_clicked"] = clicked[0] if clicked else None
+        st.session_state[key] = None  # a value from another period/filter: not drawn yet, so allowed
     return st.selectbox(
         label,
         [None, *options],

@@ -93,14 +93,9 @@ if not unresolved.empty:
             "Mismatches (count)",
         ),
         key="mismatch_rules_chart",
-        on_select="rerun",
+        on_select=widgets.select_on_click("mismatch_rules_chart", "mismatch_rule", list(rules)),
         selection_mode="points",
     )
-    clicked = [p for p in widgets.chart_picks("mismatch_rules_chart") if p in rules]
-    if clicked and st.session_state.get("mismatch_rule_clicked") != clicked[0]:
-        st.session_state["mismatch_rule_clicked"] = clicked[0]
-        st.session_state["mismatch_rule"] = clicked[0]
-        st.rerun()
 
 found = queries.mismatches(rule=rule, status=status)
 found = found[found["age_days"] >= min_age] if not found.empty else found
@@ -146,7 +141,7 @@ st.dataframe(
     },
     hide_index=True,
     key="mismatch_table",
-    on_select="rerun",
+    on_select=widgets.select_on_click("mismatch_table", "mismatch_pick", ids, rows=ids),
     selection_mode="single-row",
 )
 widgets.csv_download(found.drop(columns=["evidence"]), name="mismatches", user=user)
@@ -158,8 +153,6 @@ picked = widgets.drill_selector(
     ids,
     key="mismatch_pick",
     format_func=lambda i: f"#{i} {rule_of[i]}",
-    table_key="mismatch_table",
-    table_values=ids,
 )
 if picked is None:
     st.stop()

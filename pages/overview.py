@@ -81,6 +81,7 @@ currency_table = currency_table.assign(
         dtype="float",
     )
 )
+currencies = list(per_currency["currency"])
 st.dataframe(
     currency_table,
     column_order=[
@@ -101,19 +102,18 @@ st.dataframe(
     },
     hide_index=True,
     key="overview_currency_table",
-    on_select="rerun",
+    on_select=widgets.select_on_click(
+        "overview_currency_table", "overview_drill_currency", currencies, rows=currencies
+    ),
     selection_mode="single-row",
 )
 widgets.csv_download(per_currency, name="overview-by-currency", user=user, filters=filters)
 
 st.subheader("Payments behind the figures")
-currencies = list(per_currency["currency"])
 picked = widgets.drill_selector(
     "Show the latest payments in currency (or pick a row above)",
     currencies,
     key="overview_drill_currency",
-    table_key="overview_currency_table",
-    table_values=currencies,
 )
 if picked is not None:
     payments = queries.payments_drilldown(replace(query, currency=picked))

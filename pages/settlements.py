@@ -74,6 +74,7 @@ else:
     st.info("No settled lines in this period yet; captured payments waiting for settlement are below.")
 
 st.subheader("Settlements")
+settlement_ids = list(settlement_rows["id"]) if not settlement_rows.empty else []
 if settlement_rows.empty:
     st.caption("No settlements created in this period.")
 else:
@@ -108,7 +109,9 @@ else:
         },
         hide_index=True,
         key="settlements_table",
-        on_select="rerun",
+        on_select=widgets.select_on_click(
+            "settlements_table", "settlement_drill", settlement_ids, rows=settlement_ids
+        ),
         selection_mode="single-row",
     )
     widgets.csv_download(settlement_rows, name="settlements", user=user, filters=filters)
@@ -135,13 +138,10 @@ else:
     widgets.csv_download(pending, name="pending-settlement", user=user, filters=filters)
 
 st.subheader("Lines of a settlement")
-settlement_ids = list(settlement_rows["id"]) if not settlement_rows.empty else []
 picked_id = widgets.drill_selector(
     "Show the lines of settlement (or pick a row above)",
     settlement_ids,
     key="settlement_drill",
-    table_key="settlements_table",
-    table_values=settlement_ids,
 )
 if picked_id is not None:
     lines = queries.settlement_lines(picked_id)

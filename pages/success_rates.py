@@ -63,11 +63,17 @@ dimension = (
     or "method"
 )
 by_dimension = queries.success_rates(dimension, query, compare_previous=True)
+by_country = queries.success_rates("country", query)
+# Every bar, country and country row, and the picker at the end, lead to one drill-down (dimension, value).
+bars = {dimension: by_dimension, "country": by_country}
+drill_options = [(field, str(value)) for field, frame in bars.items() for value in frame[field]]
 chart_key = f"success_bars_{dimension}"
 st.plotly_chart(
     charts.rate_bars(by_dimension, dimension, f"Success rate by {DIMENSIONS[dimension].lower()}"),
     key=chart_key,
-    on_select="rerun",
+    on_select=widgets.select_on_click(
+        chart_key, "success_drill", drill_options, to_option=lambda v: (dimension, str(v))
+    ),
     selection_mode="points",
 )
 table = by_dimension.assign(
@@ -106,9 +112,12 @@ metric = st.radio(
     key="success_map_metric",
     format_func={"success_rate": "Success rate", "attempts": "Attempts (volume)"}.__getitem__,
 )
-by_country = queries.success_rates("country", query)
 st.plotly_chart(
-    charts.world_map(by_country, metric=metric or "success_rate"), key="success_map", on_select="rerun"
+    charts.world_map(by_country, metric=metric or "success_rate"),
+    key="success_map",
+    on_select=widgets.select_on_click(
+        "success_map", "success_drill", drill_options, to_option=lambda v: ("country", str(v))
+    ),
 )
 unknown = by_country[by_country["country"] == "unknown"]
 if not unknown.empty:
@@ -127,14 +136,17 @@ st.dataframe(
     },
     hide_index=True,
     key="success_country_table",
-    on_select="rerun",
+    on_select=widgets.select_on_click(
+        "success_country_table",
+        "success_drill",
+        drill_options,
+        rows=[("country", str(c)) for c in by_country["country"]],
+    ),
     selection_mode="single-row",
 )
 widgets.csv_download(by_country, name="success-rates-by-country", user=user, filters=filters)
 
 st.subheader("Payments behind a bar")
-bars = {dimension: by_dimension, "country": by_country}
-drill_options = [(field, str(value)) for field, frame in bars.items() for value in frame[field]]
 picked = widgets.drill_selector(
     "Show the attempts behind (or click a bar, a country on the map or a country row)",
     drill_options,
@@ -143,11 +155,6 @@ picked = widgets.drill_selector(
         f"{DIMENSIONS.get(pick[0], 'Country')}: "
         + (country_name(pick[1]) if pick[0] == "country" else pick[1])
     ),
-    chart_key=chart_key,
-    chart_value=lambda value: (dimension, str(value)),
-    more_charts=[("success_map", lambda value: ("country", str(value)))],
-    table_key="success_country_table",
-    table_values=[("country", str(c)) for c in by_country["country"]],
 )
 widgets.payments_behind(
     picked,
