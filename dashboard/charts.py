@@ -28,9 +28,23 @@ def _figure(title: str) -> go.Figure:
     return figure
 
 
-def success_trend(current: pd.DataFrame, previous: pd.DataFrame, *, grain: str = "day") -> go.Figure:
-    """Success rate per day (or hour) against the same position in the previous period, dashed."""
-    figure = _figure("Success rate vs previous period")
+def rate_axis_range(*rates: pd.Series) -> list[float] | None:
+    """A y range around the rates shown (not 0–100 %), so a 2-point dip in an 83–85 % line is visible;
+    at least 5 points tall, padded, clipped to 0..1. None when there are no rates."""
+    values = pd.concat([r.dropna().astype(float) for r in rates]) if rates else pd.Series(dtype=float)
+    if values.empty:
+        return None
+    low, high = float(values.min()), float(values.max())
+    pad = max((high - low) * 0.15, (0.05 - (high - low)) / 2, 0.005)
+    return [max(0.0, low - pad), min(1.0, high + pad)]
+
+
+def success_trend(
+    current: pd.DataFrame, previous: pd.DataFrame, *, grain: str = "day", shift_days: int = 0
+) -> go.Figure:
+    """Success rate per day (or hour) against the previous period moved forward by `shift_days` (the
+    period's length), dashed: each previous day sits over the day a period later, data or not."""
+    figure = _figure("Success rate vs previous period" if not previous.empty else "Success rate")
     if not current.empty:
         figure.add_scatter(
             x=current[grain],
@@ -41,8 +55,8 @@ def success_trend(current: pd.DataFrame, previous: pd.DataFrame, *, grain: str =
             hovertemplate="%{x}<br>%{y:.1%} success<br>%{customdata[1]:,} of %{customdata[0]:,} attempts<extra></extra>",
         )
     if not previous.empty and not current.empty:
-        # Shift the previous period onto this period's axis, position by position.
-        offset = pd.Timestamp(current[grain].min()) - pd.Timestamp(previous[grain].min())
+        # By the period's length, not by where each series' data starts (which differs when a day is empty).
+        offset = pd.Timedelta(days=shift_days)
         shifted = [pd.Timestamp(value) + offset for value in previous[grain]]
         figure.add_scatter(
             x=shifted,
@@ -53,7 +67,14 @@ def success_trend(current: pd.DataFrame, previous: pd.DataFrame, *, grain: str =
             name="Previous period",
             hovertemplate="%{customdata[0]}<br>%{y:.1%} success<br>%{customdata[2]} of %{customdata[1]} attempts<extra></extra>",
         )
-    figure.update_yaxes(title="Success rate", tickformat=".0%", rangemode="tozero")
+    shown = [current["success_rate"]] if not current.empty else []
+    shown += [previous["success_rate"]] if not previous.empty and not current.empty else []
+    axis = rate_axis_range(*shown)
+    figure.update_yaxes(
+        title="Success rate (axis fitted to the data)" if axis else "Success rate",
+        tickformat=".1%" if axis and axis[1] - axis[0] < 0.1 else ".0%",
+        range=axis,
+    )
     if grain == "day":
         figure.update_xaxes(title="IST day", **_DAY_TICKS)
     else:

@@ -12,11 +12,29 @@ import pandas as pd
 import streamlit as st
 
 from analytics.filters import Filters as AnalyticsFilters
-from analytics.success import Outcome
-from dashboard import queries
+from analytics.success import Kpis, Outcome
+from dashboard import charts, queries
 from dashboard.auth import SignedInUser
-from dashboard.filters import ALL, PRESETS, QUERY_KEYS, FilterState, default_filters, from_query, preset_days
-from dashboard.format import IST, country_name, mask_email, mask_phone, money, razorpay_payment_url, today_ist
+from dashboard.filters import (
+    ALL,
+    PRESETS,
+    QUERY_KEYS,
+    Comparison,
+    FilterState,
+    default_filters,
+    from_query,
+    preset_days,
+)
+from dashboard.format import (
+    IST,
+    card_money,
+    country_name,
+    mask_email,
+    mask_phone,
+    money,
+    razorpay_payment_url,
+    today_ist,
+)
 from dashboard.roles import sees_contact_details
 
 _SAVED_FILTERS = "payops_filters"
@@ -112,6 +130,31 @@ def filter_bar(*, currency: bool = True, method: bool = True, country: bool = Tr
     return filters
 
 
+def comparison(filters: FilterState) -> Comparison:
+    """What this period is fairly compared with (see FilterState.comparison); every page's deltas use it."""
+    return filters.comparison(today_ist(), queries.first_payment_day())
+
+
+def previous_kpis(compared: Comparison) -> Kpis | None:
+    """The previous period's headline figures, or None when there is no fair comparison."""
+    if compared.previous is None:
+        return None
+    return queries.kpis(compared.previous.to_analytics(), compare_previous=False)
+
+
+def success_trend(filters: FilterState, compared: Comparison, *, key: str) -> None:
+    """The day-by-day success rate, with the previous period dashed over it when it is comparable."""
+    previous = (
+        queries.success_rates("day", compared.previous.to_analytics())
+        if compared.previous is not None
+        else pd.DataFrame()
+    )
+    figure = charts.success_trend(
+        queries.success_rates("day", filters.to_analytics()), previous, shift_days=filters.days
+    )
+    st.plotly_chart(figure, key=key)
+
+
 # --- KPI cards -------------------------------------------------------------------------------------
 
 
@@ -122,6 +165,15 @@ class Kpi:
     delta: str | None = None
     help: str | None = None
     delta_color: str = "normal"  # "inverse" when up is bad (failures, lag)
+
+
+def money_kpi(label: str, minor: int, currency: str, *, help: str | None = None) -> Kpi:
+    """A money card whose value always fits: compact lakh/crore when the exact figure is too long, with
+    the exact figure in the card's help."""
+    shown, exact = card_money(minor, currency)
+    if exact is None:
+        return Kpi(label, shown, help=help)
+    return Kpi(label, shown, help=f"Exactly {exact}." + (f" {help}" if help else ""))
 
 
 def kpi_row(cards: Sequence[Kpi]) -> None:

@@ -12,9 +12,10 @@ st.title("Failures")
 
 filters = widgets.filter_bar()
 query = filters.to_analytics()
-st.caption(f"{filters.describe()} · a failure is a payment whose final status is failed")
+compared = widgets.comparison(filters)
+st.caption(f"{filters.describe()} · a failure is a payment whose final status is failed · {compared.caption}")
 
-summary = queries.kpis(query, compare_previous=True)
+summary = queries.kpis(query, compare_previous=False)
 if summary.attempts == 0:
     widgets.empty_state("No payments in this period.", widgets.NO_PAYMENTS_NEXT_STEP)
     st.stop()
@@ -28,7 +29,7 @@ by_method = queries.failure_reasons(query, by=("method",), limit=20)
 reason_options = [("error_reason", str(value)) for value in reasons["error_reason"]]
 method_options = [("method", str(value)) for value in by_method["method"]]
 drill_options = list(dict.fromkeys([*reason_options, *method_options]))
-previous = summary.previous
+previous = widgets.previous_kpis(compared)
 top = reasons.iloc[0]
 widgets.kpi_row(
     [

@@ -4,10 +4,10 @@ and age; the explanation and evidence of each; acknowledge or resolve it with a 
 import pandas as pd
 import streamlit as st
 
-from analytics.mismatches import STATUSES, allowed_decisions
+from analytics.mismatches import AGE_BUCKETS, STATUSES, allowed_decisions
 from dashboard import charts, queries, widgets
 from dashboard.auth import require_page
-from dashboard.format import count, money, razorpay_payment_url
+from dashboard.format import count, evidence_for_display, money, razorpay_payment_url
 from dashboard.roles import can_decide_mismatches
 
 user = require_page("mismatches")
@@ -52,8 +52,13 @@ if summary.empty:
     )
     st.stop()
 
+# Cards and charts follow the rule filter, like the table (the status filter is what the cards split by).
+if rule is not None:
+    summary = summary[summary["rule"] == rule]
 by_status = summary.groupby("status")["count"].sum()
-open_rows = summary[summary["status"] == "open"]
+for_rule = queries.mismatches(rule=rule)
+unresolved_rows = for_rule[for_rule["status"] != "resolved"]
+open_ages = for_rule[for_rule["status"] == "open"]["age_days"]
 widgets.kpi_row(
     [
         widgets.Kpi(
@@ -69,33 +74,64 @@ widgets.kpi_row(
         ),
         widgets.Kpi(
             "Oldest open",
-            f"{float(open_rows['oldest_age_days'].max()):.1f} days" if not open_rows.empty else "—",
-            help="Days since the oldest open mismatch was first seen.",
+            f"{int(float(open_ages.max()))} days" if not open_ages.empty else "—",
+            help="Age of the oldest open mismatch, from its evidence (e.g. since the refund was processed).",
         ),
     ]
 )
 
-unresolved = (
-    summary[summary["status"] != "resolved"]
-    .groupby("rule")["count"]
-    .sum()
-    .sort_values(ascending=False)
-    .reset_index()
-)
-unresolved = unresolved[unresolved["count"] > 0]
-if not unresolved.empty:
-    st.plotly_chart(
-        charts.count_bars(
-            unresolved,
-            "rule",
-            "count",
-            "Unresolved by rule",
-            "Mismatches (count)",
-        ),
-        key="mismatch_rules_chart",
-        on_select=widgets.select_on_click("mismatch_rules_chart", "mismatch_rule", list(rules)),
-        selection_mode="points",
+if not unresolved_rows.empty:
+    by_rule = (
+        unresolved_rows.groupby("rule").size().sort_values(ascending=False).rename("count").reset_index()
     )
+    by_age = (
+        unresolved_rows.groupby("age_bucket")
+        .size()
+        .reindex(list(AGE_BUCKETS), fill_value=0)
+        .rename("count")
+        .rename_axis("age_bucket")
+        .reset_index()
+    )
+    by_rule_column, by_age_column = st.columns(2)
+    with by_rule_column:
+        st.plotly_chart(
+            charts.count_bars(by_rule, "rule", "count", "Unresolved by rule", "Mismatches (count)"),
+            key="mismatch_rules_chart",
+            on_select=widgets.select_on_click("mismatch_rules_chart", "mismatch_rule", list(rules)),
+            selection_mode="points",
+        )
+    with by_age_column:
+        st.plotly_chart(
+            charts.count_bars(by_age, "age_bucket", "count", "Unresolved by age", "Mismatches (count)"),
+            key="mismatch_age_chart",
+        )
+    stake = unresolved_rows.assign(
+        at_stake=[
+            abs(int(e if pd.notna(e) else 0) - int(a if pd.notna(a) else 0))
+            for e, a in zip(unresolved_rows["expected_amount"], unresolved_rows["actual_amount"], strict=True)
+        ]
+    )
+    stake = stake[stake["currency"].notna()]
+    if not stake.empty:
+        per_rule = stake.groupby(["rule", "currency"], as_index=False).agg(
+            mismatches=("id", "size"), at_stake=("at_stake", "sum")
+        )
+        st.caption("Money at stake per rule: Σ |expected − actual| of unresolved mismatches, per currency.")
+        st.dataframe(
+            widgets.with_money(
+                per_rule.assign(title=[str(rules.get(r, {}).get("title", r)) for r in per_rule["rule"]]),
+                "at_stake",
+            ),
+            column_order=["title", "currency", "mismatches", "at_stake_shown"],
+            column_config={
+                "title": "Rule",
+                "currency": "Currency",
+                "mismatches": widgets.count_column("Unresolved"),
+                "at_stake_shown": widgets.money_column("Money at stake"),
+            },
+            hide_index=True,
+            key="mismatch_stake_table",
+        )
 
 found = queries.mismatches(rule=rule, status=status)
 found = found[found["age_days"] >= min_age] if not found.empty else found
@@ -131,7 +167,11 @@ st.dataframe(
         "rule": "Rule",
         "severity": "Severity",
         "status": "Status",
-        "age_days": st.column_config.NumberColumn("Age (days)", format="%.1f"),
+        "age_days": st.column_config.NumberColumn(
+            "Age (days)",
+            format="%.1f",
+            help="From the evidence: since the capture, refund or event it is about.",
+        ),
         "payment_id": "Payment",
         "settlement_id": "Settlement",
         "expected_shown": widgets.money_column("Expected"),
@@ -163,7 +203,8 @@ st.markdown(f"**{rule_info.get('title', row['rule'])}** · {row['severity']} · 
 st.write(str(row["explanation"]))
 st.caption(f"Usually caused by: {row['usual_cause']}")
 with st.expander("Evidence", expanded=True):
-    st.json(row["evidence"] if isinstance(row["evidence"], dict) else {"evidence": str(row["evidence"])})
+    evidence = row["evidence"] if isinstance(row["evidence"], dict) else {"evidence": str(row["evidence"])}
+    st.json(evidence_for_display(evidence, row["currency"] if isinstance(row["currency"], str) else None))
 history = queries.mismatch_history(picked)
 st.dataframe(
     history,
@@ -183,12 +224,23 @@ if not may_decide:
     st.stop()
 
 with st.form("mismatch_decision", clear_on_submit=True):
+    # No decision is preselected: after "acknowledge", the next one must be chosen, not defaulted.
     decision = st.radio(
-        "Decision", allowed_decisions(str(row["status"])), horizontal=True, key="mismatch_decision_choice"
+        "Decision",
+        allowed_decisions(str(row["status"])),
+        index=None,
+        horizontal=True,
+        key="mismatch_decision_choice",
     )
-    note = st.text_area("Note (kept in the audit trail)", max_chars=2000, key="mismatch_note")
+    note = st.text_area(
+        "Note (kept in the audit trail; required to resolve)", max_chars=2000, key="mismatch_note"
+    )
     submitted = st.form_submit_button("Record decision", type="primary")
-if submitted and decision is not None:
+if submitted and decision is None:
+    st.warning("Pick a decision first.")
+elif submitted and decision == "resolve" and not note.strip():
+    st.warning("Resolving needs a note: say what was done (e.g. the ticket, the refund id, the fix).")
+elif submitted and decision is not None:
     try:
         queries.decide_mismatch(picked, decision, user.name, note.strip() or None)
     except queries.MismatchError as error:

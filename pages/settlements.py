@@ -37,18 +37,18 @@ if chosen is not None:
     mismatched = int((settlement_rows["difference"] != 0).sum()) if not settlement_rows.empty else 0
     widgets.kpi_row(
         [
-            widgets.Kpi(
-                "Gross settled", money(chosen.gross, chosen.currency), help="Σ payment-line amounts."
-            ),
-            widgets.Kpi(
+            widgets.money_kpi("Gross settled", chosen.gross, chosen.currency, help="Σ payment-line amounts."),
+            widgets.money_kpi(
                 "Fees + tax",
-                money(chosen.fees + chosen.tax, chosen.currency),
+                chosen.fees + chosen.tax,
+                chosen.currency,
                 help="Razorpay's fee (excl. GST) plus GST on it, over all lines.",
             ),
-            widgets.Kpi("Refunds", money(chosen.refunds, chosen.currency), help="Σ refund-line debits."),
-            widgets.Kpi(
+            widgets.money_kpi("Refunds", chosen.refunds, chosen.currency, help="Σ refund-line debits."),
+            widgets.money_kpi(
                 "Net settled",
-                money(chosen.net, chosen.currency),
+                chosen.net,
+                chosen.currency,
                 help="Σ (credit − debit) over all settled lines.",
             ),
             widgets.Kpi(

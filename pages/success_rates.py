@@ -12,21 +12,24 @@ st.title("Success rates")
 
 filters = widgets.filter_bar()
 query = filters.to_analytics()
-st.caption(f"{filters.describe()} · success = authorized, captured or refunded ÷ all attempts")
+compared = widgets.comparison(filters)
+st.caption(
+    f"{filters.describe()} · success = authorized, captured or refunded ÷ all attempts · {compared.caption}"
+)
 
-summary = queries.kpis(query, compare_previous=True)
+summary = queries.kpis(query, compare_previous=False)
 if summary.attempts == 0:
     widgets.empty_state("No payments in this period.", widgets.NO_PAYMENTS_NEXT_STEP)
     st.stop()
 
-previous = summary.previous
+previous = widgets.previous_kpis(compared)
 previous_rate = previous.success_rate if previous else None
 widgets.kpi_row(
     [
         widgets.Kpi(
             "Success rate", percent(summary.success_rate), help="Successful ÷ attempts in the period."
         ),
-        widgets.Kpi("Previous period", percent(previous_rate), help=f"The {filters.days} days before."),
+        widgets.Kpi("Previous period", percent(previous_rate), help=compared.caption),
         widgets.Kpi(
             "Change",
             percent_points(summary.success_rate - previous_rate)
@@ -38,12 +41,7 @@ widgets.kpi_row(
     ]
 )
 
-st.plotly_chart(
-    charts.success_trend(
-        queries.success_rates("day", query), queries.success_rates("day", query.previous_period())
-    ),
-    key="success_trend",
-)
+widgets.success_trend(filters, compared, key="success_trend")
 
 DIMENSIONS = {
     "method": "Payment mode",
@@ -62,7 +60,7 @@ dimension = (
     )
     or "method"
 )
-by_dimension = queries.success_rates(dimension, query, compare_previous=True)
+by_dimension = queries.success_rates(dimension, query, compare_previous=compared.previous is not None)
 by_country = queries.success_rates("country", query)
 # Every bar, country and country row, and the picker at the end, lead to one drill-down (dimension, value).
 bars = {dimension: by_dimension, "country": by_country}
@@ -87,8 +85,7 @@ st.dataframe(
         "successes",
         "failures",
         "success_rate",
-        "prev_success_rate",
-        "delta_pp",
+        *(["prev_success_rate", "delta_pp"] if compared.previous is not None else []),
     ],
     column_config={
         dimension: DIMENSIONS[dimension],
