@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
 import pandas as pd
 import plotly.graph_objects as go
 
-from dashboard.format import country_alpha_3, country_name, money, to_major
+from dashboard.format import compact_money, country_alpha_3, country_name, minor_digits, money, to_major
 
 _LAYOUT = {
     "margin": {"l": 10, "r": 10, "t": 40, "b": 10},
@@ -180,18 +181,44 @@ def settlement_waterfall(steps: Sequence[tuple[str, int]], currency: str) -> go.
         )
     )
     figure.update_layout(title=f"Settlement waterfall ({currency})", showlegend=False, **_LAYOUT)
-    figure.update_yaxes(title=f"Amount ({currency})")
+    running = [sum(values[: i + 1]) for i in range(len(values))]
+    figure.update_yaxes(title=f"Amount ({currency})", **money_ticks(max([*running, *values, 0.0]), currency))
     return figure
 
 
-def count_bars(frame: pd.DataFrame, x: str, y: str, title: str, y_title: str) -> go.Figure:
+def money_ticks(top: float, currency: str, *, ticks: int = 5) -> dict[str, Any]:
+    """Axis ticks for amounts in major units, labelled the way the users read money (₹ in lakh/crore,
+    not plotly's "M"): about `ticks` round steps from 0 to `top`."""
+    if top <= 0:
+        return {}
+    raw = top / ticks
+    magnitude = 10 ** math.floor(math.log10(raw))
+    step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw)
+    values = [step * i for i in range(int(top // step) + 2)]
+    minor = 10 ** minor_digits(currency)
+    labels = [compact_money(round(value * minor), currency) if value else "0" for value in values]
+    return {"tickvals": values, "ticktext": labels}
+
+
+def count_bars(
+    frame: pd.DataFrame,
+    x: str,
+    y: str,
+    title: str,
+    y_title: str,
+    *,
+    labels: Sequence[str] | None = None,
+    x_title: str | None = None,
+) -> go.Figure:
+    """Counts per value of `x`, labelled with `labels` (human names) when given; a click reports the raw
+    value (customdata), so filters get the code, people read the name."""
     figure = _figure(title)
     figure.add_bar(
-        x=frame[x].astype(str),
+        x=list(labels) if labels is not None else frame[x].astype(str),
         y=frame[y],
         customdata=frame[[x]].to_numpy(),
         hovertemplate="%{x}: %{y:,}<extra></extra>",
     )
     figure.update_yaxes(title=y_title)
-    figure.update_xaxes(title=x.replace("_", " ").capitalize())
+    figure.update_xaxes(title=x_title or x.replace("_", " ").capitalize())
     return figure

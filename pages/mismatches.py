@@ -95,14 +95,28 @@ if not unresolved_rows.empty:
     by_rule_column, by_age_column = st.columns(2)
     with by_rule_column:
         st.plotly_chart(
-            charts.count_bars(by_rule, "rule", "count", "Unresolved by rule", "Mismatches (count)"),
+            charts.count_bars(
+                by_rule,
+                "rule",
+                "count",
+                "Unresolved by rule",
+                "Mismatches (count)",
+                labels=[str(rules.get(r, {}).get("title", r)) for r in by_rule["rule"]],
+            ),
             key="mismatch_rules_chart",
             on_select=widgets.select_on_click("mismatch_rules_chart", "mismatch_rule", list(rules)),
             selection_mode="points",
         )
     with by_age_column:
         st.plotly_chart(
-            charts.count_bars(by_age, "age_bucket", "count", "Unresolved by age", "Mismatches (count)"),
+            charts.count_bars(
+                by_age,
+                "age_bucket",
+                "count",
+                "Unresolved by age",
+                "Mismatches (count)",
+                x_title="Age (from evidence)",
+            ),
             key="mismatch_age_chart",
         )
     stake = unresolved_rows.assign(
@@ -142,6 +156,9 @@ if found.empty:
 
 ids = [int(v) for v in found["id"]]
 shown = found.assign(
+    rule_title=[str(rules.get(r, {}).get("title", r)) for r in found["rule"]],
+    payment_id=[v if isinstance(v, str) and v else "—" for v in found["payment_id"]],
+    settlement_id=[v if isinstance(v, str) and v else "—" for v in found["settlement_id"]],
     expected_shown=[
         money(int(v), str(c)) if pd.notna(v) and c else "—"
         for v, c in zip(found["expected_amount"], found["currency"], strict=True)
@@ -157,14 +174,15 @@ shown = found.assign(
     ),
 )
 TABLE_COLUMNS = [
-    "id", "rule", "severity", "status", "age_days", "payment_id", "settlement_id",
+    "id", "rule_title", "severity", "status", "age_days", "age_bucket", "payment_id", "settlement_id",
     "expected_shown", "actual_shown", "first_seen_at", "razorpay",
 ]  # fmt: skip
 st.dataframe(
     shown[TABLE_COLUMNS],  # only what is shown: the evidence dicts stay out of the browser payload
     column_config={
         "id": st.column_config.NumberColumn("#", format="%d"),
-        "rule": "Rule",
+        "rule_title": "Rule",
+        "age_bucket": "Age bucket",
         "severity": "Severity",
         "status": "Status",
         "age_days": st.column_config.NumberColumn(

@@ -1,6 +1,8 @@
 """Settlements (finance, admin): where the money went from gross to net, every settlement and whether
 it adds up to its lines, what is captured but not settled yet (and how old), and the lines of any one."""
 
+from dataclasses import replace
+
 import streamlit as st
 
 from dashboard import charts, queries, widgets
@@ -18,7 +20,9 @@ st.caption(
 
 waterfalls = queries.settlement_waterfalls(query)
 settlement_rows = queries.settlements(query)
-pending = queries.pending_settlement(query)
+# Not settled yet is a question about now, not about the period: every capture still waiting, by age,
+# whatever period is picked (a one-day period would otherwise only ever show the youngest bucket).
+pending = queries.pending_settlement(replace(query, date_from=None, date_to=None))
 if not waterfalls and settlement_rows.empty and pending.empty:
     widgets.empty_state(
         "No settlements or captured payments in this period.",
@@ -33,8 +37,17 @@ if len(waterfalls) > 1:
     picked = st.segmented_control("Currency", currencies, default=currencies[0], key="settlement_currency")
     chosen = next((w for w in waterfalls if w.currency == picked), chosen)
 
+# The table, the payout and "not adding up" follow the currency shown in the cards.
+if chosen is not None and not settlement_rows.empty:
+    settlement_rows = settlement_rows[settlement_rows["currency"] == chosen.currency]
+settlement_ids = list(settlement_rows["id"]) if not settlement_rows.empty else []
+not_adding_up = (
+    settlement_rows[settlement_rows["difference"] != 0] if not settlement_rows.empty else settlement_rows
+)
+
 if chosen is not None:
-    mismatched = int((settlement_rows["difference"] != 0).sum()) if not settlement_rows.empty else 0
+    mismatched = len(not_adding_up)
+    payout = int(settlement_rows["amount"].sum()) if not settlement_rows.empty else chosen.net
     widgets.kpi_row(
         [
             widgets.money_kpi("Gross settled", chosen.gross, chosen.currency, help="Σ payment-line amounts."),
@@ -47,9 +60,15 @@ if chosen is not None:
             widgets.money_kpi("Refunds", chosen.refunds, chosen.currency, help="Σ refund-line debits."),
             widgets.money_kpi(
                 "Net settled",
-                chosen.net,
+                payout,
                 chosen.currency,
-                help="Σ (credit − debit) over all settled lines.",
+                help="What the bank received: Σ settlement amounts (payouts)."
+                + (
+                    f" The lines add up to {money(chosen.net, chosen.currency)}"
+                    f" (difference {money(payout - chosen.net, chosen.currency)})."
+                    if payout != chosen.net
+                    else " Equal to Σ (credit − debit) of their lines."
+                ),
             ),
             widgets.Kpi(
                 "Settlements",
@@ -64,6 +83,16 @@ if chosen is not None:
             ),
         ]
     )
+    if mismatched:
+        named = ", ".join(
+            f"{row['id']} ({money(int(row['difference']), chosen.currency)})"
+            for row in not_adding_up.head(5).to_dict("records")
+        )
+        more = f" and {mismatched - 5} more" if mismatched > 5 else ""
+        st.warning(
+            f"Not adding up: {named}{more}. Payout − Σ (credit − debit) of its lines; "
+            f"bank payouts {money(payout, chosen.currency)} vs lines {money(chosen.net, chosen.currency)}."
+        )
     if chosen.unexplained:
         st.warning(
             f"The lines do not add up: {money(chosen.unexplained, chosen.currency)} is not explained by "
@@ -74,7 +103,6 @@ else:
     st.info("No settled lines in this period yet; captured payments waiting for settlement are below.")
 
 st.subheader("Settlements")
-settlement_ids = list(settlement_rows["id"]) if not settlement_rows.empty else []
 if settlement_rows.empty:
     st.caption("No settlements created in this period.")
 else:
@@ -83,22 +111,22 @@ else:
         shown,
         column_order=[
             "id",
-            "created_at",
-            "status",
-            "utr",
             "amount_shown",
-            "fees_shown",
-            "tax_shown",
-            "lines",
             "lines_net_shown",
             "difference_shown",
+            "created_at",
+            "status",
+            "lines",
+            "fees_shown",
+            "tax_shown",
+            "utr",
         ],
         column_config={
             "id": "Settlement",
             "created_at": widgets.ist_column("Created (IST)"),
             "status": "Status",
             "utr": "UTR",
-            "amount_shown": widgets.money_column("Amount"),
+            "amount_shown": widgets.money_column("Payout", help="What the bank received."),
             "fees_shown": widgets.money_column("Fees"),
             "tax_shown": widgets.money_column("Tax"),
             "lines": widgets.count_column("Lines"),
@@ -118,10 +146,13 @@ else:
 
 st.subheader("Captured, not settled yet")
 st.caption(
-    "Captured payments with no settlement line yet, by age since creation. Razorpay settles in T+2/T+3 working days."
+    "Every captured payment with no settlement line yet, as of now (whatever the period), by age since "
+    "creation. Razorpay settles in T+2/T+3 working days."
 )
+if chosen is not None and not pending.empty:
+    pending = pending[pending["currency"] == chosen.currency]
 if pending.empty:
-    st.success("Every captured payment in this period has a settlement line.")
+    st.success("Every captured payment has a settlement line.")
 else:
     st.dataframe(
         widgets.with_money(pending, "amount"),
