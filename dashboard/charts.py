@@ -10,6 +10,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from dashboard.format import compact_money, country_alpha_3, country_name, minor_digits, money, to_major
+from dashboard.labels import bank_name, reason_text
 
 _LAYOUT = {
     "margin": {"l": 10, "r": 10, "t": 40, "b": 10},
@@ -83,11 +84,23 @@ def success_trend(
     return figure
 
 
+def _label(dimension: str, value: object) -> str:
+    """What a person reads for a bar: country and bank names, reasons in words; the raw code stays in
+    customdata for clicks."""
+    if dimension == "country":
+        return country_name(str(value))
+    if dimension == "bank":
+        return bank_name(str(value))
+    if dimension == "error_reason":
+        return reason_text(str(value))
+    return str(value)
+
+
 def rate_bars(frame: pd.DataFrame, dimension: str, title: str, *, top: int = 15) -> go.Figure:
     """Success rate per value of a dimension; hover shows attempts and successes. Clickable."""
     figure = _figure(title)
     shown = frame.head(top)
-    labels = [country_name(v) if dimension == "country" else str(v) for v in shown[dimension]]
+    labels = [_label(dimension, v) for v in shown[dimension]]
     figure.add_bar(
         x=labels,
         y=shown["success_rate"],
@@ -97,7 +110,9 @@ def rate_bars(frame: pd.DataFrame, dimension: str, title: str, *, top: int = 15)
         name="Success rate",
     )
     figure.update_yaxes(title="Success rate", tickformat=".0%", range=[0, 1])
-    figure.update_xaxes(title=dimension.replace("_", " ").capitalize())
+    figure.update_xaxes(
+        title={"upi_app_name": "UPI app"}.get(dimension, dimension.replace("_", " ").capitalize())
+    )
     return figure
 
 
@@ -135,7 +150,7 @@ def failure_bars(frame: pd.DataFrame, label_column: str = "error_reason") -> go.
     figure = _figure("Why payments failed")
     shown = frame.iloc[::-1]  # plotly draws horizontal bars bottom-up
     figure.add_bar(
-        y=shown[label_column].astype(str),
+        y=[_label(label_column, v) for v in shown[label_column]],
         x=shown["failures"],
         orientation="h",
         customdata=shown[[label_column, "share"]].to_numpy(),

@@ -35,6 +35,7 @@ from dashboard.format import (
     razorpay_payment_url,
     today_ist,
 )
+from dashboard.labels import upi_app
 from dashboard.roles import sees_contact_details
 
 _SAVED_FILTERS = "payops_filters"
@@ -153,6 +154,19 @@ def success_trend(filters: FilterState, compared: Comparison, *, key: str) -> No
         queries.success_rates("day", filters.to_analytics()), previous, shift_days=filters.days
     )
     st.plotly_chart(figure, key=key)
+
+
+def group_by_upi_app(by_handle: pd.DataFrame) -> pd.DataFrame:
+    """Success rates per UPI handle summed per issuing app (dashboard/labels.py), busiest app first."""
+    grouped = (
+        by_handle.assign(upi_app_name=[upi_app(h) for h in by_handle["upi_app"]])
+        .groupby("upi_app_name", as_index=False)[["attempts", "successes", "failures"]]
+        .sum()
+    )
+    grouped["success_rate"] = [
+        s / a if a else None for s, a in zip(grouped["successes"], grouped["attempts"], strict=True)
+    ]
+    return grouped.sort_values("attempts", ascending=False).reset_index(drop=True)
 
 
 # --- KPI cards -------------------------------------------------------------------------------------

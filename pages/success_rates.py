@@ -6,6 +6,7 @@ import streamlit as st
 from dashboard import charts, queries, widgets
 from dashboard.auth import require_page
 from dashboard.format import count, country_name, percent, percent_points
+from dashboard.labels import bank_name, upi_app
 
 user = require_page("success_rates")
 st.title("Success rates")
@@ -66,21 +67,42 @@ by_country = queries.success_rates("country", query)
 bars = {dimension: by_dimension, "country": by_country}
 drill_options = [(field, str(value)) for field, frame in bars.items() for value in frame[field]]
 chart_key = f"success_bars_{dimension}"
-st.plotly_chart(
-    charts.rate_bars(by_dimension, dimension, f"Success rate by {DIMENSIONS[dimension].lower()}"),
-    key=chart_key,
-    on_select=widgets.select_on_click(
-        chart_key, "success_drill", drill_options, to_option=lambda v: (dimension, str(v))
-    ),
-    selection_mode="points",
-)
+if dimension == "upi_app":
+    # UPI: bars per app (Google Pay, PhonePe …, dashboard/labels.py); a bar drills into that app's handles.
+    by_app = widgets.group_by_upi_app(by_dimension)
+    apps = list(by_app["upi_app_name"])
+    st.plotly_chart(
+        charts.rate_bars(by_app, "upi_app_name", "Success rate by UPI app"),
+        key=chart_key,
+        on_select=widgets.select_on_click(chart_key, "success_upi_app", apps),
+        selection_mode="points",
+    )
+    picked_app = st.selectbox(
+        "Handles of UPI app (or click a bar)",
+        [None, *apps],
+        format_func=lambda a: "Every app" if a is None else a,
+        key="success_upi_app",
+    )
+    by_dimension = by_dimension.assign(upi_app_name=[upi_app(h) for h in by_dimension["upi_app"]])
+    if picked_app is not None:
+        by_dimension = by_dimension[by_dimension["upi_app_name"] == picked_app]
+else:
+    st.plotly_chart(
+        charts.rate_bars(by_dimension, dimension, f"Success rate by {DIMENSIONS[dimension].lower()}"),
+        key=chart_key,
+        on_select=widgets.select_on_click(
+            chart_key, "success_drill", drill_options, to_option=lambda v: (dimension, str(v))
+        ),
+        selection_mode="points",
+    )
 table = by_dimension.assign(
-    label=[country_name(v) if dimension == "country" else v for v in by_dimension[dimension]]
+    label=[bank_name(v) if dimension == "bank" else v for v in by_dimension[dimension]]
 )
 st.dataframe(
     table,
     column_order=[
-        dimension,
+        *(["upi_app_name"] if dimension == "upi_app" else []),
+        "label" if dimension == "bank" else dimension,
         "attempts",
         "successes",
         "failures",
@@ -88,7 +110,9 @@ st.dataframe(
         *(["prev_success_rate", "delta_pp"] if compared.previous is not None else []),
     ],
     column_config={
-        dimension: DIMENSIONS[dimension],
+        dimension: "UPI handle" if dimension == "upi_app" else DIMENSIONS[dimension],
+        "label": DIMENSIONS[dimension],
+        "upi_app_name": "UPI app",
         "attempts": widgets.count_column("Attempts"),
         "successes": widgets.count_column("Successful"),
         "failures": widgets.count_column("Failed"),
