@@ -116,6 +116,11 @@ def rate_bars(frame: pd.DataFrame, dimension: str, title: str, *, top: int = 15)
     return figure
 
 
+# Where plotly.js fetches map geometry: served by the app itself (dashboard/static/topojson/), not by
+# plotly's CDN, so the map renders with no internet. Relative, so it also works behind a path prefix.
+MAP_CONFIG: dict[str, Any] = {"topojsonURL": "app/static/topojson/"}
+
+
 def world_map(frame: pd.DataFrame, *, metric: str) -> go.Figure:
     """Countries coloured by success rate or by attempts; hover shows both. Unknown countries are left out."""
     iso3 = pd.Series([country_alpha_3(c) for c in frame["country"]], index=frame.index, dtype="object")
@@ -211,7 +216,10 @@ def money_ticks(top: float, currency: str, *, ticks: int = 5) -> dict[str, Any]:
     step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw)
     values = [step * i for i in range(int(top // step) + 2)]
     minor = 10 ** minor_digits(currency)
-    labels = [compact_money(round(value * minor), currency) if value else "0" for value in values]
+    # Round steps need no paise: "₹2,000", "₹50 L", not "₹2,000.00", "₹50.00 L".
+    labels = [
+        compact_money(round(value * minor), currency).replace(".00", "") if value else "0" for value in values
+    ]
     return {"tickvals": values, "ticktext": labels}
 
 

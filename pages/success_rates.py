@@ -136,6 +136,7 @@ metric = st.radio(
 st.plotly_chart(
     charts.world_map(by_country, metric=metric or "success_rate"),
     key="success_map",
+    config=charts.MAP_CONFIG,
     on_select=widgets.select_on_click(
         "success_map", "success_drill", drill_options, to_option=lambda v: ("country", str(v))
     ),

@@ -144,3 +144,43 @@ def test_clicking_a_bar_on_success_rates_drills_into_it(browser: Browser, dashbo
     page.get_by_role("button", name="Download CSV").nth(2).wait_for(timeout=30_000)
     page.screenshot(path=str(ROOT / "artifacts" / "click-success-rates.png"), full_page=True)
     page.close()
+
+
+def test_the_world_map_draws_with_no_internet(browser: Browser, dashboard_url: str) -> None:
+    page = browser.new_page(viewport={"width": 1280, "height": 1400})
+    fetched: list[str] = []
+    page.on("request", lambda request: fetched.append(request.url))
+    # Only the dashboard itself is reachable, as on a machine with no internet.
+    page.route(lambda url: not url.startswith(dashboard_url), lambda route: route.abort())
+    _open(page, dashboard_url, "manager", "Success rates")
+    world = page.locator('[data-testid="stPlotlyChart"]').filter(has=page.locator(".geo")).first
+    world.scroll_into_view_if_needed()
+    world.locator("path.choroplethlocation").first.wait_for(timeout=30_000)
+    assert world.locator("path.choroplethlocation").count() >= 1
+    assert any(url.endswith("/app/static/topojson/world_110m.json") for url in fetched)
+    _no_error(page)
+    page.close()
+
+
+# Every page this work touched, as each role that sees it, for a person to look at (artifacts/).
+TOUCHED = {
+    "finance": ["Overview", "Settlements", "Mismatches", "Payments"],
+    "manager": ["Success rates", "Failures"],
+    "operations": ["Sync status", "Mismatches"],
+}
+
+
+def test_screenshots_of_the_touched_pages(browser: Browser, dashboard_url: str) -> None:
+    out = ROOT / "artifacts" / "screenshots-dasha"
+    out.mkdir(parents=True, exist_ok=True)
+    for role, titles in TOUCHED.items():
+        # Tall: Streamlit scrolls inside its own container, so a full-page shot is only the viewport.
+        page = browser.new_page(viewport={"width": 1280, "height": 3200})
+        _open(page, dashboard_url, role, titles[0])
+        for title in titles:
+            page.get_by_test_id("stSidebarNav").get_by_role("link", name=title).click()
+            page.get_by_role("heading", name=title).first.wait_for(timeout=60_000)
+            _settle(page)
+            _no_error(page)
+            page.screenshot(path=str(out / f"{role}-{title.lower().replace(' ', '_')}.png"), full_page=True)
+        page.close()
