@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test setup lock services lint typecheck pytest bench clean
+.PHONY: demo test test-fast setup lock services lint typecheck pytest bench clean
 
 ## Set up everything and run the demo: sandbox → sync → webhook receiver → dashboard on SQLite.
 demo: setup
@@ -12,6 +12,10 @@ demo: setup
 
 ## Install everything and run the whole test suite (lint, types, SQLite + PostgreSQL, AppTest, browser).
 test: setup services lint typecheck pytest
+
+## The inner loop: SQLite only, no browser, no slow tests; needs no PostgreSQL and no Chromium.
+test-fast: setup
+	PAYOPS_TEST_BACKENDS=sqlite $(VENV)/bin/pytest $(PYTEST_PARALLEL) -m "not slow and not browser"
 
 ## Exactly the locked environment (requirements-dev.lock, hashes checked), then payops itself, editable.
 setup: $(STAMP)
@@ -44,8 +48,11 @@ lint:
 typecheck:
 	$(VENV)/bin/mypy .
 
+# Both cores; a module's tests stay on one worker, so its module-scoped sandbox or seed is built once.
+PYTEST_PARALLEL ?= -n 2 --dist loadscope
+
 pytest:
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest $(PYTEST_PARALLEL)
 
 ## Benchmarks (not part of the tests); figures go to docs/benchmarks.md.
 bench: setup

@@ -16,7 +16,7 @@ from sqlalchemy import Connection, Table, case, exists, func, literal, or_, sele
 from analytics.webhook_health import missing_events, status_conflicts
 from data import money
 from data.ist import ist_day_of, ist_midnight
-from data.models import Order, Payment, Refund, Settlement, SettlementLine
+from data.models import Dispute, Order, Payment, Refund, Settlement, SettlementLine
 from data.settings import DEFAULT_FEE_RATE_RANGES, Settings, get_settings
 from data.vocabulary import CAPTURED_STATUSES
 
@@ -35,6 +35,7 @@ _O: Table = Order.__table__  # type: ignore[assignment]
 _R: Table = Refund.__table__  # type: ignore[assignment]
 _S: Table = Settlement.__table__  # type: ignore[assignment]
 _L: Table = SettlementLine.__table__  # type: ignore[assignment]
+_D: Table = Dispute.__table__  # type: ignore[assignment]
 
 # 'INR 1234.50' from minor units (data.money, exponents from babel): the text of explanations.
 format_amount = money.plain
@@ -196,7 +197,19 @@ def _captured_not_settled(conn: Connection, ctx: RuleContext) -> list[Finding]:
     return findings
 
 
+def _payment_line_expected_amount(line: Table) -> Any:
+    """What a payment's recon line should carry as `amount`, in the line's own currency: the base amount
+    for an international payment (Razorpay settles it in INR), the amount itself for one in the line's
+    currency; NULL when the payment states nothing in that currency (then the line cannot be matched)."""
+    return case(
+        (_P.c.base_currency == line.c.currency, _P.c.base_amount),
+        (_P.c.currency == line.c.currency, _P.c.amount),
+        else_=None,
+    )
+
+
 def _settlement_line_amount_mismatch(conn: Connection, ctx: RuleContext) -> list[Finding]:
+    expected_amount = _payment_line_expected_amount(_L)
     payment_lines = (
         select(
             _L.c.entity_id,
@@ -207,15 +220,19 @@ def _settlement_line_amount_mismatch(conn: Connection, ctx: RuleContext) -> list
             _L.c.tax,
             _L.c.currency,
             _P.c.id.label("payment_id"),
-            _P.c.amount.label("expected_amount"),
+            expected_amount.label("expected_amount"),
             func.coalesce(_P.c.fee, 0).label("expected_fee"),
             func.coalesce(_P.c.tax, 0).label("expected_tax"),
+            _P.c.amount.label("paid_amount"),
+            _P.c.currency.label("paid_currency"),
         )
         .join(_P, _P.c.id == _L.c.entity_id)
         .where(
             _L.c.type == "payment",
             or_(
-                _L.c.amount != _P.c.amount,
+                expected_amount.is_(None),
+                _L.c.amount != expected_amount,
+                # fee and tax are stated in the base currency on both sides.
                 _L.c.fee != func.coalesce(_P.c.fee, 0),
                 _L.c.tax != func.coalesce(_P.c.tax, 0),
             ),
@@ -234,51 +251,93 @@ def _settlement_line_amount_mismatch(conn: Connection, ctx: RuleContext) -> list
             _R.c.amount.label("expected_amount"),
             literal(0).label("expected_fee"),
             literal(0).label("expected_tax"),
+            _R.c.amount.label("paid_amount"),
+            _R.c.currency.label("paid_currency"),
         )
         .join(_R, _R.c.id == _L.c.entity_id)
-        .where(_L.c.type == "refund", _L.c.amount != _R.c.amount)
+        # A refund of an international payment is debited in the base currency at that day's rate, which
+        # the refund does not state: only lines in the refund's own currency can be compared.
+        .where(_L.c.type == "refund", _L.c.currency == _R.c.currency, _L.c.amount != _R.c.amount)
+    )
+    # A lost dispute's deduction: the adjustment line's debit must be what the dispute says was deducted.
+    adjustment_lines = (
+        select(
+            _L.c.entity_id,
+            _L.c.type,
+            _L.c.settlement_id,
+            _L.c.debit.label("amount"),
+            _L.c.fee,
+            _L.c.tax,
+            _L.c.currency,
+            _D.c.payment_id.label("payment_id"),
+            _D.c.amount_deducted.label("expected_amount"),
+            literal(0).label("expected_fee"),
+            literal(0).label("expected_tax"),
+            _D.c.amount.label("paid_amount"),
+            _D.c.currency.label("paid_currency"),
+            _D.c.id.label("dispute_id"),
+        )
+        .join(_D, _D.c.id == _L.c.dispute_id)
+        .where(
+            _L.c.type == "adjustment",
+            _L.c.currency == _D.c.currency,
+            _L.c.debit - _L.c.credit != _D.c.amount_deducted,
+        )
     )
     findings = []
-    for query in (payment_lines, refund_lines):
+    for query in (payment_lines, refund_lines, adjustment_lines):
         for row in conn.execute(query):
-            differences = [
-                f"{name} {format_amount(line, row.currency)} vs {format_amount(expected, row.currency)}"
-                for name, line, expected in (
-                    ("amount", row.amount, row.expected_amount),
-                    ("fee", row.fee, row.expected_fee),
-                    ("tax", row.tax, row.expected_tax),
-                )
-                if line != expected
-            ]
-            findings.append(
-                Finding(
-                    rule="settlement_line_amount_mismatch",
-                    subject=row.entity_id,
-                    payment_id=row.payment_id,
-                    refund_id=row.entity_id if row.type == "refund" else None,
-                    settlement_id=row.settlement_id,
-                    currency=row.currency,
-                    expected_amount=row.expected_amount,
-                    actual_amount=row.amount,
-                    detail=(
-                        f"Settlement line for {row.type} {row.entity_id} in settlement {row.settlement_id} "
-                        f"disagrees with the {row.type}: " + "; ".join(differences) + "."
-                    ),
-                    evidence={
-                        "entity_id": row.entity_id,
-                        "type": row.type,
-                        "settlement_id": row.settlement_id,
-                        "line": {"amount": row.amount, "fee": row.fee, "tax": row.tax},
-                        "expected": {
-                            "amount": row.expected_amount,
-                            "fee": row.expected_fee,
-                            "tax": row.expected_tax,
-                        },
-                        "currency": row.currency,
-                    },
-                )
-            )
+            findings.append(_line_finding(row))
     return findings
+
+
+def _line_finding(row: Any) -> Finding:
+    currency = row.currency
+    if row.expected_amount is None:
+        differences = [
+            f"the payment states no amount in {currency} (it was {format_amount(row.paid_amount, row.paid_currency)}"
+            " with no base amount)"
+        ]
+    else:
+        differences = [
+            f"{name} {format_amount(line, currency)} vs {format_amount(expected, currency)}"
+            for name, line, expected in (
+                ("amount", row.amount, row.expected_amount),
+                ("fee", row.fee, row.expected_fee),
+                ("tax", row.tax, row.expected_tax),
+            )
+            if line != expected
+        ]
+    dispute_id = getattr(row, "dispute_id", None)
+    subject = f"dispute {dispute_id} (deducted)" if dispute_id else row.type
+    evidence: dict[str, Any] = {
+        "entity_id": row.entity_id,
+        "type": row.type,
+        "settlement_id": row.settlement_id,
+        "line": {"amount": row.amount, "fee": row.fee, "tax": row.tax},
+        "expected": {"amount": row.expected_amount, "fee": row.expected_fee, "tax": row.expected_tax},
+        "currency": currency,
+    }
+    if row.paid_currency != currency:
+        # International payment: what the customer paid, beside the base-currency figures compared.
+        evidence["paid"] = {"amount": row.paid_amount, "currency": row.paid_currency}
+    if dispute_id:
+        evidence["dispute_id"] = dispute_id
+    return Finding(
+        rule="settlement_line_amount_mismatch",
+        subject=row.entity_id,
+        payment_id=row.payment_id,
+        refund_id=row.entity_id if row.type == "refund" else None,
+        settlement_id=row.settlement_id,
+        currency=currency,
+        expected_amount=row.expected_amount,
+        actual_amount=row.amount,
+        detail=(
+            f"Settlement line for {row.type} {row.entity_id} in settlement {row.settlement_id} "
+            f"disagrees with the {subject}: " + "; ".join(differences) + "."
+        ),
+        evidence=evidence,
+    )
 
 
 def _settlement_total_mismatch(conn: Connection, ctx: RuleContext) -> list[Finding]:
@@ -287,6 +346,10 @@ def _settlement_total_mismatch(conn: Connection, ctx: RuleContext) -> list[Findi
             _L.c.settlement_id,
             func.sum(_L.c.credit).label("credits"),
             func.sum(_L.c.debit).label("debits"),
+            # Lost disputes and other deductions: part of the debits, shown on their own.
+            func.sum(case((_L.c.type == "adjustment", _L.c.debit - _L.c.credit), else_=0)).label(
+                "adjustments"
+            ),
             func.count().label("lines"),
         )
         .where(_L.c.settlement_id.is_not(None))
@@ -304,6 +367,7 @@ def _settlement_total_mismatch(conn: Connection, ctx: RuleContext) -> list[Findi
             _S.c.created_at,
             credits.label("credits"),
             debits.label("debits"),
+            func.coalesce(lines.c.adjustments, 0).label("adjustments"),
             func.coalesce(lines.c.lines, 0).label("lines"),
         )
         .select_from(_S.outerjoin(lines, lines.c.settlement_id == _S.c.id))
@@ -324,7 +388,8 @@ def _settlement_total_mismatch(conn: Connection, ctx: RuleContext) -> list[Findi
                     f"Settlement {row.id} (UTR {row.utr or '—'}) paid {format_amount(row.amount, row.currency)} "
                     f"but its {int(row.lines)} lines add up to {format_amount(expected, row.currency)} "
                     f"(credits {format_amount(int(row.credits), row.currency)} − debits "
-                    f"{format_amount(int(row.debits), row.currency)}); difference "
+                    f"{format_amount(int(row.debits), row.currency)}, of which adjustments "
+                    f"{format_amount(int(row.adjustments), row.currency)}); difference "
                     f"{format_amount(row.amount - expected, row.currency)}."
                 ),
                 evidence={
@@ -333,6 +398,7 @@ def _settlement_total_mismatch(conn: Connection, ctx: RuleContext) -> list[Findi
                     "amount": row.amount,
                     "credits": int(row.credits),
                     "debits": int(row.debits),
+                    "adjustments": int(row.adjustments),
                     "lines": int(row.lines),
                     "difference": row.amount - expected,
                     "currency": row.currency,
@@ -506,43 +572,74 @@ def _fee_rate_anomaly(conn: Connection, ctx: RuleContext) -> list[Finding]:
         *[(method == name, literal(bounds[1])) for name, bounds in ranges.items()],
         else_=literal(default_high),
     )
+    # Razorpay states the fee in the base currency: it is a share of the base amount, not of what a
+    # foreign customer paid. A foreign payment without a base amount cannot be judged (and is not).
+    base_amount = _P.c.base_amount
     scaled_fee = _P.c.fee * 10_000
     query = select(
-        _P.c.id, _P.c.order_id, _P.c.amount, _P.c.fee, _P.c.tax, _P.c.currency, _P.c.method, low, high
+        _P.c.id,
+        _P.c.order_id,
+        _P.c.amount,
+        _P.c.currency,
+        base_amount,
+        _P.c.base_currency,
+        _P.c.fee,
+        _P.c.tax,
+        _P.c.method,
+        low,
+        high,
     ).where(
         _P.c.status.in_(CAPTURED_STATUSES),
         _P.c.fee.is_not(None),
-        _P.c.amount > 0,
-        or_(scaled_fee < _P.c.amount * low, scaled_fee > _P.c.amount * high),
+        base_amount > 0,
+        or_(scaled_fee < base_amount * low, scaled_fee > base_amount * high),
     )
     findings = []
     for row in conn.execute(query):
-        payment_id, order_id, amount, fee, tax, currency, method_name, low_bp, high_bp = row
-        rate_bp = fee * 10_000 / amount
+        (
+            payment_id,
+            order_id,
+            amount,
+            currency,
+            base,
+            base_currency,
+            fee,
+            tax,
+            method_name,
+            low_bp,
+            high_bp,
+        ) = row
+        rate_bp = fee * 10_000 / base
+        paid = format_amount(amount, currency)
+        on = paid if base_currency == currency else f"{paid}, credited {format_amount(base, base_currency)}"
+        evidence: dict[str, Any] = {
+            "payment_id": payment_id,
+            "method": method_name,
+            "amount": amount,
+            "currency": currency,
+            "base_amount": base,
+            "base_currency": base_currency,
+            "fee": fee,
+            "tax": tax,
+            "rate_bp": round(rate_bp, 2),
+            "range_bp": [int(low_bp), int(high_bp)],
+        }
         findings.append(
             Finding(
                 rule="fee_rate_anomaly",
                 subject=payment_id,
                 payment_id=payment_id,
                 order_id=order_id,
-                currency=currency,
+                currency=base_currency,
                 expected_amount=None,
                 actual_amount=fee,
                 detail=(
-                    f"Payment {payment_id} ({method_name}, {format_amount(amount, currency)}) was charged a fee of "
-                    f"{format_amount(fee, currency)} = {rate_bp / 100:.2f}% of the amount; the configured range for "
+                    f"Payment {payment_id} ({method_name}, {on}) was charged a fee of "
+                    f"{format_amount(fee, base_currency)} = {rate_bp / 100:.2f}% of the "
+                    f"{'amount' if base_currency == currency else 'base amount'}; the configured range for "
                     f"{method_name} is {int(low_bp) / 100:.2f}%–{int(high_bp) / 100:.2f}%."
                 ),
-                evidence={
-                    "payment_id": payment_id,
-                    "method": method_name,
-                    "amount": amount,
-                    "fee": fee,
-                    "tax": tax,
-                    "currency": currency,
-                    "rate_bp": round(rate_bp, 2),
-                    "range_bp": [int(low_bp), int(high_bp)],
-                },
+                evidence=evidence,
             )
         )
     return findings
@@ -616,7 +713,11 @@ _RULE_LIST = [
         id="settlement_line_amount_mismatch",
         severity="high",
         title="Settlement line disagrees with its payment or refund",
-        explanation_template="A settlement line's amount, fee or tax differs from the payment (or refund) it settles.",
+        explanation_template=(
+            "A settlement line's amount, fee or tax differs from the payment (or refund) it settles, compared "
+            "in the line's currency (an international payment's base amount); or a dispute adjustment "
+            "deducts other than the dispute's amount_deducted."
+        ),
         usual_cause="A fee revision applied after capture, a partial capture, or an adjustment folded into the line.",
         detect=_settlement_line_amount_mismatch,
     ),
@@ -691,7 +792,10 @@ _RULE_LIST = [
         id="fee_rate_anomaly",
         severity="low",
         title="Fee outside the expected rate",
-        explanation_template="fee / amount is outside the configured rate range for the payment's method.",
+        explanation_template=(
+            "fee / base amount (what the merchant is credited, in which Razorpay states the fee) is outside "
+            "the configured rate range for the payment's method."
+        ),
         usual_cause="A pricing-plan change, international or corporate-card pricing, or a fee charged on the wrong amount.",
         detect=_fee_rate_anomaly,
     ),

@@ -30,7 +30,7 @@ def build_database(url: str, payments: int, days: int) -> None:
     """Payments over `days` IST days ending now, shaped like a healthy account's traffic, written in chunks
     through data.upsert; then rollups rebuilt and reconciliation run.
 
-    Around the dashboard seed's payment rows (tests/dashboard/seed.py): authorisations are captured except
+    Around the dashboard seed's payment rows (tests/support/dashboard_seed.py): authorisations are captured except
     in the last day and a planted 0.1 %; one webhook per outcome (payment.captured / failed / authorized)
     with ~2 % duplicate deliveries, ~0.3 % late ones and a planted 0.05 % that never came; every capture
     older than T+2 business days has a settlement line (a planted 0.05 % does not), in a daily settlement

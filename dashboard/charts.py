@@ -245,3 +245,21 @@ def count_bars(
     figure.update_yaxes(title=y_title)
     figure.update_xaxes(title=x_title or x.replace("_", " ").capitalize())
     return figure
+
+
+def dispute_rate_bars(frame: pd.DataFrame, dimension: str, title: str, *, top: int = 15) -> go.Figure:
+    """Payments disputed ÷ successful payments per value of a dimension; hover shows the counts."""
+    figure = _figure(title)
+    shown = frame[frame["successes"] > 0].head(top)
+    figure.add_bar(
+        x=[str(v) for v in shown[dimension]],
+        y=shown["rate"],
+        customdata=shown[["disputed", "successes"]].to_numpy(),
+        text=[f"{rate:.2%}" for rate in shown["rate"]],
+        hovertemplate="%{x}<br>%{y:.2%} disputed<br>%{customdata[0]:,} of %{customdata[1]:,} successful payments"
+        "<extra></extra>",
+        name="Dispute rate",
+    )
+    figure.update_yaxes(title="Dispute rate", tickformat=".1%", rangemode="tozero")
+    figure.update_xaxes(title=dimension.replace("_", " ").capitalize())
+    return figure

@@ -9,19 +9,21 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable, Mapping
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any, Concatenate, Literal, ParamSpec, TypeVar
 
 import pandas as pd
 import streamlit as st
 from sqlalchemy import Engine
 
+from analytics import disputes as analytics_disputes
 from analytics import mismatches as analytics_mismatches
 from analytics import payment_story as queries_payments
 from analytics import settlements as queries_settlements
 from analytics import success as analytics_success
 from analytics import sync_health as queries_sync
 from analytics import webhook_health as analytics_webhooks
+from analytics.disputes import DisputeSummary, RateDimension
 from analytics.filters import Filters as AnalyticsFilters
 from analytics.mismatches import MismatchError
 from analytics.payment_story import PaymentStory
@@ -38,7 +40,15 @@ TTL_SECONDS = 60
 # Raw-table tables (drill-downs, mismatches) change by user action too; they refresh sooner.
 TTL_DETAIL_SECONDS = 15
 
-__all__ = ["Kpis", "MismatchError", "PaymentStory", "SettlementWaterfall", "WebhookHealth", "cached"]
+__all__ = [
+    "DisputeSummary",
+    "Kpis",
+    "MismatchError",
+    "PaymentStory",
+    "SettlementWaterfall",
+    "WebhookHealth",
+    "cached",
+]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -279,3 +289,26 @@ def record_audit(*, actor: str, action: str, target: str | None, detail: Mapping
     """One audit_log row (exports, sign-ins, manual sync runs): who, what, when."""
     with engine().begin() as conn:
         data_audit.record_audit(conn, actor=actor, action=action, target=target, detail=detail)
+
+
+# --- disputes --------------------------------------------------------------------------------------
+
+
+@cached(ttl=TTL_DETAIL_SECONDS)
+def open_disputes(db: Engine, now: datetime) -> pd.DataFrame:
+    return analytics_disputes.open_disputes(db, now=now)
+
+
+@cached(ttl=TTL_DETAIL_SECONDS)
+def dispute_summary(db: Engine, now: datetime) -> list[DisputeSummary]:
+    return analytics_disputes.dispute_summary(db, now=now)
+
+
+@cached(ttl=TTL_SECONDS)
+def dispute_rates(db: Engine, by: RateDimension, filters: AnalyticsFilters) -> pd.DataFrame:
+    return analytics_disputes.dispute_rates(db, by, filters)
+
+
+def this_minute() -> datetime:
+    """Now, floored to the minute: a cache key that holds for a minute instead of changing every rerun."""
+    return datetime.now(UTC).replace(second=0, microsecond=0)

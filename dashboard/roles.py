@@ -49,15 +49,16 @@ PAGES: dict[str, PageSpec] = {
             "settlements", "Settlements", ":material/account_balance:", "Gross to net, and what is pending"
         ),
         PageSpec("mismatches", "Mismatches", ":material/rule:", "Reconciliation findings and decisions"),
+        PageSpec("disputes", "Disputes", ":material/gavel:", "Open disputes, deadlines, dispute rates"),
         PageSpec("payments", "Payments", ":material/search:", "Find one payment and its whole story"),
         PageSpec("sync_status", "Sync status", ":material/sync:", "Freshness, runs, quarantine"),
     )
 }
 
 ROLE_PAGES: dict[Role, tuple[str, ...]] = {
-    Role.FINANCE: ("overview", "settlements", "mismatches", "payments"),
+    Role.FINANCE: ("overview", "settlements", "mismatches", "disputes", "payments"),
     Role.OPERATIONS: ("overview", "webhook_health", "sync_status", "payments", "mismatches"),
-    Role.MANAGER: ("overview", "success_rates", "failures"),
+    Role.MANAGER: ("overview", "success_rates", "failures", "disputes"),
     Role.ADMIN: tuple(PAGES),
 }
 
@@ -77,6 +78,15 @@ def can_decide_mismatches(role: Role) -> bool:
 
 def can_run_sync(role: Role) -> bool:
     return role in (Role.OPERATIONS, Role.ADMIN)
+
+
+def sees_open_disputes(role: Role) -> bool:
+    """The respond-by work list is finance's; managers see dispute rates (admin sees both)."""
+    return role in (Role.FINANCE, Role.ADMIN)
+
+
+def sees_dispute_rates(role: Role) -> bool:
+    return role in (Role.MANAGER, Role.ADMIN)
 
 
 def sees_contact_details(role: Role) -> bool:

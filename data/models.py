@@ -75,8 +75,14 @@ class Payment(Base):
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     order_id: Mapped[str | None] = mapped_column(String(40), index=True)
+    # What the customer paid, in the customer's currency (USD cents for a dollar payment).
     amount: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3), index=True)
+    # What the merchant is credited, in the account's base currency (INR): `fee`, `tax`, the recon line
+    # and the settlement are in this currency. The API's own figures for international payments; equal
+    # to amount/currency for a payment in the base currency; NULL when a foreign payment lacks them.
+    base_amount: Mapped[int | None] = mapped_column(BigInteger)
+    base_currency: Mapped[str | None] = mapped_column(String(3))
     status: Mapped[str] = mapped_column(String(16), index=True)
     method: Mapped[str | None] = mapped_column(String(32), index=True)
     international: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -183,11 +189,65 @@ class SettlementLine(Base):
     settled: Mapped[bool] = mapped_column(Boolean, default=False)
     settlement_id: Mapped[str | None] = mapped_column(String(40), index=True)
     settlement_utr: Mapped[str | None] = mapped_column(String(64))
+    # The dispute an adjustment line settles (a lost dispute's deduction), when the report names one.
+    dispute_id: Mapped[str | None] = mapped_column(String(40), index=True)
     settled_at: Mapped[datetime | None]
     order_id: Mapped[str | None] = mapped_column(String(40))
     method: Mapped[str | None] = mapped_column(String(32))
     card_network: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(index=True)
+    source: Mapped[str] = mapped_column(String(16))
+    raw: Mapped[dict[str, Any]]
+    updated_at: Mapped[datetime] = mapped_column(default=_utcnow, onupdate=_utcnow)
+
+
+class Dispute(Base):
+    """A chargeback, retrieval or fraud claim against a payment; a lost one is deducted in a settlement."""
+
+    __tablename__ = "disputes"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    payment_id: Mapped[str] = mapped_column(String(40), index=True)
+    amount: Mapped[int] = mapped_column(BigInteger)  # the amount disputed
+    # Taken from the balance (0 unless lost); it reaches a settlement as an `adjustment` line.
+    amount_deducted: Mapped[int] = mapped_column(BigInteger, default=0)
+    currency: Mapped[str] = mapped_column(String(3))
+    reason_code: Mapped[str | None] = mapped_column(String(64))
+    reason_description: Mapped[str | None] = mapped_column(Text)
+    # fraud | retrieval | chargeback | pre_arbitration | arbitration
+    phase: Mapped[str | None] = mapped_column(String(32))
+    # open | under_review | action_required | won | lost | closed
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    respond_by: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(index=True)
+    state_at: Mapped[datetime]
+    source: Mapped[str] = mapped_column(String(16))
+    raw: Mapped[dict[str, Any]]
+    updated_at: Mapped[datetime] = mapped_column(default=_utcnow, onupdate=_utcnow)
+
+
+class Downtime(Base):
+    """A payment-method outage Razorpay announced: which instrument, how bad, from when to when."""
+
+    __tablename__ = "downtimes"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    method: Mapped[str | None] = mapped_column(String(32), index=True)
+    # The affected instrument, one or more of these depending on the method.
+    bank: Mapped[str | None] = mapped_column(String(32))
+    issuer: Mapped[str | None] = mapped_column(String(32))
+    card_network: Mapped[str | None] = mapped_column(String(32))
+    card_type: Mapped[str | None] = mapped_column(String(16))
+    vpa_handle: Mapped[str | None] = mapped_column(String(64))
+    psp: Mapped[str | None] = mapped_column(String(64))
+    flow: Mapped[str | None] = mapped_column(String(16))
+    severity: Mapped[str | None] = mapped_column(String(16))  # low | medium | high
+    status: Mapped[str] = mapped_column(String(16), index=True)  # scheduled | started | resolved
+    scheduled: Mapped[bool] = mapped_column(Boolean, default=False)
+    begin: Mapped[datetime] = mapped_column(index=True)
+    end: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    state_at: Mapped[datetime]
     source: Mapped[str] = mapped_column(String(16))
     raw: Mapped[dict[str, Any]]
     updated_at: Mapped[datetime] = mapped_column(default=_utcnow, onupdate=_utcnow)
@@ -352,6 +412,8 @@ Index("ix_webhook_events_payment_id_type", WebhookEvent.payment_id, WebhookEvent
 __all__ = [
     "AuditLog",
     "Base",
+    "Dispute",
+    "Downtime",
     "Mismatch",
     "MismatchEvent",
     "Order",

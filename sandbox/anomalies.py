@@ -81,6 +81,10 @@ def _ids(
 
 def plant_all(ds: Dataset) -> None:
     """Plant every anomaly kind, then build refunds, settlements and the webhook faults around them."""
+    from sandbox.disputes import generate_disputes  # here: both build on this module's imports
+    from sandbox.downtimes import plant_downtimes
+
+    plant_downtimes(ds)
     rng = _rng(ds.config.seed, 3)
     rate = ds.config.anomaly_rate
     p = ds.payments
@@ -120,18 +124,52 @@ def plant_all(ds: Dataset) -> None:
             }
         pending.append(("settlement_line_amount_mismatch", detail, i, None))
 
-    for i in take(old_capture & (p.amount >= 10_000)):
+    # International payments are reconciled in INR: their line carries the base amount. One of each
+    # line-level kind is planted on an international payment (the rules must compare like with like).
+    old_international = (
+        clean_capture
+        & (p.captured <= now - PLANT_MIN_AGE)
+        & old_enough
+        & (p.currency != INR)
+        & p.international
+    )
+    roomy_base = p.fee + 300 <= (p.base_amount - 5_000) * high_bp * 118 // 1_000_000
+    for i in _take_one(rng, p, old_international & (p.base_amount >= 200_000) & roomy_base):
+        amount_delta = int(rng.integers(100, 5_000))
+        p.line_amount_delta[i] = -amount_delta
+        detail = {
+            "field": "amount",
+            "international": True,
+            "payment_amount": int(p.amount[i]),
+            "currency": cat.CURRENCIES[int(p.currency[i])],
+            "base_amount": int(p.base_amount[i]),
+            "line_amount": int(p.base_amount[i]) - amount_delta,
+        }
+        pending.append(("settlement_line_amount_mismatch", detail, i, None))
+
+    def plant_fee(i: int, **extra: Any) -> None:
         bp = float(rng.integers(cat.ANOMALOUS_FEE_BP[0], cat.ANOMALOUS_FEE_BP[1]))
-        fee, tax = split_fee(p.amount[i : i + 1], np.array([bp]))
+        fee, tax = split_fee(p.base_amount[i : i + 1], np.array([bp]))
         detail = {
             "normal_fee": int(p.fee[i]),
             "fee": int(fee[0]),
             "tax": int(tax[0]),
             "fee_bp_before_gst": int(bp),
             "method": cat.METHODS[int(p.method[i])],
+            **extra,
         }
         p.fee[i], p.tax[i] = int(fee[0]), int(tax[0])
         pending.append(("fee_rate_anomaly", detail, i, None))
+
+    for i in take(old_capture & (p.amount >= 10_000)):
+        plant_fee(i)
+    for i in _take_one(rng, p, old_international & (p.base_amount >= 10_000)):
+        plant_fee(
+            i,
+            international=True,
+            currency=cat.CURRENCIES[int(p.currency[i])],
+            base_amount=int(p.base_amount[i]),
+        )
 
     for i in take(clean_capture & old_enough & (p.authorized <= now - 4 * DAY)):
         p.captured[i] = NEVER
@@ -173,6 +211,7 @@ def plant_all(ds: Dataset) -> None:
     # Refunds only for clean captured INR payments (a refund of a planted payment would muddy its rule).
     refundable = np.flatnonzero((p.captured != NEVER) & (p.currency == INR) & ~p.planted)
     ds._add_refunds(generate_refunds(ds.config.seed, 0, p, refundable))
+    ds.disputes = generate_disputes(ds)
     r = ds.refunds
     # Six calendar days after creation is past T+3 business days whatever the weekday.
     old_refund = (
@@ -194,7 +233,7 @@ def plant_all(ds: Dataset) -> None:
             )
         )
 
-    ds.settlements, ds.lines = build_settlements(ds.config.seed, p, r, ds.settlement_adjust)
+    ds.settlements, ds.lines = build_settlements(ds.config.seed, p, r, ds.settlement_adjust, ds.disputes)
     ds.reindex()
     _plant_settlement_totals(ds, rng)
 
@@ -212,6 +251,16 @@ def plant_all(ds: Dataset) -> None:
         ds.anomalies.append({"kind": kind, "ids": ids, "detail": facts})
     _plant_webhook_faults(ds, rng, missing_payments)
     ds.anomalies.sort(key=lambda a: (a["kind"], str(a["ids"])))
+
+
+def _take_one(rng: np.random.Generator, p: Any, mask: Mask) -> list[int]:
+    """One payment of `mask` (none if empty), kept out of every later choice."""
+    candidates = np.flatnonzero(mask & ~p.planted)
+    if not len(candidates):
+        return []
+    chosen = int(rng.choice(candidates))
+    p.planted[chosen] = True
+    return [chosen]
 
 
 def _plant_orders(ds: Dataset, rng: np.random.Generator, pending: list[Any]) -> None:
@@ -318,8 +367,8 @@ def _plant_webhook_faults(ds: Dataset, rng: np.random.Generator, missing_payment
         }
 
     def clean(event: ev.Event) -> bool:
-        if event.conflict:
-            return False
+        if event.conflict or ev.family(event) in ("dispute", "downtime"):
+            return False  # delivery faults stay on the events the webhook-health checks know
         family = event.event_type.split(".")[0]
         if family == "payment":
             return not bool(p.planted[event.index])

@@ -459,3 +459,30 @@ EMAIL_DOMAINS: tuple[str, ...] = (
     "rediffmail.com",
     "icloud.com",
 )
+
+
+# --- international payments: the base currency -------------------------------------------------
+# Razorpay credits an Indian account in INR at the conversion rate of the moment of payment: paise per
+# 100 minor units of each currency (one fixed rate per currency is enough for a stand-in).
+BASE_CURRENCY = "INR"
+PAISE_PER_100_MINOR: tuple[int, ...] = (100, 8_316, 10_524, 2_264, 6_190, 9_012, 5_470)  # as CURRENCIES
+
+# --- disputes ----------------------------------------------------------------------------------
+DISPUTE_PHASES: tuple[str, ...] = ("chargeback", "retrieval", "fraud", "pre_arbitration")
+DISPUTE_PHASE_WEIGHTS: tuple[float, ...] = (0.7, 0.15, 0.1, 0.05)
+# (reason_code, reason_description)
+DISPUTE_REASONS: tuple[tuple[str, str], ...] = (
+    ("goods_not_received", "The customer says the goods or services were not received."),
+    ("fraudulent", "The cardholder does not recognise the transaction."),
+    ("duplicate_processing", "The customer says the payment was charged twice."),
+    ("not_as_described", "The customer says the goods were not as described."),
+    ("credit_not_processed", "The customer says a promised refund was not processed."),
+)
+DISPUTE_REASON_WEIGHTS: tuple[float, ...] = (0.35, 0.3, 0.1, 0.15, 0.1)
+DISPUTE_OUTCOMES: tuple[str, ...] = ("won", "lost", "closed")
+# Share of captured card payments that get disputed, and how long a merchant has to respond.
+DISPUTE_RATE = 0.01
+DISPUTE_RESPOND_DAYS = 7
+
+# --- downtimes -----------------------------------------------------------------------------------
+DOWNTIME_SEVERITIES: tuple[str, ...] = ("low", "medium", "high")

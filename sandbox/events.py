@@ -9,7 +9,8 @@ from typing import Any
 
 import numpy as np
 
-from sandbox import render
+from sandbox import catalogue as cat
+from sandbox import disputes, render
 from sandbox.generator import Dataset, hash_int, short_hash
 from sandbox.tables import NEVER
 
@@ -23,6 +24,15 @@ EVENT_TYPES: tuple[str, ...] = (
     "refund.failed",
     "refund.processed",
     "settlement.processed",
+    "payment.dispute.created",
+    "payment.dispute.under_review",
+    "payment.dispute.action_required",
+    "payment.dispute.won",
+    "payment.dispute.lost",
+    "payment.dispute.closed",
+    "payment.downtime.started",
+    "payment.downtime.updated",
+    "payment.downtime.resolved",
 )
 
 
@@ -30,27 +40,40 @@ EVENT_TYPES: tuple[str, ...] = (
 class Event:
     at: int
     event_type: str
-    index: int  # payment / order / refund / settlement index, by event type
+    index: int  # payment / order / refund / settlement / dispute / downtime index, by event type
     conflict: bool = False
+    again: bool = False  # a repeat of the same event type for the entity (a dispute's second review)
 
     @property
     def rank(self) -> int:
         return EVENT_TYPES.index(self.event_type)
 
 
+def family(event: Event) -> str:
+    """payment | order | refund | settlement | dispute | downtime: which table `event.index` points into."""
+    parts = event.event_type.split(".")
+    if parts[0] == "payment" and parts[1] in ("dispute", "downtime"):
+        return parts[1]
+    return parts[0]
+
+
 def entity_id(ds: Dataset, event: Event) -> str:
-    family = event.event_type.split(".")[0]
-    if family == "payment":
+    family_name = family(event)
+    if family_name == "dispute":
+        return "disp_" + str(ds.disputes.id[event.index].decode())
+    if family_name == "downtime":
+        return str(ds.downtimes[event.index].id)
+    if family_name == "payment":
         return "pay_" + str(ds.payments.id[event.index].decode())
-    if family == "order":
+    if family_name == "order":
         return "order_" + str(ds.orders.id[event.index].decode())
-    if family == "refund":
+    if family_name == "refund":
         return "rfnd_" + str(ds.refunds.id[event.index].decode())
     return "setl_" + str(ds.settlements.id[event.index].decode())
 
 
 def event_id(ds: Dataset, event: Event) -> str:
-    tag = "conflict" if event.conflict else ""
+    tag = "conflict" if event.conflict else ("again" if event.again else "")
     return "evt_" + short_hash(ds.config.seed, entity_id(ds, event), event.event_type, tag)
 
 
@@ -75,9 +98,28 @@ def events_between(ds: Dataset, start: int, end: int) -> list[Event]:
     add(r.processed, "refund.processed")
     add(r.failed, "refund.failed")
     add(s.created, "settlement.processed")
+    d = ds.disputes
+    add(d.created, "payment.dispute.created")
+    add(d.reviewed, "payment.dispute.under_review")
+    add(d.action_required, "payment.dispute.action_required")
+    for outcome, name in enumerate(cat.DISPUTE_OUTCOMES):
+        add(d.resolved, f"payment.dispute.{name}", d.outcome == outcome)
+    for index, downtime in enumerate(ds.downtimes):
+        for at, event_type in (
+            (downtime.created, "payment.downtime.started"),
+            (downtime.updated, "payment.downtime.updated"),
+            (downtime.end, "payment.downtime.resolved"),
+        ):
+            if start <= at <= end:
+                found.append(Event(at, event_type, index))
     for payment_index, at, event_type in ds.conflict_events:
         if start <= at <= end:
             found.append(Event(at, event_type, payment_index, conflict=True))
+    # The second review of a dispute (evidence resubmitted) is another under_review event.
+    for index in np.flatnonzero(
+        (d.reviewed_again != NEVER) & (d.reviewed_again >= start) & (d.reviewed_again <= end)
+    ).tolist():
+        found.append(Event(int(d.reviewed_again[index]), "payment.dispute.under_review", index, again=True))
     found.sort(key=lambda e: (e.at, e.rank, e.index))
     return found
 
@@ -90,14 +132,18 @@ def related_ids(ds: Dataset, event: Event) -> dict[str, str | None]:
         "refund_id": None,
         "settlement_id": None,
     }
-    family = event.event_type.split(".")[0]
+    family_name = family(event)
     payment_index: int | None = None
-    if family == "payment":
+    if family_name == "dispute":
+        payment_index = int(ds.disputes.payment[event.index])
+    elif family_name == "downtime":
+        pass
+    elif family_name == "payment":
         payment_index = event.index
-    elif family == "order":
+    elif family_name == "order":
         ids["order_id"] = "order_" + ds.orders.id[event.index].decode()
         payment_index = _capturing_payment(ds, event.index)
-    elif family == "refund":
+    elif family_name == "refund":
         ids["refund_id"] = "rfnd_" + ds.refunds.id[event.index].decode()
         payment_index = int(ds.refunds.payment[event.index])
     else:
@@ -121,10 +167,18 @@ def _capturing_payment(ds: Dataset, order: int) -> int | None:
 def envelope(ds: Dataset, event: Event) -> dict[str, Any]:
     """The Razorpay webhook body without `created_at` (the sender stamps it when it sends)."""
     at = event.at
-    family = event.event_type.split(".")[0]
+    family_name = family(event)
     payload: dict[str, Any] = {}
     contains: list[str]
-    if family == "payment":
+    if family_name == "dispute":
+        payment_index = int(ds.disputes.payment[event.index])
+        payload["payment"] = {"entity": render.payment(ds, payment_index, at)}
+        payload["dispute"] = {"entity": disputes.render(ds, event.index, at)}
+        contains = ["payment", "dispute"]
+    elif family_name == "downtime":
+        payload["payment.downtime"] = {"entity": ds.downtimes[event.index].render(at)}
+        contains = ["payment.downtime"]
+    elif family_name == "payment":
         status = "failed" if event.conflict else None
         snapshot = render.payment(ds, event.index, at, status=status)
         if event.conflict:
@@ -141,13 +195,13 @@ def envelope(ds: Dataset, event: Event) -> dict[str, Any]:
             )
         payload["payment"] = {"entity": snapshot}
         contains = ["payment"]
-    elif family == "order":
+    elif family_name == "order":
         capturing = _capturing_payment(ds, event.index)
         if capturing is not None:
             payload["payment"] = {"entity": render.payment(ds, capturing, at)}
         payload["order"] = {"entity": render.order(ds, event.index, at)}
         contains = ["payment", "order"] if capturing is not None else ["order"]
-    elif family == "refund":
+    elif family_name == "refund":
         payload["refund"] = {"entity": render.refund(ds, event.index, at)}
         payload["payment"] = {"entity": render.payment(ds, int(ds.refunds.payment[event.index]), at)}
         contains = ["refund", "payment"]

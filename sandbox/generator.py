@@ -18,7 +18,19 @@ import numpy.typing as npt
 
 from data.ist import IST_OFFSET_SECONDS
 from sandbox import catalogue as cat
-from sandbox.tables import NEVER, IdArray, IntArray, Lines, Orders, Payments, Refunds, Settlements, random_ids
+from sandbox.tables import (
+    NEVER,
+    Disputes,
+    Downtime,
+    IdArray,
+    IntArray,
+    Lines,
+    Orders,
+    Payments,
+    Refunds,
+    Settlements,
+    random_ids,
+)
 
 IST_OFFSET = IST_OFFSET_SECONDS  # seconds east of UTC
 DAY = 86_400
@@ -33,6 +45,7 @@ SETTLEMENT_BUSINESS_DAYS = 2
 PLANT_MIN_AGE = 7 * DAY
 WEBHOOK_FAULT_WINDOW = 48 * HOUR
 INR = cat.CURRENCIES.index("INR")
+LOST = cat.DISPUTE_OUTCOMES.index("lost")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -274,7 +287,9 @@ def generate_chunk(seed: int, chunk: int, start: int, end: int, payments_per_day
     has_auth = authorized != NEVER
     captured[has_auth] = authorized[has_auth] + capture_delay[has_auth]
 
-    fee, tax = _fees(rng, amount[slot_order], method, network, ~slot_domestic)
+    # Razorpay charges (and settles) in INR: the fee is a share of the base amount.
+    base_amount = to_base(amount, currency)
+    fee, tax = _fees(rng, base_amount[slot_order], method, network, ~slot_domestic)
 
     keep_idx = np.flatnonzero(happens_flat)
     n = len(keep_idx)
@@ -288,6 +303,7 @@ def generate_chunk(seed: int, chunk: int, start: int, end: int, payments_per_day
         failed=failed[keep_idx],
         amount=amount[slot_order][keep_idx],
         currency=currency[slot_order][keep_idx],
+        base_amount=base_amount[slot_order][keep_idx],
         country=country[slot_order][keep_idx],
         international=~slot_domestic[keep_idx],
         method=method[keep_idx],
@@ -323,6 +339,13 @@ def generate_chunk(seed: int, chunk: int, start: int, end: int, payments_per_day
         paid_override=np.full(n_orders, NEVER, dtype=np.int64),
     )
     return Chunk(orders=orders, payments=payments, orderless=orderless)
+
+
+def to_base(amount: IntArray, currency: npt.NDArray[np.int16]) -> IntArray:
+    """The INR (paise) an amount in minor units of `currency` is credited as."""
+    rate = np.asarray(cat.PAISE_PER_100_MINOR, dtype=np.int64)[currency]
+    converted: IntArray = amount * rate // 100
+    return converted
 
 
 def drop_orderless(chunk: Chunk) -> tuple[Orders, Payments]:
@@ -413,32 +436,58 @@ def generate_refunds(seed: int, chunk: int, payments: Payments, candidates: IntA
 # ---------------------------------------------------------------------------------------------
 # Settlements and recon lines
 # ---------------------------------------------------------------------------------------------
+def adjustment_ids(disputes: Disputes) -> IdArray:
+    """The raw id of each dispute's adjustment line (the dispute id reversed: unique and stable)."""
+    reversed_ids: IdArray = np.array([raw[::-1] for raw in disputes.id.tolist()], dtype="S14")
+    return reversed_ids if len(disputes) else np.zeros(0, dtype="S14")
+
+
 def build_settlements(
-    seed: int, payments: Payments, refunds: Refunds, adjust: dict[tuple[int, int], int]
+    seed: int,
+    payments: Payments,
+    refunds: Refunds,
+    adjust: dict[tuple[int, int], int],
+    disputes: Disputes | None = None,
 ) -> tuple[Settlements, Lines]:
-    """Group every capture (credit) and every refund that gets processed (debit) by (T+2 business day,
-    currency). Captures come within 20 hours, so a payment settles by T+3 business days of its creation."""
+    """Group every capture (credit), every refund that gets processed (debit) and every lost dispute's
+    deduction (adjustment debit) by T+2 business day. Everything settles in INR, the base currency: an
+    international payment's line carries its base amount. Captures come within 20 hours, so a payment
+    settles by T+3 business days of its creation."""
     pay_idx = np.flatnonzero((payments.captured != NEVER) & ~payments.unsettled)
     ref_idx = np.flatnonzero((refunds.processed != NEVER) & ~refunds.undebited)
     pay_day = settlement_day(ist_day(payments.captured[pay_idx]))
     # Razorpay takes a refund out of the balance when it is created, so it is debited T+2 from then.
     ref_day = settlement_day(ist_day(refunds.created[ref_idx]))
-    pay_cur = payments.currency[pay_idx].astype(np.int64)
-    ref_cur = payments.currency[refunds.payment[ref_idx]].astype(np.int64)
+    if disputes is not None and len(disputes):
+        adj_idx = np.flatnonzero((disputes.resolved != NEVER) & (disputes.outcome == LOST))
+    else:
+        disputes = Disputes.empty()
+        adj_idx = np.zeros(0, dtype=np.int64)
+    adj_day = settlement_day(ist_day(disputes.resolved[adj_idx]))
 
-    n_pay = len(pay_idx)
-    kind = np.concatenate([np.zeros(n_pay, dtype=np.int16), np.ones(len(ref_idx), dtype=np.int16)])
-    ref = np.concatenate([pay_idx, ref_idx]).astype(np.int64)
-    key = np.concatenate([pay_day * 16 + pay_cur, ref_day * 16 + ref_cur])
-    created = np.concatenate([payments.created[pay_idx], refunds.created[ref_idx]])
-    entity_id = np.concatenate([payments.id[pay_idx], refunds.id[ref_idx]])
+    n_pay, n_ref, n_adj = len(pay_idx), len(ref_idx), len(adj_idx)
+    kind = np.concatenate(
+        [np.zeros(n_pay, dtype=np.int16), np.ones(n_ref, dtype=np.int16), np.full(n_adj, 2, dtype=np.int16)]
+    )
+    ref = np.concatenate([pay_idx, ref_idx, adj_idx]).astype(np.int64)
+    key = np.concatenate([pay_day, ref_day, adj_day]) * 16 + INR
+    created = np.concatenate(
+        [payments.created[pay_idx], refunds.created[ref_idx], disputes.resolved[adj_idx]]
+    ).astype(np.int64)
+    entity_id = np.concatenate(
+        [payments.id[pay_idx], refunds.id[ref_idx], adjustment_ids(disputes)[adj_idx]]
+    ).astype("S14")
     amount = np.concatenate(
-        [payments.amount[pay_idx] + payments.line_amount_delta[pay_idx], refunds.amount[ref_idx]]
-    )
+        [
+            payments.base_amount[pay_idx] + payments.line_amount_delta[pay_idx],
+            refunds.amount[ref_idx],
+            disputes.amount[adj_idx],
+        ]
+    ).astype(np.int64)
     fee = np.concatenate(
-        [payments.fee[pay_idx] + payments.line_fee_delta[pay_idx], np.zeros(len(ref_idx), np.int64)]
+        [payments.fee[pay_idx] + payments.line_fee_delta[pay_idx], np.zeros(n_ref + n_adj, np.int64)]
     )
-    tax = np.concatenate([payments.tax[pay_idx], np.zeros(len(ref_idx), np.int64)])
+    tax = np.concatenate([payments.tax[pay_idx], np.zeros(n_ref + n_adj, np.int64)])
 
     keys, settlement_of = np.unique(key, return_inverse=True)
     # Order lines by settlement, then newest first (created desc, id desc) like every list.
@@ -455,7 +504,7 @@ def build_settlements(
     )
     n_set = len(keys)
     credit = np.where(lines.kind == 0, lines.amount - lines.fee, 0)
-    debit = np.where(lines.kind == 1, lines.amount, 0)
+    debit = np.where(lines.kind != 0, lines.amount, 0)
     total = np.zeros(n_set, dtype=np.int64)
     np.add.at(total, lines.settlement, credit - debit)
     fees = np.zeros(n_set, dtype=np.int64)
@@ -523,6 +572,9 @@ class Dataset:
     webhook_faults: dict[str, dict[str, Any]]
     # Extra events that contradict the API (webhook_status_conflict): (payment index, time, event type)
     conflict_events: list[tuple[int, int, str]]
+    disputes: Disputes = dataclasses.field(default_factory=Disputes.empty)
+    # Planted outages (see sandbox.downtimes), each matching a success-rate dip in the data.
+    downtimes: list[Downtime] = dataclasses.field(default_factory=list)
     order_payments: IntArray = dataclasses.field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     order_payment_start: IntArray = dataclasses.field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     order_paid_at: IntArray = dataclasses.field(default_factory=lambda: np.zeros(0, dtype=np.int64))
@@ -559,6 +611,8 @@ class Dataset:
             "settlement_lines": int(
                 (self.settlements.line_end[:n_set] - self.settlements.line_start[:n_set]).sum()
             ),
+            "disputes": self.visible_count(self.disputes.created),
+            "downtimes": sum(1 for downtime in self.downtimes if downtime.created <= self.now),
         }
 
     def manifest(self) -> dict[str, Any]:
@@ -575,6 +629,8 @@ class Dataset:
                 }
                 for event_id, fault in self.webhook_faults.items()
             ],
+            # Outages and the dip each one caused: the payments it touched and how many it failed.
+            "downtimes": [downtime.manifest() for downtime in self.downtimes],
         }
 
     # --- moving time -------------------------------------------------------------------------
@@ -611,8 +667,9 @@ class Dataset:
             (self.payments.captured[candidates] != NEVER) & (self.payments.currency[candidates] == INR)
         ]
         self._add_refunds(generate_refunds(self.config.seed, self.chunks, self.payments, np.sort(candidates)))
+        self.disputes.payment = remap[self.disputes.payment]
         self.settlements, self.lines = build_settlements(
-            self.config.seed, self.payments, self.refunds, self.settlement_adjust
+            self.config.seed, self.payments, self.refunds, self.settlement_adjust, self.disputes
         )
         self.reindex()
 

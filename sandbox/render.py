@@ -15,6 +15,7 @@ from sandbox.generator import Dataset, hash_int
 from sandbox.tables import NEVER
 
 _CARD_TYPES = cat.CARD_TYPES
+_INR = cat.CURRENCIES.index(cat.BASE_CURRENCY)
 
 
 def _contact(country: int, customer: int) -> str:
@@ -41,6 +42,7 @@ _PAYMENT_COLUMNS = (
     "id", "order", "created", "authorized", "captured", "failed", "amount", "currency", "country",
     "international", "method", "network", "card_type", "issuer", "bank", "wallet", "upi_flow", "upi_handle",
     "upi_payer", "failure", "customer", "last4", "fee", "tax", "notes_country", "empty_error_code", "refund",
+    "base_amount",
 )  # fmt: skip
 
 
@@ -74,7 +76,7 @@ def payments(ds: Dataset, indices: list[int], at: int, *, card: bool = True) -> 
     for (
         raw, order, created, authorized_at, captured_at, failed_at, amount, currency, country, international,
         method_index, network, card_type, issuer, bank, wallet, upi_flow, handle, upi_payer, failure, customer,
-        last4, fee, tax, notes_country, empty_error_code, _refund,
+        last4, fee, tax, notes_country, empty_error_code, _refund, base_amount,
     ), refunded_now, order_id, receipt in zip(zip(*columns, strict=True), refunded_amount, order_ids, receipts, strict=True):  # fmt: skip
         refunded = 0
         if captured_at != NEVER and at >= captured_at:
@@ -137,6 +139,10 @@ def payments(ds: Dataset, indices: list[int], at: int, *, card: bool = True) -> 
             "acquirer_data": acquirer,
             "created_at": created,
         }
+        if currency != _INR:
+            # Razorpay adds the conversion to INR when the customer paid in another currency.
+            entity["base_amount"] = base_amount
+            entity["base_currency"] = cat.BASE_CURRENCY
         if handle >= 0:
             entity["upi"] = {
                 "payer_account_type": cat.UPI_PAYER_ACCOUNT_TYPES[upi_payer],
@@ -235,13 +241,24 @@ def settlement(ds: Dataset, k: int) -> dict[str, Any]:
 
 
 def settlement_line(ds: Dataset, n: int) -> dict[str, Any]:
+    """A recon line. Every line is in INR, the base currency: an international payment's line carries
+    its base amount, and a lost dispute's deduction is an `adjustment` debit naming the dispute."""
     line = ds.lines
     p = ds.payments
     k = int(line.settlement[n])
     ref = int(line.ref[n])
-    is_payment = int(line.kind[n]) == 0
-    pay = ref if is_payment else int(ds.refunds.payment[ref])
-    entity_id = ("pay_" + p.id[ref].decode()) if is_payment else ("rfnd_" + ds.refunds.id[ref].decode())
+    kind = int(line.kind[n])
+    dispute_id = None
+    if kind == 0:
+        pay = ref
+        entity_id = "pay_" + p.id[ref].decode()
+    elif kind == 1:
+        pay = int(ds.refunds.payment[ref])
+        entity_id = "rfnd_" + ds.refunds.id[ref].decode()
+    else:
+        pay = int(ds.disputes.payment[ref])
+        entity_id = "adj_" + ds.disputes.id[ref].decode()[::-1]
+        dispute_id = "disp_" + ds.disputes.id[ref].decode()
     amount = int(line.amount[n])
     fee = int(line.fee[n])
     order_index = int(p.order[pay])
@@ -250,11 +267,11 @@ def settlement_line(ds: Dataset, n: int) -> dict[str, Any]:
     settled_at = int(ds.settlements.created[k])
     return {
         "entity_id": entity_id,
-        "type": "payment" if is_payment else "refund",
-        "debit": 0 if is_payment else amount,
-        "credit": amount - fee if is_payment else 0,
+        "type": ("payment", "refund", "adjustment")[kind],
+        "debit": 0 if kind == 0 else amount,
+        "credit": amount - fee if kind == 0 else 0,
         "amount": amount,
-        "currency": cat.CURRENCIES[int(p.currency[pay])],
+        "currency": cat.BASE_CURRENCY,
         "fee": fee,
         "tax": int(line.tax[n]),
         "on_hold": False,
@@ -264,7 +281,7 @@ def settlement_line(ds: Dataset, n: int) -> dict[str, Any]:
         "settlement_id": "setl_" + ds.settlements.id[k].decode(),
         "posted_at": settled_at,
         "credit_type": "default",
-        "description": "",
+        "description": "Dispute lost: amount deducted" if kind == 2 else "",
         "notes": [],
         "payment_id": "pay_" + p.id[pay].decode(),
         "settlement_utr": ds.settlements.utr[k].decode(),
@@ -274,5 +291,5 @@ def settlement_line(ds: Dataset, n: int) -> dict[str, Any]:
         "card_network": cat.NETWORKS[network] if network >= 0 else None,
         "card_issuer": cat.BANKS[issuer] if issuer >= 0 else None,
         "card_type": _CARD_TYPES[int(p.card_type[pay])] if network >= 0 else None,
-        "dispute_id": None,
+        "dispute_id": dispute_id,
     }

@@ -22,8 +22,8 @@ from urllib.parse import parse_qs, urlsplit
 import numpy as np
 import orjson
 
-from sandbox import events, render
-from sandbox.generator import IST_OFFSET, Dataset
+from sandbox import disputes, events, render
+from sandbox.generator import IST_OFFSET, Dataset, adjustment_ids
 from sandbox.tables import IntArray
 
 MIN_TIMESTAMP = 946_684_800
@@ -165,6 +165,16 @@ class SandboxApi:
         if parts == ["payments"]:
             card = "card" in params.get("expand[]", []) or "card" in params.get("expand", [])
             return self._payment_page(self._window(ds.payments.created, params), card)
+        if parts[:2] == ["payments", "downtimes"]:
+            return self._downtimes(parts[2:])
+        if parts == ["disputes"]:
+            return self._collection(
+                [disputes.render(ds, k, now) for k in self._window(ds.disputes.created, params)]
+            )
+        if len(parts) == 2 and parts[0] == "disputes":
+            k = self._lookup("disputes", ds.disputes.id, "disp_", parts[1])
+            self._require_visible(int(ds.disputes.created[k]))
+            return orjson.dumps(disputes.render(ds, k, now))
         if len(parts) == 2 and parts[0] == "payments":
             i = self._lookup("payments", ds.payments.id, "pay_", parts[1])
             self._require_visible(int(ds.payments.created[i]))
@@ -204,6 +214,17 @@ class SandboxApi:
             return orjson.dumps(render.settlement(ds, k))
         raise ApiError(404, "The requested URL was not found on the server.")
 
+    def _downtimes(self, rest: list[str]) -> bytes:
+        """Razorpay's downtimes API takes no filters or paging: the whole list, newest first (or one)."""
+        ds = self.dataset
+        visible = [d for d in ds.downtimes if d.created <= ds.now]
+        if not rest:
+            return self._collection([d.render(ds.now) for d in reversed(visible)])
+        for downtime in visible:
+            if len(rest) == 1 and downtime.id == rest[0]:
+                return orjson.dumps(downtime.render(ds.now))
+        raise ApiError(404, "The id provided does not exist", field="id")
+
     def _require_visible(self, created: int) -> None:
         if created > self.dataset.now:
             raise ApiError(404, "The id provided does not exist", field="id")
@@ -234,9 +255,12 @@ class SandboxApi:
         lines = ds.lines
         kinds, refs = lines.kind[index], lines.ref[index]
         raw = np.empty(len(index), dtype="S14")
-        is_payment = kinds == 0
+        is_payment, is_refund = kinds == 0, kinds == 1
         raw[is_payment] = ds.payments.id[refs[is_payment]]
-        raw[~is_payment] = ds.refunds.id[refs[~is_payment]]
+        raw[is_refund] = ds.refunds.id[refs[is_refund]]
+        is_adjustment = kinds == 2
+        if is_adjustment.any():
+            raw[is_adjustment] = adjustment_ids(ds.disputes)[refs[is_adjustment]]
         order = np.lexsort((raw, lines.kind[index], lines.created[index]))[::-1]
         result = index[order].astype(np.int64)
         if len(self._recon_cache) > 64:
@@ -325,7 +349,11 @@ class SandboxApi:
             "orders": (ds.orders.created, lambda k: render.order(ds, k, now)),
             "refunds": (ds.refunds.created, lambda j: render.refund(ds, j, now)),
             "settlements": (ds.settlements.created, lambda k: render.settlement(ds, k)),
+            "disputes": (ds.disputes.created, lambda k: disputes.render(ds, k, now)),
         }
+        if entity == "downtimes":
+            announced = [d for d in ds.downtimes if d.created <= now]
+            return b"".join(orjson.dumps(d.render(now)) + b"\n" for d in reversed(announced))
         if entity not in renderers:
             raise ApiError(404, f"unknown entity {entity!r}")
         created, build = renderers[entity]

@@ -7,6 +7,7 @@ times; -1 = never); what the API shows at a moment is derived from it when a req
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass, field
 from typing import Any, Self
 
 import numpy as np
@@ -62,8 +63,9 @@ class Payments(Table):
     authorized: IntArray
     captured: IntArray
     failed: IntArray
-    amount: IntArray
+    amount: IntArray  # in the customer's currency
     currency: SmallArray
+    base_amount: IntArray  # what the merchant is credited, in INR (= amount for INR payments)
     country: SmallArray
     international: BoolArray
     method: SmallArray
@@ -78,7 +80,7 @@ class Payments(Table):
     failure: SmallArray  # index into catalogue.FAILURES, -1 when the payment never failed
     customer: IntArray
     last4: SmallArray
-    fee: IntArray  # Razorpay's fee including GST, charged on capture
+    fee: IntArray  # Razorpay's fee including GST, charged on capture, in INR (on base_amount)
     tax: IntArray  # the GST part of fee
     notes_country: BoolArray
     empty_error_code: BoolArray  # quirk: error_code "" instead of null on a payment without error
@@ -126,13 +128,83 @@ class Settlements(Table):
 
 
 @dataclasses.dataclass
+class Disputes(Table):
+    """Disputes, ordered by (created, id). Each stage time is NEVER when the dispute never reaches it."""
+
+    id: IdArray
+    payment: IntArray
+    created: IntArray  # open
+    respond_by: IntArray
+    reviewed: IntArray  # under_review (evidence submitted)
+    action_required: IntArray  # evidence found insufficient
+    reviewed_again: IntArray  # evidence resubmitted
+    resolved: IntArray  # won / lost / closed
+    outcome: SmallArray  # index into catalogue.DISPUTE_OUTCOMES
+    amount: IntArray
+    phase: SmallArray
+    reason: SmallArray
+
+
+@dataclasses.dataclass
 class Lines(Table):
     """Recon lines, grouped by settlement, each group ordered by (created desc, entity id desc)."""
 
-    kind: SmallArray  # 0 payment, 1 refund
-    ref: IntArray  # payment or refund index
+    kind: SmallArray  # 0 payment, 1 refund, 2 adjustment (a lost dispute's deduction)
+    ref: IntArray  # payment, refund or dispute index
     settlement: IntArray
     created: IntArray
     amount: IntArray
     fee: IntArray
     tax: IntArray
+
+
+@dataclass
+class Downtime:
+    """A planted outage (see sandbox.downtimes): a handful per data set, so plain objects, not columns."""
+
+    id: str
+    method: str
+    instrument: dict[str, str]
+    severity: str
+    begin: int
+    end: int
+    created: int
+    updated: int  # when the severity was raised (payment.downtime.updated)
+    payments: int = 0  # payments of the instrument created during the outage
+    failed_by_outage: list[str] = field(default_factory=list)
+
+    def status(self, at: int) -> str:
+        return "resolved" if at >= self.end else "started"
+
+    def render(self, at: int) -> dict[str, Any]:
+        """The payment.downtime entity at time `at`: started with a lower severity until it is raised."""
+        severity = self.severity if at >= self.updated else "low"
+        return {
+            "id": self.id,
+            "entity": "payment.downtime",
+            "method": self.method,
+            "begin": self.begin,
+            "end": self.end if at >= self.end else None,
+            "status": self.status(at),
+            "scheduled": False,
+            "severity": severity,
+            "instrument": dict(self.instrument),
+            "instrument_schema": list(self.instrument),
+            "created_at": self.created,
+            "updated_at": self.end
+            if at >= self.end
+            else (self.updated if at >= self.updated else self.created),
+        }
+
+    def manifest(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "method": self.method,
+            "instrument": self.instrument,
+            "severity": self.severity,
+            "begin": self.begin,
+            "end": self.end,
+            "payments": self.payments,
+            "failed_by_outage": len(self.failed_by_outage),
+            "payment_ids": self.failed_by_outage,
+        }

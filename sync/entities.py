@@ -13,16 +13,18 @@ from typing import Any
 import razorpay
 from sqlalchemy import Connection
 
-from data.models import Base, Order, Payment, Refund, Settlement, SettlementLine
+from data.models import Base, Dispute, Downtime, Order, Payment, Refund, Settlement, SettlementLine
 from data.rollups import after_payments_written
 from sync.normalise import (
+    normalise_dispute,
+    normalise_downtime,
     normalise_order,
     normalise_payment,
     normalise_refund,
     normalise_settlement,
     normalise_settlement_line,
 )
-from sync.paging import CreatedWindows, Partition, ReportDays
+from sync.paging import CreatedWindows, Partition, ReportDays, WholeList
 
 __all__ = ["ENTITIES", "ENTITY_NAMES", "AfterWrite", "EntitySpec", "NormaliseContext", "entity_spec"]
 
@@ -75,6 +77,23 @@ def _settlement(api: Mapping[str, Any], ctx: NormaliseContext) -> dict[str, Any]
     return normalise_settlement(api, state_at=ctx.state_at, source=ctx.source)
 
 
+def _dispute(api: Mapping[str, Any], ctx: NormaliseContext) -> dict[str, Any]:
+    return normalise_dispute(api, state_at=ctx.state_at, source=ctx.source)
+
+
+def _downtime(api: Mapping[str, Any], ctx: NormaliseContext) -> dict[str, Any]:
+    return normalise_downtime(api, state_at=ctx.state_at, source=ctx.source)
+
+
+def _downtimes_list(client: razorpay.Client) -> Callable[..., Any]:
+    # The SDK's downtimes call takes no request parameters (the endpoint has none); options such as
+    # `timeout=` still reach requests.
+    def fetch(_params: Mapping[str, Any], **options: Any) -> Any:
+        return client.payment.fetchDownTime(**options)
+
+    return fetch
+
+
 def _settlement_line(api: Mapping[str, Any], ctx: NormaliseContext) -> dict[str, Any]:
     return normalise_settlement_line(api, source=ctx.source)
 
@@ -107,6 +126,24 @@ ENTITIES: tuple[EntitySpec, ...] = (
         page_size=1000,
         # A day's report is re-read while lines can still join it (T+2/T+3 business days plus a weekend).
         lookback=timedelta(days=7),
+    ),
+    EntitySpec(
+        name="disputes",
+        model=Dispute,
+        sdk_method=lambda client: client.dispute.all,
+        normalise=_dispute,
+        partition=CreatedWindows(initial=timedelta(days=30)),
+        # A dispute moves for weeks (respond-by, review, outcome, pre-arbitration); the list is small, so
+        # re-reading four months of it on every run is cheap and catches changes a webhook missed.
+        lookback=timedelta(days=120),
+    ),
+    EntitySpec(
+        name="downtimes",
+        model=Downtime,
+        sdk_method=_downtimes_list,
+        normalise=_downtime,
+        # GET /v1/payments/downtimes has no from/to and no paging: the whole list, read once a run.
+        partition=WholeList(),
     ),
 )
 

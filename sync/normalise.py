@@ -15,9 +15,13 @@ import phonenumbers
 import pycountry
 
 __all__ = [
+    "BASE_CURRENCY",
     "COUNTRY_SOURCES",
     "NormaliseError",
+    "base_amount_of",
     "derive_country",
+    "normalise_dispute",
+    "normalise_downtime",
     "normalise_order",
     "normalise_payment",
     "normalise_refund",
@@ -26,6 +30,10 @@ __all__ = [
     "scrub_payment_raw",
     "upi_handle",
 ]
+
+# The account's base currency: Razorpay states fee, tax, recon lines and settlements of an Indian
+# account in INR, whatever the customer paid in.
+BASE_CURRENCY = "INR"
 
 COUNTRY_SOURCES = ("notes", "phone", "international_currency", "domestic_method", "unknown")
 
@@ -283,6 +291,21 @@ def scrub_payment_raw(api: Mapping[str, Any]) -> dict[str, Any]:
     return raw
 
 
+def base_amount_of(api: Mapping[str, Any], amount: int, currency: str) -> tuple[int | None, str | None]:
+    """(base_amount, base_currency): the API's own figures when it gives them (international payments);
+    else the amount itself for a payment in the base currency; else unknown (None, None), never a guess."""
+    base_amount = _optional_int(api, "base_amount")
+    base_currency = _optional_str(api, "base_currency")
+    if base_amount is not None:
+        code = (base_currency or BASE_CURRENCY).upper()
+        if len(code) != 3:
+            raise NormaliseError(f"base_currency is not an ISO 4217 code: {code!r}")
+        return base_amount, code
+    if currency == BASE_CURRENCY or (base_currency is not None and base_currency.upper() == currency):
+        return amount, currency
+    return None, None
+
+
 def normalise_payment(
     api: Mapping[str, Any],
     *,
@@ -308,11 +331,15 @@ def normalise_payment(
         country_notes_key=country_notes_key,
     )
     last4 = _optional_str(card, "last4")
+    amount = _required_int(api, "amount")
+    base_amount, base_currency = base_amount_of(api, amount, currency)
     return {
         "id": _required_str(api, "id"),
         "order_id": _optional_str(api, "order_id", 40),
-        "amount": _required_int(api, "amount"),
+        "amount": amount,
         "currency": currency,
+        "base_amount": base_amount,
+        "base_currency": base_currency,
         "status": _required_str(api, "status"),
         "method": method,
         "international": bool(international),
@@ -419,6 +446,7 @@ def normalise_settlement_line(api: Mapping[str, Any], *, source: str) -> dict[st
         "settled": _flag(api, "settled"),
         "settlement_id": _optional_str(api, "settlement_id", 40),
         "settlement_utr": _optional_str(api, "settlement_utr", 64),
+        "dispute_id": _optional_str(api, "dispute_id", 40),
         "settled_at": _optional_epoch(api, "settled_at"),
         "order_id": _optional_str(api, "order_id", 40),
         "method": _optional_str(api, "method", 32),
@@ -427,3 +455,63 @@ def normalise_settlement_line(api: Mapping[str, Any], *, source: str) -> dict[st
         "source": source,
         "raw": dict(api),
     }
+
+
+def normalise_dispute(api: Mapping[str, Any], *, state_at: datetime, source: str) -> dict[str, Any]:
+    api = _check_mapping(api, "dispute")
+    return {
+        "id": _required_str(api, "id"),
+        "payment_id": _required_str(api, "payment_id"),
+        "amount": _required_int(api, "amount"),
+        "amount_deducted": _int_or_zero(api, "amount_deducted"),
+        "currency": (_optional_str(api, "currency") or BASE_CURRENCY).upper(),
+        "reason_code": _optional_str(api, "reason_code", 64),
+        "reason_description": _optional_str(api, "reason_description"),
+        "phase": _optional_str(api, "phase", 32),
+        "status": _required_str(api, "status"),
+        "respond_by": _optional_epoch(api, "respond_by"),
+        "created_at": _epoch(api, "created_at"),
+        "state_at": state_at,
+        "source": source,
+        "raw": dict(api),
+    }
+
+
+# Razorpay names the affected instrument with the keys its `instrument_schema` lists; these are the
+# ones documented for cards (issuer or network, with card_type), netbanking (bank) and UPI (vpa_handle,
+# psp, flow). Wallet and EMI downtimes name a bank/issuer the same way.
+_DOWNTIME_INSTRUMENT = {
+    "bank": ("bank", 32),
+    "issuer": ("issuer", 32),
+    "card_network": ("network", 32),
+    "card_type": ("card_type", 16),
+    "vpa_handle": ("vpa_handle", 64),
+    "psp": ("psp", 64),
+    "flow": ("flow", 16),
+}
+
+
+def normalise_downtime(api: Mapping[str, Any], *, state_at: datetime, source: str) -> dict[str, Any]:
+    api = _check_mapping(api, "downtime")
+    instrument = _sub_object(api, "instrument")
+    created_at = _optional_epoch(api, "created_at")
+    begin = _epoch(api, "begin")
+    row: dict[str, Any] = {
+        "id": _required_str(api, "id"),
+        "method": _optional_str(api, "method", 32),
+        **{
+            column: _optional_str(instrument, key, length)
+            for column, (key, length) in _DOWNTIME_INSTRUMENT.items()
+        },
+        "severity": _optional_str(api, "severity", 16),
+        "status": _required_str(api, "status"),
+        "scheduled": _flag(api, "scheduled"),
+        "begin": begin,
+        "end": _optional_epoch(api, "end"),
+        # Some webhook samples carry no created_at; the downtime began then at the latest.
+        "created_at": created_at if created_at is not None else begin,
+        "state_at": state_at,
+        "source": source,
+        "raw": dict(api),
+    }
+    return row

@@ -31,6 +31,7 @@ __all__ = [
     "Pager",
     "Partition",
     "ReportDays",
+    "WholeList",
 ]
 
 # Razorpay's settlement days (and the recon report's year/month/day) are Indian calendar days.
@@ -220,3 +221,22 @@ class ReportDays:
                     pending, requests = [], 0
             yield Chunk(day_start, day_end, pending, closed=day_end <= end, requests=requests)
             day = next_day
+
+
+@dataclass(frozen=True)
+class WholeList:
+    """An endpoint without filters or paging (Razorpay's payment downtimes): one request for the whole
+    list, committed as one chunk that moves the checkpoint to `end`. Its `from`/`to`, `count` and
+    `skip` would be ignored, and a skip the API ignores would page forever, so none is sent."""
+
+    def first_run_start(self, conn: Connection, end: datetime, history: timedelta) -> datetime:
+        return end - history
+
+    def chunks(
+        self, pager: Pager, params: Mapping[str, Any], begin: datetime, end: datetime
+    ) -> Iterator[Chunk]:
+        body = pager.call(dict(params))
+        items = body.get("items")
+        if not isinstance(items, list):
+            raise ValueError(f"{pager.name}: the API answered without an items list")
+        yield Chunk(begin, end, items, closed=True, requests=1)

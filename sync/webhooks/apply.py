@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Table, and_, case, or_
 
-from data.models import Base, Order, Payment, Refund, Settlement
+from data.models import Base, Dispute, Downtime, Order, Payment, Refund, Settlement
 from data.vocabulary import CAPTURED_STATUSES, STATUS_RANK
 from sync import normalise
 from sync.webhooks.intake import Delivery
@@ -28,14 +28,35 @@ KNOWN_EVENT_TYPES = frozenset(
         "refund.processed",
         "refund.failed",
         "settlement.processed",
+        "payment.dispute.created",
+        "payment.dispute.won",
+        "payment.dispute.lost",
+        "payment.dispute.closed",
+        "payment.dispute.under_review",
+        "payment.dispute.action_required",
+        "payment.downtime.started",
+        "payment.downtime.updated",
+        "payment.downtime.resolved",
     }
 )
+
+# The payload key of each entity. Downtimes arrive as `payload["payment.downtime"]`, with the dot.
+PAYLOAD_KEYS: dict[str, str] = {
+    "payment": "payment",
+    "order": "order",
+    "refund": "refund",
+    "settlement": "settlement",
+    "dispute": "dispute",
+    "downtime": "payment.downtime",
+}
 
 ENTITY_MODELS: dict[str, type[Base]] = {
     "payment": Payment,
     "order": Order,
     "refund": Refund,
     "settlement": Settlement,
+    "dispute": Dispute,
+    "downtime": Downtime,
 }
 
 # A status may only move to one of equal or higher rank (data.vocabulary.STATUS_RANK says why each sits where).
@@ -136,7 +157,7 @@ def plan_event(delivery: Delivery, *, country_notes_key: str) -> EventPlan:
     payload = delivery.payload.get("payload")
     entities = _payload_entities(payload if isinstance(payload, dict) else {})
     known = delivery.event_type in KNOWN_EVENT_TYPES
-    primary = delivery.event_type.split(".", 1)[0]
+    primary = primary_entity(delivery.event_type)
     plan = EventPlan(event_row=_event_row(delivery, entities, known=known, primary=primary))
     if not known:
         return plan
@@ -157,6 +178,15 @@ def plan_event(delivery: Delivery, *, country_notes_key: str) -> EventPlan:
     return plan
 
 
+def primary_entity(event_type: str) -> str:
+    """The entity an event is about: "dispute" for payment.dispute.*, "downtime" for payment.downtime.*,
+    else the first part of the name (payment.captured -> payment)."""
+    family, _, rest = event_type.partition(".")
+    if family == "payment" and rest.split(".", 1)[0] in ("dispute", "downtime") and "." in rest:
+        return rest.split(".", 1)[0]
+    return family
+
+
 def _normalise(
     entity: str, snapshot: Mapping[str, Any], state_at: datetime, notes_key: str
 ) -> dict[str, Any]:
@@ -168,6 +198,10 @@ def _normalise(
         return normalise.normalise_order(snapshot, state_at=state_at, source="webhook")
     if entity == "refund":
         return normalise.normalise_refund(snapshot, state_at=state_at, source="webhook")
+    if entity == "dispute":
+        return normalise.normalise_dispute(snapshot, state_at=state_at, source="webhook")
+    if entity == "downtime":
+        return normalise.normalise_downtime(snapshot, state_at=state_at, source="webhook")
     return normalise.normalise_settlement(snapshot, state_at=state_at, source="webhook")
 
 
@@ -181,7 +215,7 @@ def _payload_entities(payload: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     """{"payment": {...}, "order": {...}} from Razorpay's `payload.<entity>.entity` nesting."""
     found: dict[str, dict[str, Any]] = {}
     for entity in ENTITY_MODELS:
-        wrapper = payload.get(entity)
+        wrapper = payload.get(PAYLOAD_KEYS[entity])
         snapshot = wrapper.get("entity") if isinstance(wrapper, dict) else None
         if isinstance(snapshot, dict):
             found[entity] = snapshot
@@ -198,8 +232,9 @@ def _event_row(
     ids = {f"{entity}_id": _short_id(snapshot.get("id")) for entity, snapshot in entities.items()}
     # The related ids a snapshot names link an event to its payment/order even when the payload
     # carries only a refund (refund.payment_id) or only a payment (payment.order_id).
-    if ids.get("payment_id") is None and "refund" in entities:
-        ids["payment_id"] = _short_id(entities["refund"].get("payment_id"))
+    for carrier in ("refund", "dispute"):
+        if ids.get("payment_id") is None and carrier in entities:
+            ids["payment_id"] = _short_id(entities[carrier].get("payment_id"))
     if ids.get("order_id") is None and "payment" in entities:
         ids["order_id"] = _short_id(entities["payment"].get("order_id"))
     status = entities.get(primary, {}).get("status")

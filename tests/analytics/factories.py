@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from data.models import Order, Payment, Refund, Settlement, SettlementLine, WebhookEvent
+from data.models import Dispute, Order, Payment, Refund, Settlement, SettlementLine, WebhookEvent
 from data.upsert import upsert
 
 T0 = datetime(2026, 11, 2, 6, 0, tzinfo=UTC)
@@ -51,6 +51,11 @@ def payment(id: str, **fields: Any) -> dict[str, Any]:
         "raw": {},
     }
     row.update(fields)
+    if "base_amount" not in fields:
+        # As the normaliser stores it: a payment in the base currency is its own base amount; a foreign
+        # one without the API's figures has none.
+        inr = row["currency"] == "INR"
+        row["base_amount"], row["base_currency"] = (row["amount"], "INR") if inr else (None, None)
     return row
 
 
@@ -123,11 +128,33 @@ def settlement_line(entity_id: str, **fields: Any) -> dict[str, Any]:
         "settled": True,
         "settlement_id": None,
         "settlement_utr": None,
+        "dispute_id": None,
         "settled_at": T0,
         "order_id": None,
         "method": None,
         "card_network": None,
         "created_at": T0,
+        "source": "api",
+        "raw": {},
+    }
+    row.update(fields)
+    return row
+
+
+def dispute(id: str, payment_id: str, **fields: Any) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "id": id,
+        "payment_id": payment_id,
+        "amount": 10_000,
+        "amount_deducted": 0,
+        "currency": "INR",
+        "reason_code": "chargeback",
+        "reason_description": None,
+        "phase": "chargeback",
+        "status": "open",
+        "respond_by": None,
+        "created_at": T0,
+        "state_at": T0,
         "source": "api",
         "raw": {},
     }
@@ -165,6 +192,7 @@ MODELS = {
     "refunds": Refund,
     "settlements": Settlement,
     "settlement_lines": SettlementLine,
+    "disputes": Dispute,
     "webhook_events": WebhookEvent,
 }
 

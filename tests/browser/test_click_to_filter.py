@@ -21,6 +21,7 @@ from dashboard.roles import Role
 from dashboard.users import add_user
 from data.db import make_engine
 from data.migrate import upgrade
+from tests.support.clock import TEST_NOW
 from tests.support.dashboard_seed import seed_dashboard_database
 
 pytestmark = pytest.mark.browser
@@ -43,8 +44,8 @@ def dashboard_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     database_url = f"sqlite:///{directory / 'payops.db'}"
     engine = make_engine(database_url)
     upgrade(engine)
-    seed_dashboard_database(engine)
-    reconcile(engine)
+    seed_dashboard_database(engine, now=TEST_NOW)
+    reconcile(engine, now=TEST_NOW)
     engine.dispose()
     users = directory / "users.toml"
     for role in Role:

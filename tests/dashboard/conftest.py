@@ -17,10 +17,10 @@ from dashboard.auth import SESSION_KEY, SignedInUser
 from dashboard.roles import Role
 from dashboard.users import USERS_FILE_ENV, add_user
 from data.db import make_engine
-from data.migrate import upgrade
 from data.settings import get_settings
+from tests.support.clock import TEST_NOW
 from tests.support.dashboard_seed import seed_dashboard_database
-from tests.support.databases import BACKENDS, drop_pg_database, new_database_url
+from tests.support.databases import BACKENDS, MigratedDatabase, drop_database
 
 APP = Path(__file__).resolve().parents[2] / "dashboard" / "app.py"
 PASSWORD = "correct horse battery"
@@ -43,18 +43,20 @@ def _point_app_at(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
-def seeded(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seeded]:
+def seeded(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    migrated_database: MigratedDatabase,
+) -> Iterator[Seeded]:
     """One seeded, reconciled database per backend for the whole module (pages only read it)."""
     backend = str(request.param)
-    url = new_database_url(backend, tmp_path_factory.mktemp("dashboard-db"))
+    url = migrated_database(backend, tmp_path_factory.mktemp("dashboard-db"))
     engine = make_engine(url)
-    upgrade(engine)
-    facts = seed_dashboard_database(engine)
-    reconcile(engine)
+    facts = seed_dashboard_database(engine, now=TEST_NOW)
+    reconcile(engine, now=TEST_NOW)
     yield Seeded(url, engine, facts)
     engine.dispose()
-    if backend == "postgresql":
-        drop_pg_database(url)
+    drop_database(backend, url)
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ from dashboard.filters import FilterState, from_query, preset_days
 from dashboard.format import today_ist
 from dashboard.roles import Role
 from tests.dashboard.conftest import AppFactory, Seeded
+from tests.support.clock import TEST_NOW
 
 TODAY = date(2026, 11, 26)
 
@@ -69,7 +70,7 @@ def test_rate_axis_fits_an_83_to_85_percent_line() -> None:
 
 
 def test_overview_does_not_compare_a_period_that_includes_today(app_for: AppFactory, seeded: Seeded) -> None:
-    today = today_ist()
+    today = today_ist(TEST_NOW)
     at = app_for(
         Role.ADMIN, period="custom", **{"from": (today - timedelta(days=2)).isoformat()}, to=today.isoformat()
     )
@@ -90,7 +91,7 @@ def test_overview_says_when_the_previous_period_predates_the_data(
 
 
 def test_overview_compares_whole_days_with_the_days_before(app_for: AppFactory, seeded: Seeded) -> None:
-    yesterday = today_ist() - timedelta(days=1)
+    yesterday = today_ist(TEST_NOW) - timedelta(days=1)
     at = app_for(
         Role.ADMIN,
         period="custom",

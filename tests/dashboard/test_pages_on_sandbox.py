@@ -16,24 +16,25 @@ from dashboard.filters import from_query
 from dashboard.format import count, money, percent
 from dashboard.roles import Role
 from data.db import make_engine
-from data.migrate import upgrade
 from data.settings import Settings
 from sync.http import make_client
 from sync.pull import SyncOptions, run_sync
 from tests.dashboard.conftest import Seeded
-from tests.support.databases import BACKENDS, drop_pg_database, new_database_url
+from tests.support.databases import BACKENDS, MigratedDatabase, drop_database
 from tests.support.sandbox import SandboxHandle
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
 def seeded(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, sandbox: SandboxHandle
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    sandbox: SandboxHandle,
+    migrated_database: MigratedDatabase,
 ) -> Iterator[Seeded]:
     """Overrides the hand-made seed of conftest: this module's database is synced from the sandbox."""
     backend = str(request.param)
-    url = new_database_url(backend, tmp_path_factory.mktemp("dashboard-sandbox-db"))
+    url = migrated_database(backend, tmp_path_factory.mktemp("dashboard-sandbox-db"))
     engine = make_engine(url)
-    upgrade(engine)
     settings = Settings(
         database_url=url,
         razorpay_base_url=sandbox.base_url,
@@ -44,8 +45,7 @@ def seeded(
     reconcile(engine)
     yield Seeded(url, engine, {})
     engine.dispose()
-    if backend == "postgresql":
-        drop_pg_database(url)
+    drop_database(backend, url)
 
 
 def preset(name: str) -> Filters:

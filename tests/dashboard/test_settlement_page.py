@@ -15,6 +15,7 @@ from data.models import Settlement
 from data.upsert import upsert
 from tests.dashboard.conftest import AppFactory, Seeded
 from tests.dashboard.test_pages import analytics_filters, metrics, period
+from tests.support.clock import TEST_NOW
 
 
 def _short_the_settlement(seeded: Seeded, by: int) -> tuple[str, int]:
@@ -44,7 +45,7 @@ def test_settlements_name_what_does_not_add_up_and_show_the_payout(
 
 def test_not_settled_ages_do_not_depend_on_the_period(app_for: AppFactory, seeded: Seeded) -> None:
     whole = app_for(Role.FINANCE, "settlements", **period(seeded))
-    yesterday = (today_ist() - timedelta(days=1)).isoformat()
+    yesterday = (today_ist(TEST_NOW) - timedelta(days=1)).isoformat()
     one_day = app_for(Role.FINANCE, "settlements", period="custom", **{"from": yesterday}, to=yesterday)
     pending = [
         next(d.value for d in at.dataframe if "age" in d.value.columns and "payments" in d.value.columns)

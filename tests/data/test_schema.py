@@ -1,11 +1,17 @@
-"""Schema upgrade from empty, on both databases."""
+"""Schema upgrade from empty, on both databases: the one place every test session runs all migrations
+from nothing (other tests copy a migrated template, tests/conftest.py)."""
 
 from __future__ import annotations
 
-from sqlalchemy import Engine, inspect
+from datetime import UTC, datetime
+
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Engine, insert, inspect, select
 
 from data.db import make_engine
 from data.migrate import current_revision, upgrade
+from data.models import Base, Payment
 
 EXPECTED_TABLES = {
     "payments",
@@ -13,6 +19,8 @@ EXPECTED_TABLES = {
     "refunds",
     "settlements",
     "settlement_lines",
+    "disputes",
+    "downtimes",
     "webhook_events",
     "webhook_rejections",
     "sync_checkpoints",
@@ -31,6 +39,9 @@ def test_upgrade_from_empty_creates_every_table(empty_database_url: str) -> None
     tables = set(inspect(engine).get_table_names())
     assert EXPECTED_TABLES <= tables
     assert current_revision(engine) is not None
+    # The migrations build exactly what the models declare (tables, columns, indexes).
+    with engine.connect() as conn:
+        assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
     # Running it again is a no-op, not an error.
     upgrade(engine)
     assert EXPECTED_TABLES <= set(inspect(engine).get_table_names())
@@ -41,3 +52,33 @@ def test_payments_have_indexes_for_the_obvious_filters(engine: Engine) -> None:
     indexed = {tuple(ix["column_names"]) for ix in inspect(engine).get_indexes("payments")}
     for column in ("created_at", "status", "method", "order_id"):
         assert (column,) in indexed
+
+
+def test_upgrade_to_0004_backfills_base_amounts(empty_database_url: str) -> None:
+    engine = make_engine(empty_database_url)
+    upgrade(engine, "0003")
+    at = datetime(2026, 11, 1, tzinfo=UTC)
+    common = {"status": "captured", "created_at": at, "state_at": at, "source": "api", "raw": {}}
+    rows = [
+        {"id": "pay_inr", "amount": 50_000, "currency": "INR", **common},
+        {
+            **common,
+            "id": "pay_usd",
+            "amount": 100,
+            "currency": "USD",
+            "raw": {"base_amount": 8316, "base_currency": "INR"},
+        },
+        {"id": "pay_eur", "amount": 100, "currency": "EUR", **common},
+    ]
+    with engine.begin() as conn:
+        # Only the given columns (and those with defaults) are written: base_* do not exist yet.
+        for row in rows:
+            conn.execute(insert(Payment).values(**row))
+    upgrade(engine)
+    with engine.connect() as conn:
+        stored = {
+            row.id: (row.base_amount, row.base_currency)
+            for row in conn.execute(select(Payment.id, Payment.base_amount, Payment.base_currency))
+        }
+    assert stored == {"pay_inr": (50_000, "INR"), "pay_usd": (8316, "INR"), "pay_eur": (None, None)}
+    engine.dispose()

@@ -40,8 +40,12 @@ def detect(sandbox: SandboxHandle) -> dict[str, set[str]]:
     lines = sandbox.truth("settlement_lines")
     payment_lines: defaultdict[str, list[dict[str, Any]]] = defaultdict(list)
     refund_lines: defaultdict[str, list[dict[str, Any]]] = defaultdict(list)
+    adjustment_lines: list[dict[str, Any]] = []
     for line in lines:
-        (payment_lines if line["type"] == "payment" else refund_lines)[line["entity_id"]].append(line)
+        if line["type"] == "adjustment":
+            adjustment_lines.append(line)
+        else:
+            (payment_lines if line["type"] == "payment" else refund_lines)[line["entity_id"]].append(line)
     found: dict[str, set[str]] = {kind: set() for kind in ANOMALY_KINDS}
 
     def old(epoch: int) -> bool:
@@ -51,12 +55,14 @@ def detect(sandbox: SandboxHandle) -> dict[str, set[str]]:
         captured = p["status"] in ("captured", "refunded")
         if captured and old(p["created_at"]) and not payment_lines[p["id"]]:
             found["captured_not_settled"].add(p["id"])
+        # Lines and fees are in INR, the base currency: an international payment's base amount.
+        base_amount = p.get("base_amount", p["amount"])
         for line in payment_lines[p["id"]]:
-            if (line["amount"], line["fee"], line["tax"]) != (p["amount"], p["fee"], p["tax"]):
+            if (line["amount"], line["fee"], line["tax"]) != (base_amount, p["fee"], p["tax"]):
                 found["settlement_line_amount_mismatch"].add(p["id"])
         if p["status"] == "authorized" and p["created_at"] < now - 3 * 86_400:
             found["authorized_not_captured"].add(p["id"])
-        if captured and p["fee"] > p["amount"] * 350 * 118 // 1_000_000 + 1:
+        if captured and p["fee"] > base_amount * 350 * 118 // 1_000_000 + 1:
             found["fee_rate_anomaly"].add(p["id"])
     by_order = defaultdict(list)
     for p in payments.values():
@@ -67,6 +73,10 @@ def detect(sandbox: SandboxHandle) -> dict[str, set[str]]:
             found["order_paid_without_capture"].add(o["id"])
         if len(captures) >= 2:
             found["order_multiple_captures"].add(o["id"])
+    deducted = {d["id"]: d["amount_deducted"] for d in sandbox.truth("disputes")}
+    for line in adjustment_lines:
+        if line["debit"] != deducted[line["dispute_id"]]:
+            found["settlement_line_amount_mismatch"].add(line["payment_id"])
     for r in refunds:
         if r["status"] == "processed" and old(r["created_at"]) and not refund_lines[r["id"]]:
             found["refund_not_debited"].add(r["id"])

@@ -6,12 +6,13 @@ real writers."""
 from __future__ import annotations
 
 import random
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import Engine
 
 from dashboard.format import today_ist
+from data.ist import IST
 from data.models import (
     Order,
     Payment,
@@ -26,6 +27,7 @@ from data.models import (
 )
 from data.rollups import rebuild_all
 from data.upsert import upsert
+from sync.entities import ENTITY_NAMES
 
 METHODS = ("upi", "card", "netbanking", "wallet")
 BANKS = ("HDFC", "ICIC", "SBIN")
@@ -54,6 +56,9 @@ def payment_row(index: int, created_at: datetime, rng: random.Random) -> dict[st
         "order_id": f"order_seed{index:06d}",
         "amount": amount,
         "currency": currency,
+        # As stored from the API: an INR payment is its own base amount; these USD ones carry none.
+        "base_amount": amount if currency == "INR" else None,
+        "base_currency": "INR" if currency == "INR" else None,
         "status": status,
         "method": method,
         "international": international,
@@ -116,16 +121,22 @@ def settlement_line(
     }
 
 
-def seed_dashboard_database(engine: Engine, *, payments: int = 240, days: int = 10) -> dict[str, Any]:
-    """Write the seed rows; returns facts the tests assert against (ids, the period seeded)."""
+def seed_dashboard_database(
+    engine: Engine, *, now: datetime, payments: int = 240, days: int = 10
+) -> dict[str, Any]:
+    """Write the seed rows as of `now`; returns facts the tests assert against (ids, the period seeded).
+
+    The payments are spread evenly from the start of the first IST day up to `now`, so every one of
+    them lies inside [first_day, today] and none is in the future, whatever the hour of `now` (at
+    00:05 IST today holds none of them, at 23:55 IST its share).
+    """
     rng = random.Random(7)
-    today = today_ist()
+    today = today_ist(now)
     first_day = today - timedelta(days=days - 1)
-    # Noon UTC of each day is inside the same IST day (17:30 IST), away from day boundaries.
-    start = datetime(first_day.year, first_day.month, first_day.day, 6, 0, tzinfo=UTC)
-    step = timedelta(days=days) / payments
-    rows = [payment_row(i, start + step * i, rng) for i in range(payments)]
-    rows = [row for row in rows if row["created_at"] < datetime.now(UTC)]
+    start = datetime.combine(first_day, time.min, tzinfo=IST).astimezone(UTC)
+    step = (now - start) / payments
+    # Half a step in: no payment sits exactly on a day boundary or at `now` itself.
+    rows = [payment_row(i, start + step * (i + 0.5), rng) for i in range(payments)]
     orders = [
         {
             "id": row["order_id"],
@@ -218,7 +229,6 @@ def seed_dashboard_database(engine: Engine, *, payments: int = 240, days: int = 
         }
         for i, row in enumerate(rows)
     ]
-    now = datetime.now(UTC)
     with engine.begin() as conn:
         upsert(conn, Payment, rows)
         upsert(conn, Order, orders)
@@ -267,13 +277,8 @@ def seed_dashboard_database(engine: Engine, *, payments: int = 240, days: int = 
                     "synced_until": (now - timedelta(minutes=15)).replace(microsecond=0 if whole else 123456),
                     "run_id": 1,
                 }
-                for entity, whole in (
-                    ("payments", False),
-                    ("orders", False),
-                    ("refunds", False),
-                    ("settlements", True),
-                    ("settlement_lines", False),
-                )
+                # Every declared entity, so none shows as "never synced".
+                for entity, whole in ((name, name == "settlements") for name in ENTITY_NAMES)
             ],
         )
         upsert(

@@ -241,6 +241,8 @@ def test_status_before_any_sync_and_counts_per_entity(database_url: str, engine:
         "refunds",
         "settlements",
         "settlement_lines",
+        "disputes",
+        "downtimes",
     ]
     assert all(row["checkpoint"] is None and row["rows"] == 0 and row["last_run"] is None for row in rows)
 

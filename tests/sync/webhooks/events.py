@@ -115,3 +115,44 @@ def post(
     if event_id is not None:
         headers["X-Razorpay-Event-Id"] = event_id
     return client.post("/webhooks/razorpay", content=raw, headers=headers)
+
+
+def dispute(did: str = "disp_W1", status: str = "open", **fields: Any) -> dict[str, Any]:
+    """Shaped like the dispute entity of Razorpay's API reference (disputes/entity)."""
+    snapshot: dict[str, Any] = {
+        "id": did,
+        "entity": "dispute",
+        "payment_id": "pay_W1",
+        "amount": 50000,
+        "currency": "INR",
+        "amount_deducted": 50000 if status == "lost" else 0,
+        "reason_code": "chargeback",
+        "reason_description": "The customer says the goods never arrived.",
+        "respond_by": T0 + 7 * 86_400,
+        "status": status,
+        "phase": "chargeback",
+        "created_at": T0 - 300,
+        "evidence": {"amount": 50000, "summary": None, "submitted_at": None},
+    }
+    snapshot.update(fields)
+    return snapshot
+
+
+def downtime(did: str = "down_W1", status: str = "started", **fields: Any) -> dict[str, Any]:
+    """Shaped like the payment.downtime entity of Razorpay's API reference (payments/downtime/entity)."""
+    snapshot: dict[str, Any] = {
+        "id": did,
+        "entity": "payment.downtime",
+        "method": "upi",
+        "begin": T0 - 900,
+        "end": T0 if status == "resolved" else None,
+        "status": status,
+        "scheduled": False,
+        "severity": "high",
+        "instrument": {"vpa_handle": "oksbi", "psp": "google_pay", "flow": "collect"},
+        "instrument_schema": ["vpa_handle", "psp", "flow"],
+        "created_at": T0 - 880,
+        "updated_at": T0 - 880,
+    }
+    snapshot.update(fields)
+    return snapshot

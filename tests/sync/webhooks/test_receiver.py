@@ -161,12 +161,12 @@ def test_body_over_1_mib_is_413_and_recorded(receiver: TestClient, engine: Engin
 
 
 def test_unknown_event_type_is_stored_flagged_and_not_applied(receiver: TestClient, engine: Engine) -> None:
-    body = envelope("payment.dispute.created", T0, payment=payment(), dispute={"id": "disp_1"})
+    body = envelope("invoice.paid", T0, payment=payment(), invoice={"id": "inv_1"})
     response = post(receiver, body, event_id="evt_U")
     assert response.status_code == 200
     [event] = events(engine)
     assert (event.event_type, event.known_type, event.applied, event.payment_id) == (
-        "payment.dispute.created",
+        "invoice.paid",
         False,
         False,
         "pay_W1",
