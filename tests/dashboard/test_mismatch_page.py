@@ -33,6 +33,9 @@ def test_listed_mismatches_are_as_old_as_their_evidence(seeded: Seeded) -> None:
         since = min(mismatches.evidence_since(row["evidence"]), row["first_seen_at"])
         assert row["age_days"] == round((NOW - since).total_seconds() / 86_400, 2)
         assert row["age_bucket"] == mismatches.age_bucket(row["age_days"])
+    timed = [str(e) for e in listed["explanation"] if "IST" in str(e)]
+    assert timed, "explanations name their times in IST"
+    assert not [e for e in listed["explanation"] if " UTC " in str(e)]
 
 
 def test_evidence_is_shown_in_money_and_ist() -> None:
