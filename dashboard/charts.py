@@ -144,7 +144,13 @@ def world_map(frame: pd.DataFrame, *, metric: str) -> go.Figure:
     )
     figure.update_layout(
         title="Success rate by country" if metric == "success_rate" else "Attempts by country",
-        geo={"showframe": False, "projection": {"type": "natural earth"}},
+        # The whole world, Greenwich in the middle (the shipped geometry spans -180..180).
+        geo={
+            "showframe": False,
+            "projection": {"type": "natural earth", "rotation": {"lon": 0}},
+            "lonaxis": {"range": [-180, 180]},
+            "lataxis": {"range": [-60, 85]},
+        },
         **{k: v for k, v in _LAYOUT.items() if k != "legend"},
     )
     return figure

@@ -35,7 +35,7 @@ from dashboard.format import (
     razorpay_payment_url,
     today_ist,
 )
-from dashboard.labels import upi_app
+from dashboard.labels import rows, upi_app
 from dashboard.roles import sees_contact_details
 
 _SAVED_FILTERS = "payops_filters"
@@ -283,7 +283,7 @@ def csv_download(
     if filters is not None:
         detail["filters"] = {key: str(value) for key, value in filters.to_query().items()}
     st.download_button(
-        f"Download CSV ({len(frame):,} rows)",
+        f"Download CSV ({rows(len(frame))})",
         data=frame.to_csv(index=False).encode("utf-8"),
         file_name=f"payops-{name}-{stamp}.csv",
         mime="text/csv",

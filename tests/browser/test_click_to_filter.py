@@ -159,6 +159,7 @@ def test_the_world_map_draws_with_no_internet(browser: Browser, dashboard_url: s
     world.locator("path.choroplethlocation").first.wait_for(timeout=30_000)
     assert world.locator("path.choroplethlocation").count() >= 1
     assert any(url.endswith("/app/static/topojson/world_110m.json") for url in fetched)
+    world.screenshot(path=str(ROOT / "artifacts" / "world-map-offline.png"))
     _no_error(page)
     page.close()
 
