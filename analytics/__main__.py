@@ -276,6 +276,133 @@ def resolve_command(
     _decide("resolve", mismatch_id, actor, note, database_url)
 
 
+# The filter of bulk actions and exports (analytics.mismatch_bulk.MismatchFilter).
+RuleOption = Annotated[str | None, typer.Option("--rule", help="Only this rule id.")]
+StatusOption = Annotated[str | None, typer.Option("--status", help="open | acknowledged | resolved")]
+MinAge = Annotated[
+    float | None, typer.Option("--min-age", help="At least this many days since the evidence began.")
+]
+MaxAge = Annotated[
+    float | None, typer.Option("--max-age", help="At most this many days since the evidence began.")
+]
+AmountMin = Annotated[
+    int | None, typer.Option("--amount-min", help="Expected (else actual) amount ≥, minor units.")
+]
+AmountMax = Annotated[
+    int | None, typer.Option("--amount-max", help="Expected (else actual) amount ≤, minor units.")
+]
+Method = Annotated[str | None, typer.Option("--method", help="The mismatch's payment method.")]
+SettlementOption = Annotated[str | None, typer.Option("--settlement", help="Settlement id.")]
+OwnerOption = Annotated[str | None, typer.Option("--owner", help="Owned by this person.")]
+
+
+def _selection(
+    rule: str | None,
+    status: str | None,
+    min_age: float | None,
+    max_age: float | None,
+    amount_min: int | None,
+    amount_max: int | None,
+    method: str | None,
+    settlement: str | None,
+    owner: str | None,
+) -> Any:
+    from analytics.mismatch_bulk import MismatchFilter
+    from analytics.rules import RULES
+
+    if rule is not None and rule not in RULES:
+        raise fail(f"unknown rule {rule!r}; choose from {', '.join(RULES)}", ExitCode.BAD_INPUT)
+    if status is not None and status not in lifecycle.STATUSES:
+        raise fail(f"status must be one of {', '.join(lifecycle.STATUSES)}", ExitCode.BAD_INPUT)
+    return MismatchFilter(
+        rule=rule,
+        status=status,
+        min_age_days=min_age,
+        max_age_days=max_age,
+        amount_min=amount_min,
+        amount_max=amount_max,
+        method=method,
+        settlement_id=settlement,
+        owner=owner,
+    )
+
+
+@app.command("bulk")
+def bulk_command(
+    action: Annotated[str, typer.Argument(help="acknowledge | resolve | assign")],
+    actor: Actor,
+    reason: Annotated[
+        str | None, typer.Option("--reason", help="Reason code (MISMATCH_REASON_CODES).")
+    ] = None,
+    note: Note = None,
+    assign_to: Annotated[str | None, typer.Option("--assign-to", help="The new owner (assign).")] = None,
+    rule: RuleOption = None,
+    status: StatusOption = None,
+    min_age: MinAge = None,
+    max_age: MaxAge = None,
+    amount_min: AmountMin = None,
+    amount_max: AmountMax = None,
+    method: Method = None,
+    settlement: SettlementOption = None,
+    owner: OwnerOption = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Act on every mismatch the filter selects, in one transaction (one audit row, a history row each)."""
+    from analytics.mismatch_bulk import bulk_apply
+
+    selection = _selection(rule, status, min_age, max_age, amount_min, amount_max, method, settlement, owner)
+    engine = _engine(database_url)
+    result = _run(
+        lambda: bulk_apply(
+            engine, selection, action, actor=actor, reason_code=reason, note=note, owner=assign_to
+        )
+    )
+    typer.echo(f"{action}: {result.count} mismatches by {actor}")
+
+
+@app.command("export-mismatches")
+def export_mismatches_command(
+    out: Annotated[str, typer.Option("--out", help="CSV file to write (default: standard output).")] = "-",
+    rule: RuleOption = None,
+    status: StatusOption = None,
+    min_age: MinAge = None,
+    max_age: MaxAge = None,
+    amount_min: AmountMin = None,
+    amount_max: AmountMax = None,
+    method: Method = None,
+    settlement: SettlementOption = None,
+    owner: OwnerOption = None,
+    actor: Annotated[str, typer.Option("--actor", help="Who exports (recorded in the audit log).")] = "cli",
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Stream the filtered mismatches as CSV (₹ amounts, IST times, readable evidence); audited."""
+    import sys
+
+    from analytics.mismatch_bulk import export_mismatches
+    from data.audit import record_audit
+
+    selection = _selection(rule, status, min_age, max_age, amount_min, amount_max, method, settlement, owner)
+    engine = _engine(database_url)
+
+    def export() -> int:
+        if out == "-":
+            return export_mismatches(engine, selection, sys.stdout)
+        with open(out, "w", encoding="utf-8", newline="") as handle:
+            return export_mismatches(engine, selection, handle)
+
+    rows = _run(export)
+    with engine.begin() as conn:
+        record_audit(
+            conn,
+            actor=actor,
+            action="export_csv",
+            target="mismatches",
+            detail={"rows": rows, "filter": selection.describe(), "to": out},
+        )
+    if out != "-":
+        typer.echo(f"exported {rows} mismatches to {out}")
+
+
 @app.command("rebuild-rollups")
 def rebuild_rollups_command(database_url: DatabaseUrl = None) -> None:
     """Recompute every rollup row from the raw payments table."""

@@ -16,7 +16,10 @@ from typing import Any
 from sqlalchemy import Table, bindparam, insert, select, update
 
 from analytics import mismatches as lifecycle
+from analytics.bank_match import refresh_bank_matches
+from analytics.bank_rules import BANK_RULES
 from analytics.db import Db, as_utc, utcnow, writing
+from analytics.mismatch_bulk import due_at_for, evidence_time
 from analytics.rules import RULES, Finding, RuleContext
 from data.audit import record_audit
 from data.models import Mismatch, UTCDateTime
@@ -26,6 +29,7 @@ __all__ = ["ReconcileResult", "reconcile"]
 
 _M: Table = Mismatch.__table__  # type: ignore[assignment]
 _CHUNK = 500
+BANK_RULE_IDS = frozenset(rule.id for rule in BANK_RULES)
 
 
 @dataclass(frozen=True)
@@ -55,6 +59,7 @@ def _explanation(finding: Finding, ctx: RuleContext) -> str:
 def _row(finding: Finding, ctx: RuleContext) -> dict[str, Any]:
     now = ctx.now
     rule = RULES[finding.rule]
+    started = evidence_time(finding.evidence)
     return {
         "key": finding.key,
         "rule": finding.rule,
@@ -75,6 +80,10 @@ def _row(finding: Finding, ctx: RuleContext) -> dict[str, Any]:
         "resolved_at": None,
         "updated_by": None,
         "note": None,
+        "owner": None,
+        "reason_code": None,
+        "evidence_at": started,
+        "due_at": due_at_for(rule.severity, started or now),
     }
 
 
@@ -102,6 +111,8 @@ def reconcile(
 
     with writing(db) as conn:
         serialise(conn, RECONCILE_LOCK)  # two runs at once would both insert the same new keys
+        if any(rule_id in BANK_RULE_IDS for rule_id in selected):
+            refresh_bank_matches(conn, now=now)  # the bank rules read the matches of current data
         findings: dict[str, Finding] = {}
         found: dict[str, int] = {}
         for rule_id in selected:

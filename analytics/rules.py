@@ -807,3 +807,8 @@ _RULE_LIST = [
 ]
 
 RULES: dict[str, Rule] = {rule.id: rule for rule in _RULE_LIST}
+
+# The bank-statement rules live beside the matching they read and add themselves to RULES; imported
+# last because they build on the Finding and Rule above (a plain import also works when bank_rules is
+# the module being imported first).
+import analytics.bank_rules  # noqa: E402, F401

@@ -277,6 +277,16 @@ class WebhookEvent(Base):
     applied: Mapped[bool] = mapped_column(Boolean, default=False)
     apply_error: Mapped[str | None] = mapped_column(Text)
     payload: Mapped[dict[str, Any]]
+    # sha256 of the raw body: the same body under another event id is a duplicate of this event.
+    body_sha256: Mapped[str | None] = mapped_column(String(64))
+    # What in the body could not be read as Razorpay documents it, and how it was read instead
+    # ("; "-separated); NULL for an event read exactly as documented.
+    interpretation: Mapped[str | None] = mapped_column(Text)
+    # Deliveries under this event id whose body differed (validly signed): kept, counted, alertable.
+    conflict_count: Mapped[int] = mapped_column(Integer, server_default="0")
+    conflict_sha256: Mapped[str | None] = mapped_column(String(64))
+    conflict_payload: Mapped[dict[str, Any] | None]
+    last_conflict_at: Mapped[datetime | None]
 
 
 class WebhookRejection(Base):
@@ -286,7 +296,8 @@ class WebhookRejection(Base):
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     received_at: Mapped[datetime] = mapped_column(index=True)
-    # missing_signature | bad_signature | malformed_json | too_large | missing_event_id | bad_envelope
+    # missing_signature | bad_signature | malformed_json | too_large | too_deep (older rows also
+    # missing_event_id | bad_envelope, from before validly signed bodies were always stored)
     reason: Mapped[str] = mapped_column(String(32), index=True)
     event_id: Mapped[str | None] = mapped_column(String(64))
     event_type: Mapped[str | None] = mapped_column(String(64))
@@ -361,6 +372,12 @@ class Mismatch(Base):
     resolved_at: Mapped[datetime | None]
     updated_by: Mapped[str | None] = mapped_column(String(128))
     note: Mapped[str | None] = mapped_column(Text)
+    # Working breaks in bulk (analytics/mismatch_bulk.py): who owns it, the reason code of the last
+    # decision, when the evidence says the problem began (age counts from it) and when it is due.
+    owner: Mapped[str | None] = mapped_column(String(128), index=True)
+    reason_code: Mapped[str | None] = mapped_column(String(48))
+    evidence_at: Mapped[datetime | None]
+    due_at: Mapped[datetime | None] = mapped_column(index=True)
 
 
 class MismatchEvent(Base):
@@ -408,6 +425,7 @@ Index(
 )
 # "Did this payment's <type> event arrive?" (missing events, coverage) without reading the event row.
 Index("ix_webhook_events_payment_id_type", WebhookEvent.payment_id, WebhookEvent.event_type)
+Index("uq_webhook_events_body_sha256", WebhookEvent.body_sha256, unique=True)
 
 __all__ = [
     "AuditLog",
@@ -528,3 +546,83 @@ __all__ += [
     "PaymentRollupDaily",
     "PaymentRollupHourly",
 ]
+
+
+# --- bank statements (owner: sync/statements.py imports, analytics/bank_match.py matches) --------------
+
+
+class BankStatement(Base):
+    """One imported statement file: what it covers, so a credit missing outside coverage is "not yet known"."""
+
+    __tablename__ = "bank_statements"
+
+    file_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    file_name: Mapped[str] = mapped_column(String(255))
+    format: Mapped[str] = mapped_column(String(16))  # csv | mt940 | camt053
+    preset: Mapped[str | None] = mapped_column(String(32))
+    # The account number's last four digits only: enough to tell accounts apart on the page.
+    account: Mapped[str | None] = mapped_column(String(16))
+    currency: Mapped[str] = mapped_column(String(3))
+    period_start: Mapped[date] = mapped_column(Date)
+    period_end: Mapped[date] = mapped_column(Date)
+    line_count: Mapped[int] = mapped_column(Integer)
+    quarantined: Mapped[int] = mapped_column(Integer)
+    imported_at: Mapped[datetime]
+    imported_by: Mapped[str] = mapped_column(String(128))
+
+
+class BankStatementLine(Base):
+    """One transaction line of a bank statement, kept with where it came from and its raw text.
+
+    `line_key` identifies the transaction, not the file: account, dates, direction, amount, reference,
+    narration and its occurrence number among identical lines of the same file. Re-importing a file,
+    or an overlapping statement, finds the same keys and changes nothing; a genuine second credit of
+    the same text in one file is occurrence 2 and is kept.
+    """
+
+    __tablename__ = "bank_statement_lines"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    line_key: Mapped[str] = mapped_column(String(64), unique=True)
+    file_sha256: Mapped[str] = mapped_column(ForeignKey("bank_statements.file_sha256"), index=True)
+    file_name: Mapped[str] = mapped_column(String(255))
+    line_number: Mapped[int] = mapped_column(Integer)
+    account: Mapped[str | None] = mapped_column(String(16))
+    value_date: Mapped[date] = mapped_column(Date)
+    booking_date: Mapped[date | None] = mapped_column(Date)
+    direction: Mapped[str] = mapped_column(String(6))  # credit | debit
+    amount: Mapped[int] = mapped_column(BigInteger)  # minor units, always positive
+    currency: Mapped[str] = mapped_column(String(3))
+    reference: Mapped[str | None] = mapped_column(String(128))
+    narration: Mapped[str | None] = mapped_column(Text)
+    balance: Mapped[int | None] = mapped_column(BigInteger)
+    raw: Mapped[str] = mapped_column(Text)
+    imported_at: Mapped[datetime]
+
+
+class BankMatch(Base):
+    """Which statement line credits which settlement, and the matching rule that decided it.
+
+    Rebuilt as a whole by `analytics.bank_match.refresh_bank_matches`. `outcome` is matched (amounts
+    agree), amount_differs (the UTR links them, the amounts do not) or ambiguous (one row per candidate
+    settlement of a line that more than one settlement could explain: a break, never a guess).
+    """
+
+    __tablename__ = "bank_matches"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    line_id: Mapped[int] = mapped_column(
+        ForeignKey("bank_statement_lines.id", ondelete="CASCADE"), index=True
+    )
+    settlement_id: Mapped[str] = mapped_column(String(40), index=True)
+    rule: Mapped[str] = mapped_column(String(24))  # utr | utr_sum | amount_date | sum_date
+    outcome: Mapped[str] = mapped_column(String(16))  # matched | amount_differs | ambiguous
+    matched_at: Mapped[datetime]
+
+
+# Matching reads credits by day; the page lists a settlement's credit lines.
+Index(
+    "ix_bank_statement_lines_direction_value_date", BankStatementLine.direction, BankStatementLine.value_date
+)
+
+__all__ += ["BankMatch", "BankStatement", "BankStatementLine"]

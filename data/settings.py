@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import (
@@ -80,6 +81,27 @@ class Settings(BaseSettings):
     )
     # The dashboard's local users file (names, roles, bcrypt hashes); env PAYOPS_USERS_FILE.
     payops_users_file: Path = DEFAULT_USERS_FILE
+    # Bank statements (docs/statements.md): the CSV layout preset (hdfc | icici | generic) and, as
+    # JSON, column names that override or replace it, e.g. {"date": "Txn Date", "credit": "Cr"}.
+    bank_csv_preset: str = "hdfc"
+    bank_csv_columns: dict[str, Any] = {}
+    # A credit whose narration or reference contains one of these (case-insensitive) looks like a
+    # Razorpay settlement: only such credits are matched on amount and date, and one left unmatched
+    # is a break.
+    bank_razorpay_patterns: list[str] = ["RAZORPAY", "RZP"]
+    statement_upload_max_mb: int = 20
+    # Working mismatches in bulk: the reason codes a decision picks from, and the days after the
+    # evidence's start by which a mismatch of each severity is due.
+    mismatch_reason_codes: list[str] = [
+        "timing",
+        "bank_delay",
+        "razorpay_adjustment",
+        "duplicate",
+        "data_error",
+        "write_off",
+        "other",
+    ]
+    mismatch_due_days: dict[str, int] = {"critical": 1, "high": 3, "medium": 7, "low": 14}
 
     @field_validator("razorpay_base_url")
     @classmethod

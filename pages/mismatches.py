@@ -1,11 +1,15 @@
-"""Mismatches (finance and admin decide; operations reads): what reconciliation found, by rule, status
-and age; the explanation and evidence of each; acknowledge or resolve it with a note (audited)."""
+"""Mismatches (finance and admin decide; operations reads): what reconciliation found, by rule, status,
+age, amount, method and settlement; a worklist by owner and age (yours first); acting on every filtered
+mismatch at once, or exporting them; the explanation and evidence of each; acknowledge or resolve one
+with a note (audited)."""
 
 import pandas as pd
 import streamlit as st
 
+from analytics.mismatch_bulk import BULK_ACTIONS, BulkConflict, MismatchFilter
 from analytics.mismatches import AGE_BUCKETS, STATUSES, allowed_decisions
 from dashboard import charts, queries, widgets
+from dashboard import mismatch_work as work
 from dashboard.auth import require_page
 from dashboard.format import count, evidence_for_display, money, razorpay_payment_url
 from dashboard.roles import can_decide_mismatches
@@ -40,6 +44,19 @@ with st.sidebar:
         key="mismatch_status",
     )
     min_age = int(st.number_input("At least this many days old", min_value=0, step=1, key="mismatch_min_age"))
+    amount_from = st.number_input(
+        "Amount from (₹)", min_value=0, step=100, value=None, key="mismatch_amount_min"
+    )
+    amount_to = st.number_input(
+        "Amount up to (₹)", min_value=0, step=100, value=None, key="mismatch_amount_max"
+    )
+    method = st.selectbox(
+        "Payment method",
+        [None, *queries.filter_options().get("method", [])],
+        format_func=lambda m: "Any method" if m is None else str(m),
+        key="mismatch_method",
+    )
+    settlement_id = st.text_input("Settlement id", key="mismatch_settlement").strip() or None
 widgets.keep_in_url("rule", rule)
 widgets.keep_in_url("status", status)
 widgets.keep_in_url("min_age", min_age, 0)
@@ -147,8 +164,73 @@ if not unresolved_rows.empty:
             key="mismatch_stake_table",
         )
 
-found = queries.mismatches(rule=rule, status=status)
-found = found[found["age_days"] >= min_age] if not found.empty else found
+# One filter for the table, the worklist, the bulk actions and the export (age from the evidence).
+selection = MismatchFilter(
+    rule=rule,
+    status=status,
+    min_age_days=float(min_age) if min_age else None,
+    amount_min=int(amount_from * 100) if amount_from is not None else None,
+    amount_max=int(amount_to * 100) if amount_to is not None else None,
+    method=method,
+    settlement_id=settlement_id,
+)
+selected = work.selected_ids(selection)
+found = queries.mismatches(rule=rule, status=status, limit=10_000)
+found = found[found["id"].isin(selected)] if not found.empty else found
+
+st.subheader("Worklist")
+st.caption(
+    f"{count(len(selected))} mismatches match the filter, by owner (yours first) and age since the evidence "
+    "began; overdue = past its due date."
+)
+st.dataframe(
+    work.worklist(selection, user.name),
+    column_config={
+        "owner": "Owner",
+        "mine": st.column_config.CheckboxColumn("Mine"),
+        "age_bucket": "Age",
+        "count": widgets.count_column("Mismatches"),
+        "overdue": widgets.count_column("Overdue"),
+    },
+    hide_index=True,
+    key="mismatch_worklist",
+)
+st.download_button(
+    f"Export the {count(len(selected))} filtered mismatches (CSV, ₹ and IST)",
+    data=work.export_callable(selection, user.name),
+    file_name="payops-mismatches.csv",
+    mime="text/csv",
+    key="mismatch_export",
+    icon=":material/download:",
+)
+if may_decide and selected:
+    with st.expander(f"Act on all {count(len(selected))} filtered mismatches"):
+        with st.form("mismatch_bulk", clear_on_submit=True):
+            bulk_action = st.radio("Action", list(BULK_ACTIONS), horizontal=True, key="mismatch_bulk_action")
+            reason = st.selectbox("Reason code", [None, *work.reason_codes()], key="mismatch_bulk_reason")
+            assignee = st.text_input("Assign to (for assign)", key="mismatch_bulk_owner").strip() or None
+            bulk_note = st.text_area(
+                "Note (kept in the audit trail)", max_chars=2000, key="mismatch_bulk_note"
+            )
+            confirmed = st.form_submit_button("Apply to all of them", type="primary")
+        if confirmed and bulk_action is not None:
+            try:
+                done = work.apply(
+                    selection,
+                    str(bulk_action),
+                    actor=user.name,
+                    reason_code=reason,
+                    note=bulk_note.strip() or None,
+                    owner=assignee,
+                )
+            except BulkConflict as error:
+                st.error(f"Nothing was changed: {error}")
+            else:
+                st.session_state["mismatch_flash"] = (
+                    f"{bulk_action}: {done.count} mismatches, by {user.name}."
+                )
+                st.rerun()
+
 st.subheader(f"{count(len(found))} mismatches")
 if found.empty:
     st.caption("None match these filters.")

@@ -1,13 +1,17 @@
 """Settlements (finance, admin): where the money went from gross to net, every settlement and whether
-it adds up to its lines, what is captured but not settled yet (and how old), and the lines of any one."""
+it adds up to its lines, whether it reached the bank (with the statements' coverage, and an upload of
+statements for finance), what is captured but not settled yet (and how old), and the lines of any one."""
 
 from dataclasses import replace
 
 import streamlit as st
 
-from dashboard import charts, queries, widgets
+from dashboard import bank, charts, queries, widgets
 from dashboard.auth import require_page
 from dashboard.format import count, money
+from dashboard.roles import Role
+from data.settings import get_settings
+from sync.statements import CSV_PRESETS, FORMATS
 
 user = require_page("settlements")
 st.title("Settlements")
@@ -143,6 +147,75 @@ else:
         selection_mode="single-row",
     )
     widgets.csv_download(settlement_rows, name="settlements", user=user, filters=filters)
+
+st.subheader("Bank credits")
+st.caption(bank.coverage_text(bank.coverage()))
+credit_rows = bank.credits()
+if credit_rows.empty:
+    st.caption("No processed settlement yet.")
+else:
+    st.dataframe(
+        widgets.with_money(credit_rows, "amount", "credited_amount"),
+        column_order=[
+            "settlement_id",
+            "processed_at",
+            "amount_shown",
+            "status_text",
+            "credited_on",
+            "credited_amount_shown",
+            "bank_line",
+            "match_rule",
+            "utr",
+        ],
+        column_config={
+            "settlement_id": "Settlement",
+            "processed_at": widgets.ist_column("Processed (IST)"),
+            "amount_shown": widgets.money_column("Amount"),
+            "status_text": st.column_config.TextColumn(
+                "Bank status",
+                help="Credited, short, twice, ambiguous, not credited by T+1, or not yet known.",
+            ),
+            "credited_on": st.column_config.DateColumn("Credited on", format="DD MMM YYYY"),
+            "credited_amount_shown": widgets.money_column("Credited"),
+            "bank_line": st.column_config.TextColumn("Bank line", help="Statement file : line number."),
+            "match_rule": st.column_config.TextColumn(
+                "Matched by", help="utr, utr_sum, amount_date or sum_date (docs/statements.md)."
+            ),
+            "utr": "UTR",
+        },
+        hide_index=True,
+        key="bank_credits_table",
+    )
+    widgets.csv_download(credit_rows, name="settlement-bank-credits", user=user, filters=filters)
+
+if user.role in (Role.FINANCE, Role.ADMIN):
+    with st.expander("Import a bank statement"):
+        upload_limit = get_settings().statement_upload_max_mb
+        uploaded = st.file_uploader(
+            "Statement file (CSV, MT940 or camt.053 XML)",
+            type=["csv", "txt", "sta", "940", "mt940", "xml"],
+            max_upload_size=upload_limit,
+            key="statement_upload",
+            help=f"At most {upload_limit} MB. Re-importing a file changes nothing.",
+        )
+        statement_format = st.selectbox("Format", ["detect", *FORMATS], key="statement_format")
+        layouts = [*CSV_PRESETS, "custom"]
+        configured = get_settings().bank_csv_preset
+        preset = st.selectbox(
+            "CSV layout",
+            layouts,
+            index=layouts.index(configured) if configured in layouts else 0,
+            key="statement_preset",
+        )
+        if uploaded is not None and st.button("Import statement", key="statement_import"):
+            outcome = bank.upload_statement(
+                uploaded.getvalue(),
+                file_name=uploaded.name,
+                actor=user.name,
+                fmt=None if statement_format == "detect" else statement_format,
+                preset=preset,
+            )
+            (st.success if outcome.ok else st.error)(outcome.message)
 
 st.subheader("Captured, not settled yet")
 st.caption(

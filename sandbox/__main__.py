@@ -1,4 +1,4 @@
-"""`python -m sandbox serve | webhooks | manifest`: the local Razorpay stand-in's command line."""
+"""`python -m sandbox serve | webhooks | manifest | statement`: the local Razorpay stand-in's command line."""
 
 from __future__ import annotations
 
@@ -152,6 +152,32 @@ def manifest(
     except requests.RequestException as error:
         raise _fail(f"cannot read the manifest from {api}: {error}", ExitCode.FAILED) from None
     typer.echo(orjson.dumps(response.json(), option=orjson.OPT_INDENT_2).decode())
+
+
+@app.command()
+def statement(
+    fmt: Annotated[str, typer.Option("--format", help="csv (HDFC layout) | mt940 | camt053.")] = "csv",
+    out: Annotated[str, typer.Option(help="File to write (default: standard output).")] = "-",
+    api: Api = SANDBOX_BASE_URL,
+    key_id: KeyId = SANDBOX_KEY_ID,
+    key_secret: KeySecret = SANDBOX_KEY_SECRET,
+) -> None:
+    """Write the bank statement of the sandbox's settlements (planted faults in the manifest)."""
+    try:
+        response = requests.get(
+            f"{api.rstrip('/')}/_sandbox/statement",
+            params={"format": fmt},
+            auth=(key_id, key_secret),
+            timeout=120,
+        )
+        response.raise_for_status()
+    except requests.RequestException as error:
+        raise _fail(f"cannot read the statement from {api}: {error}", ExitCode.FAILED) from None
+    if out == "-":
+        sys.stdout.buffer.write(response.content)
+    else:
+        with open(out, "wb") as handle:
+            handle.write(response.content)
 
 
 def main() -> None:

@@ -22,7 +22,7 @@ from urllib.parse import parse_qs, urlsplit
 import numpy as np
 import orjson
 
-from sandbox import disputes, events, render
+from sandbox import disputes, events, render, statements
 from sandbox.generator import IST_OFFSET, Dataset, adjustment_ids
 from sandbox.tables import IntArray
 
@@ -300,7 +300,14 @@ class SandboxApi:
             }
             return orjson.dumps(state), "application/json"
         if method == "GET" and parts == ["manifest"]:
-            return orjson.dumps(ds.manifest()), "application/json"
+            manifest = ds.manifest() | {"bank_statement": statements.plan_statement(ds).manifest()}
+            return orjson.dumps(manifest), "application/json"
+        if method == "GET" and parts == ["statement"]:
+            fmt = (params.get("format") or ["csv"])[0]
+            if fmt not in statements.FORMATS:
+                raise ApiError(400, f"format must be one of {', '.join(statements.FORMATS)}", field="format")
+            body = statements.render_statement(statements.plan_statement(ds), fmt)
+            return body, "application/xml" if fmt == "camt053" else "text/plain"
         if method == "GET" and len(parts) == 2 and parts[0] == "truth":
             return self.truth(parts[1]), "application/x-ndjson"
         if method == "POST" and parts == ["advance"]:

@@ -60,6 +60,24 @@ def main() -> int:
             [PY, "-m", "sync", "run", "--lookback", "0d"],
             env,
         )
+        statement = ROOT / "data" / "demo-statement.csv"
+        step(
+            "Writing the sandbox's bank statement (HDFC CSV, with planted faults)",
+            [
+                PY,
+                "-m",
+                "sandbox",
+                "statement",
+                "--format",
+                "csv",
+                "--out",
+                str(statement),
+                "--api",
+                f"http://127.0.0.1:{SANDBOX_PORT}",
+            ],
+            env,
+        )
+        step("Importing the bank statement", [PY, "-m", "sync", "statement", str(statement)], env)
         start(
             "Starting the webhook receiver",
             [PY, "-m", "sync.webhooks", "serve", "--host", "127.0.0.1", "--port", str(RECEIVER_PORT)],

@@ -1,4 +1,5 @@
-"""`python -m sync run | load | status`: pull from Razorpay, backfill from files, show how fresh the data is."""
+"""`python -m sync run | load | statement | status`: pull from Razorpay, backfill from files, import bank
+statements, show how fresh the data is."""
 
 from __future__ import annotations
 
@@ -220,6 +221,50 @@ def load(
     )
     if result.unreadable:
         raise _fail(f"{len(result.unreadable)} file(s) not loaded: " + "; ".join(result.unreadable))
+
+
+@app.command()
+def statement(
+    files: Annotated[list[Path], typer.Argument(help="Bank statement files (CSV, MT940 or camt.053 XML).")],
+    fmt: Annotated[
+        str | None,
+        typer.Option("--format", help="csv | mt940 | camt053 (default: detected from the content)."),
+    ] = None,
+    preset: Annotated[
+        str | None,
+        typer.Option(help="CSV layout: hdfc | icici | generic | custom (default: BANK_CSV_PRESET)."),
+    ] = None,
+) -> None:
+    """Import bank statements: every line kept with file, line number and raw text; bad lines quarantined.
+
+    Re-importing a file changes nothing. Matching to settlements happens in `python -m analytics reconcile`.
+    """
+    from sync.statement_import import import_statement
+    from sync.statements import FORMATS, StatementError
+
+    if fmt is not None and fmt not in FORMATS:
+        raise _fail(f"unknown format {fmt!r}; choose from {', '.join(FORMATS)}", ExitCode.BAD_INPUT)
+    missing = [str(path) for path in files if not path.is_file()]
+    if missing:
+        raise _fail(f"no such file: {', '.join(missing)}", ExitCode.BAD_INPUT)
+    engine = _engine()
+    settings = get_settings()
+    failed: list[str] = []
+    for path in files:
+        try:
+            result = import_statement(
+                engine, path.read_bytes(), file_name=path.name, settings=settings, fmt=fmt, preset=preset
+            )
+        except StatementError as error:
+            failed.append(f"{path.name}: {error}")
+            continue
+        except SQLAlchemyError as error:
+            raise _fail(
+                f"cannot write to the database ({type(error).__name__}); is it upgraded (python -m data upgrade)?"
+            ) from None
+        typer.echo(result.summary())
+    if failed:
+        raise _fail(f"{len(failed)} file(s) not imported: " + "; ".join(failed))
 
 
 def status_rows(engine: Engine, now: datetime | None = None) -> list[dict[str, Any]]:

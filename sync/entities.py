@@ -57,6 +57,9 @@ class EntitySpec:
     lookback: timedelta = timedelta(days=3)
     params: Mapping[str, Any] = field(default_factory=dict)
     after_write: AfterWrite | None = None
+    # Collections an API object can carry inside itself (`expand[]=payments` on orders): each key names
+    # the entity its items are loaded as. Any other nested collection is quarantined with its reason.
+    nested: Mapping[str, str] = field(default_factory=dict)
 
 
 def _payment(api: Mapping[str, Any], ctx: NormaliseContext) -> dict[str, Any]:
@@ -107,7 +110,13 @@ ENTITIES: tuple[EntitySpec, ...] = (
         params={"expand[]": "card"},
         after_write=after_payments_written,
     ),
-    EntitySpec(name="orders", model=Order, sdk_method=lambda client: client.order.all, normalise=_order),
+    EntitySpec(
+        name="orders",
+        model=Order,
+        sdk_method=lambda client: client.order.all,
+        normalise=_order,
+        nested={"payments": "payments"},
+    ),
     EntitySpec(name="refunds", model=Refund, sdk_method=lambda client: client.refund.all, normalise=_refund),
     EntitySpec(
         name="settlements",

@@ -35,7 +35,25 @@ __all__ = [
 # account in INR, whatever the customer paid in.
 BASE_CURRENCY = "INR"
 
-COUNTRY_SOURCES = ("notes", "phone", "international_currency", "domestic_method", "unknown")
+# "phone": a number `phonenumbers` says is valid; "phone_calling_code": only the calling code of a number
+# that is not valid (weak evidence, used when nothing stronger exists).
+COUNTRY_SOURCES = (
+    "notes",
+    "phone",
+    "international_currency",
+    "domestic_method",
+    "phone_calling_code",
+    "unknown",
+)
+
+# 64-bit signed integer range: what BigInteger holds on both databases.
+INT64_MIN = -(2**63)
+INT64_MAX = 2**63 - 1
+
+# Column widths of data/models.py: a longer value is refused by PostgreSQL (SQLite would keep it), so the
+# normalisers refuse it first and both databases behave the same.
+ID_WIDTH = 40
+STATUS_WIDTH = 16
 
 # Methods Razorpay only offers to Indian buyers: a payment made with them is domestic whatever else it says.
 DOMESTIC_METHODS = frozenset({"upi", "netbanking"})
@@ -84,11 +102,21 @@ class NormaliseError(ValueError):
 # --- field readers: each one turns an API quirk into a clean value or a NormaliseError ---------------
 
 
-def _required_str(api: Mapping[str, Any], field: str) -> str:
+def _required_str(api: Mapping[str, Any], field: str, max_length: int | None = None) -> str:
     value = api.get(field)
     if not isinstance(value, str) or not value:
-        raise NormaliseError(f"{field} missing or not a string: {value!r}")
+        raise NormaliseError(f"{field} missing or not a string: {_shown(value)}")
+    if max_length is not None and len(value) > max_length:
+        raise NormaliseError(f"{field} longer than {max_length} characters")
+    if "\x00" in value:
+        raise NormaliseError(f"{field} holds a U+0000 character")
     return value
+
+
+def _shown(value: object) -> str:
+    """A value for a quarantine reason: short, so a hostile record cannot make the reason huge."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _optional_str(api: Mapping[str, Any], field: str, max_length: int | None = None) -> str | None:
@@ -100,32 +128,45 @@ def _optional_str(api: Mapping[str, Any], field: str, max_length: int | None = N
         value = str(value)
     if max_length is not None and len(value) > max_length:
         raise NormaliseError(f"{field} longer than {max_length} characters")
+    if "\x00" in value:
+        raise NormaliseError(f"{field} holds a U+0000 character")
     return value
 
 
-def _required_int(api: Mapping[str, Any], field: str) -> int:
+def _required_int(api: Mapping[str, Any], field: str, *, minimum: int = INT64_MIN) -> int:
     value = api.get(field)
-    if value.__class__ is int:
-        return value
+    number: int | None = None
     # A whole-valued float (100.0) is a serialiser's artefact; a fractional one would mean someone
-    # converted paise to rupees. bool is an int subclass and never a number here.
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str) and value.isdigit():
-        return int(value)
-    if isinstance(value, int) and not isinstance(value, bool):
-        return int(value)
-    raise NormaliseError(f"{field} missing or not an integer: {value!r}")
+    # converted paise to rupees. bool is an int subclass and never a number here. Strings: ASCII
+    # digits only, since str.isdigit() also accepts "²" or "١", which int() rejects or misreads.
+    whole_float = isinstance(value, float) and value.is_integer()
+    digits = isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 20
+    if whole_float or digits or (isinstance(value, int) and not isinstance(value, bool)):
+        number = int(value)  # type: ignore[arg-type]
+    if number is None:
+        raise NormaliseError(f"{field} missing or not an integer: {_shown(value)}")
+    if not minimum <= number <= INT64_MAX:
+        raise NormaliseError(f"{field} outside {minimum}..{INT64_MAX}: {_shown(number)}")
+    return number
 
 
-def _optional_int(api: Mapping[str, Any], field: str) -> int | None:
+def _amount(api: Mapping[str, Any], field: str) -> int:
+    """A money amount: integer minor units, never negative."""
+    return _required_int(api, field, minimum=0)
+
+
+def _optional_int(api: Mapping[str, Any], field: str, *, minimum: int = INT64_MIN) -> int | None:
     if api.get(field) is None or api.get(field) == "":
         return None
-    return _required_int(api, field)
+    return _required_int(api, field, minimum=minimum)
 
 
-def _int_or_zero(api: Mapping[str, Any], field: str) -> int:
-    value = _optional_int(api, field)
+def _optional_amount(api: Mapping[str, Any], field: str) -> int | None:
+    return _optional_int(api, field, minimum=0)
+
+
+def _amount_or_zero(api: Mapping[str, Any], field: str) -> int:
+    value = _optional_amount(api, field)
     return 0 if value is None else value
 
 
@@ -147,7 +188,7 @@ def _epoch(api: Mapping[str, Any], field: str) -> datetime:
     try:
         return datetime.fromtimestamp(seconds, UTC)
     except (OverflowError, OSError, ValueError) as error:
-        raise NormaliseError(f"{field} is not a valid Unix time: {seconds!r}") from error
+        raise NormaliseError(f"{field} is not a valid Unix time: {_shown(seconds)}") from error
 
 
 def _optional_epoch(api: Mapping[str, Any], field: str) -> datetime | None:
@@ -167,9 +208,17 @@ def _sub_object(api: Mapping[str, Any], field: str) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
 
 
+# The `entity` value Razorpay gives an object, where it is not the normaliser's own name.
+_API_ENTITY = {"downtime": "payment.downtime"}
+
+
 def _check_mapping(api: object, entity: str) -> Mapping[str, Any]:
     if not isinstance(api, Mapping):
         raise NormaliseError(f"{entity} record is not a JSON object: {type(api).__name__}")
+    # Every Razorpay object names its own kind; a refund or an order is never stored as a payment.
+    own = api.get("entity")
+    if own is not None and own != _API_ENTITY.get(entity, entity):
+        raise NormaliseError(f"record is a {_shown(own)} entity, not a {entity}")
     return api
 
 
@@ -212,20 +261,23 @@ def _region_of_calling_code(head: str) -> str | None:
     return None
 
 
-def _phone_country(contact: str | None) -> str | None:
+@lru_cache(maxsize=65536)
+def _phone_country(contact: str | None) -> tuple[str | None, bool]:
+    """(region, whether the number is valid). An invalid number still names its calling code's
+    region (for a shared code such as +1, +7 or +44, the code's main region): weak evidence."""
     if not contact or contact[0] != "+":
         # Without a leading "+" the number is local to an unknown country: no evidence.
-        return None
-    # Most codes belong to one region and need no full parse (which costs ~35 µs a payment).
-    region = _region_of_calling_code(contact[1:4])
-    if region != _NEEDS_FULL_PARSE:
-        return region
+        return None, False
     try:
         number = phonenumbers.parse(contact, None)
     except phonenumbers.NumberParseException:
-        return None
-    found = phonenumbers.region_code_for_number(number)
-    return str(found) if found and found != "001" else None
+        return _region_of_calling_code(contact[1:4]) or None, False
+    if phonenumbers.is_valid_number(number):
+        found = phonenumbers.region_code_for_number(number)
+        if found and found != "001":
+            return str(found), True
+    main = phonenumbers.region_code_for_country_code(number.country_code or 0)
+    return (str(main) if main and main not in ("001", "ZZ") else None), False
 
 
 def derive_country(
@@ -244,8 +296,8 @@ def derive_country(
             code = _country_code(noted)
             if code is not None:
                 return code, "notes"
-    phone_country = _phone_country(contact)
-    if phone_country is not None:
+    phone_country, phone_valid = _phone_country(contact)
+    if phone_country is not None and phone_valid:
         return phone_country, "phone"
     if international is True and currency is not None and currency != "INR":
         foreign = SINGLE_COUNTRY_CURRENCIES.get(currency)
@@ -254,8 +306,10 @@ def derive_country(
     if method in DOMESTIC_METHODS:
         return "IN", "domestic_method"
     if international is False and currency == "INR":
-        # Razorpay marks Indian-issued instruments as not international.
+        # Razorpay marks Indian-issued instruments as not international: that beats an invalid number.
         return "IN", "international_currency"
+    if phone_country is not None:
+        return phone_country, "phone_calling_code"
     return None, "unknown"
 
 
@@ -291,10 +345,32 @@ def scrub_payment_raw(api: Mapping[str, Any]) -> dict[str, Any]:
     return raw
 
 
+def _currency(api: Mapping[str, Any], field: str = "currency", default: str | None = None) -> str:
+    value = _optional_str(api, field) if default is not None else _required_str(api, field)
+    code = (value or default or "").upper()
+    if len(code) != 3 or not code.isascii() or not code.isalpha():
+        raise NormaliseError(f"{field} is not an ISO 4217 code: {_shown(code)}")
+    return code
+
+
+def _tax(api: Mapping[str, Any]) -> int | None:
+    # Older payloads (the SDKs' webhook samples) carry the GST on the fee as `service_tax`.
+    tax = _optional_amount(api, "tax")
+    return tax if tax is not None else _optional_amount(api, "service_tax")
+
+
+def _captured(api: Mapping[str, Any], status: str) -> bool:
+    # `captured` is true once a payment is captured, and stays true after a refund; when the API
+    # leaves the flag out, the status says it.
+    if api.get("captured") is None or api.get("captured") == "":
+        return status in ("captured", "refunded")
+    return _flag(api, "captured")
+
+
 def base_amount_of(api: Mapping[str, Any], amount: int, currency: str) -> tuple[int | None, str | None]:
     """(base_amount, base_currency): the API's own figures when it gives them (international payments);
     else the amount itself for a payment in the base currency; else unknown (None, None), never a guess."""
-    base_amount = _optional_int(api, "base_amount")
+    base_amount = _optional_amount(api, "base_amount")
     base_currency = _optional_str(api, "base_currency")
     if base_amount is not None:
         code = (base_currency or BASE_CURRENCY).upper()
@@ -315,11 +391,10 @@ def normalise_payment(
 ) -> dict[str, Any]:
     api = _check_mapping(api, "payment")
     card = _sub_object(api, "card")  # absent unless expand[]=card (or in a webhook)
-    upi = _sub_object(api, "upi")
-    currency = _required_str(api, "currency").upper()
-    if len(currency) != 3:
-        raise NormaliseError(f"currency is not an ISO 4217 code: {currency!r}")
     method = _optional_str(api, "method", 32)
+    # Some card and EMI payloads carry a `upi` block too; a UPI flow or app means something only for UPI.
+    upi = _sub_object(api, "upi") if method == "upi" else {}
+    currency = _currency(api)
     international = _flag(api, "international") if "international" in api else None
     contact = _optional_str(api, "contact", 32)
     country, country_source = derive_country(
@@ -330,24 +405,25 @@ def normalise_payment(
         method=method,
         country_notes_key=country_notes_key,
     )
+    status = _required_str(api, "status", STATUS_WIDTH)
     last4 = _optional_str(card, "last4")
-    amount = _required_int(api, "amount")
+    amount = _amount(api, "amount")
     base_amount, base_currency = base_amount_of(api, amount, currency)
     return {
-        "id": _required_str(api, "id"),
-        "order_id": _optional_str(api, "order_id", 40),
+        "id": _required_str(api, "id", ID_WIDTH),
+        "order_id": _optional_str(api, "order_id", ID_WIDTH),
         "amount": amount,
         "currency": currency,
         "base_amount": base_amount,
         "base_currency": base_currency,
-        "status": _required_str(api, "status"),
+        "status": status,
         "method": method,
         "international": bool(international),
-        "captured": _flag(api, "captured"),
-        "amount_refunded": _int_or_zero(api, "amount_refunded"),
+        "captured": _captured(api, status),
+        "amount_refunded": _amount_or_zero(api, "amount_refunded"),
         "refund_status": _optional_str(api, "refund_status", 16),
-        "fee": _optional_int(api, "fee"),
-        "tax": _optional_int(api, "tax"),
+        "fee": _optional_amount(api, "fee"),
+        "tax": _tax(api),
         "bank": _optional_str(api, "bank", 32),
         "wallet": _optional_str(api, "wallet", 32),
         "card_network": _optional_str(card, "network", 32),
@@ -356,7 +432,7 @@ def normalise_payment(
         "card_international": _flag(card, "international") if "international" in card else None,
         "card_last4": last4[-4:] if last4 else None,
         "upi_flow": _optional_str(upi, "flow", 16),
-        "upi_app": upi_handle(api.get("vpa")) or upi_handle(upi.get("vpa")),
+        "upi_app": (upi_handle(api.get("vpa")) or upi_handle(upi.get("vpa"))) if method == "upi" else None,
         "email": _optional_str(api, "email", 254),
         "contact": contact,
         "country": country,
@@ -378,14 +454,18 @@ def normalise_payment(
 
 def normalise_order(api: Mapping[str, Any], *, state_at: datetime, source: str) -> dict[str, Any]:
     api = _check_mapping(api, "order")
+    amount = _amount(api, "amount")
+    amount_paid = _amount_or_zero(api, "amount_paid")
+    amount_due = _optional_amount(api, "amount_due")
     return {
-        "id": _required_str(api, "id"),
-        "amount": _required_int(api, "amount"),
-        "amount_paid": _int_or_zero(api, "amount_paid"),
-        "amount_due": _int_or_zero(api, "amount_due"),
-        "currency": _required_str(api, "currency").upper(),
-        "status": _required_str(api, "status"),
-        "attempts": _int_or_zero(api, "attempts"),
+        "id": _required_str(api, "id", ID_WIDTH),
+        "amount": amount,
+        "amount_paid": amount_paid,
+        # What is still owed; when the API leaves it out it is amount − amount_paid, never 0 by default.
+        "amount_due": amount_due if amount_due is not None else max(0, amount - amount_paid),
+        "currency": _currency(api),
+        "status": _required_str(api, "status", STATUS_WIDTH),
+        "attempts": _count(api, "attempts"),
         "receipt": _optional_str(api, "receipt", 64),
         "created_at": _epoch(api, "created_at"),
         "state_at": state_at,
@@ -394,14 +474,22 @@ def normalise_order(api: Mapping[str, Any], *, state_at: datetime, source: str) 
     }
 
 
+def _count(api: Mapping[str, Any], field: str) -> int:
+    # A count in an Integer column: 32-bit on PostgreSQL.
+    value = _amount_or_zero(api, field)
+    if value > 2**31 - 1:
+        raise NormaliseError(f"{field} beyond the 32-bit column: {_shown(value)}")
+    return value
+
+
 def normalise_refund(api: Mapping[str, Any], *, state_at: datetime, source: str) -> dict[str, Any]:
     api = _check_mapping(api, "refund")
     return {
-        "id": _required_str(api, "id"),
-        "payment_id": _required_str(api, "payment_id"),
-        "amount": _required_int(api, "amount"),
-        "currency": _required_str(api, "currency").upper(),
-        "status": _required_str(api, "status"),
+        "id": _required_str(api, "id", ID_WIDTH),
+        "payment_id": _required_str(api, "payment_id", ID_WIDTH),
+        "amount": _amount(api, "amount"),
+        "currency": _currency(api),
+        "status": _required_str(api, "status", STATUS_WIDTH),
         "speed_processed": _optional_str(api, "speed_processed", 16),
         "created_at": _epoch(api, "created_at"),
         "state_at": state_at,
@@ -413,12 +501,12 @@ def normalise_refund(api: Mapping[str, Any], *, state_at: datetime, source: str)
 def normalise_settlement(api: Mapping[str, Any], *, state_at: datetime, source: str) -> dict[str, Any]:
     api = _check_mapping(api, "settlement")
     return {
-        "id": _required_str(api, "id"),
-        "amount": _required_int(api, "amount"),
-        "currency": (_optional_str(api, "currency") or "INR").upper(),
-        "status": _required_str(api, "status"),
-        "fees": _int_or_zero(api, "fees"),
-        "tax": _int_or_zero(api, "tax"),
+        "id": _required_str(api, "id", ID_WIDTH),
+        "amount": _amount(api, "amount"),
+        "currency": _currency(api, default="INR"),
+        "status": _required_str(api, "status", STATUS_WIDTH),
+        "fees": _amount_or_zero(api, "fees"),
+        "tax": _amount_or_zero(api, "tax"),
         "utr": _optional_str(api, "utr", 64),
         "created_at": _epoch(api, "created_at"),
         "state_at": state_at,
@@ -428,33 +516,40 @@ def normalise_settlement(api: Mapping[str, Any], *, state_at: datetime, source: 
 
 
 def normalise_settlement_line(api: Mapping[str, Any], *, source: str) -> dict[str, Any]:
-    api = _check_mapping(api, "settlement_line")
-    entity_id = _required_str(api, "entity_id")
-    line_type = _required_str(api, "type")
-    payment_id = entity_id if line_type == "payment" else _optional_str(api, "payment_id", 40)
+    if not isinstance(api, Mapping):
+        raise NormaliseError(f"settlement_line record is not a JSON object: {type(api).__name__}")
+    entity_id = _required_str(api, "entity_id", ID_WIDTH)
+    line_type = _required_str(api, "type", 16)
+    payment_id = entity_id if line_type == "payment" else _optional_str(api, "payment_id", ID_WIDTH)
     return {
         "entity_id": entity_id,
         "type": line_type,
         "payment_id": payment_id,
-        "amount": _required_int(api, "amount"),
+        "amount": _amount(api, "amount"),
         "fee": _int_or_zero(api, "fee"),
         "tax": _int_or_zero(api, "tax"),
-        "debit": _int_or_zero(api, "debit"),
-        "credit": _int_or_zero(api, "credit"),
-        "currency": (_optional_str(api, "currency") or "INR").upper(),
+        "debit": _amount_or_zero(api, "debit"),
+        "credit": _amount_or_zero(api, "credit"),
+        "currency": _currency(api, default="INR"),
         "on_hold": _flag(api, "on_hold"),
         "settled": _flag(api, "settled"),
-        "settlement_id": _optional_str(api, "settlement_id", 40),
+        "settlement_id": _optional_str(api, "settlement_id", ID_WIDTH),
         "settlement_utr": _optional_str(api, "settlement_utr", 64),
         "dispute_id": _optional_str(api, "dispute_id", 40),
         "settled_at": _optional_epoch(api, "settled_at"),
-        "order_id": _optional_str(api, "order_id", 40),
+        "order_id": _optional_str(api, "order_id", ID_WIDTH),
         "method": _optional_str(api, "method", 32),
         "card_network": _optional_str(api, "card_network", 32),
         "created_at": _epoch(api, "created_at"),
         "source": source,
         "raw": dict(api),
     }
+
+
+def _int_or_zero(api: Mapping[str, Any], field: str) -> int:
+    # Fee and tax of an adjustment line may be negative (a reversal); any 64-bit integer is accepted.
+    value = _optional_int(api, field)
+    return 0 if value is None else value
 
 
 def normalise_dispute(api: Mapping[str, Any], *, state_at: datetime, source: str) -> dict[str, Any]:

@@ -174,7 +174,7 @@ class CreatedWindows:
         # Lists come newest first; the span of `cursor` the first full page covers tells the density.
         if len(first) < page_size:
             return float(len(first))
-        stamps = [item.get(self.cursor) for item in first]
+        stamps = [item.get(self.cursor) for item in first if isinstance(item, Mapping)]
         oldest = min((s for s in stamps if isinstance(s, int)), default=None)
         if oldest is None:
             return float(len(first))

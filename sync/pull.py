@@ -29,12 +29,10 @@ from data.sync_state import (
     read_checkpoint,
     record_run_counts,
 )
-from data.upsert import upsert
 from sync.entities import ENTITY_NAMES, EntitySpec, NormaliseContext, entity_spec
 from sync.http import SdkClient
-from sync.normalise import NormaliseError
 from sync.paging import REPORT_TIMEZONE, Chunk, Pager
-from sync.quarantine import quarantine_many
+from sync.records import write_records
 
 __all__ = [
     "REPORT_TIMEZONE",
@@ -157,28 +155,16 @@ def _changed(table: Table, excluded: Any) -> ColumnElement[bool]:
 def write_rows(
     conn: Connection,
     spec: EntitySpec,
-    items: Iterable[Mapping[str, Any]],
+    items: Iterable[object],
     ctx: NormaliseContext,
     *,
     run_id: int | None,
 ) -> tuple[int, int]:
-    """Normalise and upsert `items` in the caller's transaction, then run the entity's after-write hook
-    (derived tables such as rollups) in the same transaction. Returns (rows upserted, quarantined)."""
-    rows: dict[str, dict[str, Any]] = {}
-    bad: list[tuple[object, str]] = []
-    for item in items:
-        try:
-            row = spec.normalise(item, ctx)
-        except NormaliseError as error:
-            bad.append((item, error.reason))
-            continue
-        rows[row[spec.key]] = row  # a repeat inside one batch: the later copy wins
-    quarantined = quarantine_many(conn, entity=spec.name, records=bad, source=ctx.source, run_id=run_id)
-    batch = list(rows.values())
-    upsert(conn, spec.model, batch, only_if=_changed)
-    if spec.after_write is not None and batch:
-        spec.after_write(conn, batch)
-    return len(batch), quarantined
+    """Normalise and upsert `items` in the caller's transaction, then run the after-write hook of each
+    entity written (derived tables such as rollups) in the same transaction. Returns (rows upserted,
+    quarantined). A record that cannot be normalised or stored is quarantined and the rest are written
+    (sync.records)."""
+    return write_records(conn, spec, items, ctx, run_id=run_id, only_if=_changed)
 
 
 def _commit_window(

@@ -24,9 +24,18 @@ __all__ = ["fingerprint_of", "quarantine", "quarantine_many", "quarantine_text"]
 def quarantine_text(entity: str, raw: object) -> str:
     """The text kept for a bad record; a payment's full VPA and card details are scrubbed even here."""
     if isinstance(raw, str):
-        return raw
+        return _storable(raw)
     record = scrub_payment_raw(raw) if isinstance(raw, Mapping) and entity in ("payment", "payments") else raw
-    return json.dumps(record, sort_keys=True, default=str, ensure_ascii=False)
+    try:
+        text = json.dumps(record, sort_keys=True, default=str, ensure_ascii=False)
+    except (TypeError, ValueError, RecursionError):  # keys that do not sort, nesting past the limit
+        text = repr(record)[:100_000]
+    return _storable(text)
+
+
+def _storable(text: str) -> str:
+    # PostgreSQL text cannot hold U+0000 (nor can a lone surrogate be encoded): keep the rest visible.
+    return text.replace("\x00", "\\u0000").encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def fingerprint_of(entity: str, raw_text: str) -> str:
@@ -38,7 +47,7 @@ def _entity_id(raw: object) -> str | None:
         for key in ("id", "entity_id"):
             value = raw.get(key)
             if isinstance(value, str) and value:
-                return value[:64]
+                return _storable(value)[:64]
     return None
 
 
@@ -73,7 +82,7 @@ def quarantine_many(
             "entity": entity,
             "entity_id": _entity_id(raw),
             "fingerprint": fingerprint,
-            "reason": reason,
+            "reason": _storable(reason),
             "raw": text,
             "source": source,
             "first_seen_at": now,

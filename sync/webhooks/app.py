@@ -197,11 +197,17 @@ def _answer(item: Delivery | Rejection, result: StoreResult, metrics: ReceiverMe
     label = event_type_label(item.event_type)
     if result.outcome == "duplicate":
         metrics.duplicates.labels(label).inc()
-        return _json({"status": "duplicate", "event_id": item.event_id}, 200)
+        return _json({"status": "duplicate", "event_id": result.event_id or item.event_id}, 200)
+    if result.outcome == "conflict":
+        # Answered 200: the body is validly signed and kept; retrying would not make it agree.
+        metrics.conflicts.labels(label).inc()
+        return _json({"status": "conflict", "event_id": result.event_id or item.event_id}, 200)
     metrics.accepted.labels(label).inc()
     metrics.lag.observe(max(0.0, (item.received_at - item.created_at).total_seconds()))
-    if not result.applied:
+    if result.apply_failed:
         metrics.apply_errors.labels(label).inc()
+    if item.interpretation:
+        metrics.interpreted.labels(label).inc()
     return _json({"status": "stored", "event_id": item.event_id, "applied": result.applied}, 200)
 
 

@@ -27,6 +27,8 @@ KNOWN_EVENT_TYPES = frozenset(
         "refund.created",
         "refund.processed",
         "refund.failed",
+        # Instant refund fell back to normal speed: the payload's refund snapshot says which.
+        "refund.speed_changed",
         "settlement.processed",
         "payment.dispute.created",
         "payment.dispute.won",
@@ -257,6 +259,9 @@ def _event_row(
         "applied": False,
         "apply_error": None,
         "payload": _scrubbed(delivery.payload),
+        "body_sha256": delivery.body_sha256 or None,
+        "interpretation": "; ".join(delivery.interpretation)[:4000] if delivery.interpretation else None,
+        "conflict_count": 0,
     }
 
 

@@ -40,7 +40,20 @@ class ReceiverMetrics:
         )
         self.apply_errors = Counter(
             "payops_webhook_apply_errors",
-            "Stored events whose entities could not all be applied (records quarantined).",
+            "Stored events of a known type whose entities could not all be applied (records quarantined);"
+            " events of other types, stored without applying by design, are not counted.",
+            ["event_type"],
+            registry=self.registry,
+        )
+        self.conflicts = Counter(
+            "payops_webhook_event_conflicts",
+            "Validly signed deliveries reusing a stored event id with a different body (kept on the event).",
+            ["event_type"],
+            registry=self.registry,
+        )
+        self.interpreted = Counter(
+            "payops_webhook_events_interpreted",
+            "Newly stored events whose body was not as documented (see webhook_events.interpretation).",
             ["event_type"],
             registry=self.registry,
         )

@@ -15,21 +15,23 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from itertools import groupby
 from typing import Any, Literal
 
 from sqlalchemy import Connection, Engine
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 
 from data import rollups
 from data.upsert import upsert
 from data.webhook_events import (
+    classify_unwritten,
     count_repeats,
     insert_new_events,
     insert_rejections,
     recent_payment_hours,
+    record_conflicts,
 )
 from sync.quarantine import quarantine
 from sync.webhooks.apply import ENTITY_MODELS, EntityFailure, EventPlan, OnlyIf, plan_event, rule_for
@@ -37,17 +39,48 @@ from sync.webhooks.intake import Delivery, Rejection
 
 logger = logging.getLogger(__name__)
 
-Outcome = Literal["stored", "duplicate", "rejected"]
+Outcome = Literal["stored", "duplicate", "conflict", "rejected"]
 
 _MAX_BATCH = 512
+# SQLite reports some refusals of a value as OperationalError ("malformed JSON"); these words mark the
+# OperationalErrors that mean the database is down or busy.
+_UNAVAILABLE_WORDS = (
+    "locked",
+    "busy",
+    "disk",
+    "unable to open",
+    "connection",
+    "server closed",
+    "terminat",
+    "timeout",
+)
+
 _REFRESH_SPACING = 9.0
 _IDLE_REFRESH_MIN_WAIT = 0.05
+
+
+def _unavailable(error: BaseException) -> bool:
+    """The database is down or busy, not refusing this event: answered 5xx so that Razorpay retries."""
+    if isinstance(error, InterfaceError | DisconnectionError):
+        return True
+    return isinstance(error, OperationalError) and any(
+        w in str(error.orig).lower() for w in _UNAVAILABLE_WORDS
+    )
+
+
+def _error_text(error: BaseException) -> str:
+    """The error class and the database's first line: never the bound parameters."""
+    original = getattr(error, "orig", None) or error
+    text = str(original).strip()
+    return f"{type(original).__name__}: {text.splitlines()[0] if text else ''}"
 
 
 @dataclass(frozen=True, slots=True)
 class StoreResult:
     outcome: Outcome
-    applied: bool = True  # false when a stored event's entities could not (all) be applied
+    applied: bool = True  # false when a stored event's entities were not (all) applied
+    apply_failed: bool = False  # true only when applying failed (an unknown type is not applied, by design)
+    event_id: str | None = None  # for a duplicate or conflict: the stored event it belongs to
 
 
 Item = Delivery | Rejection
@@ -155,13 +188,24 @@ class EventWriter:
     def _write_alone(self, item: Item) -> StoreResult:
         try:
             return self._write_batch([item])[0]
-        except SQLAlchemyError as error:
-            if not isinstance(item, Delivery):
+        except Exception as error:  # SQLAlchemyError, and SQLite's OverflowError, which is not one
+            if not isinstance(item, Delivery) or _unavailable(error):
                 raise
             # The event verified but its entities would not go into the database (a value the
             # schema refuses): keep the event, with the reason, and its records in quarantine.
-            logger.warning("event %s stored without applying: %s", item.event_id, error)
-            return self._write_batch([item], apply_error=f"database refused the entities: {error}"[:2000])[0]
+            # Only the error class goes to the log: a message can carry the payload's values.
+            reason = f"database refused the entities: {_error_text(error)}"[:2000]
+            logger.warning("event %s stored without applying: %s", item.event_id, type(error).__name__)
+        try:
+            return self._write_batch([item], apply_error=reason)[0]
+        except Exception as error:
+            if _unavailable(error):
+                raise
+            # Not even the envelope would store: keep the event with a stub payload and the reason,
+            # so a validly signed delivery is never answered 5xx for its content.
+            logger.warning("event %s stored without its payload: %s", item.event_id, type(error).__name__)
+            stub = {"event": item.event_type, "unstorable_payload": _error_text(error)[:500]}
+            return self._write_batch([replace(item, payload=stub)], apply_error=reason)[0]
 
     def _write_batch(self, items: Sequence[Item], *, apply_error: str | None = None) -> list[StoreResult]:
         touched: set[datetime] = set()
@@ -268,15 +312,37 @@ def write_items(
     inserted = insert_new_events(conn, [plan.event_row for plan in plans.values()])
 
     repeats: dict[str, tuple[int, datetime]] = {}
+    conflicts: dict[str, tuple[int, datetime, str, Any]] = {}
+    unwritten: list[tuple[int, Delivery]] = []
     for i, delivery in deliveries:
         if first_of[delivery.event_id] is delivery and delivery.event_id in inserted:
             plan = plans[delivery.event_id]
-            results[i] = StoreResult("stored", applied=bool(plan.event_row["applied"]))
+            results[i] = StoreResult(
+                "stored",
+                applied=bool(plan.event_row["applied"]),
+                apply_failed=plan.event_row["apply_error"] is not None,
+            )
+        else:
+            unwritten.append((i, delivery))
+    # A repeat of a stored event (same id and body, or the same body under a new id) only counts; the
+    # same id with another validly signed body is a conflict: kept on the stored event, flagged.
+    kinds = classify_unwritten(conn, [(d.event_id, d.body_sha256 or None) for _, d in unwritten])
+    for (i, delivery), kind in zip(unwritten, kinds, strict=True):
+        if kind.conflict:
+            count = conflicts.get(kind.event_id, (0,))[0]
+            conflicts[kind.event_id] = (
+                count + 1,
+                delivery.received_at,
+                delivery.body_sha256,
+                plan_event(delivery, country_notes_key=country_notes_key).event_row["payload"],
+            )
+            results[i] = StoreResult("conflict", event_id=kind.event_id)
             continue
-        count, _ = repeats.get(delivery.event_id, (0, delivery.received_at))
-        repeats[delivery.event_id] = (count + 1, delivery.received_at)
-        results[i] = StoreResult("duplicate")
+        count, _ = repeats.get(kind.event_id, (0, delivery.received_at))
+        repeats[kind.event_id] = (count + 1, delivery.received_at)
+        results[i] = StoreResult("duplicate", event_id=kind.event_id)
     count_repeats(conn, repeats)
+    record_conflicts(conn, conflicts)
 
     new_plans = [plan for plan in plans.values() if plan.event_row["event_id"] in inserted]
     _apply(conn, new_plans, refresh_payment_hours)

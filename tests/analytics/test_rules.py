@@ -358,6 +358,11 @@ def test_every_rule_is_explained() -> None:
         "webhook_missing",
         "webhook_status_conflict",
         "fee_rate_anomaly",
+        "settlement_not_credited",
+        "bank_credit_amount_differs",
+        "bank_credit_without_settlement",
+        "settlement_credited_twice",
+        "bank_credit_ambiguous",
     }
     for rule in RULES.values():
         assert rule.severity in ("critical", "high", "medium", "low")

@@ -29,6 +29,9 @@ EXPECTED_TABLES = {
     "mismatches",
     "mismatch_events",
     "audit_log",
+    "bank_statements",
+    "bank_statement_lines",
+    "bank_matches",
 }
 
 

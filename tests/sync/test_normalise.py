@@ -317,3 +317,97 @@ def test_whole_valued_float_amounts_are_accepted_as_integers() -> None:
     row = norm(payment(amount=50000.0, amount_refunded=0.0, fee="1180"))
     assert (row["amount"], row["amount_refunded"], row["fee"]) == (50000, 0, 1180)
     assert type(row["amount"]) is int and type(row["amount_refunded"]) is int
+
+
+# --- issue 16 §2: what the real samples showed ---------------------------------------------------------
+
+
+def test_a_record_of_another_entity_is_refused() -> None:
+    with pytest.raises(NormaliseError, match="'refund' entity, not a payment"):
+        norm({**payment(), "entity": "refund"})
+    with pytest.raises(NormaliseError, match="'payment' entity, not a order"):
+        normalise_order({**payment(), "entity": "payment"}, state_at=STATE_AT, source="api")
+
+
+@pytest.mark.parametrize(
+    ("fields", "due"),
+    [
+        ({"amount_paid": 0}, 2200),
+        ({"amount_paid": 800}, 1400),
+        ({"amount_paid": 800, "amount_due": 5}, 5),
+        ({}, 2200),
+    ],
+)
+def test_amount_due_is_amount_minus_amount_paid_when_omitted(fields: dict[str, Any], due: int) -> None:
+    api = {
+        "id": "order_1",
+        "entity": "order",
+        "amount": 2200,
+        "currency": "INR",
+        "status": "created",
+        "created_at": 1,
+    }
+    assert normalise_order({**api, **fields}, state_at=STATE_AT, source="api")["amount_due"] == due
+
+
+def test_tax_falls_back_to_service_tax_and_captured_to_the_status() -> None:
+    older = {k: v for k, v in payment().items() if k not in ("tax", "captured")}
+    row = norm({**older, "service_tax": 10})
+    assert (row["tax"], row["captured"]) == (10, True)
+    assert norm({**older, "status": "refunded"})["captured"] is True
+    assert norm({**older, "status": "authorized"})["captured"] is False
+    assert norm({**older, "status": "failed", "tax": None})["tax"] is None
+
+
+@pytest.mark.parametrize("method", ["card", "emi"])
+def test_upi_fields_are_only_read_for_upi_payments(method: str) -> None:
+    row = norm(payment(method=method, vpa="x@okaxis", upi={"flow": "intent", "vpa": "x@ybl"}))
+    assert (row["upi_flow"], row["upi_app"]) == (None, None)
+    upi = norm(payment(method="upi", card=None, vpa=None, upi={"flow": "intent", "vpa": "x@ybl"}))
+    assert (upi["upi_flow"], upi["upi_app"]) == ("intent", "ybl")
+
+
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        # +9000090000 parses as Turkish but is not a valid number: the card's domestic flag wins.
+        ({"contact": "+9000090000", "international": False}, ("IN", "international_currency")),
+        # A valid number keeps its priority over the flag.
+        ({"contact": "+14155550123", "international": False}, ("US", "phone")),
+        # An invalid number on a shared code, nothing stronger: the code's main region, marked a guess.
+        ({"contact": "+1000", "currency": "EUR"}, ("US", "phone_calling_code")),
+        ({"contact": "+44123", "currency": "EUR"}, ("GB", "phone_calling_code")),
+        ({"contact": "+7000", "currency": "EUR"}, ("RU", "phone_calling_code")),
+        # A domestic-only method beats an invalid foreign number.
+        ({"contact": "+1000", "method": "upi", "card": None}, ("IN", "domestic_method")),
+    ],
+)
+def test_an_invalid_phone_number_is_weak_evidence(fields: dict[str, Any], expected: tuple[str, str]) -> None:
+    api = {k: v for k, v in payment(notes=[]).items() if k != "international"}
+    row = norm({**api, **fields})
+    assert (row["country"], row["country_source"]) == expected
+
+
+@pytest.mark.parametrize(
+    ("amount", "word"),
+    [
+        ("\u00b2", "not an integer"),
+        ("\u0661\u0662", "not an integer"),
+        (2**63, "outside"),
+        (2**64, "outside"),
+        (float(2**64), "outside"),
+        (-1, "outside"),
+        ("99999999999999999999999", "not an integer"),
+    ],
+)
+def test_amounts_are_ascii_digit_non_negative_64_bit_integers(amount: Any, word: str) -> None:
+    with pytest.raises(NormaliseError, match=word):
+        norm(payment(amount=amount))
+    assert norm(payment(amount="50000"))["amount"] == 50000
+    assert norm(payment(amount=2**63 - 1))["amount"] == 2**63 - 1
+
+
+@pytest.mark.parametrize(("field", "width"), [("id", 40), ("status", 16), ("order_id", 40)])
+def test_values_wider_than_their_column_are_refused_on_every_database(field: str, width: int) -> None:
+    with pytest.raises(NormaliseError, match=f"{field} longer than {width}"):
+        norm(payment(**{field: "x" * (width + 1)}))
