@@ -14,6 +14,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from analytics import mismatches as lifecycle
+from analytics.alerts_cli import alerts_app
 from analytics.filters import Filters
 from analytics.reconcile import reconcile as run_reconcile
 from analytics.success import DIMENSIONS, normalise_dimension, success_rates
@@ -27,6 +28,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
+app.add_typer(alerts_app, name="alerts")
 
 # Options several commands share.
 DatabaseUrl = Annotated[

@@ -16,13 +16,17 @@ import pandas as pd
 import streamlit as st
 from sqlalchemy import Engine
 
+from analytics import alerts as analytics_alerts
 from analytics import disputes as analytics_disputes
 from analytics import mismatches as analytics_mismatches
+from analytics import orders as analytics_orders
 from analytics import payment_story as queries_payments
+from analytics import risk as analytics_risk
 from analytics import settlements as queries_settlements
 from analytics import success as analytics_success
 from analytics import sync_health as queries_sync
 from analytics import webhook_health as analytics_webhooks
+from analytics.alerts import AlertError
 from analytics.disputes import DisputeSummary, RateDimension
 from analytics.filters import Filters as AnalyticsFilters
 from analytics.mismatches import MismatchError
@@ -41,6 +45,7 @@ TTL_SECONDS = 60
 TTL_DETAIL_SECONDS = 15
 
 __all__ = [
+    "AlertError",
     "DisputeSummary",
     "Kpis",
     "MismatchError",
@@ -125,6 +130,12 @@ def success_rates(
     db: Engine, by: str, filters: AnalyticsFilters, *, compare_previous: bool = False
 ) -> pd.DataFrame:
     return analytics_success.success_rates(db, by, filters, compare_previous=compare_previous)
+
+
+@cached(ttl=TTL_SECONDS)
+def order_success(db: Engine, filters: AnalyticsFilters) -> pd.DataFrame:
+    """Orders attempted → eventually paid, by the first attempt's method (and an "all" row)."""
+    return analytics_orders.order_success(db, filters)
 
 
 @cached(ttl=TTL_SECONDS)
@@ -272,6 +283,14 @@ def sync_status(db: Engine) -> list[dict[str, Any]]:
     return status_rows(db)
 
 
+def running_syncs() -> list[str]:
+    """One line per entity a sync run (from any host, CLI or dashboard) holds right now. Not cached:
+    it decides what the "Run sync now" button says."""
+    from data.sync_lease import current_holders
+
+    return [holder.describe() for holder in current_holders(engine())]
+
+
 @cached(ttl=TTL_DETAIL_SECONDS)
 def sync_runs(db: Engine) -> pd.DataFrame:
     return queries_sync.sync_runs(db)
@@ -280,6 +299,69 @@ def sync_runs(db: Engine) -> pd.DataFrame:
 @cached(ttl=TTL_DETAIL_SECONDS)
 def quarantined_records(db: Engine) -> pd.DataFrame:
     return queries_sync.quarantined_records(db)
+
+
+# --- alerts ----------------------------------------------------------------------------------------
+
+
+@cached(ttl=TTL_DETAIL_SECONDS)
+def alerts(db: Engine, categories: tuple[str, ...] | None = None) -> pd.DataFrame:
+    """Alerts, firing first; `categories` limits them (finance sees the money ones)."""
+    rows = analytics_alerts.list_alerts(db, categories=categories)
+    frame = pd.DataFrame(rows, columns=analytics_alerts.ALERT_COLUMNS)
+    for column in ("first_fired_at", "last_seen_at", "resolved_at", "acknowledged_at", "snoozed_until"):
+        frame[column] = pd.to_datetime(frame[column], utc=True, format="ISO8601")
+    return frame
+
+
+def alert_rules() -> dict[str, Mapping[str, str]]:
+    return {
+        rule_id: {"title": rule.title, "usual_cause": rule.usual_cause, "category": rule.category}
+        for rule_id, rule in analytics_alerts.RULES.items()
+    }
+
+
+@cached(ttl=TTL_DETAIL_SECONDS)
+def alert_payments(db: Engine, alert_id: int, limit: int = 200) -> pd.DataFrame:
+    """The payments a success-rate alert counted (empty for other rules)."""
+    alert = analytics_alerts.get_alert(db, alert_id)
+    frame = pd.DataFrame(analytics_alerts.payments_behind(db, alert, limit=limit) if alert else [])
+    if not frame.empty:
+        frame["created_at"] = pd.to_datetime(frame["created_at"], utc=True, format="ISO8601")
+    return frame
+
+
+def acknowledge_alert(alert_id: int, actor: str, at: datetime) -> None:
+    analytics_alerts.acknowledge(engine(), alert_id, by=actor, at=at)
+    clear_caches()
+
+
+def snooze_alert(alert_id: int, actor: str, until: datetime, at: datetime) -> None:
+    analytics_alerts.snooze(engine(), alert_id, until=until, by=actor, at=at)
+    clear_caches()
+
+
+# --- risk ------------------------------------------------------------------------------------------
+
+
+def now() -> datetime:
+    """The one clock the pages' "as of now" questions read (tests pin it)."""
+    return datetime.now(UTC)
+
+
+@cached(ttl=TTL_SECONDS)
+def _risk_signals(db: Engine, at: datetime) -> list[dict[str, Any]]:
+    return [signal.as_dict() for signal in analytics_risk.risk_signals(db, at=at)]
+
+
+def risk_signals() -> list[dict[str, Any]]:
+    """Risk signals as of now (the last `RISK__WINDOW_HOURS`), computed at most once a minute."""
+    return _risk_signals(now().replace(second=0, microsecond=0))
+
+
+@cached(ttl=TTL_DETAIL_SECONDS)
+def signal_payments(db: Engine, payment_ids: tuple[str, ...]) -> pd.DataFrame:
+    return pd.DataFrame(analytics_risk.signal_payments(db, payment_ids))
 
 
 # --- audit -----------------------------------------------------------------------------------------

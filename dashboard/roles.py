@@ -52,13 +52,15 @@ PAGES: dict[str, PageSpec] = {
         PageSpec("disputes", "Disputes", ":material/gavel:", "Open disputes, deadlines, dispute rates"),
         PageSpec("payments", "Payments", ":material/search:", "Find one payment and its whole story"),
         PageSpec("sync_status", "Sync status", ":material/sync:", "Freshness, runs, quarantine"),
+        PageSpec("alerts", "Alerts", ":material/notifications:", "What needs someone now, and the history"),
+        PageSpec("risk", "Risk", ":material/gpp_maybe:", "Card testing, velocity, international share"),
     )
 }
 
 ROLE_PAGES: dict[Role, tuple[str, ...]] = {
-    Role.FINANCE: ("overview", "settlements", "mismatches", "disputes", "payments"),
-    Role.OPERATIONS: ("overview", "webhook_health", "sync_status", "payments", "mismatches"),
-    Role.MANAGER: ("overview", "success_rates", "failures", "disputes"),
+    Role.FINANCE: ("overview", "settlements", "mismatches", "disputes", "payments", "alerts", "risk"),
+    Role.OPERATIONS: ("overview", "alerts", "webhook_health", "sync_status", "payments", "mismatches"),
+    Role.MANAGER: ("overview", "alerts", "success_rates", "failures", "disputes", "risk"),
     Role.ADMIN: tuple(PAGES),
 }
 
@@ -74,6 +76,11 @@ def can_see(role: Role, page_key: str) -> bool:
 def can_decide_mismatches(role: Role) -> bool:
     """Acknowledge/resolve: finance owns the money question; operations sees mismatches read-only."""
     return role in (Role.FINANCE, Role.ADMIN)
+
+
+def alert_categories(role: Role) -> tuple[str, ...] | None:
+    """Which alert categories a role sees on the Alerts page: finance the money ones, others all (None)."""
+    return ("money",) if role is Role.FINANCE else None
 
 
 def can_run_sync(role: Role) -> bool:

@@ -48,7 +48,7 @@ class SyncLauncher:
     def _run(self, engine: Engine) -> None:
         from data.settings import get_settings
         from sync.http import make_client
-        from sync.pull import SyncOptions, run_sync
+        from sync.pull import LeaseHeld, SyncOptions, run_sync
 
         settings = get_settings()
         try:
@@ -57,6 +57,9 @@ class SyncLauncher:
                 make_client(settings),
                 SyncOptions(trigger="dashboard", country_notes_key=settings.country_notes_key),
             )
+        except LeaseHeld as held:  # the same lease as `python -m sync run`: one run per entity anywhere
+            self.outcome = f"not started: {held}"
+            return
         except Exception as error:  # recorded in sync_runs by run_sync; keep one line for the page
             self.outcome = (
                 f"failed: {type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"

@@ -23,6 +23,8 @@ class ExitCode(IntEnum):
     BAD_INPUT = 2
     # The API refused the credentials (HTTP 401 from Razorpay).
     AUTH_REJECTED = 3
+    # Another run holds the work this one needs (a sync of the same entity on this or another host).
+    BUSY = 4
 
 
 def fail(line: str, code: ExitCode = ExitCode.FAILED) -> typer.Exit:

@@ -259,7 +259,7 @@ class WebhookEvent(Base):
     __tablename__ = "webhook_events"
 
     event_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    event_type: Mapped[str] = mapped_column(String(64), index=True)
+    event_type: Mapped[str] = mapped_column(String(64))  # indexed with created_at, below
     known_type: Mapped[bool] = mapped_column(Boolean, default=True)
     account_id: Mapped[str | None] = mapped_column(String(64))
     # created_at and payment_id are indexed together with other columns (see the indexes below).
@@ -328,6 +328,25 @@ class SyncRun(Base):
     counts: Mapped[dict[str, Any]] = mapped_column(default=dict)  # per entity: fetched/upserted/quarantined
     error: Mapped[str | None] = mapped_column(Text)
     pid: Mapped[int | None] = mapped_column(Integer)
+    host: Mapped[str | None] = mapped_column(String(255))
+
+
+class SyncLease(Base):
+    """Who may sync an entity right now: one row per entity, held by one run until it is released or
+    its heartbeat stops (then another host takes it over). The database is the lock, so it holds
+    across processes and hosts on PostgreSQL and across processes on one SQLite file."""
+
+    __tablename__ = "sync_leases"
+
+    entity: Mapped[str] = mapped_column(String(32), primary_key=True)
+    # A random token per run: the only thing a heartbeat, a commit's fence and a release match on.
+    holder: Mapped[str] = mapped_column(String(64))
+    run_id: Mapped[int | None] = mapped_column(BigInteger)
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    acquired_at: Mapped[datetime]
+    heartbeat_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
 
 
 class Quarantine(Base):
@@ -408,6 +427,58 @@ class AuditLog(Base):
     detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
 
+class Alert(Base):
+    """One episode of an alert condition: firing from first_fired_at until it clears (resolved_at).
+
+    `key` is the condition (rule + subject, e.g. "success_drop:method=netbanking|bank=HDFC"); at most one
+    episode per key is firing at a time (a partial unique index holds that); when a resolved condition
+    comes back it starts a new episode, so the history shows each one.
+    """
+
+    __tablename__ = "alerts"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), index=True)
+    rule: Mapped[str] = mapped_column(String(48), index=True)
+    severity: Mapped[str] = mapped_column(String(16))  # critical | high | medium | low
+    # money (finance sees these too) | payments | webhooks | sync
+    category: Mapped[str] = mapped_column(String(16), index=True)
+    status: Mapped[str] = mapped_column(String(16), index=True)  # firing | resolved
+    title: Mapped[str] = mapped_column(String(200))
+    message: Mapped[str] = mapped_column(Text)
+    evidence: Mapped[dict[str, Any]]
+    # The dashboard page and query string that show what the alert is about, e.g. "success-rates?…".
+    link: Mapped[str | None] = mapped_column(Text)
+    first_fired_at: Mapped[datetime] = mapped_column(index=True)
+    last_seen_at: Mapped[datetime]
+    resolved_at: Mapped[datetime | None]
+    acknowledged_at: Mapped[datetime | None]
+    acknowledged_by: Mapped[str | None] = mapped_column(String(128))
+    snoozed_until: Mapped[datetime | None]
+    snoozed_by: Mapped[str | None] = mapped_column(String(128))
+    notified_at: Mapped[datetime | None]
+
+
+class CheckoutConfirmation(Base):
+    """A checkout result the merchant's backend forwarded (`POST /checkout/confirmations`), with its verdict.
+
+    The signature itself is kept only as a hash: it is not a secret, but nothing needs it back.
+    """
+
+    __tablename__ = "checkout_confirmations"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    received_at: Mapped[datetime] = mapped_column(index=True)
+    order_id: Mapped[str | None] = mapped_column(String(40), index=True)
+    payment_id: Mapped[str | None] = mapped_column(String(40), index=True)
+    verdict: Mapped[str] = mapped_column(String(16), index=True)  # verified | bad_signature | malformed
+    # Which key secret verified it: "current", or "previous" during a rotation.
+    key_used: Mapped[str | None] = mapped_column(String(16))
+    signature_sha256: Mapped[str | None] = mapped_column(String(64))
+    source_address: Mapped[str | None] = mapped_column(String(64))
+    detail: Mapped[str | None] = mapped_column(Text)
+
+
 # `id` last: "which payments of these statuses, created in this range, lack X" (missing webhooks, captures
 # not settled) is answered from the index alone, without reading each payment's row and its raw JSON.
 Index("ix_payments_status_created_at", Payment.status, Payment.created_at, Payment.id)
@@ -423,13 +494,26 @@ Index(
     WebhookEvent.entity_status,
     WebhookEvent.payment_id,
 )
+# "When did the last <type> event happen?" and "how many <type> events in this hour?" (the webhook-silence
+# alert) in O(log n), whatever the history; also serves every filter on event_type alone.
+Index("ix_webhook_events_event_type_created_at", WebhookEvent.event_type, WebhookEvent.created_at)
 # "Did this payment's <type> event arrive?" (missing events, coverage) without reading the event row.
 Index("ix_webhook_events_payment_id_type", WebhookEvent.payment_id, WebhookEvent.event_type)
 Index("uq_webhook_events_body_sha256", WebhookEvent.body_sha256, unique=True)
+# One firing episode per condition, enforced by the database (two evaluations at once cannot both open it).
+Index(
+    "uq_alerts_firing_key",
+    Alert.key,
+    unique=True,
+    sqlite_where=Alert.status == "firing",
+    postgresql_where=Alert.status == "firing",
+)
 
 __all__ = [
+    "Alert",
     "AuditLog",
     "Base",
+    "CheckoutConfirmation",
     "Dispute",
     "Downtime",
     "Mismatch",

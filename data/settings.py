@@ -10,7 +10,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -49,14 +49,71 @@ DEFAULT_FEE_RATE_RANGES: dict[str, tuple[int, int]] = {
 }
 
 
+class AlertRules(BaseModel):
+    """Thresholds of the alert rules (analytics.alerts). Defaults suit the sandbox demo and a mid-size
+    merchant; override one with e.g. ALERTS__MIN_ATTEMPTS=50 or an [alerts] table in secrets.toml."""
+
+    # Success-rate drop: the last `window_hours` IST hours against the same hours of the same weekday
+    # over the previous `baseline_weeks` weeks, per slice (method, bank, network, issuer, app, …).
+    window_hours: int = Field(1, ge=1, le=24)
+    baseline_weeks: int = Field(4, ge=1, le=12)
+    min_attempts: int = Field(30, ge=1)
+    min_baseline_attempts: int = Field(100, ge=1)
+    # A significant drop smaller than this (percentage points) is noise to a person: no alert.
+    min_drop_points: float = Field(5.0, ge=0)
+    # False-discovery rate over all slices evaluated together (Benjamini-Hochberg).
+    false_discovery_rate: float = Field(0.01, gt=0, lt=1)
+    # Webhooks. Silence: no event of a type in the last whole hour while the API shows this much activity.
+    silence_event_types: tuple[str, ...] = ("payment.captured", "payment.failed")
+    silence_min_activity: int = Field(20, ge=1)
+    webhook_window_minutes: int = Field(60, ge=1)
+    signature_rejections_min: int = Field(5, ge=1)
+    non_2xx_min: int = Field(5, ge=1)
+    lag_p95_seconds: int = Field(300, ge=1)
+    lag_min_events: int = Field(20, ge=1)
+    # Sync: an entity whose checkpoint is older than this is stale.
+    sync_stale_minutes: int = Field(120, ge=1)
+    # Settlements: captured value past T+settlement_days business days without a settlement line (from
+    # reconciliation's open captured_not_settled mismatches), alerted from this much per currency.
+    settlement_overdue_min_amount: int = Field(1, ge=1)  # minor units
+    # New mismatches within the window: alert from this many, or from this much money (INR paise).
+    new_mismatch_window_hours: int = Field(24, ge=1)
+    new_mismatch_min_count: int = Field(10, ge=1)
+    new_mismatch_min_amount: int = Field(1_000_000, ge=1)
+
+
+class RiskRules(BaseModel):
+    """Thresholds of the fraud and risk signals (analytics.risk). Signals are for a person to look at;
+    payops never blocks or refunds anything. Override like alerts: RISK__CARD_TESTING_MIN_ATTEMPTS=8."""
+
+    window_hours: int = Field(24, ge=1)
+    # Card testing: this many small card attempts from one email, phone or card within burst_minutes,
+    # at least this share of them failed.
+    card_testing_max_amount: int = Field(10_000, ge=1)  # minor units: ₹100
+    card_testing_min_attempts: int = Field(5, ge=2)
+    card_testing_burst_minutes: int = Field(10, ge=1)
+    card_testing_min_failure_share: float = Field(0.6, ge=0, le=1)
+    # Velocity: one email or phone with this many successful payments, or this many distinct cards.
+    velocity_max_payments: int = Field(10, ge=2)
+    velocity_max_cards: int = Field(3, ge=2)
+    # International share of attempts rising against the previous baseline_days.
+    international_baseline_days: int = Field(7, ge=1)
+    international_min_rise_points: float = Field(10.0, ge=0)
+    international_min_attempts: int = Field(100, ge=1)
+    international_max_p_value: float = Field(0.001, gt=0, lt=1)
+
+
 class Settings(BaseSettings):
     """Everything configurable. Keys match DESIGN.md's interface names (case-insensitive)."""
 
-    model_config = SettingsConfigDict(extra="ignore", case_sensitive=False)
+    model_config = SettingsConfigDict(extra="ignore", case_sensitive=False, env_nested_delimiter="__")
 
     database_url: str = f"sqlite:///{DEFAULT_SQLITE_PATH}"
     razorpay_key_id: str = SANDBOX_KEY_ID
     razorpay_key_secret: SecretStr = SecretStr(SANDBOX_KEY_SECRET)
+    # After rotating the API key, checkout signatures made with the old secret still verify while listed
+    # here (comma-separated).
+    razorpay_previous_key_secrets: SecretStr = SecretStr("")
     razorpay_base_url: str = SANDBOX_BASE_URL
     # Comma-separated: during a rotation both the old and the new secret verify.
     razorpay_webhook_secret: SecretStr = SecretStr(SANDBOX_WEBHOOK_SECRET)
@@ -73,6 +130,8 @@ class Settings(BaseSettings):
     # FEE_RATE_RANGES='{"card": [100, 450], "*": [0, 500]}'.
     fee_rate_ranges: dict[str, tuple[int, int]] = Field(default_factory=lambda: dict(DEFAULT_FEE_RATE_RANGES))
     http_timeout_seconds: float = 10.0
+    # The most API requests the sync keeps in flight; it adapts below this to the 429s it meets.
+    sync_max_in_flight: int = Field(default=8, ge=1, le=64)
     # Seconds between the webhook receiver's payment-rollup refreshes; 0 = in every write transaction.
     webhook_rollup_interval: float = Field(
         default=1.0,
@@ -81,6 +140,13 @@ class Settings(BaseSettings):
     )
     # The dashboard's local users file (names, roles, bcrypt hashes); env PAYOPS_USERS_FILE.
     payops_users_file: Path = DEFAULT_USERS_FILE
+    alerts: AlertRules = AlertRules()
+    risk: RiskRules = RiskRules()
+    # Where alert notifications go: comma-separated apprise URLs (mailto://, slack://, msteams://,
+    # json://…). Empty (the default) sends nothing. Secret because such URLs carry tokens.
+    alert_notify_urls: SecretStr = SecretStr("")
+    # The dashboard's address, so a notification can link to the page that shows its alert.
+    dashboard_url: str = "http://localhost:8501"
     # Bank statements (docs/statements.md): the CSV layout preset (hdfc | icici | generic) and, as
     # JSON, column names that override or replace it, e.g. {"date": "Txn Date", "credit": "Cr"}.
     bank_csv_preset: str = "hdfc"
@@ -113,6 +179,19 @@ class Settings(BaseSettings):
     def webhook_secrets(self) -> list[str]:
         raw = self.razorpay_webhook_secret.get_secret_value()
         return [secret.strip() for secret in raw.split(",") if secret.strip()]
+
+    @property
+    def checkout_key_secrets(self) -> list[tuple[str, str]]:
+        """(label, secret) pairs that verify a checkout signature: the current key secret first."""
+        previous = self.razorpay_previous_key_secrets.get_secret_value().split(",")
+        return [("current", self.razorpay_key_secret.get_secret_value())] + [
+            ("previous", secret.strip()) for secret in previous if secret.strip()
+        ]
+
+    @property
+    def notify_urls(self) -> list[str]:
+        raw = self.alert_notify_urls.get_secret_value()
+        return [url.strip() for url in raw.split(",") if url.strip()]
 
     @classmethod
     def settings_customise_sources(

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Engine, Table, func, insert, select, update
 
-from data.models import Base, Payment, Quarantine, SyncCheckpoint, SyncRun
+from data.models import Base, Payment, Quarantine, SyncCheckpoint, SyncLease, SyncRun
+from data.sync_lease import Leases
 from data.upsert import upsert
 
 __all__ = [
@@ -25,42 +27,37 @@ __all__ = [
 _RECENT_RUNS = 200
 
 
-def begin_run(engine: Engine, trigger: str) -> int:
-    """Record a new run as running (closing runs whose process has died first); returns its id."""
+def begin_run(engine: Engine, trigger: str, leases: Leases) -> int:
+    """Record a new run as running and name it on its leases (closing runs that lost theirs first);
+    returns its id. One transaction, so no other run ever sees a running run without its leases."""
     with engine.begin() as conn:
         _mark_abandoned_runs(conn)
         result = conn.execute(
             insert(SyncRun).values(
-                started_at=datetime.now(UTC), status="running", trigger=trigger, counts={}, pid=os.getpid()
+                started_at=datetime.now(UTC),
+                status="running",
+                trigger=trigger,
+                counts={},
+                pid=os.getpid(),
+                host=socket.gethostname()[:255],
             )
         )
         key = result.inserted_primary_key
         assert key is not None
-        return int(key[0])
+        run_id = int(key[0])
+        leases.stamp_run(conn, run_id)
+        return run_id
 
 
 def _mark_abandoned_runs(conn: Connection) -> None:
-    # A run killed mid-way (SIGKILL, power loss) stays "running" for ever; close it on the next start.
-    # The pid check assumes one sync host, which is how payops is deployed.
-    for run_id, pid in conn.execute(select(SyncRun.id, SyncRun.pid).where(SyncRun.status == "running")):
-        if pid is None or not _pid_alive(int(pid)):
-            conn.execute(
-                update(SyncRun)
-                .where(SyncRun.id == run_id)
-                .values(status="failed", error="abandoned: the process ended before finishing")
-            )
-
-
-def _pid_alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    # A run killed mid-way (SIGKILL, power loss, a host gone) stays "running" for ever; once no lease
+    # names it (another run took its leases over, or it ended without finishing), close it.
+    holders = select(SyncLease.run_id).where(SyncLease.run_id.is_not(None))
+    conn.execute(
+        update(SyncRun)
+        .where(SyncRun.status == "running", SyncRun.id.not_in(holders))
+        .values(status="failed", error="abandoned: the run ended or lost its lease before finishing")
+    )
 
 
 def finish_run(

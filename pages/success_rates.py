@@ -15,7 +15,8 @@ filters = widgets.filter_bar()
 query = filters.to_analytics()
 compared = widgets.comparison(filters)
 st.caption(
-    f"{filters.describe()} · success = authorized, captured or refunded ÷ all attempts · {compared.caption}"
+    f"{filters.describe()} · attempt success rate = payments authorized, captured or refunded ÷ all attempts "
+    f"(each retry is an attempt); the order-level rate is further down · {compared.caption}"
 )
 
 summary = queries.kpis(query, compare_previous=False)
@@ -51,16 +52,19 @@ DIMENSIONS = {
     "upi_app": "UPI app",
     "wallet": "Wallet",
 }
+# An alert's link opens the breakdown it is about (?by=bank).
+widgets.restore_from_url("success_by", "by", list(DIMENSIONS))
 dimension = (
     st.segmented_control(
         "Break down by",
         list(DIMENSIONS),
         format_func=DIMENSIONS.__getitem__,
-        default="method",
+        default=None if "success_by" in st.session_state else "method",
         key="success_by",
     )
     or "method"
 )
+widgets.keep_in_url("by", dimension, "method")
 by_dimension = queries.success_rates(dimension, query, compare_previous=compared.previous is not None)
 by_country = queries.success_rates("country", query)
 # Every bar, country and country row, and the picker at the end, lead to one drill-down (dimension, value).
@@ -124,6 +128,36 @@ st.dataframe(
     key=f"success_table_{dimension}",
 )
 widgets.csv_download(by_dimension, name=f"success-rates-by-{dimension}", user=user, filters=filters)
+
+st.subheader("Orders: paid in the end, after retries")
+st.caption(
+    "**Order success rate** = orders eventually paid ÷ orders attempted (an order whose first attempt falls "
+    "in the period; paid = any of its attempts succeeded). Beside it, the **attempt success rate** of the "
+    "same orders' payments. A customer who fails on a card and pays by UPI is a saved sale: counted under "
+    "card, in *paid by another method*."
+)
+orders = queries.order_success(query)
+if orders.empty:
+    st.caption("No payments with an order in this period.")
+else:
+    st.dataframe(
+        orders,
+        column_config={
+            "first_method": "First attempt's method",
+            "orders_attempted": widgets.count_column("Orders attempted"),
+            "orders_paid": widgets.count_column("Orders paid"),
+            "order_success_rate": widgets.percent_column("Order success rate"),
+            "paid_first_attempt": widgets.count_column("Paid first try"),
+            "paid_after_retry": widgets.count_column("Paid after a retry"),
+            "paid_by_other_method": widgets.count_column("Paid by another method"),
+            "avg_attempts_to_pay": st.column_config.NumberColumn("Attempts to pay (avg)", format="%.2f"),
+            "attempts": widgets.count_column("Attempts"),
+            "attempt_successes": widgets.count_column("Successful attempts"),
+            "attempt_success_rate": widgets.percent_column("Attempt success rate"),
+        },
+        hide_index=True,
+        key="success_orders_table",
+    )
 
 st.subheader("By country")
 metric = st.radio(

@@ -39,9 +39,14 @@ if can_run_sync(user.role):
         queries.record_audit(
             actor=user.name, action="run_sync", target="all", detail={"trigger": "dashboard"}
         )
+    running_elsewhere = queries.running_syncs()
     if sync_launcher.running:
         right.info(f"Sync started {ist(sync_launcher.started_at)} by {sync_launcher.started_by} is running…")
-    elif sync_launcher.outcome:
+    elif running_elsewhere:
+        right.info(
+            "A sync is already running (a second one would not start): " + " · ".join(running_elsewhere)
+        )
+    if not sync_launcher.running and sync_launcher.outcome:
         right.caption(f"Last sync from this dashboard: {sync_launcher.outcome}")
     if sync_launcher.running or clicked:
         st.button("Refresh", key="refresh_sync", on_click=queries.clear_caches)

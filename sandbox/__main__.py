@@ -1,4 +1,4 @@
-"""`python -m sandbox serve | webhooks | manifest | statement`: the local Razorpay stand-in's command line."""
+"""`python -m sandbox serve | webhooks | confirmations | manifest | statement`: the local Razorpay stand-in's command line."""
 
 from __future__ import annotations
 
@@ -34,6 +34,18 @@ def _rate(name: str, value: float) -> float:
     return value
 
 
+def _per_second(text: str) -> float:
+    """ "25/s", "25" or "0" → requests per second."""
+    value = text.strip().lower().removesuffix("/s")
+    try:
+        rate = float(value)
+    except ValueError:
+        raise _fail(f"--rate-limit must look like 25/s, got {text!r}") from None
+    if rate < 0:
+        raise _fail(f"--rate-limit must not be negative, got {text!r}")
+    return rate
+
+
 @app.command()
 def serve(
     seed: Annotated[int, typer.Option(help="Random seed; same arguments give byte-identical data.")] = 7,
@@ -61,13 +73,25 @@ def serve(
     fault_nonjson: Annotated[
         float, typer.Option(help="Share of /v1 requests answered by an HTML 502 page.")
     ] = 0.0,
+    latency_ms: Annotated[
+        float,
+        typer.Option(help="Latency of every /v1 request in ms (uniform within ±20%: --latency-jitter)."),
+    ] = 0.0,
+    latency_jitter: Annotated[float, typer.Option(help="Jitter of the latency, a share of it (0-1).")] = 0.2,
+    rate_limit: Annotated[
+        str,
+        typer.Option(
+            help="Requests per second for the key, across every /v1 endpoint, e.g. 25/s; beyond it a 429 "
+            "with Retry-After (0 = none)."
+        ),
+    ] = "0",
     anomaly_rate: Annotated[
         float, typer.Option(help="Share of eligible entities given each planted anomaly.")
     ] = 0.002,
 ) -> None:
     """Generate the data set and serve the Razorpay API on HOST:PORT until stopped."""
     from sandbox.build import SandboxConfig, generate
-    from sandbox.server import Faults, SandboxApi, make_server
+    from sandbox.server import Faults, Pace, SandboxApi, make_server
 
     if days < 1 or payments_per_day < 1:
         raise _fail("--days and --payments-per-day must be at least 1")
@@ -75,6 +99,13 @@ def serve(
         raise _fail(f"--port must be 1-65535, got {port}")
     if slow_seconds < 0:
         raise _fail("--slow-seconds must not be negative")
+    if latency_ms < 0:
+        raise _fail("--latency-ms must not be negative")
+    pace = Pace(
+        latency_ms=latency_ms,
+        latency_jitter=_rate("--latency-jitter", latency_jitter),
+        rate_limit=_per_second(rate_limit),
+    )
     faults = Faults(
         fault_drop=_rate("--fault-drop", fault_drop),
         fault_5xx=_rate("--fault-5xx", fault_5xx),
@@ -88,7 +119,7 @@ def serve(
         seed=seed, days=days, payments_per_day=payments_per_day, now=now, anomaly_rate=anomaly_rate
     )
     dataset = generate(config)
-    api = SandboxApi(dataset, key_id, key_secret, faults)
+    api = SandboxApi(dataset, key_id, key_secret, faults, pace)
     try:
         server = make_server(api, host, port)
     except OSError as error:
@@ -139,6 +170,42 @@ def webhooks(
     summary = Sender(to, secret, rate=rate, concurrency=concurrency).send_all(deliveries)
     result = summary.as_dict() | {"seconds": round(time.monotonic() - started, 2)}
     typer.echo(orjson.dumps(result).decode())
+
+
+@app.command()
+def confirmations(
+    to: Annotated[str, typer.Option(help="Receiver URL, e.g. http://127.0.0.1:8000/checkout/confirmations.")],
+    api: Api = SANDBOX_BASE_URL,
+    since_days: Annotated[float, typer.Option(help="Captured payments of the last D days.")] = 1.0,
+    limit: Annotated[int, typer.Option(help="At most N confirmations.")] = 500,
+    forged: Annotated[float, typer.Option(help="Share of confirmations forged.")] = 0.1,
+    seed: Annotated[int, typer.Option(help="Random seed for which ones are forged.")] = 7,
+    key_id: KeyId = SANDBOX_KEY_ID,
+    key_secret: KeySecret = SANDBOX_KEY_SECRET,
+) -> None:
+    """Post checkout confirmations for captured payments, some forged; print which, and the verdicts."""
+    from sandbox.confirmations import fetch_captured, post_confirmations
+
+    _rate("--forged", forged)
+    if since_days <= 0 or limit < 1:
+        raise _fail("--since-days must be > 0 and --limit >= 1")
+    auth = (key_id, key_secret)
+    session = requests.Session()
+    try:
+        state = session.get(f"{api.rstrip('/')}/_sandbox/state", auth=auth, timeout=30)
+        state.raise_for_status()
+        payments = fetch_captured(api, auth, int(state.json()["now"] - since_days * 86_400), limit)
+
+        def post(body: dict[str, str]) -> dict[str, object]:
+            answer: dict[str, object] = session.post(to, json=body, timeout=30).json()
+            return answer
+
+        record = post_confirmations(
+            payments, key_secret=key_secret, post=post, forged_share=forged, seed=seed
+        )
+    except (requests.RequestException, ValueError) as error:
+        raise _fail(f"cannot post confirmations: {error}", ExitCode.FAILED) from None
+    typer.echo(orjson.dumps(record.as_dict()).decode())
 
 
 @app.command()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import hmac
+import math
 import random
 import socket
 import threading
@@ -45,6 +46,41 @@ class Faults:
     fault_429: float = 0.0
     fault_slow: float = 0.0
     slow_seconds: float = 2.0
+
+
+@dataclass(frozen=True)
+class Pace:
+    """How the sandbox paces /v1 like the real API: a latency per request (uniform within ±jitter of
+    it) and one rate limit for the key, shared by every endpoint (0 = none)."""
+
+    latency_ms: float = 0.0
+    latency_jitter: float = 0.2
+    rate_limit: float = 0.0
+
+
+class RateLimiter:
+    """A token bucket holding one second's worth of requests: a request beyond it is told, by
+    `admit`, how many whole seconds to wait (its Retry-After)."""
+
+    def __init__(self, per_second: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.per_second = per_second
+        # At least one whole request, or a limit under 1/s would never admit any.
+        self.capacity = max(1.0, per_second)
+        self.clock = clock
+        self.tokens = self.capacity
+        self.stamp = clock()
+        self.lock = threading.Lock()
+
+    def admit(self) -> int | None:
+        """None when the request may go ahead, else the Retry-After in seconds (≥ 1)."""
+        with self.lock:
+            now = self.clock()
+            self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.per_second)
+            self.stamp = now
+            if self.tokens >= 1.0:
+                self.tokens -= 1.0
+                return None
+            return max(1, math.ceil((1.0 - self.tokens) / self.per_second))
 
 
 class ApiError(Exception):
@@ -86,9 +122,19 @@ def _int_param(
 class SandboxApi:
     """Routing and rendering, independent of the HTTP server (thread-safe through one lock)."""
 
-    def __init__(self, dataset: Dataset, key_id: str, key_secret: str, faults: Faults | None = None):
+    def __init__(
+        self,
+        dataset: Dataset,
+        key_id: str,
+        key_secret: str,
+        faults: Faults | None = None,
+        pace: Pace | None = None,
+    ):
         self.dataset = dataset
         self.faults = faults or Faults()
+        self.pace = pace or Pace()
+        self.rate_limiter = RateLimiter(self.pace.rate_limit) if self.pace.rate_limit > 0 else None
+        self.pace_random = random.Random()
         self.lock = threading.RLock()
         self._expected_auth = "Basic " + base64.b64encode(f"{key_id}:{key_secret}".encode()).decode()
         self._id_index: dict[str, tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]] = {}
@@ -433,7 +479,7 @@ class Handler(BaseHTTPRequestHandler):
             if path.startswith("/v1/"):
                 if method != "GET":
                     raise ApiError(404, "The requested URL was not found on the server.")
-                if self._inject_fault():
+                if self._pace() or self._inject_fault():
                     return
                 with api.lock:
                     payload = api.v1(path, params)
@@ -446,6 +492,22 @@ class Handler(BaseHTTPRequestHandler):
                 raise ApiError(404, "The requested URL was not found on the server.")
         except ApiError as error:
             self._send(error.status, orjson.dumps(error.body))
+
+    def _pace(self) -> bool:
+        """The rate limit (a 429 with Retry-After, as Razorpay answers), then the latency; True when
+        the request has been answered."""
+        api = self.api
+        if api.rate_limiter is not None:
+            retry_after = api.rate_limiter.admit()
+            if retry_after is not None:
+                self._count("rate_limited")
+                error = ApiError(429, "Too many requests", code="BAD_REQUEST_ERROR")
+                self._send(429, orjson.dumps(error.body), headers={"Retry-After": str(retry_after)})
+                return True
+        if api.pace.latency_ms > 0:
+            jitter = api.pace.latency_jitter
+            time.sleep(api.pace.latency_ms / 1000 * api.pace_random.uniform(1 - jitter, 1 + jitter))
+        return False
 
     def _inject_fault(self) -> bool:
         """Apply the configured faults; True when the response has been dealt with."""

@@ -29,6 +29,7 @@ from sync.load import load_files
 from sync.pull import (
     REPORT_TIMEZONE,
     EntityCounts,
+    LeaseHeld,
     LogProgress,
     SyncOptions,
     SyncResult,
@@ -145,6 +146,19 @@ def _run_once(engine: Engine, options: SyncOptions) -> SyncResult:
     return run_sync(engine, client, options, progress=LogProgress())
 
 
+def _evaluate_alerts(engine: Engine, until: datetime | None) -> None:
+    """The alert rules see what this run brought in. A failure here is reported, not a failed sync."""
+    from analytics.alerts_cli import evaluate_and_notify, summary_line
+
+    try:
+        # With --until the run pretends it is then: evaluate then too, without notifying anyone.
+        evaluation, sent = evaluate_and_notify(engine, at=until or datetime.now(UTC), notify=until is None)
+    except (SQLAlchemyError, ValueError) as error:
+        log.error("alert evaluation after the sync failed: %s", str(error).splitlines()[0][:300])
+        return
+    typer.echo(summary_line(evaluation, sent))
+
+
 @app.command()
 def run(
     entities: Annotated[
@@ -166,6 +180,13 @@ def run(
         str | None, typer.Option(help="Repeat every interval, e.g. 15m, until interrupted.")
     ] = None,
     safety_lag: Annotated[str, typer.Option(help="How far before 'now' the last window ends.")] = "2m",
+    wait: Annotated[
+        bool,
+        typer.Option(
+            "--wait/--no-wait",
+            help="When another run is syncing one of these entities: wait for it, or exit 4 at once.",
+        ),
+    ] = False,
 ) -> None:
     """Pull every chosen entity from the Razorpay API (closed created_at windows, resumable)."""
     options = SyncOptions(
@@ -176,6 +197,7 @@ def run(
         safety_lag=parse_duration(safety_lag),
         country_notes_key=get_settings().country_notes_key,
         trigger="watch" if watch else "cli",
+        wait=wait,
     )
     interval = parse_duration(watch) if watch else None
     engine = _engine()
@@ -183,8 +205,13 @@ def run(
         try:
             result = _run_once(engine, options)
             typer.echo(_summary(result))
+            _evaluate_alerts(engine, options.until)
         except AuthenticationError as error:
             raise _fail(str(error), ExitCode.AUTH_REJECTED) from None
+        except LeaseHeld as held:
+            if interval is None:
+                raise _fail(str(held), ExitCode.BUSY) from None
+            log.warning("%s; trying again in %s", held, watch)
         except (RazorpayUnavailable, SQLAlchemyError, OSError, ValueError) as error:
             if interval is None:
                 raise _fail(

@@ -9,22 +9,29 @@ ends the run with `AuthenticationError`, whose message never contains the secret
 from __future__ import annotations
 
 import logging
+import math
 import random
+import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from types import TracebackType
+from typing import Any, Self
 
 import razorpay
 import requests
 from razorpay.errors import BadRequestError, GatewayError, ServerError
 from requests.adapters import HTTPAdapter
+from urllib3 import BaseHTTPResponse
+from urllib3.connectionpool import ConnectionPool
 from urllib3.util import Retry
 
 from data.settings import Settings
 
 __all__ = [
     "AuthenticationError",
+    "Concurrency",
     "HttpPolicy",
     "RazorpayUnavailable",
     "SdkClient",
@@ -57,11 +64,93 @@ class HttpPolicy:
     retry_after_max: int = 120
     # Extra attempts of a whole SDK call when what came back could not be used (non-JSON body, …).
     call_attempts: int = 4
-    pool_size: int = 8
+    # The most requests in flight at once (the AIMD concurrency never goes above it), and where it starts.
+    max_in_flight: int = 8
+    initial_in_flight: int = 2
+
+    @property
+    def pool_size(self) -> int:
+        return self.max_in_flight
 
 
-def make_session(policy: HttpPolicy = HttpPolicy()) -> requests.Session:
-    retry = Retry(
+class Concurrency:
+    """How many API requests may be in flight, adapted to the rate limit the API shows (AIMD, as
+    TCP does): +1 per round of successful requests (so slowly), halved at once on a 429 (at most once
+    per `cut_every` seconds, so one burst of 429s is one cut), never above `ceiling` or below 1."""
+
+    def __init__(
+        self,
+        ceiling: int,
+        initial: int = 2,
+        *,
+        cut_every: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.ceiling = max(1, ceiling)
+        self.limit = float(min(max(1, initial), self.ceiling))
+        self.cut_every = cut_every
+        self.clock = clock
+        self.in_flight = 0
+        self.throttled_total = 0
+        self._last_cut = -math.inf
+        self._changed = threading.Condition()
+
+    @contextmanager
+    def slot(self) -> Iterator[None]:
+        with self._changed:
+            while self.in_flight >= int(self.limit):
+                self._changed.wait()
+            self.in_flight += 1
+        try:
+            yield
+        finally:
+            with self._changed:
+                self.in_flight -= 1
+                self._changed.notify_all()
+
+    def succeeded(self) -> None:
+        with self._changed:
+            self.limit = min(float(self.ceiling), self.limit + 1.0 / self.limit)
+            self._changed.notify_all()
+
+    def throttled(self) -> None:
+        with self._changed:
+            self.throttled_total += 1
+            now = self.clock()
+            if now - self._last_cut >= self.cut_every:
+                self.limit = max(1.0, self.limit / 2)
+                self._last_cut = now
+
+
+class _ReportingRetry(Retry):
+    """urllib3's Retry, telling the concurrency about every 429 it retries (the caller never sees
+    those responses: urllib3 sleeps out the Retry-After and asks again)."""
+
+    concurrency: Concurrency | None = None
+
+    def new(self, **kw: Any) -> Self:
+        retry = super().new(**kw)
+        retry.concurrency = self.concurrency
+        return retry
+
+    def increment(
+        self,
+        method: str | None = None,
+        url: str | None = None,
+        response: BaseHTTPResponse | None = None,
+        error: Exception | None = None,
+        _pool: ConnectionPool | None = None,
+        _stacktrace: TracebackType | None = None,
+    ) -> Self:
+        if response is not None and response.status == 429 and self.concurrency is not None:
+            self.concurrency.throttled()
+        return super().increment(method, url, response, error, _pool, _stacktrace)
+
+
+def make_session(
+    policy: HttpPolicy = HttpPolicy(), concurrency: Concurrency | None = None
+) -> requests.Session:
+    retry = _ReportingRetry(
         total=policy.retries,
         connect=policy.retries,
         read=policy.retries,
@@ -77,6 +166,7 @@ def make_session(policy: HttpPolicy = HttpPolicy()) -> requests.Session:
         # After the last retry hand the response to the SDK, which raises a typed error we handle.
         raise_on_status=False,
     )
+    retry.concurrency = concurrency
     adapter = HTTPAdapter(max_retries=retry, pool_connections=policy.pool_size, pool_maxsize=policy.pool_size)
     session = requests.Session()
     session.mount("http://", adapter)
@@ -98,16 +188,21 @@ def _reject_unauthorised(response: requests.Response, *args: Any, **kwargs: Any)
 class SdkClient:
     """A `razorpay.Client` plus the call discipline: a timeout on every call and bounded re-attempts."""
 
-    def __init__(self, client: razorpay.Client, policy: HttpPolicy) -> None:
+    def __init__(
+        self, client: razorpay.Client, policy: HttpPolicy, concurrency: Concurrency | None = None
+    ) -> None:
         self.razorpay = client
         self.policy = policy
+        # Shared by every thread that calls (pages of a window, entities side by side).
+        self.concurrency = concurrency or Concurrency(policy.max_in_flight, policy.initial_in_flight)
 
     def call(self, method: Callable[..., Any], params: Mapping[str, Any]) -> dict[str, Any]:
         """Call one SDK list/report method with `params`; returns the decoded JSON object."""
         last_error: Exception | None = None
         for attempt in range(self.policy.call_attempts):
             try:
-                body = method(dict(params), timeout=self.policy.timeout_seconds)
+                with self.concurrency.slot():
+                    body = method(dict(params), timeout=self.policy.timeout_seconds)
             except AuthenticationError:
                 raise
             except BadRequestError as error:
@@ -128,6 +223,7 @@ class SdkClient:
             if not isinstance(body, dict):
                 last_error = ValueError(f"expected a JSON object, got {type(body).__name__}")
                 continue
+            self.concurrency.succeeded()
             return body
         raise RazorpayUnavailable(
             f"Razorpay still failing after {self.policy.call_attempts} attempts: "
@@ -141,11 +237,14 @@ def _short(error: Exception | None) -> str:
 
 
 def make_client(settings: Settings, policy: HttpPolicy | None = None) -> SdkClient:
-    policy = policy or HttpPolicy(timeout_seconds=settings.http_timeout_seconds)
+    policy = policy or HttpPolicy(
+        timeout_seconds=settings.http_timeout_seconds, max_in_flight=settings.sync_max_in_flight
+    )
+    concurrency = Concurrency(policy.max_in_flight, policy.initial_in_flight)
     client = razorpay.Client(
-        session=make_session(policy),
+        session=make_session(policy, concurrency),
         auth=(settings.razorpay_key_id, settings.razorpay_key_secret.get_secret_value()),
         base_url=settings.razorpay_base_url,
     )
     client.set_app_details({"title": "payops-sync", "version": "0.1"})
-    return SdkClient(client, policy)
+    return SdkClient(client, policy, concurrency)

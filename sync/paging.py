@@ -9,6 +9,7 @@ and groups their items into the chunks the sync commits, each with what its chec
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Executor
 from dataclasses import dataclass
@@ -88,8 +89,12 @@ class Pager:
             raise ValueError(f"{self.name}: the API answered without an items list")
         return items
 
-    def pages(self, params: Mapping[str, Any], first: list[Item] | None = None) -> Iterator[Page]:
-        """Every page of the listing `params`, in skip order. `first`: its first page, already fetched."""
+    def pages(
+        self, params: Mapping[str, Any], first: list[Item] | None = None, expected: float | None = None
+    ) -> Iterator[Page]:
+        """Every page of the listing `params`, in skip order. `first`: its first page, already fetched.
+        `expected`: about how many items the listing holds, so a batch asks for the pages that should
+        exist plus one, not `parallel` pages past the end (each of those is a wasted request)."""
         if first is None:
             first = self.page(params, 0)
         yield Page(first, 0, requests=1, batch_done=True)
@@ -99,11 +104,14 @@ class Pager:
         width = max(1, self.parallel)
         skip = size
         while True:
-            skips = [skip + i * size for i in range(width)]
+            wanted = width
+            if expected is not None:
+                wanted = max(1, min(width, math.ceil((expected - skip) / size) + 1))
+            skips = [skip + i * size for i in range(wanted)]
             batch = self._fetch(params, skips)
             for i, (at, items) in enumerate(zip(skips, batch, strict=True)):
                 short = len(items) < size
-                yield Page(items, at, requests=width if i == 0 else 0, batch_done=short or i == width - 1)
+                yield Page(items, at, requests=wanted if i == 0 else 0, batch_done=short or i == wanted - 1)
                 if short:
                     return
             skip = skips[-1] + size
@@ -161,7 +169,7 @@ class CreatedWindows:
                 continue
             items: list[Item] = []
             requests = 0
-            for page in pager.pages(window, first):
+            for page in pager.pages(window, first, expected=estimate):
                 items.extend(page.items)
                 requests += page.requests
             yield Chunk(start, stop, items, closed=True, requests=requests)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import ColumnElement, Connection, Engine, Table
 
+from data.sync_lease import DEFAULT_LEASE_TTL, LeaseHeld, Leases, acquire_leases
 from data.sync_state import (
     advance_checkpoint,
     begin_run,
@@ -37,6 +39,7 @@ from sync.records import write_records
 __all__ = [
     "REPORT_TIMEZONE",
     "EntityCounts",
+    "LeaseHeld",
     "LogProgress",
     "Progress",
     "SyncOptions",
@@ -66,10 +69,18 @@ class SyncOptions:
     first_run_history: timedelta = timedelta(days=730)
     country_notes_key: str = "country"
     trigger: str = "cli"
-    # Pages of one window fetched concurrently (the extra ones past the end come back empty).
-    parallel_pages: int = 3
+    # Pages of one window asked for at once (default: the client's most requests in flight; its
+    # adaptive concurrency decides how many really go out together).
+    parallel_pages: int | None = None
+    # Entities that do not depend on each other synced side by side, sharing that concurrency.
+    parallel_entities: bool = True
     # Windows fetched ahead of the one being written.
     prefetch_windows: int = 1
+    # When another run holds an entity's lease: wait for it (polling) instead of raising LeaseHeld.
+    wait: bool = False
+    wait_poll: timedelta = timedelta(seconds=2)
+    # How long a lease lasts without a heartbeat before another host may take it over.
+    lease_ttl: timedelta = DEFAULT_LEASE_TTL
 
 
 @dataclass
@@ -174,10 +185,13 @@ def _commit_window(
     ctx: NormaliseContext,
     *,
     run_id: int,
+    leases: Leases,
     counts: EntityCounts,
     all_counts: Mapping[str, EntityCounts],
 ) -> None:
     with engine.begin() as conn:
+        # First, so a run that lost its lease writes nothing (and, on SQLite, the write lock is ours).
+        leases.fence(conn, spec.name)
         upserted, quarantined = write_rows(conn, spec, window.items, ctx, run_id=run_id)
         counts.fetched += len(window.items)
         counts.upserted += upserted
@@ -238,6 +252,7 @@ def _sync_entity(
     *,
     until: datetime,
     run_id: int,
+    leases: Leases,
     all_counts: dict[str, EntityCounts],
     progress: Progress,
 ) -> None:
@@ -255,7 +270,7 @@ def _sync_entity(
     ctx = NormaliseContext(
         state_at=datetime.now(UTC), source="api", country_notes_key=options.country_notes_key
     )
-    parallel = max(1, options.parallel_pages)
+    parallel = max(1, options.parallel_pages or client.concurrency.ceiling)
     pool = ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="page")
     pager = Pager(
         partial(client.call, spec.sdk_method(client.razorpay)),
@@ -275,6 +290,7 @@ def _sync_entity(
                 window,
                 ctx,
                 run_id=run_id,
+                leases=leases,
                 counts=counts,
                 all_counts=all_counts,
             )
@@ -285,6 +301,17 @@ def _sync_entity(
     progress.finish(spec.name, counts)
 
 
+def _acquire(engine: Engine, options: SyncOptions) -> Leases:
+    while True:
+        try:
+            return acquire_leases(engine, options.entities, ttl=options.lease_ttl)
+        except LeaseHeld as held:
+            if not options.wait:
+                raise
+            log.info("%s; waiting", held)
+            time.sleep(options.wait_poll.total_seconds())
+
+
 def run_sync(
     engine: Engine,
     client: SdkClient,
@@ -292,29 +319,73 @@ def run_sync(
     *,
     progress: Progress | None = None,
 ) -> SyncResult:
-    """Sync the chosen entities once, recorded as one row of sync_runs. Raises on a failed run
-    (after recording it); the checkpoints of completed windows stay, so the next run resumes."""
+    """Sync the chosen entities once, recorded as one row of sync_runs, holding their leases (see
+    `data.sync_lease`) for the whole run. Raises LeaseHeld, recording nothing, when another run holds
+    one of them (unless `options.wait`). Raises on a failed run (after recording it); the checkpoints
+    of completed windows stay, so the next run resumes."""
     for name in options.entities:
         entity_spec(name)  # fails fast on an unknown name
     progress = progress or LogProgress()
     until = options.until or datetime.now(UTC)
-    run_id = begin_run(engine, options.trigger)
+    leases = _acquire(engine, options)
+    try:
+        with leases.heartbeat():
+            return _run_holding(engine, client, options, leases, until=until, progress=progress)
+    finally:
+        leases.release()
+
+
+# Settlement lines find their first day from the payments stored, so they wait for the rest.
+_AFTER_THE_REST = ("settlement_lines",)
+
+
+def _entity_groups(options: SyncOptions) -> list[list[str]]:
+    """The chosen entities in declaration order, as groups synced one after another; within a group
+    side by side when `parallel_entities`."""
+    chosen = [name for name in ENTITY_NAMES if name in options.entities]
+    if not options.parallel_entities:
+        return [[name] for name in chosen]
+    first = [name for name in chosen if name not in _AFTER_THE_REST]
+    rest = [name for name in chosen if name in _AFTER_THE_REST]
+    return [group for group in (first, rest) if group]
+
+
+def _run_holding(
+    engine: Engine,
+    client: SdkClient,
+    options: SyncOptions,
+    leases: Leases,
+    *,
+    until: datetime,
+    progress: Progress,
+) -> SyncResult:
+    run_id = begin_run(engine, options.trigger, leases)
     result = SyncResult(run_id=run_id, status="running")
     result.counts = {name: EntityCounts() for name in options.entities}
+    sync_one = partial(
+        _sync_entity,
+        engine,
+        client,
+        options=options,
+        until=until,
+        run_id=run_id,
+        leases=leases,
+        all_counts=result.counts,
+        progress=progress,
+    )
     try:
-        # Entities in declaration order: settlement lines find their first day from the payments.
-        for name in ENTITY_NAMES:
-            if name in options.entities:
-                _sync_entity(
-                    engine,
-                    client,
-                    entity_spec(name),
-                    options,
-                    until=until,
-                    run_id=run_id,
-                    all_counts=result.counts,
-                    progress=progress,
-                )
+        for group in _entity_groups(options):
+            if len(group) == 1:
+                sync_one(entity_spec(group[0]))
+                continue
+            with ThreadPoolExecutor(max_workers=len(group), thread_name_prefix="entity") as pool:
+                futures = [pool.submit(sync_one, entity_spec(name)) for name in group]
+                for (
+                    future
+                ) in futures:  # every entity finishes (committing its windows); the first error is raised
+                    future.exception()
+                for future in futures:
+                    future.result()
     except BaseException as error:
         result.status = "failed"
         result.error = f"{type(error).__name__}: {error}"[:2000]

@@ -1,4 +1,5 @@
-"""The receiver's ASGI app: `POST /webhooks/razorpay`, `GET /healthz`, `GET /metrics`.
+"""The receiver's ASGI app: `POST /webhooks/razorpay`, `POST /checkout/confirmations`, `GET /healthz`,
+`GET /metrics`.
 
 Every delivery is answered only after its outcome (stored, duplicate or rejection row) is committed,
 and within ANSWER_WITHIN_SECONDS: Razorpay waits 5 s, and a 5xx or timeout makes it retry later.
@@ -25,6 +26,7 @@ from starlette.types import Receive, Scope, Send
 from data.db import make_engine
 from data.settings import get_settings
 from data.webhook_events import database_reachable
+from sync.webhooks.confirmations import CONFIRMATIONS_PATH, confirmation_endpoint
 from sync.webhooks.intake import (
     EVENT_ID_HEADER,
     MAX_BODY_BYTES,
@@ -51,6 +53,7 @@ def create_app(
     secrets: list[str] | None = None,
     *,
     rollup_interval: float | None = None,
+    key_secrets: list[tuple[str, str]] | None = None,
 ) -> Starlette:
     """Build a receiver writing to `database_url` (default DATABASE_URL) and verifying with `secrets`
     (default RAZORPAY_WEBHOOK_SECRET, comma-separated). The schema must exist (`python -m data upgrade`).
@@ -58,6 +61,8 @@ def create_app(
     `rollup_interval` (default: Settings' webhook_rollup_interval, env PAYOPS_WEBHOOK_ROLLUP_INTERVAL,
     else 1 s): how often payment
     rollups are refreshed for the hours the events touched; 0 = in every write transaction.
+    `key_secrets` (default RAZORPAY_KEY_SECRET, then RAZORPAY_PREVIOUS_KEY_SECRETS) verify checkout
+    confirmations.
     """
     settings = get_settings()
     secret_list: Sequence[str] = list(secrets) if secrets is not None else settings.webhook_secrets
@@ -88,6 +93,13 @@ def create_app(
     app = Starlette(
         routes=[
             Route(WEBHOOK_PATH, WebhookEndpoint(secret_list, writer, metrics)),
+            Route(
+                CONFIRMATIONS_PATH,
+                confirmation_endpoint(
+                    engine, key_secrets if key_secrets is not None else settings.checkout_key_secrets
+                ),
+                methods=["POST"],
+            ),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/metrics", prometheus, methods=["GET"]),
         ],

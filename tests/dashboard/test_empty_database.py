@@ -16,6 +16,8 @@ NEXT_STEPS = {
     "mismatches": "python -m analytics reconcile",
     "payments": "Type a payment, order, refund or settlement id",
     "sync_status": "python -m sync run",
+    "alerts": "python -m analytics alerts evaluate",
+    "risk": "python -m sync run",
 }
 
 

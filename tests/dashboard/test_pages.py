@@ -4,7 +4,7 @@ are analytics' own figures for the same filters."""
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pandas as pd
@@ -16,7 +16,9 @@ from analytics import mismatches, payment_story, settlements, success, webhook_h
 from analytics.filters import Filters as AnalyticsFilters
 from dashboard.format import count, money, percent
 from dashboard.roles import PAGES, ROLE_PAGES, Role
-from data.models import AuditLog
+from dashboard.sync_runner import SyncLauncher
+from data.models import AuditLog, SyncLease
+from data.sync_lease import acquire_leases
 from sync.entities import ENTITY_NAMES
 from tests.dashboard.conftest import AppFactory, Seeded
 from tests.support.clock import TEST_NOW
@@ -274,6 +276,38 @@ def test_sync_status_shows_freshness_runs_and_quarantine(app_for: AppFactory, se
     assert all(lag.endswith(" min behind") for lag in freshness["lag"])
     assert list(table(at, "reason", "raw")["entity_id"]) == ["pay_broken0001"]
     assert [b.label for b in at.button if b.key == "run_sync"] == ["Run sync now"]
+
+
+def test_sync_status_says_when_a_sync_is_already_running(app_for: AppFactory, seeded: Seeded) -> None:
+    # A day-long lease, so the page (which reads the real clock) sees it live however slow the run.
+    held = acquire_leases(seeded.engine, ["payments"], ttl=timedelta(days=1), host="sync-host-b", pid=4242)
+    try:
+        at = app_for(Role.OPERATIONS, "sync_status")
+        shown = [info.value for info in at.info]
+    finally:
+        held.release()
+    assert any(
+        text.startswith("A sync is already running (a second one would not start): ")
+        and "payments is being synced by a run starting on sync-host-b (pid 4242)" in text
+        for text in shown
+    ), shown
+
+
+def test_run_sync_now_does_not_start_while_another_run_holds_the_lease(seeded: Seeded) -> None:
+    held = acquire_leases(seeded.engine, ["settlements"], ttl=timedelta(days=1), host="sync-host-b", pid=4242)
+    launcher = SyncLauncher()
+    try:
+        assert launcher.start(seeded.engine, "ops-tester")
+        assert launcher.thread is not None
+        launcher.thread.join(timeout=120)
+    finally:
+        held.release()
+    assert launcher.outcome is not None
+    assert launcher.outcome.startswith(
+        "not started: another sync is running: settlements is being synced by a run starting on sync-host-b"
+    ), launcher.outcome
+    with seeded.engine.connect() as conn:  # the refused run leased nothing of its own
+        assert conn.execute(select(SyncLease.entity)).all() == []
 
 
 def test_csv_download_is_audited(app_for: AppFactory, seeded: Seeded) -> None:

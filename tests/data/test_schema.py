@@ -25,6 +25,7 @@ EXPECTED_TABLES = {
     "webhook_rejections",
     "sync_checkpoints",
     "sync_runs",
+    "sync_leases",
     "quarantine",
     "mismatches",
     "mismatch_events",

@@ -211,6 +211,8 @@ def test_cli_run_and_status(sandbox: SandboxHandle, database_url: str, engine: E
     )
     assert result.returncode == 0, result.stderr
     assert "succeeded" in result.stdout
+    # The run ends with an alert evaluation as of its --until (a back-test: nothing is sent).
+    assert f"alerts at {until.isoformat()}: " in result.stdout and "0 notification(s) sent" in result.stdout
     status = run_cli(env, "status", "--json")
     assert status.returncode == 0, status.stderr
     rows = {row["entity"]: row for row in json.loads(status.stdout)}

@@ -1,0 +1,140 @@
+"""Alerts (operations, managers, admin; finance sees the money ones): what is firing now, most severe
+first, then the history; each alert's numbers, a link to the page and filters that show it, the payments
+behind a success-rate drop, and acknowledge / snooze (audited)."""
+
+from datetime import UTC, datetime, timedelta
+
+import streamlit as st
+
+from dashboard import queries, widgets
+from dashboard.auth import require_page
+from dashboard.format import count
+from dashboard.roles import alert_categories
+
+user = require_page("alerts")
+st.title("Alerts")
+categories = alert_categories(user.role)
+st.caption(
+    "Evaluated by `python -m analytics alerts evaluate` after every sync. An alert resolves by itself when "
+    "its condition clears." + (" Your role sees the money alerts." if categories else "")
+)
+if flash := st.session_state.pop("alert_flash", None):
+    st.success(flash)
+
+found = queries.alerts(categories)
+if found.empty:
+    widgets.empty_state(
+        "No alerts so far.",
+        "Alerts appear after `python -m sync run` (which evaluates them) or `python -m analytics alerts evaluate`.",
+    )
+    st.stop()
+
+now = datetime.now(UTC)
+firing = found[found["status"] == "firing"]
+widgets.kpi_row(
+    [
+        widgets.Kpi("Firing", count(len(firing)), help="Conditions that hold now (count)."),
+        widgets.Kpi(
+            "Acknowledged",
+            count(int(firing["acknowledged_by"].notna().sum())),
+            help="Firing, and someone said they are on it.",
+        ),
+        widgets.Kpi(
+            "Snoozed",
+            count(int((firing["snoozed_until"] > now).sum())),
+            help="Firing, notifications paused until the snooze ends.",
+        ),
+        widgets.Kpi(
+            "Resolved", count(int((found["status"] == "resolved").sum())), help="Past episodes (count)."
+        ),
+    ]
+)
+
+COLUMNS = {
+    "id": st.column_config.NumberColumn("#", format="%d"),
+    "severity": "Severity",
+    "title": "Alert",
+    "first_fired_at": widgets.ist_column("Since (IST)"),
+    "last_seen_at": widgets.ist_column("Last seen (IST)"),
+    "resolved_at": widgets.ist_column("Resolved (IST)"),
+    "acknowledged_by": "Acknowledged by",
+    "snoozed_until": widgets.ist_column("Snoozed until (IST)"),
+    "link": st.column_config.LinkColumn("Shown on", display_text="open view"),
+}
+st.subheader(f"Firing now ({count(len(firing))})")
+if firing.empty:
+    st.caption("Nothing is firing.")
+else:
+    st.dataframe(
+        firing,
+        column_order=[c for c in COLUMNS if c != "resolved_at"],
+        column_config=COLUMNS,
+        hide_index=True,
+        key="alerts_firing",
+        on_select="rerun",
+        selection_mode="single-row",
+    )
+history = found[found["status"] == "resolved"]
+with st.expander(f"History ({count(len(history))} resolved)", expanded=firing.empty):
+    st.dataframe(
+        history,
+        column_order=[c for c in COLUMNS if c not in ("snoozed_until",)],
+        column_config=COLUMNS,
+        hide_index=True,
+        key="alerts_history",
+    )
+widgets.csv_download(found.drop(columns=["evidence"]), name="alerts", user=user)
+
+st.subheader("Details")
+ids = [int(v) for v in found["id"]]
+titles = dict(zip(ids, map(str, found["title"]), strict=True))
+widgets.restore_from_url("alert_pick", "alert", ids, int)
+picked = widgets.drill_selector(
+    "Alert (or pick a firing row above)",
+    ids,
+    key="alert_pick",
+    format_func=lambda i: f"#{i} {titles[i]}",
+    table_key="alerts_firing",
+    table_values=[int(v) for v in firing["id"]],
+)
+widgets.keep_in_url("alert", picked)
+if picked is None:
+    st.stop()
+
+alert = found[found["id"] == picked].iloc[0]
+rule = queries.alert_rules().get(str(alert["rule"]), {})
+st.markdown(f"**{alert['title']}** · {alert['severity']} · {alert['status']}")
+st.write(str(alert["message"]))
+st.caption(f"Usually caused by: {rule.get('usual_cause', '—')}")
+if isinstance(alert["link"], str) and alert["link"]:
+    st.link_button("Open the view that shows it", alert["link"], icon=":material/open_in_new:")
+with st.expander("Evidence"):
+    st.json(alert["evidence"])
+if alert["rule"] == "success_drop":
+    st.markdown("**The attempts behind it**")
+    widgets.payments_table(queries.alert_payments(picked), name=f"alert-{picked}-payments", user=user)
+
+if alert["status"] != "firing":
+    st.stop()
+SNOOZES = {"1 hour": timedelta(hours=1), "4 hours": timedelta(hours=4), "1 day": timedelta(days=1)}
+left, right = st.columns(2)
+with left:
+    if st.button("Acknowledge", key="alert_ack", disabled=isinstance(alert["acknowledged_by"], str)):
+        try:
+            queries.acknowledge_alert(picked, user.name, datetime.now(UTC))
+        except queries.AlertError as error:
+            st.error(f"Could not acknowledge: {error}")
+        else:
+            st.session_state["alert_flash"] = f"Alert #{picked} acknowledged by {user.name}."
+            st.rerun()
+with right:
+    length = st.selectbox("Snooze for", list(SNOOZES), key="alert_snooze_for")
+    if st.button("Snooze notifications", key="alert_snooze") and length is not None:
+        moment = datetime.now(UTC)
+        try:
+            queries.snooze_alert(picked, user.name, moment + SNOOZES[length], moment)
+        except queries.AlertError as error:
+            st.error(f"Could not snooze: {error}")
+        else:
+            st.session_state["alert_flash"] = f"Alert #{picked} snoozed for {length} by {user.name}."
+            st.rerun()

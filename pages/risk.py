@@ -1,0 +1,93 @@
+"""Risk (managers, finance, admin): fraud and risk signals of the last day — card-testing bursts,
+velocity outliers, the international share rising — each with its evidence and the payments behind it.
+Signals are for a person to judge: payops never blocks or refunds anything."""
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import queries, widgets
+from dashboard.auth import require_page
+from dashboard.format import count, mask_email, mask_phone
+from dashboard.roles import sees_contact_details
+
+user = require_page("risk")
+st.title("Risk")
+st.caption(
+    "Signals over the last 24 hours (thresholds in docs/alerts.md, *Risk signals*). They flag payments for a "
+    "person to look at; nothing is blocked, refunded or reported to Razorpay."
+)
+
+signals = queries.risk_signals()
+if not signals:
+    widgets.empty_state(
+        "No risk signal in the last 24 hours.",
+        "Signals appear as payments arrive (`python -m sync run`); thresholds are settings (`RISK__…`).",
+    )
+    st.stop()
+
+show_contact = sees_contact_details(user.role)
+
+
+def shown_subject(subject: str) -> str:
+    kind, _, value = subject.partition(":")
+    if show_contact or kind not in ("email", "contact"):
+        return subject
+    masked = mask_email(value) if kind == "email" else mask_phone(value)
+    return f"{kind}:{masked}"
+
+
+frame = pd.DataFrame(
+    [
+        {
+            "kind": signal["kind"],
+            "subject": shown_subject(str(signal["subject"])),
+            "title": signal["title"],
+            "payments": len(signal["payment_ids"]),
+        }
+        for signal in signals
+    ]
+)
+by_kind = frame["kind"].value_counts()
+widgets.kpi_row(
+    [
+        widgets.Kpi("Card testing", count(int(by_kind.get("card_testing", 0))), help="Bursts (count)."),
+        widgets.Kpi("Velocity", count(int(by_kind.get("velocity", 0))), help="Identities over a threshold."),
+        widgets.Kpi("International share", "rising" if by_kind.get("international_share", 0) else "steady"),
+    ]
+)
+st.dataframe(
+    frame,
+    column_config={
+        "kind": "Signal",
+        "subject": "About",
+        "title": "What",
+        "payments": widgets.count_column("Payments"),
+    },
+    hide_index=True,
+    key="risk_signals",
+    on_select="rerun",
+    selection_mode="single-row",
+)
+
+st.subheader("Evidence")
+positions = list(range(len(signals)))
+picked = widgets.drill_selector(
+    "Signal (or pick a row above)",
+    positions,
+    key="risk_pick",
+    format_func=lambda i: f"{frame['title'][i]} · {frame['subject'][i]}",
+    table_key="risk_signals",
+    table_values=positions,
+)
+if picked is None:
+    st.stop()
+signal = signals[picked]
+st.write(str(signal["explanation"]))
+with st.expander("Evidence"):
+    st.json(signal["evidence"])
+if signal["payment_ids"]:
+    widgets.payments_table(
+        queries.signal_payments(tuple(signal["payment_ids"])),
+        name=f"risk-{signal['kind']}-payments",
+        user=user,
+    )
