@@ -107,7 +107,9 @@ MISMATCH_COLUMNS = [
     "evidence",
     "first_seen_at",
     "last_seen_at",
+    "since",
     "age_days",
+    "age_bucket",
     "auto_resolved",
     "resolved_at",
     "updated_by",
@@ -306,6 +308,42 @@ def _age_days(first_seen: datetime, resolved_at: datetime | None, now: datetime)
     return round(((resolved_at or now) - first_seen).total_seconds() / 86_400, 2)
 
 
+# Evidence timestamps of the event a mismatch is about (the capture not settled, the refund not
+# debited, the payment whose webhook never came …): the problem is as old as the earliest of them.
+EVIDENCE_SINCE_KEYS = ("captured_at", "processed_at", "authorized_at", "created_at", "event_created_at")
+
+
+def evidence_since(evidence: Any) -> datetime | None:
+    """When the problem a mismatch's evidence describes began, or None when the evidence has no time."""
+    if not isinstance(evidence, dict):
+        return None
+    stamps = [evidence.get(key) for key in EVIDENCE_SINCE_KEYS]
+    stamps += [p.get("created_at") for p in evidence.get("payments") or [] if isinstance(p, dict)]
+    moments = []
+    for stamp in stamps:
+        if isinstance(stamp, str) and stamp:
+            try:
+                moments.append(as_utc(datetime.fromisoformat(stamp)))
+            except ValueError:
+                continue
+    return min(moments) if moments else None
+
+
+AGE_BUCKETS = ("0–2 days", "3–7 days", "8–30 days", "> 30 days")
+
+
+def age_bucket(age_days: float) -> str:
+    """The age bucket finance reads: 0–2, 3–7, 8–30, more than 30 whole days."""
+    whole = int(age_days)
+    if whole <= 2:
+        return AGE_BUCKETS[0]
+    if whole <= 7:
+        return AGE_BUCKETS[1]
+    if whole <= 30:
+        return AGE_BUCKETS[2]
+    return AGE_BUCKETS[3]
+
+
 def _explanations() -> dict[str, str]:
     from analytics.rules import RULES  # late: rules import webhook health, which is heavier
 
@@ -318,7 +356,12 @@ def _records(rows: list[Any], now: datetime) -> pd.DataFrame:
     for row in rows:
         record = dict(row._mapping)
         record["usual_cause"] = causes.get(record["rule"], "")
-        record["age_days"] = _age_days(record["first_seen_at"], record["resolved_at"], now)
+        # Age comes from the evidence (a refund not debited for 26 days is 26 days old), not from when
+        # reconcile first noticed; the first sighting stands in when the evidence carries no time.
+        since = evidence_since(record["evidence"]) or record["first_seen_at"]
+        record["since"] = since
+        record["age_days"] = _age_days(min(since, record["first_seen_at"]), record["resolved_at"], now)
+        record["age_bucket"] = age_bucket(record["age_days"])
         records.append({column: record.get(column) for column in MISMATCH_COLUMNS})
     if not records:
         return pd.DataFrame({column: pd.Series(dtype=object) for column in MISMATCH_COLUMNS})

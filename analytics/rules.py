@@ -15,7 +15,7 @@ from sqlalchemy import Connection, Table, case, exists, func, literal, or_, sele
 
 from analytics.webhook_health import missing_events, status_conflicts
 from data import money
-from data.ist import ist_day_of, ist_midnight
+from data.ist import ist_day_of, ist_midnight, to_ist
 from data.models import Dispute, Order, Payment, Refund, Settlement, SettlementLine
 from data.settings import DEFAULT_FEE_RATE_RANGES, Settings, get_settings
 from data.vocabulary import CAPTURED_STATUSES
@@ -150,6 +150,11 @@ class Rule:
         return self.explanation_template.format(**_named_thresholds(get_settings()))
 
 
+def _when(moment: datetime) -> str:
+    """A time in an explanation, as the screens show it: `26 Nov 2026, 07:03 IST`."""
+    return f"{to_ist(moment):%d %b %Y, %H:%M} IST"
+
+
 def _iso(value: datetime | date | None) -> str | None:
     if value is None:
         return None
@@ -180,7 +185,7 @@ def _captured_not_settled(conn: Connection, ctx: RuleContext) -> list[Finding]:
                 actual_amount=0,
                 detail=(
                     f"Payment {row.id} ({format_amount(row.amount, row.currency)}) captured "
-                    f"{row.created_at:%Y-%m-%d %H:%M} UTC has no settlement line after T+{ctx.settlement_days} "
+                    f"{_when(row.created_at)} has no settlement line after T+{ctx.settlement_days} "
                     "business days."
                 ),
                 evidence={
@@ -512,7 +517,7 @@ def _authorized_not_captured(conn: Connection, ctx: RuleContext) -> list[Finding
             actual_amount=0,
             detail=(
                 f"Payment {row.id} ({format_amount(row.amount, row.currency)}, {row.method}) was authorized "
-                f"{row.created_at:%Y-%m-%d %H:%M} UTC and is still not captured after {ctx.authorized_days} days: "
+                f"{_when(row.created_at)} and is still not captured after {ctx.authorized_days} days: "
                 "Razorpay will auto-refund it."
             ),
             evidence={
@@ -545,7 +550,7 @@ def _refund_not_debited(conn: Connection, ctx: RuleContext) -> list[Finding]:
             actual_amount=0,
             detail=(
                 f"Refund {row.id} of payment {row.payment_id} ({format_amount(row.amount, row.currency)}), "
-                f"processed {row.created_at:%Y-%m-%d %H:%M} UTC, has no debit line in any settlement after "
+                f"processed {_when(row.created_at)}, has no debit line in any settlement after "
                 f"T+{ctx.settlement_days} business days."
             ),
             evidence={
@@ -657,7 +662,7 @@ def _webhook_missing(conn: Connection, ctx: RuleContext) -> list[Finding]:
             expected_amount=missing.amount,
             detail=(
                 f"No {missing.expected_event} webhook arrived for {missing.entity_id} (status {missing.status} per "
-                f"the API, created {missing.created_at:%Y-%m-%d %H:%M} UTC) within {ctx.webhook_grace_minutes} "
+                f"the API, created {_when(missing.created_at)}) within {ctx.webhook_grace_minutes} "
                 "minutes, although webhooks were flowing then."
             ),
             evidence={

@@ -266,6 +266,15 @@ def _kpis(db: Db, filters: Filters) -> Kpis:
     )
 
 
+def first_payment_day(db: Db) -> date | None:
+    """The first IST day with any payment on record: a comparison period before it has no data."""
+    with reading(db) as conn:
+        first: date | None = conn.execute(
+            select(func.min(_ROLLUP.c.ist_day)).where(_ROLLUP.c.dimension == "all")
+        ).scalar()
+    return first
+
+
 def kpis(db: Db, filters: Filters | None = None, *, compare_previous: bool = False) -> Kpis:
     """Attempts, successes, failures, created, success rate, and volume/value per currency."""
     filters = filters or Filters()

@@ -4,6 +4,7 @@ role's pages go to `st.navigation`, so any other page's URL leads nowhere."""
 import streamlit as st
 
 from dashboard.auth import current_user, render_sign_in, sign_out
+from dashboard.errors import run_page
 from dashboard.roles import pages_for
 
 st.set_page_config(page_title="payops", page_icon=":material/payments:", layout="wide")
@@ -21,4 +22,4 @@ else:
     with st.sidebar:
         st.caption(f"Signed in as **{user.name}** · {user.role.value}")
         st.button("Sign out", on_click=sign_out, key="sign_out")
-    st.navigation(pages).run()
+    run_page(st.navigation(pages))

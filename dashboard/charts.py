@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
 import pandas as pd
 import plotly.graph_objects as go
 
-from dashboard.format import country_alpha_3, country_name, money, to_major
+from dashboard.format import compact_money, country_alpha_3, country_name, minor_digits, money, to_major
+from dashboard.labels import bank_name, reason_text
 
 _LAYOUT = {
     "margin": {"l": 10, "r": 10, "t": 40, "b": 10},
@@ -28,9 +30,23 @@ def _figure(title: str) -> go.Figure:
     return figure
 
 
-def success_trend(current: pd.DataFrame, previous: pd.DataFrame, *, grain: str = "day") -> go.Figure:
-    """Success rate per day (or hour) against the same position in the previous period, dashed."""
-    figure = _figure("Success rate vs previous period")
+def rate_axis_range(*rates: pd.Series) -> list[float] | None:
+    """A y range around the rates shown (not 0–100 %), so a 2-point dip in an 83–85 % line is visible;
+    at least 5 points tall, padded, clipped to 0..1. None when there are no rates."""
+    values = pd.concat([r.dropna().astype(float) for r in rates]) if rates else pd.Series(dtype=float)
+    if values.empty:
+        return None
+    low, high = float(values.min()), float(values.max())
+    pad = max((high - low) * 0.15, (0.05 - (high - low)) / 2, 0.005)
+    return [max(0.0, low - pad), min(1.0, high + pad)]
+
+
+def success_trend(
+    current: pd.DataFrame, previous: pd.DataFrame, *, grain: str = "day", shift_days: int = 0
+) -> go.Figure:
+    """Success rate per day (or hour) against the previous period moved forward by `shift_days` (the
+    period's length), dashed: each previous day sits over the day a period later, data or not."""
+    figure = _figure("Success rate vs previous period" if not previous.empty else "Success rate")
     if not current.empty:
         figure.add_scatter(
             x=current[grain],
@@ -41,8 +57,8 @@ def success_trend(current: pd.DataFrame, previous: pd.DataFrame, *, grain: str =
             hovertemplate="%{x}<br>%{y:.1%} success<br>%{customdata[1]:,} of %{customdata[0]:,} attempts<extra></extra>",
         )
     if not previous.empty and not current.empty:
-        # Shift the previous period onto this period's axis, position by position.
-        offset = pd.Timestamp(current[grain].min()) - pd.Timestamp(previous[grain].min())
+        # By the period's length, not by where each series' data starts (which differs when a day is empty).
+        offset = pd.Timedelta(days=shift_days)
         shifted = [pd.Timestamp(value) + offset for value in previous[grain]]
         figure.add_scatter(
             x=shifted,
@@ -53,7 +69,14 @@ def success_trend(current: pd.DataFrame, previous: pd.DataFrame, *, grain: str =
             name="Previous period",
             hovertemplate="%{customdata[0]}<br>%{y:.1%} success<br>%{customdata[2]} of %{customdata[1]} attempts<extra></extra>",
         )
-    figure.update_yaxes(title="Success rate", tickformat=".0%", rangemode="tozero")
+    shown = [current["success_rate"]] if not current.empty else []
+    shown += [previous["success_rate"]] if not previous.empty and not current.empty else []
+    axis = rate_axis_range(*shown)
+    figure.update_yaxes(
+        title="Success rate (axis fitted to the data)" if axis else "Success rate",
+        tickformat=".1%" if axis and axis[1] - axis[0] < 0.1 else ".0%",
+        range=axis,
+    )
     if grain == "day":
         figure.update_xaxes(title="IST day", **_DAY_TICKS)
     else:
@@ -61,11 +84,23 @@ def success_trend(current: pd.DataFrame, previous: pd.DataFrame, *, grain: str =
     return figure
 
 
+def _label(dimension: str, value: object) -> str:
+    """What a person reads for a bar: country and bank names, reasons in words; the raw code stays in
+    customdata for clicks."""
+    if dimension == "country":
+        return country_name(str(value))
+    if dimension == "bank":
+        return bank_name(str(value))
+    if dimension == "error_reason":
+        return reason_text(str(value))
+    return str(value)
+
+
 def rate_bars(frame: pd.DataFrame, dimension: str, title: str, *, top: int = 15) -> go.Figure:
     """Success rate per value of a dimension; hover shows attempts and successes. Clickable."""
     figure = _figure(title)
     shown = frame.head(top)
-    labels = [country_name(v) if dimension == "country" else str(v) for v in shown[dimension]]
+    labels = [_label(dimension, v) for v in shown[dimension]]
     figure.add_bar(
         x=labels,
         y=shown["success_rate"],
@@ -75,8 +110,15 @@ def rate_bars(frame: pd.DataFrame, dimension: str, title: str, *, top: int = 15)
         name="Success rate",
     )
     figure.update_yaxes(title="Success rate", tickformat=".0%", range=[0, 1])
-    figure.update_xaxes(title=dimension.replace("_", " ").capitalize())
+    figure.update_xaxes(
+        title={"upi_app_name": "UPI app"}.get(dimension, dimension.replace("_", " ").capitalize())
+    )
     return figure
+
+
+# Where plotly.js fetches map geometry: served by the app itself (dashboard/static/topojson/), not by
+# plotly's CDN, so the map renders with no internet. Relative, so it also works behind a path prefix.
+MAP_CONFIG: dict[str, Any] = {"topojsonURL": "app/static/topojson/"}
 
 
 def world_map(frame: pd.DataFrame, *, metric: str) -> go.Figure:
@@ -102,7 +144,13 @@ def world_map(frame: pd.DataFrame, *, metric: str) -> go.Figure:
     )
     figure.update_layout(
         title="Success rate by country" if metric == "success_rate" else "Attempts by country",
-        geo={"showframe": False, "projection": {"type": "natural earth"}},
+        # The whole world, Greenwich in the middle (the shipped geometry spans -180..180).
+        geo={
+            "showframe": False,
+            "projection": {"type": "natural earth", "rotation": {"lon": 0}},
+            "lonaxis": {"range": [-180, 180]},
+            "lataxis": {"range": [-60, 85]},
+        },
         **{k: v for k, v in _LAYOUT.items() if k != "legend"},
     )
     return figure
@@ -113,7 +161,7 @@ def failure_bars(frame: pd.DataFrame, label_column: str = "error_reason") -> go.
     figure = _figure("Why payments failed")
     shown = frame.iloc[::-1]  # plotly draws horizontal bars bottom-up
     figure.add_bar(
-        y=shown[label_column].astype(str),
+        y=[_label(label_column, v) for v in shown[label_column]],
         x=shown["failures"],
         orientation="h",
         customdata=shown[[label_column, "share"]].to_numpy(),
@@ -159,20 +207,49 @@ def settlement_waterfall(steps: Sequence[tuple[str, int]], currency: str) -> go.
         )
     )
     figure.update_layout(title=f"Settlement waterfall ({currency})", showlegend=False, **_LAYOUT)
-    figure.update_yaxes(title=f"Amount ({currency})")
+    running = [sum(values[: i + 1]) for i in range(len(values))]
+    figure.update_yaxes(title=f"Amount ({currency})", **money_ticks(max([*running, *values, 0.0]), currency))
     return figure
 
 
-def count_bars(frame: pd.DataFrame, x: str, y: str, title: str, y_title: str) -> go.Figure:
+def money_ticks(top: float, currency: str, *, ticks: int = 5) -> dict[str, Any]:
+    """Axis ticks for amounts in major units, labelled the way the users read money (₹ in lakh/crore,
+    not plotly's "M"): about `ticks` round steps from 0 to `top`."""
+    if top <= 0:
+        return {}
+    raw = top / ticks
+    magnitude = 10 ** math.floor(math.log10(raw))
+    step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw)
+    values = [step * i for i in range(int(top // step) + 2)]
+    minor = 10 ** minor_digits(currency)
+    # Round steps need no paise: "₹2,000", "₹50 L", not "₹2,000.00", "₹50.00 L".
+    labels = [
+        compact_money(round(value * minor), currency).replace(".00", "") if value else "0" for value in values
+    ]
+    return {"tickvals": values, "ticktext": labels}
+
+
+def count_bars(
+    frame: pd.DataFrame,
+    x: str,
+    y: str,
+    title: str,
+    y_title: str,
+    *,
+    labels: Sequence[str] | None = None,
+    x_title: str | None = None,
+) -> go.Figure:
+    """Counts per value of `x`, labelled with `labels` (human names) when given; a click reports the raw
+    value (customdata), so filters get the code, people read the name."""
     figure = _figure(title)
     figure.add_bar(
-        x=frame[x].astype(str),
+        x=list(labels) if labels is not None else frame[x].astype(str),
         y=frame[y],
         customdata=frame[[x]].to_numpy(),
         hovertemplate="%{x}: %{y:,}<extra></extra>",
     )
     figure.update_yaxes(title=y_title)
-    figure.update_xaxes(title=x.replace("_", " ").capitalize())
+    figure.update_xaxes(title=x_title or x.replace("_", " ").capitalize())
     return figure
 
 

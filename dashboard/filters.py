@@ -25,19 +25,32 @@ DEFAULT_PRESET = "last_7_days"
 
 
 def preset_days(preset: str, today: date) -> tuple[date, date]:
-    """The IST days (first, last, inclusive) a preset covers, counted from `today` (IST)."""
+    """The IST days (first, last, inclusive) a preset covers, counted from `today` (IST).
+
+    "Last 7/30 days" are whole days ending yesterday, so they compare like with like against the days
+    before them (today is not over yet; "Today" and "This month" show it, without a comparison)."""
+    yesterday = today - timedelta(days=1)
     if preset == "today":
         return today, today
     if preset == "yesterday":
-        return today - timedelta(days=1), today - timedelta(days=1)
+        return yesterday, yesterday
     if preset == "last_30_days":
-        return today - timedelta(days=29), today
+        return today - timedelta(days=30), yesterday
     if preset == "this_month":
         return today.replace(day=1), today
     if preset == "last_month":
         last = today.replace(day=1) - timedelta(days=1)
         return last.replace(day=1), last
-    return today - timedelta(days=6), today
+    return today - timedelta(days=7), yesterday
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """What a period's figures are compared with: `previous` (None when there is no fair comparison)
+    and a caption saying which days are compared, or why nothing is."""
+
+    previous: FilterState | None
+    caption: str
 
 
 @dataclass(frozen=True)
@@ -78,6 +91,27 @@ class FilterState:
         previous = self.to_analytics().previous_period()
         assert previous.date_from is not None and previous.date_to is not None  # both days are set here
         return replace(self, first_day=previous.date_from, last_day=previous.date_to, preset="custom")
+
+    def comparison(self, today: date, first_data_day: date | None) -> Comparison:
+        """Like with like: whole IST days against the same number of whole days just before. A period
+        that includes today (not over yet) is not compared, nor one whose previous period starts before
+        the first payment on record (it would count days with no data as zero)."""
+        previous = self.previous()
+        span = f"{previous.first_day:%d %b} – {previous.last_day:%d %b %Y}"
+        if self.last_day >= today:
+            return Comparison(
+                None,
+                "No comparison: the period includes today, which is not over yet. "
+                "Pick a period that ends yesterday (e.g. Last 7 days) to compare whole days.",
+            )
+        if first_data_day is None or previous.first_day < first_data_day:
+            since = f" (payments on record start {first_data_day:%d %b %Y})" if first_data_day else ""
+            return Comparison(
+                None,
+                f"No comparison: the previous period ({span}) is not fully covered by the data{since}.",
+            )
+        days = "1 whole IST day" if self.days == 1 else f"{self.days} whole IST days"
+        return Comparison(previous, f"Compared with the {days} before: {span}.")
 
     def describe(self) -> str:
         label = PRESETS.get(self.preset, "Custom dates")

@@ -7,9 +7,10 @@ grouping. Times are shown in IST with the zone written out.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import pycountry
-from babel.numbers import format_decimal
+from babel.numbers import format_compact_currency, format_decimal
 
 from data import money as data_money
 
@@ -23,6 +24,35 @@ from data.ist import today_ist as today_ist
 money = data_money.display
 to_major = data_money.to_major
 minor_digits = data_money.minor_digits
+
+
+# A metric card shows about this many characters of its value at 1280 px, four cards to a row.
+CARD_CHARS = 12
+
+
+def compact_money(minor: int, currency: str) -> str:
+    """Money short enough for a card: ₹ in lakh/crore (`₹1.61 Cr`, `₹12.35 L`), other currencies
+    with babel's compact form (`$1.2M`). Small amounts stay exact."""
+    major = to_major(minor, currency)
+    if currency == "INR":
+        sign = "−" if major < 0 else ""
+        size = abs(major)
+        if size >= 10_000_000:
+            return f"{sign}₹{size / 10_000_000:,.2f} Cr"
+        if size >= 100_000:
+            return f"{sign}₹{size / 100_000:,.2f} L"
+        return money(minor, currency)
+    if abs(major) < 100_000:
+        return money(minor, currency)
+    return str(format_compact_currency(major, currency, locale="en_US", fraction_digits=2))
+
+
+def card_money(minor: int, currency: str) -> tuple[str, str | None]:
+    """(what a card shows, the exact figure when the shown one is compacted, else None)."""
+    exact = money(minor, currency)
+    if len(exact) <= CARD_CHARS:
+        return exact, None
+    return compact_money(minor, currency), exact
 
 
 def count(value: int | None) -> str:
@@ -100,6 +130,36 @@ def country_alpha_3(alpha_2: str | None) -> str | None:
         return None
     country = pycountry.countries.get(alpha_2=alpha_2.upper())
     return str(country.alpha_3) if country is not None else None
+
+
+# Evidence keys that hold money in minor units, and keys that hold ISO timestamps (see analytics/rules.py).
+_EVIDENCE_MONEY = {"amount", "fee", "tax", "credits", "debits", "difference", "amount_paid", "order_amount"}
+_EVIDENCE_TIMES = {"due_before"}
+
+
+def evidence_for_display(evidence: Any, currency: str | None = None) -> Any:
+    """A mismatch's evidence as a person reads it: money formatted in its currency (not raw paise),
+    timestamps in IST with the zone written, human key names. Exports keep the raw evidence."""
+    if isinstance(evidence, list):
+        return [evidence_for_display(item, currency) for item in evidence]
+    if not isinstance(evidence, dict):
+        return evidence
+    code = str(evidence.get("currency") or currency or "") or None
+    shown: dict[str, Any] = {}
+    for key, value in evidence.items():
+        label = str(key).replace("_", " ")
+        if key in _EVIDENCE_MONEY and isinstance(value, int) and code:
+            shown[label] = money(value, code)
+        elif (str(key).endswith("_at") or key in _EVIDENCE_TIMES) and isinstance(value, str):
+            try:
+                shown[label] = ist(datetime.fromisoformat(value))
+            except ValueError:
+                shown[label] = value
+        elif value is None:
+            shown[label] = "—"
+        else:
+            shown[label] = evidence_for_display(value, code)
+    return shown
 
 
 RAZORPAY_PAYMENT_URL = "https://dashboard.razorpay.com/app/payments/{payment_id}"

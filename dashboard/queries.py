@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, Concatenate, Literal, ParamSpec, TypeVar
 
 import pandas as pd
@@ -113,6 +113,11 @@ def cached(ttl: int) -> Callable[[Callable[Concatenate[Engine, P], R]], Callable
 
 
 # --- success rates, failures -----------------------------------------------------------------------
+
+
+@cached(ttl=TTL_SECONDS)
+def first_payment_day(db: Engine) -> date | None:
+    return analytics_success.first_payment_day(db)
 
 
 @cached(ttl=TTL_SECONDS)

@@ -4,6 +4,7 @@ sync's own Python API (`sync.pull.run_sync`), recorded in sync_runs with trigger
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -24,17 +25,25 @@ class SyncLauncher:
     def running(self) -> bool:
         return self.thread is not None and self.thread.is_alive()
 
-    def start(self, engine: Engine, actor: str) -> bool:
-        """Start a sync in the background; False when one is already running."""
+    def start(self, engine: Engine, actor: str, *, on_finish: Callable[[], None] = lambda: None) -> bool:
+        """Start a sync in the background; False when one is already running. `on_finish` runs when the
+        sync has ended, succeeded or not (the page passes the cache clearing, so every page then reads
+        the new run's figures)."""
         with self._lock:
             if self.running:
                 return False
             self.started_at, self.started_by, self.outcome = datetime.now(UTC), actor, None
             self.thread = threading.Thread(
-                target=self._run, args=(engine,), name="payops-dashboard-sync", daemon=True
+                target=self._run_then, args=(engine, on_finish), name="payops-dashboard-sync", daemon=True
             )
             self.thread.start()
             return True
+
+    def _run_then(self, engine: Engine, on_finish: Callable[[], None]) -> None:
+        try:
+            self._run(engine)
+        finally:
+            on_finish()
 
     def _run(self, engine: Engine) -> None:
         from data.settings import get_settings

@@ -12,11 +12,30 @@ import pandas as pd
 import streamlit as st
 
 from analytics.filters import Filters as AnalyticsFilters
-from analytics.success import Outcome
-from dashboard import queries
+from analytics.success import Kpis, Outcome
+from dashboard import charts, queries
 from dashboard.auth import SignedInUser
-from dashboard.filters import ALL, PRESETS, QUERY_KEYS, FilterState, default_filters, from_query, preset_days
-from dashboard.format import IST, country_name, mask_email, mask_phone, money, razorpay_payment_url, today_ist
+from dashboard.filters import (
+    ALL,
+    PRESETS,
+    QUERY_KEYS,
+    Comparison,
+    FilterState,
+    default_filters,
+    from_query,
+    preset_days,
+)
+from dashboard.format import (
+    IST,
+    card_money,
+    country_name,
+    mask_email,
+    mask_phone,
+    money,
+    razorpay_payment_url,
+    today_ist,
+)
+from dashboard.labels import rows, upi_app
 from dashboard.roles import sees_contact_details
 
 _SAVED_FILTERS = "payops_filters"
@@ -112,6 +131,44 @@ def filter_bar(*, currency: bool = True, method: bool = True, country: bool = Tr
     return filters
 
 
+def comparison(filters: FilterState) -> Comparison:
+    """What this period is fairly compared with (see FilterState.comparison); every page's deltas use it."""
+    return filters.comparison(today_ist(), queries.first_payment_day())
+
+
+def previous_kpis(compared: Comparison) -> Kpis | None:
+    """The previous period's headline figures, or None when there is no fair comparison."""
+    if compared.previous is None:
+        return None
+    return queries.kpis(compared.previous.to_analytics(), compare_previous=False)
+
+
+def success_trend(filters: FilterState, compared: Comparison, *, key: str) -> None:
+    """The day-by-day success rate, with the previous period dashed over it when it is comparable."""
+    previous = (
+        queries.success_rates("day", compared.previous.to_analytics())
+        if compared.previous is not None
+        else pd.DataFrame()
+    )
+    figure = charts.success_trend(
+        queries.success_rates("day", filters.to_analytics()), previous, shift_days=filters.days
+    )
+    st.plotly_chart(figure, key=key)
+
+
+def group_by_upi_app(by_handle: pd.DataFrame) -> pd.DataFrame:
+    """Success rates per UPI handle summed per issuing app (dashboard/labels.py), busiest app first."""
+    grouped = (
+        by_handle.assign(upi_app_name=[upi_app(h) for h in by_handle["upi_app"]])
+        .groupby("upi_app_name", as_index=False)[["attempts", "successes", "failures"]]
+        .sum()
+    )
+    grouped["success_rate"] = [
+        s / a if a else None for s, a in zip(grouped["successes"], grouped["attempts"], strict=True)
+    ]
+    return grouped.sort_values("attempts", ascending=False).reset_index(drop=True)
+
+
 # --- KPI cards -------------------------------------------------------------------------------------
 
 
@@ -122,6 +179,15 @@ class Kpi:
     delta: str | None = None
     help: str | None = None
     delta_color: str = "normal"  # "inverse" when up is bad (failures, lag)
+
+
+def money_kpi(label: str, minor: int, currency: str, *, help: str | None = None) -> Kpi:
+    """A money card whose value always fits: compact lakh/crore when the exact figure is too long, with
+    the exact figure in the card's help."""
+    shown, exact = card_money(minor, currency)
+    if exact is None:
+        return Kpi(label, shown, help=help)
+    return Kpi(label, shown, help=f"Exactly {exact}." + (f" {help}" if help else ""))
 
 
 def kpi_row(cards: Sequence[Kpi]) -> None:
@@ -217,7 +283,7 @@ def csv_download(
     if filters is not None:
         detail["filters"] = {key: str(value) for key, value in filters.to_query().items()}
     st.download_button(
-        f"Download CSV ({len(frame):,} rows)",
+        f"Download CSV ({rows(len(frame))})",
         data=frame.to_csv(index=False).encode("utf-8"),
         file_name=f"payops-{name}-{stamp}.csv",
         mime="text/csv",
@@ -235,6 +301,7 @@ def payments_table(
     user: SignedInUser,
     filters: FilterState | None = None,
     total: int | None = None,
+    on_row_click: Callable[[], None] | None = None,
 ) -> None:
     """Payments with amounts in their currency, IST times and a link to Razorpay; CSV below.
     `total` is how many payments the number behind the table counts, when the table holds only the newest."""
@@ -271,7 +338,7 @@ def payments_table(
         hide_index=True,
         width="stretch",
         key=f"table_{name}",
-        on_select="rerun",
+        on_select=on_row_click or "rerun",
         selection_mode="single-row",
     )
     csv_download(mask_contacts(frame, user), name=name, user=user, filters=filters)
@@ -306,8 +373,16 @@ def payments_behind(
     )
 
 
+# --- click-to-filter -------------------------------------------------------------------------------
+# Every chart or table click that filters goes through `select_on_click`: an `on_select` callback. It
+# runs before the next script run, while no widget is drawn yet, so it may write the key of the widget
+# it filters (writing that key after the widget exists raises StreamlitAPIException
+# "StreamlitWidgetAlreadyInstantiatedError"). The widget then simply shows the clicked value.
+
+
 def chart_picks(chart_key: str, field: str = "x") -> list[Any]:
-    """The values of the points/bars selected in a plotly chart drawn with `on_select`."""
+    """The values of the points/bars selected in a plotly chart drawn with `on_select`: each point's
+    first customdata value (the raw value behind a label), else its `field`."""
     state = st.session_state.get(chart_key)
     if not state:
         return []
@@ -327,35 +402,42 @@ def table_picks(table_key: str) -> list[int]:
     return list(state.get("selection", {}).get("rows", []))
 
 
-def drill_selector(
-    label: str,
+def select_on_click(
+    source_key: str,
+    target_key: str,
     options: Sequence[Any],
     *,
-    key: str,
-    format_func: Callable[[Any], str] = str,
-    chart_key: str | None = None,
-    chart_field: str = "x",
-    chart_value: Callable[[Any], Any] = lambda value: value,
-    more_charts: Sequence[tuple[str, Callable[[Any], Any]]] = (),
-    table_key: str | None = None,
-    table_values: Sequence[Any] = (),
+    to_option: Callable[[Any], Any] = lambda value: value,
+    field: str = "x",
+    rows: Sequence[Any] | None = None,
+) -> Callable[[], None]:
+    """The `on_select` callback for the chart (or, with `rows`, the table) drawn with key `source_key`:
+    the clicked bar's value (`to_option(value)`), or `rows[i]` for a clicked row i, becomes the value of
+    widget `target_key` when it is one of `options`. Clearing a selection leaves the widget alone, so
+    choosing by hand afterwards still works."""
+    allowed = list(options)
+    table_rows = list(rows) if rows is not None else None
+
+    def apply() -> None:
+        if table_rows is not None:
+            clicked = [table_rows[row] for row in table_picks(source_key) if 0 <= row < len(table_rows)]
+        else:
+            clicked = [to_option(value) for value in chart_picks(source_key, field)]
+        chosen = next((value for value in clicked if value in allowed), None)
+        if chosen is not None:
+            st.session_state[target_key] = chosen
+
+    return apply
+
+
+def drill_selector(
+    label: str, options: Sequence[Any], *, key: str, format_func: Callable[[Any], str] = str
 ) -> Any | None:
-    """A "show payments for …" picker. Clicking a bar in chart `chart_key` or a row in table `table_key`
-    picks the same value, so a chart, a table and the keyboard all lead to the same drill-down."""
-    clicked: list[Any] = []
-    if chart_key is not None:
-        clicked += [chart_value(value) for value in chart_picks(chart_key, chart_field)]
-    for other_key, to_option in more_charts:
-        clicked += [to_option(value) for value in chart_picks(other_key)]
-    if table_key is not None:
-        clicked += [table_values[row] for row in table_picks(table_key) if row < len(table_values)]
-    clicked = [value for value in clicked if value in options]
+    """A "show payments for …" picker. Charts and tables that lead to it pass
+    `on_select=select_on_click(..., target_key=key)`, so a click, a row and the keyboard all lead to the
+    same drill-down."""
     if st.session_state.get(key) not in (None, *options):
-        st.session_state[key] = None
-    # Only a new click moves the picker, so choosing by hand afterwards still works.
-    if clicked and st.session_state.get(f"{key}_clicked") != clicked[0]:
-        st.session_state[key] = clicked[0]
-    st.session_state[f"{key}_clicked"] = clicked[0] if clicked else None
+        st.session_state[key] = None  # a value from another period/filter: not drawn yet, so allowed
     return st.selectbox(
         label,
         [None, *options],

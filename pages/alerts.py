@@ -71,7 +71,9 @@ else:
         column_config=COLUMNS,
         hide_index=True,
         key="alerts_firing",
-        on_select="rerun",
+        on_select=widgets.select_on_click(
+            "alerts_firing", "alert_pick", [int(v) for v in firing["id"]], rows=[int(v) for v in firing["id"]]
+        ),
         selection_mode="single-row",
     )
 history = found[found["status"] == "resolved"]
@@ -94,8 +96,6 @@ picked = widgets.drill_selector(
     ids,
     key="alert_pick",
     format_func=lambda i: f"#{i} {titles[i]}",
-    table_key="alerts_firing",
-    table_values=[int(v) for v in firing["id"]],
 )
 widgets.keep_in_url("alert", picked)
 if picked is None:

@@ -12,9 +12,10 @@ st.title("Failures")
 
 filters = widgets.filter_bar()
 query = filters.to_analytics()
-st.caption(f"{filters.describe()} · a failure is a payment whose final status is failed")
+compared = widgets.comparison(filters)
+st.caption(f"{filters.describe()} · a failure is a payment whose final status is failed · {compared.caption}")
 
-summary = queries.kpis(query, compare_previous=True)
+summary = queries.kpis(query, compare_previous=False)
 if summary.attempts == 0:
     widgets.empty_state("No payments in this period.", widgets.NO_PAYMENTS_NEXT_STEP)
     st.stop()
@@ -23,7 +24,12 @@ if summary.failures == 0:
     st.stop()
 
 reasons = queries.failure_reasons(query, limit=15)
-previous = summary.previous
+by_method = queries.failure_reasons(query, by=("method",), limit=20)
+# Every bar, reason row and the picker below lead to the same drill-down (dimension, value).
+reason_options = [("error_reason", str(value)) for value in reasons["error_reason"]]
+method_options = [("method", str(value)) for value in by_method["method"]]
+drill_options = list(dict.fromkeys([*reason_options, *method_options]))
+previous = widgets.previous_kpis(compared)
 top = reasons.iloc[0]
 widgets.kpi_row(
     [
@@ -52,7 +58,18 @@ widgets.kpi_row(
     ]
 )
 
-st.plotly_chart(charts.failure_bars(reasons), key="failure_bars", on_select="rerun", selection_mode="points")
+st.plotly_chart(
+    charts.failure_bars(reasons),
+    key="failure_bars",
+    on_select=widgets.select_on_click(
+        "failure_bars",
+        "failure_drill",
+        drill_options,
+        field="y",
+        to_option=lambda v: ("error_reason", str(v)),
+    ),
+    selection_mode="points",
+)
 st.dataframe(
     reasons,
     column_config={
@@ -64,38 +81,33 @@ st.dataframe(
     },
     hide_index=True,
     key="failure_reasons_table",
-    on_select="rerun",
+    on_select=widgets.select_on_click(
+        "failure_reasons_table", "failure_drill", drill_options, rows=reason_options
+    ),
     selection_mode="single-row",
 )
 widgets.csv_download(reasons, name="failure-reasons", user=user, filters=filters)
 
 st.subheader("By payment mode")
-by_method = queries.failure_reasons(query, by=("method",), limit=20)
 st.plotly_chart(
     charts.count_bars(
         by_method, "method", "failures", "Failed payments by payment mode", "Failed payments (count)"
     ),
     key="failure_methods",
-    on_select="rerun",
+    on_select=widgets.select_on_click(
+        "failure_methods", "failure_drill", drill_options, to_option=lambda v: ("method", str(v))
+    ),
     selection_mode="points",
 )
 
 st.subheader("Failed payments behind a bar")
 bars = {"error_reason": reasons, "method": by_method}
 labels = {"error_reason": "Reason", "method": "Payment mode"}
-reason_options = [("error_reason", str(value)) for value in reasons["error_reason"]]
-method_options = [("method", str(value)) for value in by_method["method"]]
 picked = widgets.drill_selector(
     "Show failed payments for (or click a bar / a reason row above)",
-    list(dict.fromkeys([*reason_options, *method_options])),
+    drill_options,
     key="failure_drill",
     format_func=lambda pick: f"{labels[pick[0]]}: {pick[1]}",
-    chart_key="failure_bars",
-    chart_field="y",
-    chart_value=lambda value: ("error_reason", str(value)),
-    more_charts=[("failure_methods", lambda value: ("method", str(value)))],
-    table_key="failure_reasons_table",
-    table_values=reason_options,
 )
 widgets.payments_behind(
     picked,

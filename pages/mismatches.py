@@ -7,11 +7,11 @@ import pandas as pd
 import streamlit as st
 
 from analytics.mismatch_bulk import BULK_ACTIONS, BulkConflict, MismatchFilter
-from analytics.mismatches import STATUSES, allowed_decisions
+from analytics.mismatches import AGE_BUCKETS, STATUSES, allowed_decisions
 from dashboard import charts, queries, widgets
 from dashboard import mismatch_work as work
 from dashboard.auth import require_page
-from dashboard.format import count, money, razorpay_payment_url
+from dashboard.format import count, evidence_for_display, money, razorpay_payment_url
 from dashboard.roles import can_decide_mismatches
 
 user = require_page("mismatches")
@@ -69,8 +69,13 @@ if summary.empty:
     )
     st.stop()
 
+# Cards and charts follow the rule filter, like the table (the status filter is what the cards split by).
+if rule is not None:
+    summary = summary[summary["rule"] == rule]
 by_status = summary.groupby("status")["count"].sum()
-open_rows = summary[summary["status"] == "open"]
+for_rule = queries.mismatches(rule=rule)
+unresolved_rows = for_rule[for_rule["status"] != "resolved"]
+open_ages = for_rule[for_rule["status"] == "open"]["age_days"]
 widgets.kpi_row(
     [
         widgets.Kpi(
@@ -86,38 +91,78 @@ widgets.kpi_row(
         ),
         widgets.Kpi(
             "Oldest open",
-            f"{float(open_rows['oldest_age_days'].max()):.1f} days" if not open_rows.empty else "—",
-            help="Days since the oldest open mismatch was first seen.",
+            f"{int(float(open_ages.max()))} days" if not open_ages.empty else "—",
+            help="Age of the oldest open mismatch, from its evidence (e.g. since the refund was processed).",
         ),
     ]
 )
 
-unresolved = (
-    summary[summary["status"] != "resolved"]
-    .groupby("rule")["count"]
-    .sum()
-    .sort_values(ascending=False)
-    .reset_index()
-)
-unresolved = unresolved[unresolved["count"] > 0]
-if not unresolved.empty:
-    st.plotly_chart(
-        charts.count_bars(
-            unresolved,
-            "rule",
-            "count",
-            "Unresolved by rule",
-            "Mismatches (count)",
-        ),
-        key="mismatch_rules_chart",
-        on_select="rerun",
-        selection_mode="points",
+if not unresolved_rows.empty:
+    by_rule = (
+        unresolved_rows.groupby("rule").size().sort_values(ascending=False).rename("count").reset_index()
     )
-    clicked = [p for p in widgets.chart_picks("mismatch_rules_chart") if p in rules]
-    if clicked and st.session_state.get("mismatch_rule_clicked") != clicked[0]:
-        st.session_state["mismatch_rule_clicked"] = clicked[0]
-        st.session_state["mismatch_rule"] = clicked[0]
-        st.rerun()
+    by_age = (
+        unresolved_rows.groupby("age_bucket")
+        .size()
+        .reindex(list(AGE_BUCKETS), fill_value=0)
+        .rename("count")
+        .rename_axis("age_bucket")
+        .reset_index()
+    )
+    by_rule_column, by_age_column = st.columns(2)
+    with by_rule_column:
+        st.plotly_chart(
+            charts.count_bars(
+                by_rule,
+                "rule",
+                "count",
+                "Unresolved by rule",
+                "Mismatches (count)",
+                labels=[str(rules.get(r, {}).get("title", r)) for r in by_rule["rule"]],
+            ),
+            key="mismatch_rules_chart",
+            on_select=widgets.select_on_click("mismatch_rules_chart", "mismatch_rule", list(rules)),
+            selection_mode="points",
+        )
+    with by_age_column:
+        st.plotly_chart(
+            charts.count_bars(
+                by_age,
+                "age_bucket",
+                "count",
+                "Unresolved by age",
+                "Mismatches (count)",
+                x_title="Age (from evidence)",
+            ),
+            key="mismatch_age_chart",
+        )
+    stake = unresolved_rows.assign(
+        at_stake=[
+            abs(int(e if pd.notna(e) else 0) - int(a if pd.notna(a) else 0))
+            for e, a in zip(unresolved_rows["expected_amount"], unresolved_rows["actual_amount"], strict=True)
+        ]
+    )
+    stake = stake[stake["currency"].notna()]
+    if not stake.empty:
+        per_rule = stake.groupby(["rule", "currency"], as_index=False).agg(
+            mismatches=("id", "size"), at_stake=("at_stake", "sum")
+        )
+        st.caption("Money at stake per rule: Σ |expected − actual| of unresolved mismatches, per currency.")
+        st.dataframe(
+            widgets.with_money(
+                per_rule.assign(title=[str(rules.get(r, {}).get("title", r)) for r in per_rule["rule"]]),
+                "at_stake",
+            ),
+            column_order=["title", "currency", "mismatches", "at_stake_shown"],
+            column_config={
+                "title": "Rule",
+                "currency": "Currency",
+                "mismatches": widgets.count_column("Unresolved"),
+                "at_stake_shown": widgets.money_column("Money at stake"),
+            },
+            hide_index=True,
+            key="mismatch_stake_table",
+        )
 
 # One filter for the table, the worklist, the bulk actions and the export (age from the evidence).
 selection = MismatchFilter(
@@ -193,6 +238,9 @@ if found.empty:
 
 ids = [int(v) for v in found["id"]]
 shown = found.assign(
+    rule_title=[str(rules.get(r, {}).get("title", r)) for r in found["rule"]],
+    payment_id=[v if isinstance(v, str) and v else "—" for v in found["payment_id"]],
+    settlement_id=[v if isinstance(v, str) and v else "—" for v in found["settlement_id"]],
     expected_shown=[
         money(int(v), str(c)) if pd.notna(v) and c else "—"
         for v, c in zip(found["expected_amount"], found["currency"], strict=True)
@@ -208,17 +256,22 @@ shown = found.assign(
     ),
 )
 TABLE_COLUMNS = [
-    "id", "rule", "severity", "status", "age_days", "payment_id", "settlement_id",
+    "id", "rule_title", "severity", "status", "age_days", "age_bucket", "payment_id", "settlement_id",
     "expected_shown", "actual_shown", "first_seen_at", "razorpay",
 ]  # fmt: skip
 st.dataframe(
     shown[TABLE_COLUMNS],  # only what is shown: the evidence dicts stay out of the browser payload
     column_config={
         "id": st.column_config.NumberColumn("#", format="%d"),
-        "rule": "Rule",
+        "rule_title": "Rule",
+        "age_bucket": "Age bucket",
         "severity": "Severity",
         "status": "Status",
-        "age_days": st.column_config.NumberColumn("Age (days)", format="%.1f"),
+        "age_days": st.column_config.NumberColumn(
+            "Age (days)",
+            format="%.1f",
+            help="From the evidence: since the capture, refund or event it is about.",
+        ),
         "payment_id": "Payment",
         "settlement_id": "Settlement",
         "expected_shown": widgets.money_column("Expected"),
@@ -228,7 +281,7 @@ st.dataframe(
     },
     hide_index=True,
     key="mismatch_table",
-    on_select="rerun",
+    on_select=widgets.select_on_click("mismatch_table", "mismatch_pick", ids, rows=ids),
     selection_mode="single-row",
 )
 widgets.csv_download(found.drop(columns=["evidence"]), name="mismatches", user=user)
@@ -240,8 +293,6 @@ picked = widgets.drill_selector(
     ids,
     key="mismatch_pick",
     format_func=lambda i: f"#{i} {rule_of[i]}",
-    table_key="mismatch_table",
-    table_values=ids,
 )
 if picked is None:
     st.stop()
@@ -252,7 +303,8 @@ st.markdown(f"**{rule_info.get('title', row['rule'])}** · {row['severity']} · 
 st.write(str(row["explanation"]))
 st.caption(f"Usually caused by: {row['usual_cause']}")
 with st.expander("Evidence", expanded=True):
-    st.json(row["evidence"] if isinstance(row["evidence"], dict) else {"evidence": str(row["evidence"])})
+    evidence = row["evidence"] if isinstance(row["evidence"], dict) else {"evidence": str(row["evidence"])}
+    st.json(evidence_for_display(evidence, row["currency"] if isinstance(row["currency"], str) else None))
 history = queries.mismatch_history(picked)
 st.dataframe(
     history,
@@ -272,12 +324,23 @@ if not may_decide:
     st.stop()
 
 with st.form("mismatch_decision", clear_on_submit=True):
+    # No decision is preselected: after "acknowledge", the next one must be chosen, not defaulted.
     decision = st.radio(
-        "Decision", allowed_decisions(str(row["status"])), horizontal=True, key="mismatch_decision_choice"
+        "Decision",
+        allowed_decisions(str(row["status"])),
+        index=None,
+        horizontal=True,
+        key="mismatch_decision_choice",
     )
-    note = st.text_area("Note (kept in the audit trail)", max_chars=2000, key="mismatch_note")
+    note = st.text_area(
+        "Note (kept in the audit trail; required to resolve)", max_chars=2000, key="mismatch_note"
+    )
     submitted = st.form_submit_button("Record decision", type="primary")
-if submitted and decision is not None:
+if submitted and decision is None:
+    st.warning("Pick a decision first.")
+elif submitted and decision == "resolve" and not note.strip():
+    st.warning("Resolving needs a note: say what was done (e.g. the ticket, the refund id, the fix).")
+elif submitted and decision is not None:
     try:
         queries.decide_mismatch(picked, decision, user.name, note.strip() or None)
     except queries.MismatchError as error:

@@ -6,23 +6,24 @@ from dataclasses import replace
 import pandas as pd
 import streamlit as st
 
-from dashboard import charts, queries, widgets
+from dashboard import queries, widgets
 from dashboard.auth import require_page
-from dashboard.format import count, money, percent, percent_points
+from dashboard.format import count, percent, percent_points
 
 user = require_page("overview")
 st.title("Overview")
 
 filters = widgets.filter_bar()
 query = filters.to_analytics()
-st.caption(f"{filters.describe()} · compared with the {filters.days} days before")
+compared = widgets.comparison(filters)
+st.caption(f"{filters.describe()} · {compared.caption}")
 
-summary = queries.kpis(query, compare_previous=True)
+summary = queries.kpis(query, compare_previous=False)
 if summary.attempts == 0:
     widgets.empty_state("No payments in this period.", widgets.NO_PAYMENTS_NEXT_STEP)
     st.stop()
 
-previous = summary.previous
+previous = widgets.previous_kpis(compared)
 widgets.kpi_row(
     [
         widgets.Kpi(
@@ -54,9 +55,10 @@ st.subheader("Money by currency")
 st.caption("Each currency on its own row; amounts are never added across currencies.")
 per_currency = summary.per_currency
 money_cards = [
-    widgets.Kpi(
+    widgets.money_kpi(
         f"Successful value ({row['currency']})",
-        money(int(row["success_amount"]), str(row["currency"])),
+        int(row["success_amount"]),
+        str(row["currency"]),
         help=f"Sum of successful payment amounts in {row['currency']}; {count(int(row['successes']))} payments.",
     )
     # The busiest currencies first (INR for an Indian merchant); the table below lists every one.
@@ -66,9 +68,7 @@ if money_cards:
     widgets.kpi_row(money_cards)
 
 st.subheader("Success rate, day by day")
-trend = queries.success_rates("day", query)
-previous_trend = queries.success_rates("day", query.previous_period())
-st.plotly_chart(charts.success_trend(trend, previous_trend), key="overview_trend")
+widgets.success_trend(filters, compared, key="overview_trend")
 
 currency_table = widgets.with_money(per_currency, "attempt_amount", "success_amount")
 currency_table = currency_table.assign(
@@ -81,6 +81,7 @@ currency_table = currency_table.assign(
         dtype="float",
     )
 )
+currencies = list(per_currency["currency"])
 st.dataframe(
     currency_table,
     column_order=[
@@ -101,19 +102,18 @@ st.dataframe(
     },
     hide_index=True,
     key="overview_currency_table",
-    on_select="rerun",
+    on_select=widgets.select_on_click(
+        "overview_currency_table", "overview_drill_currency", currencies, rows=currencies
+    ),
     selection_mode="single-row",
 )
 widgets.csv_download(per_currency, name="overview-by-currency", user=user, filters=filters)
 
 st.subheader("Payments behind the figures")
-currencies = list(per_currency["currency"])
 picked = widgets.drill_selector(
     "Show the latest payments in currency (or pick a row above)",
     currencies,
     key="overview_drill_currency",
-    table_key="overview_currency_table",
-    table_values=currencies,
 )
 if picked is not None:
     payments = queries.payments_drilldown(replace(query, currency=picked))

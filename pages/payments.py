@@ -39,7 +39,12 @@ if matches.empty:
 
 st.caption(f"{len(matches)} payment(s) match")
 ids = [str(v) for v in matches["id"]]
-widgets.payments_table(matches, name="payment-search", user=user)
+widgets.payments_table(
+    matches,
+    name="payment-search",
+    user=user,
+    on_row_click=widgets.select_on_click("table_payment-search", "payment_pick", ids, rows=ids),
+)
 payment_id = (
     ids[0]
     if len(ids) == 1
@@ -47,8 +52,6 @@ payment_id = (
         "Open payment (or pick a row above)",
         ids,
         key="payment_pick",
-        table_key="table_payment-search",
-        table_values=ids,
     )
 )
 if payment_id is None:

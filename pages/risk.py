@@ -65,7 +65,9 @@ st.dataframe(
     },
     hide_index=True,
     key="risk_signals",
-    on_select="rerun",
+    on_select=widgets.select_on_click(
+        "risk_signals", "risk_pick", list(range(len(frame))), rows=list(range(len(frame)))
+    ),
     selection_mode="single-row",
 )
 
@@ -76,8 +78,6 @@ picked = widgets.drill_selector(
     positions,
     key="risk_pick",
     format_func=lambda i: f"{frame['title'][i]} · {frame['subject'][i]}",
-    table_key="risk_signals",
-    table_values=positions,
 )
 if picked is None:
     st.stop()

@@ -2,6 +2,8 @@
 it adds up to its lines, whether it reached the bank (with the statements' coverage, and an upload of
 statements for finance), what is captured but not settled yet (and how old), and the lines of any one."""
 
+from dataclasses import replace
+
 import streamlit as st
 
 from dashboard import bank, charts, queries, widgets
@@ -22,7 +24,9 @@ st.caption(
 
 waterfalls = queries.settlement_waterfalls(query)
 settlement_rows = queries.settlements(query)
-pending = queries.pending_settlement(query)
+# Not settled yet is a question about now, not about the period: every capture still waiting, by age,
+# whatever period is picked (a one-day period would otherwise only ever show the youngest bucket).
+pending = queries.pending_settlement(replace(query, date_from=None, date_to=None))
 if not waterfalls and settlement_rows.empty and pending.empty:
     widgets.empty_state(
         "No settlements or captured payments in this period.",
@@ -37,23 +41,38 @@ if len(waterfalls) > 1:
     picked = st.segmented_control("Currency", currencies, default=currencies[0], key="settlement_currency")
     chosen = next((w for w in waterfalls if w.currency == picked), chosen)
 
+# The table, the payout and "not adding up" follow the currency shown in the cards.
+if chosen is not None and not settlement_rows.empty:
+    settlement_rows = settlement_rows[settlement_rows["currency"] == chosen.currency]
+settlement_ids = list(settlement_rows["id"]) if not settlement_rows.empty else []
+not_adding_up = (
+    settlement_rows[settlement_rows["difference"] != 0] if not settlement_rows.empty else settlement_rows
+)
+
 if chosen is not None:
-    mismatched = int((settlement_rows["difference"] != 0).sum()) if not settlement_rows.empty else 0
+    mismatched = len(not_adding_up)
+    payout = int(settlement_rows["amount"].sum()) if not settlement_rows.empty else chosen.net
     widgets.kpi_row(
         [
-            widgets.Kpi(
-                "Gross settled", money(chosen.gross, chosen.currency), help="Σ payment-line amounts."
-            ),
-            widgets.Kpi(
+            widgets.money_kpi("Gross settled", chosen.gross, chosen.currency, help="Σ payment-line amounts."),
+            widgets.money_kpi(
                 "Fees + tax",
-                money(chosen.fees + chosen.tax, chosen.currency),
+                chosen.fees + chosen.tax,
+                chosen.currency,
                 help="Razorpay's fee (excl. GST) plus GST on it, over all lines.",
             ),
-            widgets.Kpi("Refunds", money(chosen.refunds, chosen.currency), help="Σ refund-line debits."),
-            widgets.Kpi(
+            widgets.money_kpi("Refunds", chosen.refunds, chosen.currency, help="Σ refund-line debits."),
+            widgets.money_kpi(
                 "Net settled",
-                money(chosen.net, chosen.currency),
-                help="Σ (credit − debit) over all settled lines.",
+                payout,
+                chosen.currency,
+                help="What the bank received: Σ settlement amounts (payouts)."
+                + (
+                    f" The lines add up to {money(chosen.net, chosen.currency)}"
+                    f" (difference {money(payout - chosen.net, chosen.currency)})."
+                    if payout != chosen.net
+                    else " Equal to Σ (credit − debit) of their lines."
+                ),
             ),
             widgets.Kpi(
                 "Settlements",
@@ -68,6 +87,16 @@ if chosen is not None:
             ),
         ]
     )
+    if mismatched:
+        named = ", ".join(
+            f"{row['id']} ({money(int(row['difference']), chosen.currency)})"
+            for row in not_adding_up.head(5).to_dict("records")
+        )
+        more = f" and {mismatched - 5} more" if mismatched > 5 else ""
+        st.warning(
+            f"Not adding up: {named}{more}. Payout − Σ (credit − debit) of its lines; "
+            f"bank payouts {money(payout, chosen.currency)} vs lines {money(chosen.net, chosen.currency)}."
+        )
     if chosen.unexplained:
         st.warning(
             f"The lines do not add up: {money(chosen.unexplained, chosen.currency)} is not explained by "
@@ -86,22 +115,22 @@ else:
         shown,
         column_order=[
             "id",
-            "created_at",
-            "status",
-            "utr",
             "amount_shown",
-            "fees_shown",
-            "tax_shown",
-            "lines",
             "lines_net_shown",
             "difference_shown",
+            "created_at",
+            "status",
+            "lines",
+            "fees_shown",
+            "tax_shown",
+            "utr",
         ],
         column_config={
             "id": "Settlement",
             "created_at": widgets.ist_column("Created (IST)"),
             "status": "Status",
             "utr": "UTR",
-            "amount_shown": widgets.money_column("Amount"),
+            "amount_shown": widgets.money_column("Payout", help="What the bank received."),
             "fees_shown": widgets.money_column("Fees"),
             "tax_shown": widgets.money_column("Tax"),
             "lines": widgets.count_column("Lines"),
@@ -112,7 +141,9 @@ else:
         },
         hide_index=True,
         key="settlements_table",
-        on_select="rerun",
+        on_select=widgets.select_on_click(
+            "settlements_table", "settlement_drill", settlement_ids, rows=settlement_ids
+        ),
         selection_mode="single-row",
     )
     widgets.csv_download(settlement_rows, name="settlements", user=user, filters=filters)
@@ -188,10 +219,13 @@ if user.role in (Role.FINANCE, Role.ADMIN):
 
 st.subheader("Captured, not settled yet")
 st.caption(
-    "Captured payments with no settlement line yet, by age since creation. Razorpay settles in T+2/T+3 working days."
+    "Every captured payment with no settlement line yet, as of now (whatever the period), by age since "
+    "creation. Razorpay settles in T+2/T+3 working days."
 )
+if chosen is not None and not pending.empty:
+    pending = pending[pending["currency"] == chosen.currency]
 if pending.empty:
-    st.success("Every captured payment in this period has a settlement line.")
+    st.success("Every captured payment has a settlement line.")
 else:
     st.dataframe(
         widgets.with_money(pending, "amount"),
@@ -208,13 +242,10 @@ else:
     widgets.csv_download(pending, name="pending-settlement", user=user, filters=filters)
 
 st.subheader("Lines of a settlement")
-settlement_ids = list(settlement_rows["id"]) if not settlement_rows.empty else []
 picked_id = widgets.drill_selector(
     "Show the lines of settlement (or pick a row above)",
     settlement_ids,
     key="settlement_drill",
-    table_key="settlements_table",
-    table_values=settlement_ids,
 )
 if picked_id is not None:
     lines = queries.settlement_lines(picked_id)

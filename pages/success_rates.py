@@ -6,30 +6,32 @@ import streamlit as st
 from dashboard import charts, queries, widgets
 from dashboard.auth import require_page
 from dashboard.format import count, country_name, percent, percent_points
+from dashboard.labels import bank_name, upi_app
 
 user = require_page("success_rates")
 st.title("Success rates")
 
 filters = widgets.filter_bar()
 query = filters.to_analytics()
+compared = widgets.comparison(filters)
 st.caption(
     f"{filters.describe()} · attempt success rate = payments authorized, captured or refunded ÷ all attempts "
-    "(each retry is an attempt); the order-level rate is further down"
+    f"(each retry is an attempt); the order-level rate is further down · {compared.caption}"
 )
 
-summary = queries.kpis(query, compare_previous=True)
+summary = queries.kpis(query, compare_previous=False)
 if summary.attempts == 0:
     widgets.empty_state("No payments in this period.", widgets.NO_PAYMENTS_NEXT_STEP)
     st.stop()
 
-previous = summary.previous
+previous = widgets.previous_kpis(compared)
 previous_rate = previous.success_rate if previous else None
 widgets.kpi_row(
     [
         widgets.Kpi(
             "Success rate", percent(summary.success_rate), help="Successful ÷ attempts in the period."
         ),
-        widgets.Kpi("Previous period", percent(previous_rate), help=f"The {filters.days} days before."),
+        widgets.Kpi("Previous period", percent(previous_rate), help=compared.caption),
         widgets.Kpi(
             "Change",
             percent_points(summary.success_rate - previous_rate)
@@ -41,12 +43,7 @@ widgets.kpi_row(
     ]
 )
 
-st.plotly_chart(
-    charts.success_trend(
-        queries.success_rates("day", query), queries.success_rates("day", query.previous_period())
-    ),
-    key="success_trend",
-)
+widgets.success_trend(filters, compared, key="success_trend")
 
 DIMENSIONS = {
     "method": "Payment mode",
@@ -68,30 +65,58 @@ dimension = (
     or "method"
 )
 widgets.keep_in_url("by", dimension, "method")
-by_dimension = queries.success_rates(dimension, query, compare_previous=True)
+by_dimension = queries.success_rates(dimension, query, compare_previous=compared.previous is not None)
+by_country = queries.success_rates("country", query)
+# Every bar, country and country row, and the picker at the end, lead to one drill-down (dimension, value).
+bars = {dimension: by_dimension, "country": by_country}
+drill_options = [(field, str(value)) for field, frame in bars.items() for value in frame[field]]
 chart_key = f"success_bars_{dimension}"
-st.plotly_chart(
-    charts.rate_bars(by_dimension, dimension, f"Success rate by {DIMENSIONS[dimension].lower()}"),
-    key=chart_key,
-    on_select="rerun",
-    selection_mode="points",
-)
+if dimension == "upi_app":
+    # UPI: bars per app (Google Pay, PhonePe …, dashboard/labels.py); a bar drills into that app's handles.
+    by_app = widgets.group_by_upi_app(by_dimension)
+    apps = list(by_app["upi_app_name"])
+    st.plotly_chart(
+        charts.rate_bars(by_app, "upi_app_name", "Success rate by UPI app"),
+        key=chart_key,
+        on_select=widgets.select_on_click(chart_key, "success_upi_app", apps),
+        selection_mode="points",
+    )
+    picked_app = st.selectbox(
+        "Handles of UPI app (or click a bar)",
+        [None, *apps],
+        format_func=lambda a: "Every app" if a is None else a,
+        key="success_upi_app",
+    )
+    by_dimension = by_dimension.assign(upi_app_name=[upi_app(h) for h in by_dimension["upi_app"]])
+    if picked_app is not None:
+        by_dimension = by_dimension[by_dimension["upi_app_name"] == picked_app]
+else:
+    st.plotly_chart(
+        charts.rate_bars(by_dimension, dimension, f"Success rate by {DIMENSIONS[dimension].lower()}"),
+        key=chart_key,
+        on_select=widgets.select_on_click(
+            chart_key, "success_drill", drill_options, to_option=lambda v: (dimension, str(v))
+        ),
+        selection_mode="points",
+    )
 table = by_dimension.assign(
-    label=[country_name(v) if dimension == "country" else v for v in by_dimension[dimension]]
+    label=[bank_name(v) if dimension == "bank" else v for v in by_dimension[dimension]]
 )
 st.dataframe(
     table,
     column_order=[
-        dimension,
+        *(["upi_app_name"] if dimension == "upi_app" else []),
+        "label" if dimension == "bank" else dimension,
         "attempts",
         "successes",
         "failures",
         "success_rate",
-        "prev_success_rate",
-        "delta_pp",
+        *(["prev_success_rate", "delta_pp"] if compared.previous is not None else []),
     ],
     column_config={
-        dimension: DIMENSIONS[dimension],
+        dimension: "UPI handle" if dimension == "upi_app" else DIMENSIONS[dimension],
+        "label": DIMENSIONS[dimension],
+        "upi_app_name": "UPI app",
         "attempts": widgets.count_column("Attempts"),
         "successes": widgets.count_column("Successful"),
         "failures": widgets.count_column("Failed"),
@@ -142,9 +167,13 @@ metric = st.radio(
     key="success_map_metric",
     format_func={"success_rate": "Success rate", "attempts": "Attempts (volume)"}.__getitem__,
 )
-by_country = queries.success_rates("country", query)
 st.plotly_chart(
-    charts.world_map(by_country, metric=metric or "success_rate"), key="success_map", on_select="rerun"
+    charts.world_map(by_country, metric=metric or "success_rate"),
+    key="success_map",
+    config=charts.MAP_CONFIG,
+    on_select=widgets.select_on_click(
+        "success_map", "success_drill", drill_options, to_option=lambda v: ("country", str(v))
+    ),
 )
 unknown = by_country[by_country["country"] == "unknown"]
 if not unknown.empty:
@@ -163,14 +192,17 @@ st.dataframe(
     },
     hide_index=True,
     key="success_country_table",
-    on_select="rerun",
+    on_select=widgets.select_on_click(
+        "success_country_table",
+        "success_drill",
+        drill_options,
+        rows=[("country", str(c)) for c in by_country["country"]],
+    ),
     selection_mode="single-row",
 )
 widgets.csv_download(by_country, name="success-rates-by-country", user=user, filters=filters)
 
 st.subheader("Payments behind a bar")
-bars = {dimension: by_dimension, "country": by_country}
-drill_options = [(field, str(value)) for field, frame in bars.items() for value in frame[field]]
 picked = widgets.drill_selector(
     "Show the attempts behind (or click a bar, a country on the map or a country row)",
     drill_options,
@@ -179,11 +211,6 @@ picked = widgets.drill_selector(
         f"{DIMENSIONS.get(pick[0], 'Country')}: "
         + (country_name(pick[1]) if pick[0] == "country" else pick[1])
     ),
-    chart_key=chart_key,
-    chart_value=lambda value: (dimension, str(value)),
-    more_charts=[("success_map", lambda value: ("country", str(value)))],
-    table_key="success_country_table",
-    table_values=[("country", str(c)) for c in by_country["country"]],
 )
 widgets.payments_behind(
     picked,

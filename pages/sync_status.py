@@ -35,7 +35,7 @@ if can_run_sync(user.role):
     clicked = left.button(
         "Run sync now", type="primary", icon=":material/sync:", disabled=sync_launcher.running, key="run_sync"
     )
-    if clicked and sync_launcher.start(queries.engine(), user.name):
+    if clicked and sync_launcher.start(queries.engine(), user.name, on_finish=queries.clear_caches):
         queries.record_audit(
             actor=user.name, action="run_sync", target="all", detail={"trigger": "dashboard"}
         )

@@ -44,7 +44,7 @@ def test_detection_is_idempotent(engine: Engine) -> None:
         "pay_unsettled",
         12_300,
         "open",
-        2.0,
+        12.0,  # from the evidence: captured on OLD, 12 days before (not the 2 days since reconcile saw it)
     )
     assert row["last_seen_at"] == NOW + timedelta(hours=1)
     assert "no settlement line" in row["explanation"] and row["usual_cause"]
@@ -73,7 +73,8 @@ def test_acknowledge_resolve_and_audit(engine: Engine) -> None:
         "asha@finance",
         "paid in setl_X",
     )
-    assert record["age_days"] == round(2 / 24, 2)  # age stops at resolution
+    # Age runs from the evidence (the capture on OLD) and stops at resolution (NOW + 2 h).
+    assert record["age_days"] == round(10 + 2 / 24, 2)
     assert events(engine, mismatch_id) == [
         ("detected", None, "open"),
         ("acknowledged", "open", "acknowledged"),

@@ -66,7 +66,7 @@ def test_filters_round_trip_through_the_url() -> None:
     )
     relative = from_query({"period": "last_7_days"}, today=date(2026, 11, 26))
     assert relative is not None
-    assert (relative.first_day, relative.last_day) == (date(2026, 11, 20), date(2026, 11, 26))
+    assert (relative.first_day, relative.last_day) == (date(2026, 11, 19), date(2026, 11, 25))  # whole days
     broken = from_query({"period": "custom", "from": "2026-13-01", "to": "x"}, today=date(2026, 11, 26))
     assert broken is not None
     assert broken.preset == "last_7_days"

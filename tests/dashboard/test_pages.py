@@ -104,7 +104,7 @@ def test_success_rates_by_mode_and_country(app_for: AppFactory, seeded: Seeded) 
     by_method = success.success_rates(
         seeded.engine, "method", analytics_filters(seeded), compare_previous=True
     )
-    by_method_table = table(at, "method", "prev_success_rate")
+    by_method_table = table(at, "method", "failures")
     assert list(by_method_table["method"]) == list(by_method["method"])
     assert list(by_method_table["attempts"]) == list(by_method["attempts"])
     by_country = success.success_rates(seeded.engine, "country", analytics_filters(seeded))
@@ -134,7 +134,7 @@ def test_success_rates_every_bar_drills_down_to_its_attempts(
     at = app_for(Role.MANAGER, "success_rates", **period(seeded))
     at.segmented_control(key="success_by").set_value(dimension).run()
     bars = success.success_rates(seeded.engine, dimension, analytics_filters(seeded), compare_previous=True)
-    assert list(table(at, dimension, "prev_success_rate")["attempts"]) == list(bars["attempts"])
+    assert list(table(at, dimension, "failures")["attempts"]) == list(bars["attempts"])
 
     for bar in bars.to_dict(orient="records"):
         value = str(bar[dimension])

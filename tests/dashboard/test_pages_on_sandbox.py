@@ -10,8 +10,9 @@ import pytest
 from pydantic import SecretStr
 
 from analytics import mismatches, settlements, success
-from analytics.filters import last_n_days
+from analytics.filters import Filters
 from analytics.reconcile import reconcile
+from dashboard.filters import from_query
 from dashboard.format import count, money, percent
 from dashboard.roles import Role
 from data.db import make_engine
@@ -47,6 +48,13 @@ def seeded(
     drop_database(backend, url)
 
 
+def preset(name: str) -> Filters:
+    """The analytics filters behind a period preset (whole IST days ending yesterday)."""
+    filters = from_query({"period": name})
+    assert filters is not None
+    return filters.to_analytics()
+
+
 def _metrics(at: Any) -> dict[str, str]:
     return {m.label: m.value for m in at.metric}
 
@@ -55,7 +63,7 @@ def _metrics(at: Any) -> dict[str, str]:
 def test_overview_for_every_role_equals_analytics(app_for: Any, seeded: Seeded, role: Role) -> None:
     at = app_for(role, "overview", period="last_7_days")
     assert not at.exception
-    expected = success.kpis(seeded.engine, last_n_days(7), compare_previous=True)
+    expected = success.kpis(seeded.engine, preset("last_7_days"), compare_previous=True)
     assert expected.attempts > 1000  # 300 a day from the sandbox
     shown = _metrics(at)
     assert shown["Payment attempts"] == count(expected.attempts)
@@ -65,7 +73,7 @@ def test_overview_for_every_role_equals_analytics(app_for: Any, seeded: Seeded, 
 
 def test_success_rates_by_mode_on_sandbox_data(app_for: Any, seeded: Seeded) -> None:
     at = app_for(Role.MANAGER, "success_rates", period="last_30_days")
-    expected = success.success_rates(seeded.engine, "method", last_n_days(30), compare_previous=True)
+    expected = success.success_rates(seeded.engine, "method", preset("last_30_days"), compare_previous=True)
     shown = next(d.value for d in at.dataframe if "prev_success_rate" in d.value.columns)
     assert list(shown["method"]) == list(expected["method"])
     assert list(shown["attempts"]) == list(expected["attempts"])
@@ -74,7 +82,7 @@ def test_success_rates_by_mode_on_sandbox_data(app_for: Any, seeded: Seeded) -> 
 
 def test_settlements_and_mismatches_on_sandbox_data(app_for: Any, seeded: Seeded) -> None:
     at = app_for(Role.FINANCE, "settlements", period="last_30_days")
-    waterfalls = settlements.settlement_waterfalls(seeded.engine, last_n_days(30))
+    waterfalls = settlements.settlement_waterfalls(seeded.engine, preset("last_30_days"))
     inr = next(w for w in waterfalls if w.currency == "INR")
     assert _metrics(at)["Net settled"] == money(inr.net, "INR")
 
