@@ -14,8 +14,10 @@ the one test per backend that upgrades from empty.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Generator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine
@@ -39,6 +41,66 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 os.environ.setdefault("STREAMLIT_LOGGER_LEVEL", "error")
 # Every subprocess a test starts (they all inherit os.environ) runs on the pinned clock.
 os.environ["PYTHONPATH"] = subprocess_pythonpath(str(PROJECT_ROOT))
+
+
+# A test's backend, from its parameter id: `test_x[postgresql]`, `test_x[sqlite-finance]`, `test_x[finance-sqlite]`.
+_BACKEND_IN_ID = re.compile(r"[\[-](sqlite|postgresql)[\]-]")
+
+
+def work_unit(nodeid: str) -> str:
+    """The unit xdist gives one worker: a module's tests on one backend (module-scoped fixtures per
+    backend are then built once, and a module's SQLite and PostgreSQL halves run side by side)."""
+    module = nodeid.split("::", 1)[0]
+    backend = _BACKEND_IN_ID.search(nodeid)
+    return f"{module}::{backend.group(1)}" if backend else module
+
+
+# A browser module (one Streamlit server, several pages in Chromium) takes about this long.
+BROWSER_MODULE_SECONDS = 60.0
+
+
+def _weight(item: pytest.Item) -> float:
+    """Lower runs first: long end-to-end tests (the longest first, by the `slow(seconds=…)` estimate
+    some carry), then browser tests, then the rest. Starting the longest units first keeps both
+    workers busy to the end instead of one finishing alone."""
+    slow = item.get_closest_marker("slow")
+    if slow is not None:
+        return -float(slow.kwargs.get("seconds", 0))
+    if item.get_closest_marker("browser"):
+        return -BROWSER_MODULE_SECONDS
+    return 1
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Order the collection by work unit, heaviest units first, keeping each unit's own order (so its
+    module-scoped fixtures are set up once). PostgreSQL halves go before SQLite ones: they take longer."""
+    first_seen: dict[str, int] = {}
+    weight: dict[str, float] = {}
+    for index, item in enumerate(items):
+        unit = work_unit(item.nodeid)
+        first_seen.setdefault(unit, index)
+        weight[unit] = min(weight.get(unit, 1), _weight(item))
+
+    def order(item: pytest.Item) -> tuple[float, int, int]:
+        unit = work_unit(item.nodeid)
+        return (weight[unit], 0 if unit.endswith("::postgresql") else 1, first_seen[unit])
+
+    items.sort(key=order)
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """Under `--dist loadscope`: work units as `work_unit` names them, handed out in collection order
+    (which `pytest_collection_modifyitems` made heaviest first) rather than by test count."""
+    if config.getvalue("dist") != "loadscope":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class BackendUnits(LoadScopeScheduling):  # type: ignore[misc]  # xdist ships no types
+        def _split_scope(self, nodeid: str) -> str:
+            return work_unit(nodeid)
+
+    config.option.loadscopereorder = False
+    return BackendUnits(config, log)
 
 
 @pytest.hookimpl(wrapper=True)

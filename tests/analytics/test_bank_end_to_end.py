@@ -41,7 +41,7 @@ def _expected(planted: list[dict[str, object]]) -> Counter[tuple[str, object]]:
     return expected
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=40)
 @pytest.mark.timeout(1200)
 def test_bank_statements_reconcile_as_planted(
     sandbox_factory: Callable[..., SandboxHandle], database_url: str, engine: Engine, tmp_path: Path

@@ -106,7 +106,7 @@ def _subject(anomaly_or_row: Mapping[Any, Any], rule: str) -> str:
     return str(anomaly_or_row[SUBJECT_ID[rule]])
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=60)
 @pytest.mark.timeout(1800)
 def test_reconciliation_finds_exactly_the_planted_anomalies(
     sandbox_factory: Callable[..., SandboxHandle],

@@ -99,6 +99,7 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow
 def test_cli_adds_lists_and_rejects_bad_input(tmp_path: Path) -> None:
     path = str(tmp_path / "users.toml")
     added = _cli(
@@ -117,6 +118,7 @@ def test_cli_adds_lists_and_rejects_bad_input(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.slow
 def test_demo_users_prints_one_user_per_role_that_can_sign_in(tmp_path: Path) -> None:
     path = tmp_path / "users.toml"
     result = _cli("demo-users", "--file", str(path))

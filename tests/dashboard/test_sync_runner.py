@@ -13,6 +13,7 @@ from data.migrate import upgrade
 from data.settings import get_settings
 
 
+@pytest.mark.slow
 def test_the_launcher_calls_back_when_the_run_ends(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # A host no HTTP adapter serves: the run fails at once (no retries), and must still call back.
     monkeypatch.setenv("RAZORPAY_BASE_URL", "ftp://127.0.0.1")

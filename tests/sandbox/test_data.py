@@ -224,6 +224,7 @@ def test_fields_are_realistic_for_the_geography(sandbox: SandboxHandle) -> None:
     assert rate["intent"] - rate["collect"] > 0.08, rate
 
 
+@pytest.mark.slow
 def test_same_arguments_give_byte_identical_data(sandbox_factory: Any) -> None:
     args = {"seed": 11, "days": 2, "payments_per_day": 150, "now": 1_764_000_000}
     first, second = sandbox_factory(**args), sandbox_factory(**args)

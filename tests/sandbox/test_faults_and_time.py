@@ -37,6 +37,7 @@ def classify(response: requests.Response) -> str:
     return "5xx"
 
 
+@pytest.mark.slow
 def test_faults_happen_at_roughly_the_configured_rates(sandbox_factory: Any) -> None:
     rates = {
         "fault_5xx": 0.1,

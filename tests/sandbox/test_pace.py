@@ -10,6 +10,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import Engine
 
 from sandbox.server import RateLimiter
@@ -66,6 +67,7 @@ def test_one_limit_across_endpoints_answers_429_with_retry_after(
     assert counts["rate_limited"] == statuses.count(429)
 
 
+@pytest.mark.slow
 def test_the_sync_gets_through_a_rate_limit_with_exact_parity(
     sandbox_factory: Callable[..., SandboxHandle], database_url: str, engine: Engine
 ) -> None:

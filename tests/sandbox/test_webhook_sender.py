@@ -56,6 +56,7 @@ def receiver() -> Iterator[tuple[str, list[dict[str, Any]]]]:
     server.server_close()
 
 
+@pytest.mark.slow
 def test_sender_posts_signed_events_with_the_planned_faults(sandbox: SandboxHandle, receiver: Any) -> None:
     url, received = receiver
     result = subprocess.run(

@@ -48,6 +48,7 @@ def test_slots_admit_only_the_current_limit() -> None:
     assert concurrency.in_flight == 0
 
 
+@pytest.mark.slow
 def test_the_429s_urllib3_retries_reach_the_concurrency(
     sandbox_factory: Callable[..., SandboxHandle],
 ) -> None:

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import Engine, select
 
 from data.models import Order, Payment, Quarantine
@@ -33,6 +34,7 @@ def collection(items: list[dict[str, Any]]) -> dict[str, Any]:
     return {"entity": "collection", "count": len(items), "items": items}
 
 
+@pytest.mark.slow
 def test_load_collection_and_single_files_quarantines_the_malformed_record(
     database_url: str, engine: Engine, tmp_path: Path
 ) -> None:
@@ -97,6 +99,7 @@ def test_load_orders_from_ndjson_and_array(database_url: str, engine: Engine, tm
     assert len(reasons) == 1 and "line 4 is not JSON" in reasons[0]
 
 
+@pytest.mark.slow
 def test_load_rejects_bad_input_with_one_line(database_url: str, tmp_path: Path) -> None:
     wrong_entity = run_cli(database_url, "load", "--entity", "customers", str(tmp_path / "x.json"))
     assert wrong_entity.returncode == 2

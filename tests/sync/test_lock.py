@@ -55,6 +55,7 @@ def _args(sandbox: SandboxHandle, *extra: str) -> list[str]:
     ]
 
 
+@pytest.mark.slow
 def test_two_syncs_started_together_one_runs_one_reports(
     slow_sandbox: SandboxHandle, database_url: str, engine: Engine
 ) -> None:
@@ -79,6 +80,7 @@ def test_two_syncs_started_together_one_runs_one_reports(
     assert counts["payments"] > 0
 
 
+@pytest.mark.slow
 def test_with_wait_the_second_sync_runs_after_the_first(
     slow_sandbox: SandboxHandle, database_url: str, engine: Engine
 ) -> None:

@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import Engine, func, select
 
 from data.models import (
@@ -93,6 +94,7 @@ def test_full_sync_has_exact_parity_and_a_second_run_changes_nothing(
     assert runs[0].counts["payments"]["upserted"] == counts["payments"]
 
 
+@pytest.mark.slow
 def test_sync_survives_faults_with_exact_parity(
     sandbox_factory: Callable[..., SandboxHandle], database_url: str, engine: Engine
 ) -> None:
@@ -137,6 +139,7 @@ def test_sync_survives_faults_with_exact_parity(
         assert conn.execute(select(func.count()).select_from(Quarantine)).scalar() == 0
 
 
+@pytest.mark.slow
 def test_incremental_run_picks_up_new_payments_and_status_changes(
     sandbox_factory: Callable[..., SandboxHandle], database_url: str, engine: Engine
 ) -> None:
@@ -196,6 +199,7 @@ def test_wrong_secret_ends_the_run_with_one_clear_line_and_never_echoes_it(
     assert run.status == "failed" and "AuthenticationError" in run.error and wrong not in run.error
 
 
+@pytest.mark.slow
 def test_cli_run_and_status(sandbox: SandboxHandle, database_url: str, engine: Engine) -> None:
     env = cli_env(sandbox, database_url)
     until = sandbox_until(sandbox)
@@ -249,6 +253,7 @@ def test_status_before_any_sync_and_counts_per_entity(database_url: str, engine:
     assert all(row["checkpoint"] is None and row["rows"] == 0 and row["last_run"] is None for row in rows)
 
 
+@pytest.mark.slow
 def test_watch_repeats_the_run_until_stopped(
     sandbox: SandboxHandle, database_url: str, engine: Engine
 ) -> None:

@@ -35,7 +35,7 @@ def _wait_for_run_row(
     raise AssertionError("the sync never started")
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=150)
 def test_sigkill_at_random_moments_then_resume_gives_exact_parity(
     sandbox_factory: Callable[..., SandboxHandle], database_url: str, engine: Engine
 ) -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 from sqlalchemy import Engine, select
 from starlette.testclient import TestClient
 
@@ -83,6 +84,7 @@ def test_every_real_sample_is_stored_without_more_pii_than_the_typed_columns(
         assert (raw.get("email") or None, raw.get("contact") or None) == (email, contact), pid
 
 
+@pytest.mark.slow
 def test_no_stored_document_holds_more_pii_than_the_typed_columns(
     sandbox_factory: Callable[..., SandboxHandle], database_url: str, engine: Engine
 ) -> None:

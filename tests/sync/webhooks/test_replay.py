@@ -67,7 +67,7 @@ def _wait_healthy(port: int, process: subprocess.Popen[bytes]) -> None:
     raise AssertionError("receiver did not become healthy")
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=40)
 def test_replaying_the_whole_history_with_its_faults(
     receiver_url: tuple[str, SandboxHandle], engine: Engine
 ) -> None:

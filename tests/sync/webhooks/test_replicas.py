@@ -30,7 +30,7 @@ from sync.webhooks.intake import sign
 from tests.support.receivers import ReceiverProcess
 from tests.sync.webhooks.events import SECRET, T0, envelope, payment
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.slow(seconds=60)
 
 EVENTS = 360
 PAYMENTS = 60  # six events per payment: replicas race on the same rows
