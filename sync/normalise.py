@@ -369,10 +369,16 @@ def _captured(api: Mapping[str, Any], status: str) -> bool:
 
 def base_amount_of(api: Mapping[str, Any], amount: int, currency: str) -> tuple[int | None, str | None]:
     """(base_amount, base_currency): the API's own figures when it gives them (international payments);
-    else the amount itself for a payment in the base currency; else unknown (None, None), never a guess."""
+    else the amount itself for a payment in the base currency; else unknown (None, None), never a guess.
+
+    Razorpay sends `base_currency` only when the payment's currency is not the account's base currency,
+    and it defaults to INR. A `base_amount` equal to the amount with no `base_currency` is a payment in
+    its own base currency (every INR sample; MYR in the FPX sample of a Malaysian account), not INR."""
     base_amount = _optional_amount(api, "base_amount")
     base_currency = _optional_str(api, "base_currency")
     if base_amount is not None:
+        if base_currency is None and base_amount == amount:
+            return base_amount, currency
         code = (base_currency or BASE_CURRENCY).upper()
         if len(code) != 3:
             raise NormaliseError(f"base_currency is not an ISO 4217 code: {code!r}")
@@ -588,11 +594,13 @@ _DOWNTIME_INSTRUMENT = {
 
 def normalise_downtime(api: Mapping[str, Any], *, state_at: datetime, source: str) -> dict[str, Any]:
     api = _check_mapping(api, "downtime")
+    # The id first, so a record that is no downtime at all (a wrapper around a collection) says so.
+    downtime_id = _required_str(api, "id")
     instrument = _sub_object(api, "instrument")
     created_at = _optional_epoch(api, "created_at")
     begin = _epoch(api, "begin")
     row: dict[str, Any] = {
-        "id": _required_str(api, "id"),
+        "id": downtime_id,
         "method": _optional_str(api, "method", 32),
         **{
             column: _optional_str(instrument, key, length)

@@ -43,6 +43,13 @@ def test_a_foreign_payment_without_base_fields_has_no_base_amount_rather_than_a_
     assert (row["base_amount"], row["base_currency"]) == (None, None)
 
 
+def test_base_amount_equal_to_the_amount_without_base_currency_is_the_payments_own_currency() -> None:
+    # Razorpay's FPX sample (razorpay/markdown-docs fpx.md): a MYR payment of a Malaysian account carries
+    # base_amount = amount and no base_currency; reading it as INR made RM 1.00 a ₹1.00 base amount.
+    assert (_payment(amount=100, currency="MYR", base_amount=100)["base_currency"]) == "MYR"
+    assert (_payment(amount=50000, currency="INR", base_amount=50000)["base_currency"]) == "INR"
+
+
 def test_base_amount_without_base_currency_is_in_inr_and_a_bad_code_is_refused() -> None:
     assert _payment(currency="USD", base_amount=8316)["base_currency"] == "INR"
     with pytest.raises(NormaliseError, match="base_currency"):
