@@ -14,6 +14,8 @@ from typing import Any
 import phonenumbers
 import pycountry
 
+from data.money import conversion_rate
+
 __all__ = [
     "BASE_CURRENCY",
     "COUNTRY_SOURCES",
@@ -422,6 +424,7 @@ def normalise_payment(
         "currency": currency,
         "base_amount": base_amount,
         "base_currency": base_currency,
+        "conversion_rate": conversion_rate(amount, currency, base_amount, base_currency),
         "status": status,
         "method": method,
         "international": bool(international),

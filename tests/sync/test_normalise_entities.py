@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -31,6 +32,18 @@ def test_international_payment_keeps_what_the_customer_paid_and_the_base_amount(
     assert (row["amount"], row["currency"]) == (100, "USD")
     assert (row["base_amount"], row["base_currency"]) == (8316, "INR")
     assert (row["fee"], row["tax"]) == (207, 32)
+
+
+def test_the_conversion_razorpay_applied_is_kept_as_a_rate() -> None:
+    # The currency-conversion page's $1 payment credited as ₹71.29; JPY has no minor unit.
+    assert _payment(amount=100, currency="USD", base_amount=7129, base_currency="INR")["conversion_rate"] == (
+        Decimal("71.29")
+    )
+    assert _payment(amount=1000, currency="JPY", base_amount=56640, base_currency="INR")[
+        "conversion_rate"
+    ] == (Decimal("0.5664"))
+    assert _payment(amount=50000, currency="INR")["conversion_rate"] is None
+    assert _payment(amount=100, currency="USD", international=True)["conversion_rate"] is None
 
 
 def test_a_payment_in_the_base_currency_is_its_own_base_amount() -> None:
