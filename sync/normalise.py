@@ -479,8 +479,20 @@ def normalise_order(api: Mapping[str, Any], *, state_at: datetime, source: str) 
         "created_at": _epoch(api, "created_at"),
         "state_at": state_at,
         "source": source,
-        "raw": dict(api),
+        "raw": _scrub_order_raw(api),
     }
+
+
+def _scrub_order_raw(api: Mapping[str, Any]) -> dict[str, Any]:
+    """The order JSON with the payments an `expand[]=payments` listing nests in it cut down as a payment's
+    own raw is (no full VPA, no card details beyond the five shown): the order must not keep what the
+    payment row may not."""
+    raw = dict(api)
+    nested = raw.get("payments")
+    if isinstance(nested, Mapping) and isinstance(nested.get("items"), list):
+        items = [scrub_payment_raw(item) if isinstance(item, Mapping) else item for item in nested["items"]]
+        raw["payments"] = {**nested, "items": items}
+    return raw
 
 
 def _count(api: Mapping[str, Any], field: str) -> int:
