@@ -14,6 +14,7 @@ from sqlalchemy import Engine, select
 from starlette.testclient import TestClient
 
 from data.models import WebhookEvent
+from sync.webhooks import app as webhook_app
 from sync.webhooks.app import create_app
 from sync.webhooks.apply import KNOWN_EVENT_TYPES
 from sync.webhooks.intake import sign
@@ -41,8 +42,11 @@ def _post(client: TestClient, body: bytes, event_id: str) -> Any:
 
 @pytest.mark.parametrize("sample", WEBHOOK_SAMPLES, ids=sample_id)
 def test_webhook_sample_is_stored_and_applied_as_documented(
-    sample: Path, database_url: str, engine: Engine
+    sample: Path, database_url: str, engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # What is tested here is what the receiver makes of each sample, not how fast this machine is: on a
+    # box at load 30 the first write to a fresh database can outlast the 4 s answer budget (a 503).
+    monkeypatch.setattr(webhook_app, "ANSWER_WITHIN_SECONDS", 600.0)
     body = sample.read_bytes()
     envelope = orjson.loads(body)
     event_type = envelope["event"]
