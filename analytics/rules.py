@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Connection, Table, case, exists, func, literal, or_, select
@@ -588,6 +589,7 @@ def _fee_rate_anomaly(conn: Connection, ctx: RuleContext) -> list[Finding]:
         _P.c.currency,
         base_amount,
         _P.c.base_currency,
+        _P.c.conversion_rate,
         _P.c.fee,
         _P.c.tax,
         _P.c.method,
@@ -608,6 +610,7 @@ def _fee_rate_anomaly(conn: Connection, ctx: RuleContext) -> list[Finding]:
             currency,
             base,
             base_currency,
+            conversion,
             fee,
             tax,
             method_name,
@@ -617,6 +620,9 @@ def _fee_rate_anomaly(conn: Connection, ctx: RuleContext) -> list[Finding]:
         rate_bp = fee * 10_000 / base
         paid = format_amount(amount, currency)
         on = paid if base_currency == currency else f"{paid}, credited {format_amount(base, base_currency)}"
+        if conversion is not None:
+            # The rate Razorpay converted at: a fee that looks wrong is often a conversion that was.
+            on += f" at {Decimal(conversion).normalize():f} {base_currency} per {currency}"
         evidence: dict[str, Any] = {
             "payment_id": payment_id,
             "method": method_name,
@@ -624,6 +630,7 @@ def _fee_rate_anomaly(conn: Connection, ctx: RuleContext) -> list[Finding]:
             "currency": currency,
             "base_amount": base,
             "base_currency": base_currency,
+            "conversion_rate": None if conversion is None else f"{Decimal(conversion).normalize():f}",
             "fee": fee,
             "tax": tax,
             "rate_bp": round(rate_bp, 2),

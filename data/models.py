@@ -7,6 +7,7 @@ keeps the raw API/webhook JSON it came from (with the full VPA reduced to its ha
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from typing import Any, ClassVar
 
 from sqlalchemy import (
@@ -20,6 +21,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    Numeric,
     SmallInteger,
     String,
     Text,
@@ -83,6 +85,9 @@ class Payment(Base):
     # to amount/currency for a payment in the base currency; NULL when a foreign payment lacks them.
     base_amount: Mapped[int | None] = mapped_column(BigInteger)
     base_currency: Mapped[str | None] = mapped_column(String(3))
+    # The conversion Razorpay applied: base-currency units per unit of `currency` (71.29 INR per USD),
+    # from its own base_amount/amount (data.money.conversion_rate); NULL when there was no conversion.
+    conversion_rate: Mapped[Decimal | None] = mapped_column(Numeric(20, 10))
     status: Mapped[str] = mapped_column(String(16), index=True)
     method: Mapped[str | None] = mapped_column(String(32), index=True)
     international: Mapped[bool] = mapped_column(Boolean, default=False)

@@ -11,7 +11,7 @@ from decimal import Decimal
 
 from babel.numbers import format_currency, get_currency_precision
 
-__all__ = ["display", "minor_digits", "plain", "to_major"]
+__all__ = ["CONVERSION_RATE_PLACES", "conversion_rate", "display", "minor_digits", "plain", "to_major"]
 
 _DEFAULT_DIGITS = 2  # an amount without a currency is shown the way most currencies are
 
@@ -26,6 +26,22 @@ def minor_digits(currency: str | None) -> int:
 def to_major(minor: int, currency: str) -> Decimal:
     """Minor units (an exact int) as a Decimal in major units, for display only."""
     return Decimal(int(minor)).scaleb(-minor_digits(currency))
+
+
+# Decimal places kept of a conversion rate (payments.conversion_rate is NUMERIC(20, 10)).
+CONVERSION_RATE_PLACES = 10
+
+
+def conversion_rate(
+    amount: int, currency: str, base_amount: int | None, base_currency: str | None
+) -> Decimal | None:
+    """Base-currency units per one unit of the payment's currency, as Razorpay's own figures imply
+    (`base_amount` in `base_currency` for `amount` in `currency`: 7129 INR paise for 100 USD cents is
+    71.29). None when there is no conversion: no base amount, the same currency, or a zero amount."""
+    if base_amount is None or not base_currency or base_currency == currency or amount <= 0:
+        return None
+    rate = to_major(base_amount, base_currency) / to_major(amount, currency)
+    return rate.quantize(Decimal(1).scaleb(-CONVERSION_RATE_PLACES))
 
 
 def plain(minor: int | None, currency: str | None) -> str:

@@ -14,6 +14,8 @@ from typing import Any
 import phonenumbers
 import pycountry
 
+from data.money import conversion_rate
+
 __all__ = [
     "BASE_CURRENCY",
     "COUNTRY_SOURCES",
@@ -369,10 +371,16 @@ def _captured(api: Mapping[str, Any], status: str) -> bool:
 
 def base_amount_of(api: Mapping[str, Any], amount: int, currency: str) -> tuple[int | None, str | None]:
     """(base_amount, base_currency): the API's own figures when it gives them (international payments);
-    else the amount itself for a payment in the base currency; else unknown (None, None), never a guess."""
+    else the amount itself for a payment in the base currency; else unknown (None, None), never a guess.
+
+    Razorpay sends `base_currency` only when the payment's currency is not the account's base currency,
+    and it defaults to INR. A `base_amount` equal to the amount with no `base_currency` is a payment in
+    its own base currency (every INR sample; MYR in the FPX sample of a Malaysian account), not INR."""
     base_amount = _optional_amount(api, "base_amount")
     base_currency = _optional_str(api, "base_currency")
     if base_amount is not None:
+        if base_currency is None and base_amount == amount:
+            return base_amount, currency
         code = (base_currency or BASE_CURRENCY).upper()
         if len(code) != 3:
             raise NormaliseError(f"base_currency is not an ISO 4217 code: {code!r}")
@@ -416,6 +424,7 @@ def normalise_payment(
         "currency": currency,
         "base_amount": base_amount,
         "base_currency": base_currency,
+        "conversion_rate": conversion_rate(amount, currency, base_amount, base_currency),
         "status": status,
         "method": method,
         "international": bool(international),
@@ -470,8 +479,20 @@ def normalise_order(api: Mapping[str, Any], *, state_at: datetime, source: str) 
         "created_at": _epoch(api, "created_at"),
         "state_at": state_at,
         "source": source,
-        "raw": dict(api),
+        "raw": _scrub_order_raw(api),
     }
+
+
+def _scrub_order_raw(api: Mapping[str, Any]) -> dict[str, Any]:
+    """The order JSON with the payments an `expand[]=payments` listing nests in it cut down as a payment's
+    own raw is (no full VPA, no card details beyond the five shown): the order must not keep what the
+    payment row may not."""
+    raw = dict(api)
+    nested = raw.get("payments")
+    if isinstance(nested, Mapping) and isinstance(nested.get("items"), list):
+        items = [scrub_payment_raw(item) if isinstance(item, Mapping) else item for item in nested["items"]]
+        raw["payments"] = {**nested, "items": items}
+    return raw
 
 
 def _count(api: Mapping[str, Any], field: str) -> int:
@@ -588,11 +609,13 @@ _DOWNTIME_INSTRUMENT = {
 
 def normalise_downtime(api: Mapping[str, Any], *, state_at: datetime, source: str) -> dict[str, Any]:
     api = _check_mapping(api, "downtime")
+    # The id first, so a record that is no downtime at all (a wrapper around a collection) says so.
+    downtime_id = _required_str(api, "id")
     instrument = _sub_object(api, "instrument")
     created_at = _optional_epoch(api, "created_at")
     begin = _epoch(api, "begin")
     row: dict[str, Any] = {
-        "id": _required_str(api, "id"),
+        "id": downtime_id,
         "method": _optional_str(api, "method", 32),
         **{
             column: _optional_str(instrument, key, length)

@@ -4,6 +4,7 @@ lines: the fee, line and total rules on hand-made rows that fail the way the old
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
 
 from sqlalchemy import Engine
 
@@ -28,6 +29,7 @@ def _usd_payment(pid: str, **fields: object) -> dict[str, object]:
         "currency": "USD",
         "base_amount": BASE_AMOUNT,
         "base_currency": "INR",
+        "conversion_rate": Decimal("83.16"),
         "international": True,
         "method": "card",
         "fee": FEE,
@@ -44,7 +46,7 @@ def test_a_usd_payment_with_an_inr_fee_is_not_a_fee_anomaly(engine: Engine) -> N
             "payments",
             _usd_payment("pay_usd_ok"),
             # The same fee on a base amount a tenth as large really is 35 %: still found.
-            _usd_payment("pay_usd_high", base_amount=BASE_AMOUNT // 10),
+            _usd_payment("pay_usd_high", base_amount=BASE_AMOUNT // 10, conversion_rate=Decimal("8.316")),
             # No base amount from the API: the fee cannot be judged, so no finding either way.
             _usd_payment("pay_usd_unknown", base_amount=None, base_currency=None),
         )
@@ -55,7 +57,8 @@ def test_a_usd_payment_with_an_inr_fee_is_not_a_fee_anomaly(engine: Engine) -> N
     assert high.currency == "INR"
     assert high.evidence["rate_bp"] == round(FEE * 10_000 / (BASE_AMOUNT // 10), 2)
     assert (high.evidence["amount"], high.evidence["currency"]) == (USD_AMOUNT, "USD")
-    assert "USD 100.00, credited INR 831.60" in high.detail
+    assert "USD 100.00, credited INR 831.60 at 8.316 INR per USD" in high.detail
+    assert high.evidence["conversion_rate"] == "8.316"
 
 
 def test_an_inr_recon_line_matches_the_base_amount_of_a_usd_payment(engine: Engine) -> None:

@@ -18,9 +18,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import phonenumbers
+from babel.numbers import get_currency_precision
 
 # The folders under api/ are the `--entity` names of `python -m sync load`.
 API_ENTITY = {
@@ -29,6 +31,8 @@ API_ENTITY = {
     "refunds": "refund",
     "settlements": "settlement",
     "settlement_lines": None,  # recon lines carry no `entity` of their own
+    "disputes": "dispute",
+    "downtimes": "payment.downtime",  # what a downtime's `entity` says, where it says anything
 }
 STORED_NESTED = {"payments": "payments"}  # nested collection key → the table its items are loaded into
 
@@ -38,6 +42,8 @@ REQUIRED = {
     "refunds": ("id", "payment_id", "amount", "currency", "status", "created_at"),
     "settlements": ("id", "amount", "status", "created_at"),
     "settlement_lines": ("entity_id", "type", "amount", "created_at"),
+    "disputes": ("id", "payment_id", "amount", "status", "created_at"),
+    "downtimes": ("id", "status", "begin"),
 }
 
 
@@ -105,6 +111,35 @@ def expected_country(api: Mapping[str, Any]) -> tuple[str | None, str | None]:
     return None, None
 
 
+def expected_base(api: Mapping[str, Any]) -> tuple[int | None, str | None]:
+    """(base_amount, base_currency). Razorpay's currency-conversion page: both are present when the
+    payment's currency is not the account's base currency; `base_currency` defaults to INR. Samples in
+    the base currency carry `base_amount` equal to `amount` and no `base_currency` (INR on an Indian
+    account, MYR in the FPX sample): no conversion, so the base currency is the payment's own."""
+    currency = api["currency"].upper()
+    base_amount = api.get("base_amount")
+    base_currency = api.get("base_currency")
+    if base_amount is not None:
+        if base_currency:
+            return base_amount, base_currency.upper()
+        return base_amount, currency if base_amount == api["amount"] else "INR"
+    if currency == "INR":
+        return api["amount"], "INR"
+    return None, None
+
+
+def expected_conversion_rate(
+    amount: int, currency: str, base_amount: int | None, base_currency: str | None
+) -> Decimal | None:
+    """The currency-conversion page's "visibility into the conversion rate": base major units per major
+    unit paid (7129 paise for 100 cents is 71.29 INR per USD), to the column's 10 places."""
+    if base_amount is None or base_currency in (None, currency) or amount <= 0:
+        return None
+    paid = Decimal(amount).scaleb(-get_currency_precision(currency))
+    credited = Decimal(base_amount).scaleb(-get_currency_precision(base_currency))
+    return (credited / paid).quantize(Decimal("1e-10"))
+
+
 def expected_payment(api: Mapping[str, Any]) -> dict[str, Any]:
     card: Mapping[str, Any] = api["card"] if isinstance(api.get("card"), Mapping) else {}
     upi: Mapping[str, Any] = api["upi"] if isinstance(api.get("upi"), Mapping) else {}
@@ -133,6 +168,10 @@ def expected_payment(api: Mapping[str, Any]) -> dict[str, Any]:
         "error_code": api.get("error_code") or None,
         "created_at": utc(api["created_at"]),
     }
+    values["base_amount"], values["base_currency"] = expected_base(api)
+    values["conversion_rate"] = expected_conversion_rate(
+        api["amount"], values["currency"], *expected_base(api)
+    )
     country, source = expected_country(api)
     if country is not None:
         values["country"] = country
@@ -199,12 +238,50 @@ def expected_settlement_line(api: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def expected_dispute(api: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "payment_id": api["payment_id"],
+        "amount": api["amount"],
+        "amount_deducted": api.get("amount_deducted") or 0,
+        "currency": (api.get("currency") or "INR").upper(),
+        "reason_code": api.get("reason_code") or None,
+        "phase": api.get("phase") or None,
+        "status": api["status"],
+        "respond_by": utc(api["respond_by"]) if api.get("respond_by") else None,
+        "created_at": utc(api["created_at"]),
+    }
+
+
+def expected_downtime(api: Mapping[str, Any]) -> dict[str, Any]:
+    # The instrument is named by the keys the downtime's method uses: bank (netbanking), issuer or
+    # network (cards), vpa_handle, psp or flow (UPI).
+    instrument: Mapping[str, Any] = api["instrument"] if isinstance(api.get("instrument"), Mapping) else {}
+    return {
+        "method": api.get("method") or None,
+        "bank": instrument.get("bank") or None,
+        "issuer": instrument.get("issuer") or None,
+        "card_network": instrument.get("network") or None,
+        "vpa_handle": instrument.get("vpa_handle") or None,
+        "psp": instrument.get("psp") or None,
+        "flow": instrument.get("flow") or None,
+        "severity": api.get("severity") or None,
+        "status": api["status"],
+        "scheduled": bool(api.get("scheduled")),
+        "begin": utc(api["begin"]),
+        "end": utc(api["end"]) if api.get("end") else None,
+        # A downtime without its own created_at began then at the latest.
+        "created_at": utc(api["created_at"] if api.get("created_at") else api["begin"]),
+    }
+
+
 EXPECTED = {
     "payments": expected_payment,
     "orders": expected_order,
     "refunds": expected_refund,
     "settlements": expected_settlement,
     "settlement_lines": expected_settlement_line,
+    "disputes": expected_dispute,
+    "downtimes": expected_downtime,
 }
 KEY = {"settlement_lines": "entity_id"}
 
@@ -252,6 +329,8 @@ APPLIED_ENTITIES = {
     "order": "orders",
     "refund": "refunds",
     "settlement": "settlements",
+    "dispute": "disputes",
+    "payment.downtime": "downtimes",
 }
 
 

@@ -9,6 +9,7 @@ field means (tests/conformance/expected.py). A new file in the folder is a new t
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ import pytest
 from sqlalchemy import Engine, select
 from typer.testing import CliRunner
 
-from data.models import Order, Payment, Quarantine, Refund, Settlement, SettlementLine
+from data.models import Dispute, Downtime, Order, Payment, Quarantine, Refund, Settlement, SettlementLine
 from data.settings import get_settings
 from sync.cli import app as sync_cli
 from tests.conformance.expected import (
@@ -34,6 +35,8 @@ MODELS: dict[str, Any] = {
     "refunds": Refund,
     "settlements": Settlement,
     "settlement_lines": SettlementLine,
+    "disputes": Dispute,
+    "downtimes": Downtime,
 }
 SECRET = "whsec_corpus"
 
@@ -42,12 +45,56 @@ def sample_id(path: Path) -> str:
     return str(path.relative_to(CORPUS))
 
 
-def test_the_corpus_holds_at_least_100_samples_each_named_in_sources() -> None:
-    sources = (CORPUS / "SOURCES.md").read_text(encoding="utf-8")
-    samples = API_SAMPLES + WEBHOOK_SAMPLES
-    assert len(samples) >= 100
-    unnamed = [sample_id(path) for path in samples if f"`{sample_id(path)}`" not in sources]
-    assert unnamed == []
+MINIMUM_REAL_SAMPLES = 100
+SOURCE_ROW = re.compile(r"^\| `(?P<file>[^`]+)` \| (?P<kind>real|composed) \| (?P<source>.+) \|$")
+
+
+def sources_table() -> dict[str, tuple[str, str]]:
+    """file → (kind, source), from the table in SOURCES.md."""
+    rows: dict[str, tuple[str, str]] = {}
+    for line in (CORPUS / "SOURCES.md").read_text(encoding="utf-8").splitlines():
+        match = SOURCE_ROW.match(line)
+        if match is not None:
+            assert match["file"] not in rows, f"{match['file']} is listed twice"
+            rows[match["file"]] = (match["kind"], match["source"])
+    return rows
+
+
+def _canonical(document: Any) -> str:
+    return json.dumps(document, sort_keys=True)
+
+
+def distinct_real_samples(rows: dict[str, tuple[str, str]]) -> set[str]:
+    """The real samples as distinct documents: the same JSON in two folders (a payment loaded as an
+    order) counts once, and so does a record that is also here inside a real collection."""
+    documents = {
+        _canonical(json.loads((CORPUS / name).read_text(encoding="utf-8")))
+        for name, (kind, _) in rows.items()
+        if kind == "real"
+    }
+    inside_collections = {
+        _canonical(item)
+        for document in map(json.loads, documents)
+        if isinstance(document, dict) and document.get("entity") == "collection"
+        for item in document.get("items") or []
+    }
+    return documents - inside_collections
+
+
+def test_every_sample_is_named_in_sources_as_real_or_composed() -> None:
+    rows = sources_table()
+    on_disk = {sample_id(path) for path in API_SAMPLES + WEBHOOK_SAMPLES}
+    assert sorted(on_disk - rows.keys()) == []  # every file says where it came from
+    assert sorted(rows.keys() - on_disk) == []  # and every row names a file that is here
+    for name, (kind, source) in rows.items():
+        # A composed sample says so in its source, and a real one names a repository or a docs page.
+        assert (kind == "composed") is source.startswith("composed"), name
+        if kind == "real":
+            assert "razorpay/" in source or "https://razorpay.com/docs/" in source, name
+
+
+def test_the_corpus_holds_at_least_100_distinct_real_samples() -> None:
+    assert len(distinct_real_samples(sources_table())) >= MINIMUM_REAL_SAMPLES
 
 
 def _stored(engine: Engine, table: str, key: Any, columns: list[str]) -> dict[str, Any] | None:

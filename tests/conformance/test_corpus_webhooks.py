@@ -14,6 +14,7 @@ from sqlalchemy import Engine, select
 from starlette.testclient import TestClient
 
 from data.models import WebhookEvent
+from sync.webhooks import app as webhook_app
 from sync.webhooks.app import create_app
 from sync.webhooks.apply import KNOWN_EVENT_TYPES
 from sync.webhooks.intake import sign
@@ -41,8 +42,11 @@ def _post(client: TestClient, body: bytes, event_id: str) -> Any:
 
 @pytest.mark.parametrize("sample", WEBHOOK_SAMPLES, ids=sample_id)
 def test_webhook_sample_is_stored_and_applied_as_documented(
-    sample: Path, database_url: str, engine: Engine
+    sample: Path, database_url: str, engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # What is tested here is what the receiver makes of each sample, not how fast this machine is: on a
+    # box at load 30 the first write to a fresh database can outlast the 4 s answer budget (a 503).
+    monkeypatch.setattr(webhook_app, "ANSWER_WITHIN_SECONDS", 600.0)
     body = sample.read_bytes()
     envelope = orjson.loads(body)
     event_type = envelope["event"]
@@ -57,8 +61,14 @@ def test_webhook_sample_is_stored_and_applied_as_documented(
         event = conn.execute(select(WebhookEvent).where(WebhookEvent.event_id == event_id)).one()
     assert event.event_type == event_type
     created = envelope_created_at(envelope)
-    assert created is not None
-    assert event.created_at == utc(created)
+    if created is None:
+        # No event time anywhere (the docs' card payment.authorized sample): stored all the same, at the
+        # receipt time, and flagged.
+        assert event.interpretation is not None and "receipt time" in event.interpretation
+        event_time = event.received_at
+    else:
+        event_time = utc(created)
+    assert event.created_at == event_time
     if "created_at" not in envelope:
         # Stored all the same, and flagged: where the event time was found is not where it should be.
         assert event.interpretation is not None and "created_at" in event.interpretation
@@ -74,7 +84,7 @@ def test_webhook_sample_is_stored_and_applied_as_documented(
         for rows in expectation.rows.values():
             for values in rows.values():
                 if "state_at" not in values:
-                    values["state_at"] = utc(created)
+                    values["state_at"] = event_time
     assert event.known_type is applied
     assert event.applied is (applied and not expectation.quarantined)
     assert (event.apply_error is not None) is bool(expectation.quarantined)

@@ -4,6 +4,7 @@ from nothing (other tests copy a migrated template, tests/conftest.py)."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
 
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -85,4 +86,55 @@ def test_upgrade_to_0004_backfills_base_amounts(empty_database_url: str) -> None
             for row in conn.execute(select(Payment.id, Payment.base_amount, Payment.base_currency))
         }
     assert stored == {"pay_inr": (50_000, "INR"), "pay_usd": (8316, "INR"), "pay_eur": (None, None)}
+    engine.dispose()
+
+
+def test_upgrade_to_0011_backfills_the_conversion_rate_of_converted_payments(empty_database_url: str) -> None:
+    engine = make_engine(empty_database_url)
+    upgrade(engine, "0010")
+    at = datetime(2026, 11, 1, tzinfo=UTC)
+    common = {"status": "captured", "created_at": at, "state_at": at, "source": "api", "raw": {}}
+    rows = [
+        # Razorpay's currency-conversion sample: $1.00 credited as ₹71.29.
+        {
+            **common,
+            "id": "pay_usd",
+            "amount": 100,
+            "currency": "USD",
+            "base_amount": 7129,
+            "base_currency": "INR",
+        },
+        # JPY has no minor unit: ¥1,000 credited as ₹566.40 is 0.5664 INR per JPY.
+        {
+            **common,
+            "id": "pay_jpy",
+            "amount": 1000,
+            "currency": "JPY",
+            "base_amount": 56640,
+            "base_currency": "INR",
+        },
+        {
+            **common,
+            "id": "pay_inr",
+            "amount": 50_000,
+            "currency": "INR",
+            "base_amount": 50_000,
+            "base_currency": "INR",
+        },
+        {**common, "id": "pay_eur", "amount": 100, "currency": "EUR"},
+    ]
+    with engine.begin() as conn:
+        for row in rows:
+            conn.execute(insert(Payment).values(**row))
+    upgrade(engine)
+    with engine.connect() as conn:
+        stored = {
+            row.id: row.conversion_rate for row in conn.execute(select(Payment.id, Payment.conversion_rate))
+        }
+    assert stored == {
+        "pay_usd": Decimal("71.29"),
+        "pay_jpy": Decimal("0.5664"),
+        "pay_inr": None,
+        "pay_eur": None,
+    }
     engine.dispose()

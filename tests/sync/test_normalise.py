@@ -200,6 +200,36 @@ def test_non_object_record_raises() -> None:
         normalise_payment(["pay_1"], state_at=STATE_AT, source="api")  # type: ignore[arg-type]
 
 
+def test_an_order_keeps_its_expanded_payments_without_card_details_or_full_vpa() -> None:
+    # Razorpay's "fetch orders with expanded card payments" sample nests the card with its holder's name.
+    card = {
+        "id": "card_1",
+        "entity": "card",
+        "name": "Gaurav Kumar",
+        "last4": "1111",
+        "network": "Visa",
+        "emi": False,
+    }
+    nested = [payment(card=card), payment(id="pay_A2", method="upi", vpa="gaurav.kumar@exampleupi")]
+    order = normalise_order(
+        {
+            "id": "order_1",
+            "entity": "order",
+            "amount": 1000,
+            "currency": "INR",
+            "status": "paid",
+            "created_at": 1761998400,
+            "payments": {"entity": "collection", "count": 2, "items": nested},
+        },
+        state_at=STATE_AT,
+        source="file",
+    )
+    kept = order["raw"]["payments"]["items"]
+    assert kept[0]["card"] == {"last4": "1111", "network": "Visa"}
+    assert kept[1]["vpa"] == "***@exampleupi"
+    assert order["raw"]["payments"]["count"] == 2
+
+
 def test_order_refund_settlement() -> None:
     order = normalise_order(
         {

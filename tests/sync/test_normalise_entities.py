@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -33,6 +34,18 @@ def test_international_payment_keeps_what_the_customer_paid_and_the_base_amount(
     assert (row["fee"], row["tax"]) == (207, 32)
 
 
+def test_the_conversion_razorpay_applied_is_kept_as_a_rate() -> None:
+    # The currency-conversion page's $1 payment credited as ₹71.29; JPY has no minor unit.
+    assert _payment(amount=100, currency="USD", base_amount=7129, base_currency="INR")["conversion_rate"] == (
+        Decimal("71.29")
+    )
+    assert _payment(amount=1000, currency="JPY", base_amount=56640, base_currency="INR")[
+        "conversion_rate"
+    ] == (Decimal("0.5664"))
+    assert _payment(amount=50000, currency="INR")["conversion_rate"] is None
+    assert _payment(amount=100, currency="USD", international=True)["conversion_rate"] is None
+
+
 def test_a_payment_in_the_base_currency_is_its_own_base_amount() -> None:
     row = _payment(amount=50000, currency="INR")
     assert (row["base_amount"], row["base_currency"]) == (50000, "INR")
@@ -41,6 +54,13 @@ def test_a_payment_in_the_base_currency_is_its_own_base_amount() -> None:
 def test_a_foreign_payment_without_base_fields_has_no_base_amount_rather_than_a_guess() -> None:
     row = _payment(amount=100, currency="USD", international=True)
     assert (row["base_amount"], row["base_currency"]) == (None, None)
+
+
+def test_base_amount_equal_to_the_amount_without_base_currency_is_the_payments_own_currency() -> None:
+    # Razorpay's FPX sample (razorpay/markdown-docs fpx.md): a MYR payment of a Malaysian account carries
+    # base_amount = amount and no base_currency; reading it as INR made RM 1.00 a ₹1.00 base amount.
+    assert (_payment(amount=100, currency="MYR", base_amount=100)["base_currency"]) == "MYR"
+    assert (_payment(amount=50000, currency="INR", base_amount=50000)["base_currency"]) == "INR"
 
 
 def test_base_amount_without_base_currency_is_in_inr_and_a_bad_code_is_refused() -> None:
