@@ -384,6 +384,8 @@ def run(
     port = free_port()
     sends = build_sends(int(seconds * rate), port)
     process = start_receiver(database_url, port, workers)
+    # Start-up (imports, connecting) is not per-event work: only CPU used from here on is counted.
+    cpu_at_start = receiver_cpu_seconds(process)
     extra: dict[str, Any] = {}
 
     def killer(start: float) -> None:
@@ -401,7 +403,7 @@ def run(
         results, elapsed = offer(
             port, sends, rate, connections, loaders, killer if kill_at is not None else None
         )
-        cpu = receiver_cpu_seconds(process)
+        cpu = receiver_cpu_seconds(process) - cpu_at_start
     finally:
         stop_receiver(process)
     answered = sum(1 for r in results if r is not None and r.status != 0)

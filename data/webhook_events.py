@@ -1,4 +1,5 @@
-"""The webhook receiver's statements: store new events once, count repeats, record rejections."""
+"""The webhook receiver's statements: store new events once, count repeats, count rejections per
+reason, source and minute."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, func, select, update
+from sqlalchemy import Connection, Engine, bindparam, case, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -20,7 +21,7 @@ __all__ = [
     "count_repeats",
     "database_reachable",
     "insert_new_events",
-    "insert_rejections",
+    "record_rejections",
     "recent_payment_hours",
     "record_conflicts",
 ]
@@ -29,9 +30,59 @@ _EVENTS = table_of(WebhookEvent)
 _PAYMENTS = table_of(Payment)
 
 
-def insert_rejections(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
-    if rows:
-        conn.execute(table_of(WebhookRejection).insert(), list(rows))
+_REJECTIONS = table_of(WebhookRejection)
+# The columns of a rejection row that only the first delivery of its (minute, reason, source) sets.
+_REJECTION_SAMPLE = ("event_id", "event_type", "body_sha256", "body_size", "detail")
+
+
+def record_rejections(conn: Connection, rejections: Sequence[Mapping[str, Any]]) -> None:
+    """Count rejected deliveries into their (UTC minute, reason, source address) rows.
+
+    Each mapping is one delivery: received_at, reason, source_address and the sample columns. A row
+    keeps its first delivery's sample, the count and the first and last time seen; deliveries of the
+    same key from this batch and from other receiver processes add up (ON CONFLICT on the key).
+    """
+    if not rejections:
+        return
+    grouped: dict[tuple[datetime, str, str], dict[str, Any]] = {}
+    for rejection in rejections:
+        at: datetime = rejection["received_at"]
+        source = rejection.get("source_address") or "unknown"
+        key = (at.replace(second=0, microsecond=0), str(rejection["reason"]), source)
+        row = grouped.get(key)
+        if row is None:
+            grouped[key] = {
+                "minute_start": key[0],
+                "reason": key[1],
+                "source_address": source,
+                "received_at": at,
+                "last_received_at": at,
+                "delivery_count": 1,
+                **{name: rejection.get(name) for name in _REJECTION_SAMPLE},
+            }
+            continue
+        row["delivery_count"] += 1
+        row["received_at"] = min(row["received_at"], at)
+        row["last_received_at"] = max(row["last_received_at"], at)
+    insert = (
+        postgresql.insert(_REJECTIONS) if conn.dialect.name == "postgresql" else sqlite.insert(_REJECTIONS)
+    )
+    stored, incoming = _REJECTIONS.c, insert.excluded
+    statement = insert.on_conflict_do_update(
+        index_elements=[stored.minute_start, stored.reason, stored.source_address],
+        set_={
+            "delivery_count": stored.delivery_count + incoming.delivery_count,
+            "received_at": case(
+                (incoming.received_at < stored.received_at, incoming.received_at), else_=stored.received_at
+            ),
+            "last_received_at": case(
+                (incoming.last_received_at > stored.last_received_at, incoming.last_received_at),
+                else_=stored.last_received_at,
+            ),
+        },
+    )
+    # Keys in one order: two replicas counting into the same rows lock them in the same order.
+    conn.execute(statement, [grouped[key] for key in sorted(grouped)])
 
 
 def insert_new_events(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> set[str]:

@@ -31,9 +31,9 @@ from data.webhook_events import (
     classify_unwritten,
     count_repeats,
     insert_new_events,
-    insert_rejections,
     recent_payment_hours,
     record_conflicts,
+    record_rejections,
 )
 from sync.quarantine import quarantine
 from sync.webhooks.apply import ENTITY_MODELS, EntityFailure, EventPlan, OnlyIf, plan_event, rule_for
@@ -328,7 +328,7 @@ def write_items(
             _fail_apply(plan, apply_error)
 
     rejections = [(i, item) for i, item in enumerate(items) if isinstance(item, Rejection)]
-    insert_rejections(conn, [item.as_row() for _, item in rejections])
+    record_rejections(conn, [item.as_row() for _, item in rejections])
     for i, _ in rejections:
         results[i] = StoreResult("rejected")
     inserted = insert_new_events(
