@@ -100,6 +100,7 @@ def _flood(client: TestClient, app: Any, body: bytes) -> list[int]:
             )
         return statuses
 
+    assert client.portal is not None, "inside the client's `with` block"
     return client.portal.call(run)
 
 
