@@ -23,7 +23,7 @@ from tests.sync.webhooks.events import SECRET, T0, envelope, payment
 
 RECEIVED = datetime.fromtimestamp(T0 + 90, UTC).replace(second=12)
 FLOOD = 10_000
-CONCURRENT = 250  # requests in flight at once, so the writer batches them as it would under load
+CONCURRENT = 100  # requests in flight at once, so the writer batches them as it would under load
 
 
 def rows(engine: Engine) -> list[Any]:
@@ -68,6 +68,9 @@ async def _post(app: Any, body: bytes, signature: str, client: tuple[str, int]) 
 def test_a_flood_from_one_source_in_one_minute_is_one_row_counting_every_delivery(
     database_url: str, engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # Answers wait for their commit; on a starved machine that can take longer than the 4 s after
+    # which a delivery is answered 503, and this test is about counting, not about that bound.
+    monkeypatch.setattr(receiver_app, "ANSWER_WITHIN_SECONDS", 120.0)
     # Within one minute: 12 s into it, a microsecond later per request (no wall clock involved).
     ticks = iter(range(FLOOD * 2))
     monkeypatch.setattr(receiver_app, "received_now", lambda: RECEIVED + timedelta(microseconds=next(ticks)))
