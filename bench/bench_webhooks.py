@@ -282,6 +282,8 @@ def offer(
 NULL_DATABASE = "null:"  # no receiver database: the --null-receiver run
 RECEIVER_LOG = Path(tempfile.gettempdir()) / "bench_webhooks_receiver.log"
 ROLLUP_INTERVAL = ["1.0"]  # set from --rollup-interval
+# Start-up is mostly imports; on a starved shared machine it has been seen to take over 30 s.
+START_WITHIN_SECONDS = 120
 
 
 async def null_receiver(scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -323,7 +325,7 @@ def start_receiver(database_url: str, port: int, workers: int) -> subprocess.Pop
         stderr=RECEIVER_LOG.open("ab"),
         start_new_session=True,
     )
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + START_WITHIN_SECONDS
     while time.monotonic() < deadline:
         if _healthy(port):
             return process
@@ -331,7 +333,7 @@ def start_receiver(database_url: str, port: int, workers: int) -> subprocess.Pop
             raise RuntimeError(f"receiver exited: {RECEIVER_LOG.read_text(errors='replace')[-500:]}")
         time.sleep(0.1)
     stop_receiver(process, signal.SIGKILL)
-    raise RuntimeError("receiver did not become healthy in 30 s")
+    raise RuntimeError(f"receiver did not become healthy in {START_WITHIN_SECONDS} s")
 
 
 def _healthy(port: int) -> bool:
