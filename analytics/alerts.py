@@ -538,7 +538,13 @@ def _rejections(
     start = ctx.at - timedelta(minutes=ctx.rules.webhook_window_minutes)
     reason_filter = _REJ.c.reason.in_(SIGNATURE_REASONS)
     query = (
-        select(_REJ.c.reason, func.count(), func.min(_REJ.c.received_at), func.max(_REJ.c.received_at))
+        # Each row counts one minute's deliveries from one source (delivery_count), first to last seen.
+        select(
+            _REJ.c.reason,
+            func.sum(_REJ.c.delivery_count),
+            func.min(_REJ.c.received_at),
+            func.max(_REJ.c.last_received_at),
+        )
         .where(
             _REJ.c.received_at > start,
             _REJ.c.received_at <= ctx.at,

@@ -361,9 +361,10 @@ def _value_at_rank(histogram: list[tuple[int, int, int]], rank: int) -> int:
 
 def _rejections(conn: Connection, filters: Filters) -> pd.DataFrame:
     day = IstExpressions(conn.dialect.name, _J.c.received_at).day
+    # A row counts a minute's deliveries from one source; its event type is the first one's claim.
     event_type = func.coalesce(_J.c.event_type, "unknown")
     query = (
-        select(day, _J.c.reason, event_type, func.count())
+        select(day, _J.c.reason, event_type, func.sum(_J.c.delivery_count))
         .where(*_range(_J.c.received_at, filters))
         .group_by(day, _J.c.reason, event_type)
         .order_by(day, _J.c.reason, event_type)

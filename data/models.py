@@ -294,21 +294,41 @@ class WebhookEvent(Base):
     last_conflict_at: Mapped[datetime | None]
 
 
+def _minute_of_received_at(context: Any) -> datetime:
+    received_at: datetime = context.get_current_parameters()["received_at"]
+    return received_at.replace(second=0, microsecond=0)
+
+
+def _received_at(context: Any) -> datetime:
+    received_at: datetime = context.get_current_parameters()["received_at"]
+    return received_at
+
+
 class WebhookRejection(Base):
-    """A delivery that failed verification or parsing. Bodies are kept by hash and size only."""
+    """Deliveries that failed verification or parsing, one row per reason, source address and UTC
+    minute (anyone can send unsigned requests, so their record must not grow with their number).
+    Bodies are kept by hash and size only, of the first delivery of the row (a sample, like
+    event_id, event_type and detail). A row written without the aggregate columns stands for one
+    delivery: count 1, first = last = received_at."""
 
     __tablename__ = "webhook_rejections"
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
-    received_at: Mapped[datetime] = mapped_column(index=True)
-    # missing_signature | bad_signature | malformed_json | too_large | too_deep (older rows also
-    # missing_event_id | bad_envelope, from before validly signed bodies were always stored)
+    # UTC minute of the deliveries: with reason and source_address, the row's key (uq below).
+    minute_start: Mapped[datetime] = mapped_column(default=_minute_of_received_at)
+    received_at: Mapped[datetime] = mapped_column(index=True)  # the first delivery of the row
+    last_received_at: Mapped[datetime] = mapped_column(default=_received_at)
+    delivery_count: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    # missing_signature | bad_signature | malformed_json | too_large | too_deep | body_timeout (older
+    # rows also missing_event_id | bad_envelope, from before validly signed bodies were always stored)
     reason: Mapped[str] = mapped_column(String(32), index=True)
+    # The client address as the receiver saw it ("unknown" when the server gave none).
+    source_address: Mapped[str] = mapped_column(String(64), default="unknown", server_default="unknown")
     event_id: Mapped[str | None] = mapped_column(String(64))
+    # As claimed by an unverified body: control characters dropped, a leading = + - @ neutralised.
     event_type: Mapped[str | None] = mapped_column(String(64))
     body_sha256: Mapped[str] = mapped_column(String(64))
     body_size: Mapped[int] = mapped_column(Integer)
-    source_address: Mapped[str | None] = mapped_column(String(64))
     detail: Mapped[str | None] = mapped_column(Text)
 
 
@@ -505,6 +525,14 @@ Index("ix_webhook_events_event_type_created_at", WebhookEvent.event_type, Webhoo
 # "Did this payment's <type> event arrive?" (missing events, coverage) without reading the event row.
 Index("ix_webhook_events_payment_id_type", WebhookEvent.payment_id, WebhookEvent.event_type)
 Index("uq_webhook_events_body_sha256", WebhookEvent.body_sha256, unique=True)
+# The aggregation key of rejections (the receiver's ON CONFLICT target).
+Index(
+    "uq_webhook_rejections_minute_reason_source",
+    WebhookRejection.minute_start,
+    WebhookRejection.reason,
+    WebhookRejection.source_address,
+    unique=True,
+)
 # One firing episode per condition, enforced by the database (two evaluations at once cannot both open it).
 Index(
     "uq_alerts_firing_key",

@@ -29,6 +29,7 @@ SANDBOX_BASE_URL = "http://127.0.0.1:9000"
 # `python -m sync.webhooks serve --rollup-interval` hands its value to uvicorn's workers through it.
 ROLLUP_INTERVAL_ENV = "PAYOPS_WEBHOOK_ROLLUP_INTERVAL"
 BODY_TIMEOUT_ENV = "PAYOPS_WEBHOOK_BODY_TIMEOUT"
+MAX_PENDING_ENV = "PAYOPS_WEBHOOK_MAX_PENDING"
 DEFAULT_USERS_FILE = PROJECT_ROOT / ".streamlit" / "users.toml"
 
 # Fee (GST included, as Razorpay reports it) / amount, in basis points, per method: (min, max).
@@ -144,6 +145,13 @@ class Settings(BaseSettings):
         default=10.0,
         gt=0,
         validation_alias=AliasChoices("webhook_body_timeout", BODY_TIMEOUT_ENV.lower()),
+    )
+    # Deliveries a receiver process queues for its writer; beyond them it answers 503 + Retry-After
+    # at once (Razorpay retries) instead of letting every answer wait past Razorpay's 5 s.
+    webhook_max_pending: int = Field(
+        default=4096,
+        ge=1,
+        validation_alias=AliasChoices("webhook_max_pending", MAX_PENDING_ENV.lower()),
     )
     # `/metrics` of the receiver on its own (internal) port instead of the public one; env PAYOPS_METRICS_PORT.
     payops_metrics_port: int | None = Field(default=None, ge=1, le=65535)

@@ -1,13 +1,15 @@
-"""The webhook receiver's statements: store new events once, count repeats, record rejections."""
+"""The webhook receiver's statements: store new events once, count repeats, count rejections per
+reason, source and minute."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, func, select, update
+from sqlalchemy import Connection, Engine, Executable, bindparam, case, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -20,18 +22,109 @@ __all__ = [
     "count_repeats",
     "database_reachable",
     "insert_new_events",
-    "insert_rejections",
     "recent_payment_hours",
     "record_conflicts",
+    "record_rejections",
 ]
 
 _EVENTS = table_of(WebhookEvent)
 _PAYMENTS = table_of(Payment)
 
 
-def insert_rejections(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
-    if rows:
-        conn.execute(table_of(WebhookRejection).insert(), list(rows))
+_REJECTIONS = table_of(WebhookRejection)
+# The columns of a rejection row that only the first delivery of its (minute, reason, source) sets.
+_REJECTION_SAMPLE = ("event_id", "event_type", "body_sha256", "body_size", "detail")
+
+
+def _insert(table: Any, dialect: str) -> postgresql.Insert | sqlite.Insert:
+    return postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
+
+
+# The receiver runs these statements in every batch. Each is built once per dialect: building one and
+# computing its cache key cost more than executing it for a few rows (SQLAlchemy memoises the key
+# on the statement object).
+@cache
+def _statement(name: str, dialect: str) -> Executable:
+    events, rejections = _EVENTS.c, _REJECTIONS.c
+    if name == "count_rejections":
+        insert = _insert(_REJECTIONS, dialect)
+        incoming = insert.excluded
+        return insert.on_conflict_do_update(
+            index_elements=[rejections.minute_start, rejections.reason, rejections.source_address],
+            set_={
+                "delivery_count": rejections.delivery_count + incoming.delivery_count,
+                "received_at": case(
+                    (incoming.received_at < rejections.received_at, incoming.received_at),
+                    else_=rejections.received_at,
+                ),
+                "last_received_at": case(
+                    (incoming.last_received_at > rejections.last_received_at, incoming.last_received_at),
+                    else_=rejections.last_received_at,
+                ),
+            },
+        )
+    if name == "insert_new_events":
+        return _insert(_EVENTS, dialect).on_conflict_do_nothing().returning(events.event_id)
+    if name == "events_by_id_or_sha":
+        return select(events.event_id, events.body_sha256).where(
+            events.event_id.in_(bindparam("ids", expanding=True))
+            | events.body_sha256.in_(bindparam("shas", expanding=True))
+        )
+    if name == "count_repeats":
+        return (
+            update(_EVENTS)
+            .where(events.event_id == bindparam("b_event_id"))
+            .values(
+                delivery_count=events.delivery_count + bindparam("b_count"),
+                last_received_at=bindparam("b_at", type_=events.last_received_at.type),
+            )
+        )
+    if name == "record_conflicts":
+        return (
+            update(_EVENTS)
+            .where(events.event_id == bindparam("b_event_id"))
+            .values(
+                conflict_count=events.conflict_count + bindparam("b_count"),
+                last_conflict_at=bindparam("b_at", type_=events.last_conflict_at.type),
+                conflict_sha256=bindparam("b_sha"),
+                conflict_payload=bindparam("b_payload", type_=events.conflict_payload.type),
+            )
+        )
+    raise KeyError(name)
+
+
+def record_rejections(conn: Connection, rejections: Sequence[Mapping[str, Any]]) -> None:
+    """Count rejected deliveries into their (UTC minute, reason, source address) rows.
+
+    Each mapping is one delivery: received_at, reason, source_address and the sample columns. A row
+    keeps its first delivery's sample, the count and the first and last time seen; deliveries of the
+    same key from this batch and from other receiver processes add up (ON CONFLICT on the key).
+    """
+    if not rejections:
+        return
+    grouped: dict[tuple[datetime, str, str], dict[str, Any]] = {}
+    for rejection in rejections:
+        at: datetime = rejection["received_at"]
+        source = rejection.get("source_address") or "unknown"
+        key = (at.replace(second=0, microsecond=0), str(rejection["reason"]), source)
+        row = grouped.get(key)
+        if row is None:
+            grouped[key] = {
+                "minute_start": key[0],
+                "reason": key[1],
+                "source_address": source,
+                "received_at": at,
+                "last_received_at": at,
+                "delivery_count": 1,
+                **{name: rejection.get(name) for name in _REJECTION_SAMPLE},
+            }
+            continue
+        row["delivery_count"] += 1
+        row["received_at"] = min(row["received_at"], at)
+        row["last_received_at"] = max(row["last_received_at"], at)
+    # Keys in one order: two replicas counting into the same rows lock them in the same order.
+    statement = _statement("count_rejections", conn.dialect.name)
+    conn.execute(statement, [grouped[key] for key in sorted(grouped)])
 
 
 def insert_new_events(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> set[str]:
@@ -43,8 +136,7 @@ def insert_new_events(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> se
     """
     if not rows:
         return set()
-    insert = postgresql.insert(_EVENTS) if conn.dialect.name == "postgresql" else sqlite.insert(_EVENTS)
-    statement = insert.on_conflict_do_nothing().returning(_EVENTS.c.event_id)
+    statement = _statement("insert_new_events", conn.dialect.name)
     return set(conn.execute(statement, list(rows)).scalars().all())
 
 
@@ -66,15 +158,14 @@ def classify_unwritten(conn: Connection, deliveries: Sequence[tuple[str, str | N
         return []
     ids = sorted({event_id for event_id, _ in deliveries})
     shas = sorted({sha for _, sha in deliveries if sha})
-    column = _EVENTS.c
-    by_id: dict[str, str | None] = {
-        row[0]: row[1]
-        for row in conn.execute(select(column.event_id, column.body_sha256).where(column.event_id.in_(ids)))
-    }
+    # One query for both keys: the rows stored under these ids and those stored with these bodies.
+    stored = conn.execute(_statement("events_by_id_or_sha", conn.dialect.name), {"ids": ids, "shas": shas})
+    by_id: dict[str, str | None] = {}
     by_sha: dict[str, str] = {}
-    if shas:
-        found = conn.execute(select(column.body_sha256, column.event_id).where(column.body_sha256.in_(shas)))
-        by_sha = {row[0]: row[1] for row in found if row[0] is not None}
+    for stored_id, stored_sha in stored:
+        by_id[stored_id] = stored_sha
+        if stored_sha is not None:
+            by_sha[stored_sha] = stored_id
     classified: list[Unwritten] = []
     for event_id, sha in deliveries:
         if event_id in by_id:
@@ -91,17 +182,7 @@ def record_conflicts(conn: Connection, conflicts: Mapping[str, tuple[int, dateti
     """Count conflicting bodies per event id (how many, the last one's time, its sha256 and payload)."""
     if not conflicts:
         return
-    column = _EVENTS.c
-    statement = (
-        update(_EVENTS)
-        .where(column.event_id == bindparam("b_event_id"))
-        .values(
-            conflict_count=column.conflict_count + bindparam("b_count"),
-            last_conflict_at=bindparam("b_at", type_=column.last_conflict_at.type),
-            conflict_sha256=bindparam("b_sha"),
-            conflict_payload=bindparam("b_payload", type_=column.conflict_payload.type),
-        )
-    )
+    statement = _statement("record_conflicts", conn.dialect.name)
     conn.execute(
         statement,
         [
@@ -115,15 +196,7 @@ def count_repeats(conn: Connection, repeats: Mapping[str, tuple[int, datetime]])
     """Add each event's repeat deliveries (event id → (how many, the last one's time))."""
     if not repeats:
         return
-    column = _EVENTS.c
-    statement = (
-        update(_EVENTS)
-        .where(column.event_id == bindparam("b_event_id"))
-        .values(
-            delivery_count=column.delivery_count + bindparam("b_count"),
-            last_received_at=bindparam("b_at", type_=column.last_received_at.type),
-        )
-    )
+    statement = _statement("count_repeats", conn.dialect.name)
     conn.execute(
         statement,
         [

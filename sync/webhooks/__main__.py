@@ -12,7 +12,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from data.cli import ExitCode, fail
 from data.db import make_engine
-from data.settings import BODY_TIMEOUT_ENV, ROLLUP_INTERVAL_ENV, get_settings
+from data.settings import BODY_TIMEOUT_ENV, MAX_PENDING_ENV, ROLLUP_INTERVAL_ENV, get_settings
 
 cli = typer.Typer(add_completion=False, no_args_is_help=True, help="The Razorpay webhook receiver.")
 
@@ -45,6 +45,14 @@ def serve(
         float,
         typer.Option(min=0, max=3600, help="Seconds between payment-rollup refreshes; 0 = in every write."),
     ] = 1.0,
+    max_pending: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Deliveries queued per process beyond which one is answered 503 + Retry-After "
+            "(default: PAYOPS_WEBHOOK_MAX_PENDING, else 4096).",
+        ),
+    ] = None,
 ) -> None:
     """Receive Razorpay webhooks: verify, store each event once, apply it. Needs a migrated database."""
     if database_url:
@@ -52,6 +60,8 @@ def serve(
         os.environ["DATABASE_URL"] = database_url
     os.environ[ROLLUP_INTERVAL_ENV] = str(rollup_interval)
     os.environ[BODY_TIMEOUT_ENV] = str(body_timeout)
+    if max_pending is not None:
+        os.environ[MAX_PENDING_ENV] = str(max_pending)
     if metrics_port is not None:
         if workers > 1:
             # Each worker has its own counters; one port cannot serve them all. Run one process per port.

@@ -13,6 +13,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
+from typing import Any
 
 import orjson
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest, start_http_server
@@ -39,15 +40,20 @@ from sync.webhooks.intake import (
     too_large,
 )
 from sync.webhooks.metrics import ReceiverMetrics, event_type_label
-from sync.webhooks.store import EventWriter, StoreResult, received_now
+from sync.webhooks.store import EventWriter, StoreResult, WriterFull, received_now
 
 logger = logging.getLogger(__name__)
 
 WEBHOOK_PATH = "/webhooks/razorpay"
+# An answer: status, JSON content and extra headers.
+_Answer = tuple[int, dict[str, object], Sequence[tuple[bytes, bytes]]]
 # Razorpay gives up on a delivery after 5 s; answering 503 before that is better than its timeout.
 ANSWER_WITHIN_SECONDS = 4.0
 # A body that does not arrive within this is a stalled (or slow-loris) client holding a connection.
 BODY_READ_TIMEOUT_SECONDS = 10.0  # the Settings default (PAYOPS_WEBHOOK_BODY_TIMEOUT)
+# Razorpay retries on its own schedule; the header says when this receiver expects to have room.
+_RETRY_LATER = ((b"retry-after", b"5"),)
+_JSON_TYPE = (b"content-type", b"application/json")
 _SIGNATURE = SIGNATURE_HEADER.encode()
 _EVENT_ID = EVENT_ID_HEADER.encode()
 
@@ -60,6 +66,7 @@ def create_app(
     key_secrets: list[tuple[str, str]] | None = None,
     body_read_timeout: float | None = None,
     metrics_address: tuple[str, int] | None = None,
+    max_pending: int | None = None,
 ) -> Starlette:
     """Build a receiver writing to `database_url` (default DATABASE_URL) and verifying with `secrets`
     (default RAZORPAY_WEBHOOK_SECRET, comma-separated). The schema must exist (`python -m data upgrade`).
@@ -72,6 +79,8 @@ def create_app(
     `body_read_timeout`: seconds a request body may take to arrive (then 408, recorded as a rejection).
     `metrics_address` (host, port): serve `/metrics` there, on an internal interface, instead of on this
     app (default: env PAYOPS_METRICS_PORT / PAYOPS_METRICS_HOST, else on this app).
+    `max_pending` (default: Settings' webhook_max_pending, env PAYOPS_WEBHOOK_MAX_PENDING): deliveries
+    queued for the writer beyond which a delivery is answered 503 + Retry-After at once.
     """
     settings = get_settings()
     secret_list: Sequence[str] = list(secrets) if secrets is not None else settings.webhook_secrets
@@ -81,9 +90,14 @@ def create_app(
         rollup_interval = settings.webhook_rollup_interval
     if body_read_timeout is None:
         body_read_timeout = settings.webhook_body_timeout
+    if max_pending is None:
+        max_pending = settings.webhook_max_pending
     engine = make_engine(database_url)
     writer = EventWriter(
-        engine, country_notes_key=settings.country_notes_key, rollup_interval=max(0.0, rollup_interval)
+        engine,
+        country_notes_key=settings.country_notes_key,
+        rollup_interval=max(0.0, rollup_interval),
+        max_pending=max_pending,
     )
     metrics = ReceiverMetrics()
 
@@ -113,8 +127,9 @@ def create_app(
             await run_in_threadpool(writer.stop)
             engine.dispose()
 
+    webhook = WebhookEndpoint(secret_list, writer, metrics, body_read_timeout)
     routes = [
-        Route(WEBHOOK_PATH, WebhookEndpoint(secret_list, writer, metrics, body_read_timeout)),
+        Route(WEBHOOK_PATH, webhook),
         Route(
             CONFIRMATIONS_PATH,
             confirmation_endpoint(
@@ -126,15 +141,31 @@ def create_app(
     ]
     if metrics_address is None:
         routes.append(Route("/metrics", prometheus, methods=["GET"]))
-    app = Starlette(routes=routes, lifespan=lifespan)
+    app = ReceiverApp(webhook, routes=routes, lifespan=lifespan)
     app.state.metrics = metrics
     app.state.engine = engine
     return app
 
 
+class ReceiverApp(Starlette):
+    """The receiver's Starlette app, with `POST /webhooks/razorpay` taken before the middleware stack
+    and the router: every delivery pays for them otherwise (about a third of the request's CPU), and
+    the endpoint handles its own errors. Every other path is plain Starlette."""
+
+    def __init__(self, webhook: WebhookEndpoint, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._webhook = webhook
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] == WEBHOOK_PATH:
+            await self._webhook(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
+
+
 class WebhookEndpoint:
     """`POST /webhooks/razorpay` as a plain ASGI app: the hot path, so headers and body are read
-    straight from the ASGI scope and messages, without building a Request."""
+    straight from the ASGI scope and messages, and the answer is sent as two ASGI messages."""
 
     def __init__(
         self,
@@ -150,32 +181,39 @@ class WebhookEndpoint:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["method"] != "POST":
-            response = _json({"error": "method not allowed"}, 405)
-            response.headers["allow"] = "POST"
-        else:
-            response = await self._handle(scope, receive)
-        await response(scope, receive, send)
+            await _send_json(send, 405, {"error": "method not allowed"}, ((b"allow", b"POST"),))
+            return
+        status, content, headers = await self._handle(scope, receive)
+        await _send_json(send, status, content, headers)
 
-    async def _handle(self, scope: Scope, receive: Receive) -> Response:
+    async def _handle(self, scope: Scope, receive: Receive) -> _Answer:
         started = time.perf_counter()
         item = await _delivery_or_rejection(
             scope, receive, self._secrets, received_now(), self._body_read_timeout
         )
         metrics = self._metrics
         try:
-            result = await asyncio.wait_for(self._writer.submit(item), ANSWER_WITHIN_SECONDS)
+            # asyncio.timeout, not wait_for: no task per request. On timeout the future is cancelled,
+            # and the writer skips a cancelled item it has not begun.
+            async with asyncio.timeout(ANSWER_WITHIN_SECONDS):
+                result = await self._writer.submit(item)
+        except WriterFull:
+            # Over the configured queue: answering now is cheaper for both sides than in 4 s.
+            metrics.failures.labels("overloaded").inc()
+            metrics.latency.labels("error").observe(time.perf_counter() - started)
+            return 503, {"error": "busy, retry later"}, _RETRY_LATER
         except TimeoutError:
             metrics.failures.labels("timeout").inc()
             metrics.latency.labels("error").observe(time.perf_counter() - started)
-            return _json({"error": "busy, retry later"}, 503)
+            return 503, {"error": "busy, retry later"}, _RETRY_LATER
         except Exception as error:
             logger.error("webhook delivery could not be stored: %s", describe_error(error))
             metrics.failures.labels("database").inc()
             metrics.latency.labels("error").observe(time.perf_counter() - started)
-            return _json({"error": "could not store the event, retry later"}, 500)
-        response = _answer(item, result, metrics)
+            return 500, {"error": "could not store the event, retry later"}, ()
+        answer = _answer(item, result, metrics)
         metrics.latency.labels(result.outcome).observe(time.perf_counter() - started)
-        return response
+        return answer
 
 
 async def _delivery_or_rejection(
@@ -193,7 +231,8 @@ async def _delivery_or_rejection(
     client = scope.get("client")
     source_address = str(client[0]) if client else None
     try:
-        body, over = await asyncio.wait_for(_read_capped(receive, declared_size), read_timeout)
+        async with asyncio.timeout(read_timeout):
+            body, over = await _read_capped(receive, declared_size)
     except TimeoutError:
         return body_timeout(
             read_timeout=read_timeout,
@@ -241,25 +280,39 @@ async def _read_capped(receive: Receive, declared_size: int | None) -> tuple[byt
     return b"".join(chunks), False
 
 
-def _answer(item: Delivery | Rejection, result: StoreResult, metrics: ReceiverMetrics) -> Response:
+def _answer(item: Delivery | Rejection, result: StoreResult, metrics: ReceiverMetrics) -> _Answer:
     if isinstance(item, Rejection):
         metrics.rejected.labels(item.reason, event_type_label(item.event_type)).inc()
-        return _json({"error": item.reason, "detail": item.detail}, item.status_code)
+        return item.status_code, {"error": item.reason, "detail": item.detail}, ()
     label = event_type_label(item.event_type)
     if result.outcome == "duplicate":
         metrics.duplicates.labels(label).inc()
-        return _json({"status": "duplicate", "event_id": result.event_id or item.event_id}, 200)
+        return 200, {"status": "duplicate", "event_id": result.event_id or item.event_id}, ()
     if result.outcome == "conflict":
         # Answered 200: the body is validly signed and kept; retrying would not make it agree.
         metrics.conflicts.labels(label).inc()
-        return _json({"status": "conflict", "event_id": result.event_id or item.event_id}, 200)
+        return 200, {"status": "conflict", "event_id": result.event_id or item.event_id}, ()
     metrics.accepted.labels(label).inc()
     metrics.lag.observe(max(0.0, (item.received_at - item.created_at).total_seconds()))
     if result.apply_failed:
         metrics.apply_errors.labels(label).inc()
     if item.interpretation:
         metrics.interpreted.labels(label).inc()
-    return _json({"status": "stored", "event_id": item.event_id, "applied": result.applied}, 200)
+    return 200, {"status": "stored", "event_id": item.event_id, "applied": result.applied}, ()
+
+
+async def _send_json(
+    send: Send, status: int, content: dict[str, object], headers: Sequence[tuple[bytes, bytes]] = ()
+) -> None:
+    body = orjson.dumps(content)
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [_JSON_TYPE, (b"content-length", str(len(body)).encode()), *headers],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
 
 
 def _json(content: dict[str, object], status_code: int) -> Response:

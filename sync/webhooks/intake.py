@@ -162,7 +162,7 @@ def check_delivery(
             body_sha256=body_sha256,
             body_size=len(body),
             event_id=_clip(event_id, _MAX_EVENT_ID),
-            event_type=_clip(event_type, _MAX_EVENT_TYPE),
+            event_type=_neutralised(event_type),
             source_address=_clip(source_address, _MAX_SOURCE_ADDRESS),
             detail=detail,
         )
@@ -356,6 +356,21 @@ def _peek_event_type(body: bytes) -> str | None:
         return None
     event_type = envelope.get("event") if isinstance(envelope, dict) else None
     return event_type if isinstance(event_type, str) and "\x00" not in event_type else None
+
+
+# A cell starting with one of these is a formula to a spreadsheet (OWASP's CSV injection rule).
+_FORMULA_STARTS = ("=", "+", "-", "@")
+
+
+def _neutralised(claimed: str | None) -> str | None:
+    """An unverified body's event type as it is kept: control characters (tab and CR included)
+    dropped, a formula start defused with a leading apostrophe, at most the column's width."""
+    if claimed is None:
+        return None
+    text = "".join(ch for ch in claimed if ch.isprintable())
+    if text.startswith(_FORMULA_STARTS):
+        text = "'" + text
+    return text[:_MAX_EVENT_TYPE]
 
 
 def _clip(value: str | None, width: int) -> str | None:

@@ -31,9 +31,9 @@ from data.webhook_events import (
     classify_unwritten,
     count_repeats,
     insert_new_events,
-    insert_rejections,
     recent_payment_hours,
     record_conflicts,
+    record_rejections,
 )
 from sync.quarantine import quarantine
 from sync.webhooks.apply import ENTITY_MODELS, EntityFailure, EventPlan, OnlyIf, plan_event, rule_for
@@ -89,6 +89,10 @@ class StoreResult:
 Item = Delivery | Rejection
 
 
+class WriterFull(Exception):
+    """More deliveries are queued than the configured limit: answer 503 now, Razorpay retries."""
+
+
 RefreshHours = Callable[[Connection, Iterable[datetime]], None]
 
 
@@ -105,9 +109,15 @@ class EventWriter:
     """
 
     def __init__(
-        self, engine: Engine, *, country_notes_key: str = "country", rollup_interval: float = 1.0
+        self,
+        engine: Engine,
+        *,
+        country_notes_key: str = "country",
+        rollup_interval: float = 1.0,
+        max_pending: int = 4096,
     ) -> None:
         self._engine = engine
+        self._max_pending = max_pending
         self._country_notes_key = country_notes_key
         self._rollup_interval = rollup_interval
         # None asks the thread to stop.
@@ -119,7 +129,10 @@ class EventWriter:
         self._refresh_seconds = 0.0  # duration of the last refresh
 
     def submit(self, item: Item) -> asyncio.Future[StoreResult]:
-        """Queue an item; the future (of the calling event loop) resolves once it is committed."""
+        """Queue an item; the future (of the calling event loop) resolves once it is committed.
+        Raises WriterFull when `max_pending` items already wait (the batch being written not counted)."""
+        if self._queue.qsize() >= self._max_pending:
+            raise WriterFull
         self._ensure_started()
         future: asyncio.Future[StoreResult] = asyncio.get_running_loop().create_future()
         self._queue.put((item, future))
@@ -328,7 +341,7 @@ def write_items(
             _fail_apply(plan, apply_error)
 
     rejections = [(i, item) for i, item in enumerate(items) if isinstance(item, Rejection)]
-    insert_rejections(conn, [item.as_row() for _, item in rejections])
+    record_rejections(conn, [item.as_row() for _, item in rejections])
     for i, _ in rejections:
         results[i] = StoreResult("rejected")
     inserted = insert_new_events(

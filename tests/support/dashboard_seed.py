@@ -241,7 +241,11 @@ def seed_dashboard_database(
             WebhookRejection,
             [
                 {
+                    # One delivery, as the receiver counts it (its minute, first = last seen).
+                    "minute_start": (now - timedelta(hours=1)).replace(second=0, microsecond=0),
                     "received_at": now - timedelta(hours=1),
+                    "last_received_at": now - timedelta(hours=1),
+                    "delivery_count": 1,
                     "reason": "bad_signature",
                     "event_id": "evt_bad000001",
                     "event_type": "payment.captured",

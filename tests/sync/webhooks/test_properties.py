@@ -78,7 +78,10 @@ def valid(body: bytes, signature: str | None) -> bool:
 def counts(engine: Engine) -> tuple[int, int]:
     with engine.connect() as conn:
         stored = conn.execute(select(func.count()).select_from(WebhookEvent)).scalar_one()
-        rejected = conn.execute(select(func.count()).select_from(WebhookRejection)).scalar_one()
+        # Rejections are counted per reason, source and minute: the deliveries are the rows' sum.
+        rejected = conn.execute(
+            select(func.coalesce(func.sum(WebhookRejection.delivery_count), 0))
+        ).scalar_one()
     return stored, rejected
 
 
