@@ -5,8 +5,8 @@ receiver's write work) with its size. A row now counts the deliveries of its (mi
 delivery_count, first (received_at) and last seen; the receiver adds to it with ON CONFLICT on the new
 unique index. Existing rows are folded into that shape: each becomes its minute's row or is added to it.
 
-Revision ID: 0011
-Revises: 0010
+Revision ID: 0012
+Revises: 0011
 Create Date: 2026-12-02 00:30:00
 """
 
@@ -17,8 +17,8 @@ from alembic import op
 
 import data.models
 
-revision: str = "0011"
-down_revision: str | None = "0010"
+revision: str = "0012"
+down_revision: str | None = "0011"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
