@@ -39,7 +39,7 @@ from analytics.bank_match import refresh_bank_matches
 from analytics.bank_rules import BANK_RULES
 from analytics.db import Db, as_utc, utcnow, writing
 from analytics.mismatch_bulk import due_at_for, evidence_time
-from analytics.reconcile_scope import Scope, TimeWindows, build_scope, drop_scope
+from analytics.reconcile_scope import Scope, TimeWindows, build_scope, drop_scope, refresh_statistics
 from analytics.rules import RULES, Finding, RuleContext, business_day_cutoff
 from analytics.webhook_health import Coverage, coverage
 from data.audit import record_audit
@@ -293,6 +293,8 @@ def reconcile(
                 windows=_time_windows(previous, ctx, window),
             )
             ctx = dataclasses.replace(ctx, scope=scope)
+        else:
+            refresh_statistics(conn)
         if any(rule_id in BANK_RULE_IDS for rule_id in selected):
             refresh_bank_matches(conn, now=now)  # the bank rules read the matches of current data
         findings: dict[str, Finding] = {}
