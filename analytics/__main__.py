@@ -6,7 +6,7 @@ import json
 import math
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import pandas as pd
 import typer
@@ -16,6 +16,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from analytics import mismatches as lifecycle
 from analytics.alerts_cli import alerts_app
 from analytics.filters import Filters
+from analytics.reconcile import MODES, Mode
 from analytics.reconcile import reconcile as run_reconcile
 from analytics.success import DIMENSIONS, normalise_dimension, success_rates
 from analytics.webhook_health import webhook_health as compute_webhook_health
@@ -195,10 +196,20 @@ def reconcile_command(
     settlement_days: Annotated[
         int | None, typer.Option("--settlement-days", min=0, help="T+N business days (default: settings).")
     ] = None,
+    mode: Annotated[
+        str,
+        typer.Option(
+            "--mode",
+            help="full: every entity; incremental: what changed since the last pass; auto: incremental "
+            "with a full pass every PAYOPS_RECONCILE_FULL_EVERY_HOURS.",
+        ),
+    ] = "full",
     as_json: AsJson = False,
     database_url: DatabaseUrl = None,
 ) -> None:
     """Run the reconciliation rules now and update the mismatches (idempotent)."""
+    if mode not in MODES:
+        raise fail(f"--mode must be one of {', '.join(MODES)}, not {mode!r}", ExitCode.BAD_INPUT)
     at: datetime | None = None
     if now is not None:
         try:
@@ -207,10 +218,24 @@ def reconcile_command(
             raise fail(f"--now must be an ISO datetime, not {now!r}", ExitCode.BAD_INPUT) from error
         at = at.replace(tzinfo=UTC) if at.tzinfo is None else at
     engine = _engine(database_url)
-    result = _run(lambda: run_reconcile(engine, now=at, rules=rule or None, settlement_days=settlement_days))
+    result = _run(
+        lambda: run_reconcile(
+            engine,
+            now=at,
+            rules=rule or None,
+            settlement_days=settlement_days,
+            mode=cast(Mode, mode),  # checked against MODES above
+        )
+    )
     if as_json:
         _print(result.as_dict(), True)
         return
+    scope = ", ".join(f"{count} {kind}(s)" for kind, count in result.scope.items() if count)
+    typer.echo(
+        f"{result.mode} pass"
+        + (f" (full because {result.full_because})" if result.full_because else "")
+        + (f" over {scope}" if result.mode == "incremental" else "")
+    )
     for rule_id, count in result.found.items():
         typer.echo(f"{rule_id:34} {count}")
     typer.echo(

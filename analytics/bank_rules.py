@@ -123,29 +123,45 @@ def _line_matches(conn: Connection, outcome: str) -> dict[int, list[dict[str, An
     return grouped
 
 
-def _credit_amount_differs(conn: Connection, ctx: RuleContext) -> list[Finding]:
-    grouped = _line_matches(conn, "amount_differs")
+def _credits_by_outcome(
+    conn: Connection, outcome: str
+) -> tuple[list[tuple[dict[str, Any], list[str]]], dict[str, Any]]:
+    """Each credit matched with `outcome` (its line, the settlement ids) and those settlements' rows."""
+    grouped = _line_matches(conn, outcome)
     info = _settlement_info(conn, (m["settlement_id"] for rows in grouped.values() for m in rows))
+    return [(rows[0], [m["settlement_id"] for m in rows]) for rows in grouped.values()], info
+
+
+def _credit_finding(rule: str, line: dict[str, Any], ids: list[str], said: str, **fields: Any) -> Finding:
+    """A finding about one bank credit: "Bank credit <file> line <n> (<date>) of <amount> <said>"."""
+    return Finding(
+        rule=rule,
+        subject=line["line_key"],
+        settlement_id=ids[0],
+        currency=line["currency"],
+        detail=(
+            f"Bank credit {line['file_name']} line {line['line_number']} ({line['value_date']}) of "
+            f"{format_amount(int(line['amount']), line['currency'])} {said}"
+        ),
+        **fields,
+    )
+
+
+def _credit_amount_differs(conn: Connection, ctx: RuleContext) -> list[Finding]:
+    credits, info = _credits_by_outcome(conn, "amount_differs")
     findings = []
-    for rows in grouped.values():
-        line = rows[0]
-        expected = sum(int(info[m["settlement_id"]].amount) for m in rows)
+    for line, ids in credits:
+        expected = sum(int(info[sid].amount) for sid in ids)
         credited = int(line["amount"])
-        ids = [m["settlement_id"] for m in rows]
         findings.append(
-            Finding(
-                rule="bank_credit_amount_differs",
-                subject=line["line_key"],
-                settlement_id=ids[0],
-                currency=line["currency"],
+            _credit_finding(
+                "bank_credit_amount_differs",
+                line,
+                ids,
+                f"carries the UTR of settlement {', '.join(ids)} ({format_amount(expected, line['currency'])}); "
+                f"difference {format_amount(credited - expected, line['currency'])}.",
                 expected_amount=expected,
                 actual_amount=credited,
-                detail=(
-                    f"Bank credit {line['file_name']} line {line['line_number']} ({line['value_date']}) of "
-                    f"{format_amount(credited, line['currency'])} carries the UTR of settlement "
-                    f"{', '.join(ids)} ({format_amount(expected, line['currency'])}); difference "
-                    f"{format_amount(credited - expected, line['currency'])}."
-                ),
                 evidence={
                     "line": _line_evidence(line),
                     "settlements": [
@@ -251,26 +267,18 @@ def _settlement_credited_twice(conn: Connection, ctx: RuleContext) -> list[Findi
 
 
 def _credit_ambiguous(conn: Connection, ctx: RuleContext) -> list[Finding]:
-    grouped = _line_matches(conn, "ambiguous")
-    info = _settlement_info(conn, (m["settlement_id"] for rows in grouped.values() for m in rows))
+    credits, info = _credits_by_outcome(conn, "ambiguous")
     findings = []
-    for rows in grouped.values():
-        line = rows[0]
-        ids = [m["settlement_id"] for m in rows]
+    for line, ids in credits:
         findings.append(
-            Finding(
-                rule="bank_credit_ambiguous",
-                subject=line["line_key"],
-                settlement_id=ids[0],
-                currency=line["currency"],
+            _credit_finding(
+                "bank_credit_ambiguous",
+                line,
+                ids,
+                f"carries no UTR and fits {len(ids)} settlements ({', '.join(ids)}) or another credit fits "
+                "the same one: not matched by guess.",
                 expected_amount=None,
                 actual_amount=int(line["amount"]),
-                detail=(
-                    f"Bank credit {line['file_name']} line {line['line_number']} ({line['value_date']}) of "
-                    f"{format_amount(line['amount'], line['currency'])} carries no UTR and fits "
-                    f"{len(ids)} settlements ({', '.join(ids)}) or another credit fits the same one: "
-                    "not matched by guess."
-                ),
                 evidence={
                     "line": _line_evidence(line),
                     "match_rule": line["rule"],

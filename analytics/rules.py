@@ -12,8 +12,9 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, Table, case, exists, func, literal, or_, select
+from sqlalchemy import ColumnElement, Connection, Table, case, exists, func, literal, or_, select
 
+from analytics.reconcile_scope import Scope
 from analytics.webhook_health import missing_events, status_conflicts
 from data import money
 from data.ist import ist_day_of, ist_midnight, to_ist
@@ -81,6 +82,8 @@ class RuleContext:
     fee_rate_ranges: Mapping[str, tuple[int, int]] = field(
         default_factory=lambda: dict(DEFAULT_FEE_RATE_RANGES)
     )
+    # None on a full pass; on an incremental one, the entities the rules look at (analytics.reconcile_scope).
+    scope: Scope | None = None
 
     @classmethod
     def configured(cls, now: datetime, *, settings: Settings | None = None, **overrides: Any) -> RuleContext:
@@ -97,6 +100,10 @@ class RuleContext:
     def thresholds(self) -> dict[str, int]:
         """The numbers a rule's explanation may name: {settlement_days}, {authorized_days}, ..."""
         return _named_thresholds(self)
+
+    def within(self, kind: str, column: Any) -> list[ColumnElement[bool]]:
+        """No condition on a full pass; on an incremental one, `column` kept to the scope's `kind` ids."""
+        return [] if self.scope is None else [self.scope.within(kind, column)]
 
 
 def _named_thresholds(source: RuleContext | Settings) -> dict[str, int]:
@@ -171,7 +178,10 @@ def _captured_not_settled(conn: Connection, ctx: RuleContext) -> list[Finding]:
     cutoff = business_day_cutoff(ctx.now, ctx.settlement_days)
     has_line = exists().where(_L.c.type == "payment", _L.c.payment_id == _P.c.id)
     query = select(_P.c.id, _P.c.order_id, _P.c.amount, _P.c.currency, _P.c.fee, _P.c.created_at).where(
-        _P.c.status.in_(CAPTURED_STATUSES), _P.c.created_at < cutoff, ~has_line
+        _P.c.status.in_(CAPTURED_STATUSES),
+        _P.c.created_at < cutoff,
+        ~has_line,
+        *ctx.within("payment", _P.c.id),
     )
     findings = []
     for row in conn.execute(query):
@@ -235,6 +245,7 @@ def _settlement_line_amount_mismatch(conn: Connection, ctx: RuleContext) -> list
         .join(_P, _P.c.id == _L.c.entity_id)
         .where(
             _L.c.type == "payment",
+            *ctx.within("payment", _P.c.id),
             or_(
                 expected_amount.is_(None),
                 _L.c.amount != expected_amount,
@@ -263,7 +274,12 @@ def _settlement_line_amount_mismatch(conn: Connection, ctx: RuleContext) -> list
         .join(_R, _R.c.id == _L.c.entity_id)
         # A refund of an international payment is debited in the base currency at that day's rate, which
         # the refund does not state: only lines in the refund's own currency can be compared.
-        .where(_L.c.type == "refund", _L.c.currency == _R.c.currency, _L.c.amount != _R.c.amount)
+        .where(
+            _L.c.type == "refund",
+            _L.c.currency == _R.c.currency,
+            _L.c.amount != _R.c.amount,
+            *ctx.within("payment", _R.c.payment_id),
+        )
     )
     # A lost dispute's deduction: the adjustment line's debit must be what the dispute says was deducted.
     adjustment_lines = (
@@ -288,6 +304,7 @@ def _settlement_line_amount_mismatch(conn: Connection, ctx: RuleContext) -> list
             _L.c.type == "adjustment",
             _L.c.currency == _D.c.currency,
             _L.c.debit - _L.c.credit != _D.c.amount_deducted,
+            *ctx.within("payment", _D.c.payment_id),
         )
     )
     findings = []
@@ -358,7 +375,7 @@ def _settlement_total_mismatch(conn: Connection, ctx: RuleContext) -> list[Findi
             ),
             func.count().label("lines"),
         )
-        .where(_L.c.settlement_id.is_not(None))
+        .where(_L.c.settlement_id.is_not(None), *ctx.within("settlement", _L.c.settlement_id))
         .group_by(_L.c.settlement_id)
         .subquery()
     )
@@ -377,7 +394,7 @@ def _settlement_total_mismatch(conn: Connection, ctx: RuleContext) -> list[Findi
             func.coalesce(lines.c.lines, 0).label("lines"),
         )
         .select_from(_S.outerjoin(lines, lines.c.settlement_id == _S.c.id))
-        .where(_S.c.status != "failed", _S.c.amount != credits - debits)
+        .where(_S.c.status != "failed", _S.c.amount != credits - debits, *ctx.within("settlement", _S.c.id))
     )
     findings = []
     for row in conn.execute(query):
@@ -418,7 +435,7 @@ def _settlement_total_mismatch(conn: Connection, ctx: RuleContext) -> list[Findi
 def _order_paid_without_capture(conn: Connection, ctx: RuleContext) -> list[Finding]:
     captured = exists().where(_P.c.order_id == _O.c.id, _P.c.status.in_(CAPTURED_STATUSES))
     query = select(_O.c.id, _O.c.amount, _O.c.amount_paid, _O.c.currency, _O.c.created_at).where(
-        _O.c.status == "paid", ~captured
+        _O.c.status == "paid", ~captured, *ctx.within("order", _O.c.id)
     )
     return [
         Finding(
@@ -448,7 +465,7 @@ def _order_multiple_captures(conn: Connection, ctx: RuleContext) -> list[Finding
     captured = _P.c.status.in_(CAPTURED_STATUSES)
     orders = (
         select(_P.c.order_id)
-        .where(captured, _P.c.order_id.is_not(None))
+        .where(captured, _P.c.order_id.is_not(None), *ctx.within("order", _P.c.order_id))
         .group_by(_P.c.order_id)
         .having(func.count() > 1)
         .subquery()
@@ -505,7 +522,7 @@ def _order_multiple_captures(conn: Connection, ctx: RuleContext) -> list[Finding
 def _authorized_not_captured(conn: Connection, ctx: RuleContext) -> list[Finding]:
     cutoff = ctx.now - timedelta(days=ctx.authorized_days)
     query = select(_P.c.id, _P.c.order_id, _P.c.amount, _P.c.currency, _P.c.created_at, _P.c.method).where(
-        _P.c.status == "authorized", _P.c.created_at < cutoff
+        _P.c.status == "authorized", _P.c.created_at < cutoff, *ctx.within("payment", _P.c.id)
     )
     return [
         Finding(
@@ -538,7 +555,7 @@ def _refund_not_debited(conn: Connection, ctx: RuleContext) -> list[Finding]:
     cutoff = business_day_cutoff(ctx.now, ctx.settlement_days)
     has_line = exists().where(_L.c.type == "refund", _L.c.entity_id == _R.c.id)
     query = select(_R.c.id, _R.c.payment_id, _R.c.amount, _R.c.currency, _R.c.created_at).where(
-        _R.c.status == "processed", _R.c.created_at < cutoff, ~has_line
+        _R.c.status == "processed", _R.c.created_at < cutoff, ~has_line, *ctx.within("refund", _R.c.id)
     )
     return [
         Finding(
@@ -600,6 +617,7 @@ def _fee_rate_anomaly(conn: Connection, ctx: RuleContext) -> list[Finding]:
         _P.c.fee.is_not(None),
         base_amount > 0,
         or_(scaled_fee < base_amount * low, scaled_fee > base_amount * high),
+        *ctx.within("payment", _P.c.id),
     )
     findings = []
     for row in conn.execute(query):
@@ -682,7 +700,12 @@ def _webhook_missing(conn: Connection, ctx: RuleContext) -> list[Finding]:
                 "created_at": _iso(missing.created_at),
             },
         )
-        for missing in missing_events(conn, now=ctx.now, grace_minutes=ctx.webhook_grace_minutes)
+        for missing in missing_events(
+            conn,
+            now=ctx.now,
+            grace_minutes=ctx.webhook_grace_minutes,
+            within=None if ctx.scope is None else ctx.scope.within,
+        )
     ]
 
 
@@ -705,7 +728,7 @@ def _webhook_status_conflict(conn: Connection, ctx: RuleContext) -> list[Finding
                 "event_created_at": _iso(conflict.event_created_at),
             },
         )
-        for conflict in status_conflicts(conn)
+        for conflict in status_conflicts(conn, within=None if ctx.scope is None else ctx.scope.within)
     ]
 
 

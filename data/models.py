@@ -121,7 +121,7 @@ class Payment(Base):
     state_at: Mapped[datetime]
     source: Mapped[str] = mapped_column(String(16))  # api | webhook | file
     raw: Mapped[dict[str, Any]]
-    updated_at: Mapped[datetime] = mapped_column(default=_utcnow, onupdate=_utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=_utcnow, onupdate=_utcnow, index=True)
 
 
 class Order(Base):
@@ -139,7 +139,7 @@ class Order(Base):
     state_at: Mapped[datetime]
     source: Mapped[str] = mapped_column(String(16))
     raw: Mapped[dict[str, Any]]
-    updated_at: Mapped[datetime] = mapped_column(default=_utcnow, onupdate=_utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=_utcnow, onupdate=_utcnow, index=True)
 
 
 class Refund(Base):
@@ -155,7 +155,7 @@ class Refund(Base):
     state_at: Mapped[datetime]
     source: Mapped[str] = mapped_column(String(16))
     raw: Mapped[dict[str, Any]]
-    updated_at: Mapped[datetime] = mapped_column(default=_utcnow, onupdate=_utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=_utcnow, onupdate=_utcnow, index=True)
 
 
 class Settlement(Base):
@@ -172,7 +172,7 @@ class Settlement(Base):
     state_at: Mapped[datetime]
     source: Mapped[str] = mapped_column(String(16))
     raw: Mapped[dict[str, Any]]
-    updated_at: Mapped[datetime] = mapped_column(default=_utcnow, onupdate=_utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=_utcnow, onupdate=_utcnow, index=True)
 
 
 class SettlementLine(Base):
@@ -203,7 +203,7 @@ class SettlementLine(Base):
     created_at: Mapped[datetime] = mapped_column(index=True)
     source: Mapped[str] = mapped_column(String(16))
     raw: Mapped[dict[str, Any]]
-    updated_at: Mapped[datetime] = mapped_column(default=_utcnow, onupdate=_utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=_utcnow, onupdate=_utcnow, index=True)
 
 
 class Dispute(Base):
@@ -228,7 +228,7 @@ class Dispute(Base):
     state_at: Mapped[datetime]
     source: Mapped[str] = mapped_column(String(16))
     raw: Mapped[dict[str, Any]]
-    updated_at: Mapped[datetime] = mapped_column(default=_utcnow, onupdate=_utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=_utcnow, onupdate=_utcnow, index=True)
 
 
 class Downtime(Base):
@@ -394,13 +394,17 @@ class Quarantine(Base):
 
 class Mismatch(Base):
     __tablename__ = "mismatches"
+    # Decisions and reconcile runs rewrite rows in bulk: free space on each page lets PostgreSQL update
+    # in place (HOT, no index writes) when no indexed column changes. `status` is therefore not indexed:
+    # it changes on every decision and auto-resolution, and three values make a poor index anyway.
+    __table_args__ = ({"postgresql_with": {"fillfactor": 60}},)
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     # rule id + subject ids: the stable identity that makes re-detection idempotent.
     key: Mapped[str] = mapped_column(String(200), unique=True)
     rule: Mapped[str] = mapped_column(String(48), index=True)
     severity: Mapped[str] = mapped_column(String(16))  # critical | high | medium | low
-    status: Mapped[str] = mapped_column(String(16), index=True)  # open | acknowledged | resolved
+    status: Mapped[str] = mapped_column(String(16))  # open | acknowledged | resolved
     auto_resolved: Mapped[bool] = mapped_column(Boolean, default=False)
     payment_id: Mapped[str | None] = mapped_column(String(40), index=True)
     order_id: Mapped[str | None] = mapped_column(String(40), index=True)
@@ -437,6 +441,24 @@ class MismatchEvent(Base):
     from_status: Mapped[str | None] = mapped_column(String(16))
     to_status: Mapped[str] = mapped_column(String(16))
     note: Mapped[str | None] = mapped_column(Text)
+
+
+class ReconcileRun(Base):
+    """One reconciliation pass: when it started (wall clock; the next incremental pass reads what changed
+    since then), the `now` its rules ran at, full or incremental, and the thresholds it ran with."""
+
+    __tablename__ = "reconcile_runs"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(index=True)
+    rules_now: Mapped[datetime]
+    mode: Mapped[str] = mapped_column(String(16))  # full | incremental
+    # The rules and thresholds it ran with: an incremental pass builds only on a pass with the same.
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    # The webhook coverage window it saw (webhook_missing's time dependence).
+    coverage_start: Mapped[datetime | None]
+    coverage_end: Mapped[datetime | None]
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
 
 class AuditLog(Base):

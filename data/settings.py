@@ -161,6 +161,9 @@ class Settings(BaseSettings):
     payops_schedule_sync_seconds: int = Field(default=300, ge=0)
     payops_schedule_alerts_seconds: int = Field(default=300, ge=0)
     payops_schedule_reconcile_seconds: int = Field(default=900, ge=0)
+    # The scheduled reconcile is incremental (what changed since the last pass); a full pass every this
+    # many hours re-reads everything (0 = every pass is full). docs/reconciliation.md.
+    payops_reconcile_full_every_hours: float = Field(default=24, ge=0)
     payops_schedule_purge_seconds: int = Field(default=86_400, ge=0)
     payops_pii_retention_days: int | None = Field(default=None, ge=1)
     # Days webhook_rejections rows are kept (deleted by the scheduler's daily purge job).

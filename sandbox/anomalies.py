@@ -208,6 +208,8 @@ def plant_all(ds: Dataset) -> None:
             )
         )
 
+    _plant_twin_settlements(ds, old_capture & ~p.planted)
+
     # Refunds only for clean captured INR payments (a refund of a planted payment would muddy its rule).
     refundable = np.flatnonzero((p.captured != NEVER) & (p.currency == INR) & ~p.planted)
     ds._add_refunds(generate_refunds(ds.config.seed, 0, p, refundable))
@@ -233,7 +235,9 @@ def plant_all(ds: Dataset) -> None:
             )
         )
 
-    ds.settlements, ds.lines = build_settlements(ds.config.seed, p, r, ds.settlement_adjust, ds.disputes)
+    ds.settlements, ds.lines = build_settlements(
+        ds.config.seed, p, r, ds.settlement_adjust, ds.disputes, ds.settlement_twins
+    )
     ds.reindex()
     _plant_settlement_totals(ds, rng)
 
@@ -322,9 +326,32 @@ def _plant_orders(ds: Dataset, rng: np.random.Generator, pending: list[Any]) -> 
         pending.append(("order_multiple_captures", {"_order": k, "payment_ids": captured_ids}, None, None))
 
 
+def _plant_twin_settlements(ds: Dataset, clean: Mask) -> None:
+    """Two settlements of one amount on one day, for the bank statement (sandbox.statements): the first
+    day with two clean domestic captures of the same amount and fee class settles each of them on its
+    own (as an on-demand payout would), the second with the first's fee, so their credits are equal.
+    Nothing is wrong with them: every rule must stay quiet and each credit must match its own UTR."""
+    p = ds.payments
+    candidates = np.flatnonzero(clean & ~p.international & (p.captured >= ds.start + 3 * DAY))
+    classes = fee_class(p.method, p.network, p.international)
+    seen: dict[tuple[int, int, int], int] = {}
+    for i in candidates[np.argsort(p.captured[candidates], kind="stable")].tolist():
+        key = (int(ist_day(p.captured[i : i + 1])[0]), int(p.base_amount[i]), int(classes[i]))
+        first = seen.setdefault(key, i)
+        if first == i:
+            continue
+        p.fee[i], p.tax[i] = p.fee[first], p.tax[first]
+        p.planted[[first, i]] = True
+        ds.settlement_twins = {bytes(p.id[first]): 1, bytes(p.id[i]): 2}
+        return
+
+
 def _plant_settlement_totals(ds: Dataset, rng: np.random.Generator) -> None:
     s = ds.settlements
     eligible = (s.created <= ds.now - DAY) & (s.currency == INR) & (s.created >= ds.start + 3 * DAY)
+    twin_payments = np.flatnonzero(np.isin(ds.payments.id, list(ds.settlement_twins)))
+    twin_lines = (ds.lines.kind == 0) & np.isin(ds.lines.ref, twin_payments)
+    eligible[ds.lines.settlement[twin_lines]] = False  # a twin's amount must stay its one line's
     for k in _pick(rng, eligible, ds.config.anomaly_rate * 20):
         delta = int(rng.integers(100, 10_000))
         day = int(ist_day(s.created[k : k + 1])[0])

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -448,11 +449,13 @@ def build_settlements(
     refunds: Refunds,
     adjust: dict[tuple[int, int], int],
     disputes: Disputes | None = None,
+    twins: Mapping[bytes, int] | None = None,
 ) -> tuple[Settlements, Lines]:
     """Group every capture (credit), every refund that gets processed (debit) and every lost dispute's
     deduction (adjustment debit) by T+2 business day. Everything settles in INR, the base currency: an
     international payment's line carries its base amount. Captures come within 20 hours, so a payment
-    settles by T+3 business days of its creation."""
+    settles by T+3 business days of its creation. `twins` (payment id → 1 or 2) settles those payments
+    on their own, one settlement each, beside their day's (sandbox.anomalies plants two of one amount)."""
     pay_idx = np.flatnonzero((payments.captured != NEVER) & ~payments.unsettled)
     ref_idx = np.flatnonzero((refunds.processed != NEVER) & ~refunds.undebited)
     pay_day = settlement_day(ist_day(payments.captured[pay_idx]))
@@ -470,7 +473,11 @@ def build_settlements(
         [np.zeros(n_pay, dtype=np.int16), np.ones(n_ref, dtype=np.int16), np.full(n_adj, 2, dtype=np.int16)]
     )
     ref = np.concatenate([pay_idx, ref_idx, adj_idx]).astype(np.int64)
-    key = np.concatenate([pay_day, ref_day, adj_day]) * 16 + INR
+    tag = np.zeros(n_pay + n_ref + n_adj, dtype=np.int64)
+    for payment_id, twin in (twins or {}).items():
+        tag[:n_pay][payments.id[pay_idx] == payment_id] = twin
+    # (settlement day, currency, twin tag): tag 0 is the day's own settlement.
+    key = (np.concatenate([pay_day, ref_day, adj_day]) * 16 + INR) * 4 + tag
     created = np.concatenate(
         [payments.created[pay_idx], refunds.created[ref_idx], disputes.resolved[adj_idx]]
     ).astype(np.int64)
@@ -513,16 +520,20 @@ def build_settlements(
     np.add.at(taxes, lines.settlement, lines.tax)
     counts = np.bincount(lines.settlement, minlength=n_set)
     line_end = np.cumsum(counts)
-    day = keys // 16
-    currency = (keys % 16).astype(np.int16)
-    for index, (d, c) in enumerate(zip(day.tolist(), currency.tolist(), strict=True)):
-        total[index] -= adjust.get((d, c), 0)
-    ids = [short_hash(seed, "setl", d, c) for d, c in zip(day.tolist(), currency.tolist(), strict=True)]
+    day = keys // 64
+    currency = ((keys // 4) % 16).astype(np.int16)
+    twin_of = (keys % 4).tolist()
+    parts = list(zip(day.tolist(), currency.tolist(), twin_of, strict=True))
+    for index, (d, c, t) in enumerate(parts):
+        if not t:
+            total[index] -= adjust.get((d, c), 0)
+    # A twin's parts say so; the day's own settlement keeps the id and UTR it always had.
+    ids = [short_hash(seed, "setl", d, c, *(("twin", t) if t else ())) for d, c, t in parts]
     utrs = [
-        f"UTIBR{d:06d}{short_hash(seed, 'utr', d, c, length=8).upper()}"
-        for d, c in zip(day.tolist(), currency.tolist(), strict=True)
+        f"UTIBR{d:06d}{short_hash(seed, 'utr', d, c, *(('twin', t) if t else ()), length=8).upper()}"
+        for d, c, t in parts
     ]
-    jitter = np.array([hash_int(seed, "setl-time", d) % 1800 for d in day.tolist()], dtype=np.int64)
+    jitter = np.array([hash_int(seed, "setl-time", d) % 1800 + 900 * t for d, _c, t in parts], dtype=np.int64)
     # Settlements are created at 10:00 IST on the settlement day.
     created_at = day * DAY - IST_OFFSET + 10 * HOUR + jitter
     settlements = Settlements(
@@ -575,6 +586,8 @@ class Dataset:
     disputes: Disputes = dataclasses.field(default_factory=Disputes.empty)
     # Planted outages (see sandbox.downtimes), each matching a success-rate dip in the data.
     downtimes: list[Downtime] = dataclasses.field(default_factory=list)
+    # Payments settled on their own, two of one amount on one day (sandbox.anomalies): id → twin 1 | 2.
+    settlement_twins: dict[bytes, int] = dataclasses.field(default_factory=dict)
     order_payments: IntArray = dataclasses.field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     order_payment_start: IntArray = dataclasses.field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     order_paid_at: IntArray = dataclasses.field(default_factory=lambda: np.zeros(0, dtype=np.int64))
@@ -669,7 +682,12 @@ class Dataset:
         self._add_refunds(generate_refunds(self.config.seed, self.chunks, self.payments, np.sort(candidates)))
         self.disputes.payment = remap[self.disputes.payment]
         self.settlements, self.lines = build_settlements(
-            self.config.seed, self.payments, self.refunds, self.settlement_adjust, self.disputes
+            self.config.seed,
+            self.payments,
+            self.refunds,
+            self.settlement_adjust,
+            self.disputes,
+            self.settlement_twins,
         )
         self.reindex()
 

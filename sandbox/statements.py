@@ -10,6 +10,8 @@ NEFT receipts from customers, vendor payments, charges), and the faults the mani
 - utr_typo: the narration's UTR has one wrong character (expect a match by amount and date, no break)
 - same_amount_credits: a settlement credited without its UTR on a day another UTR-less Razorpay-looking
   credit of the same amount arrives (expect bank_credit_ambiguous on both lines, no guess)
+- twin_settlements: two settlements of one amount on one day (sandbox.anomalies plants them), both
+  credited that day with their UTRs (expect each matched to its own credit by UTR, no break)
 - orphan_credit: a Razorpay-looking credit no settlement explains (expect bank_credit_without_settlement)
 - decoy_credit: a customer's credit equal to a settlement's amount, not Razorpay-looking (expect nothing)
 - malformed_line: one line with an unreadable amount (expect it quarantined, the rest loaded)
@@ -88,6 +90,18 @@ def _next_business_day(day: date) -> date:
     return day
 
 
+def _twins(settlements: list[dict[str, Any]], period_end: date) -> list[dict[str, Any]]:
+    """The first two settlements of one amount on one day whose T+1 falls inside the statement."""
+    seen: dict[tuple[date, int], dict[str, Any]] = {}
+    for x in settlements:
+        if _next_business_day(x["day"]) > period_end:
+            continue
+        first = seen.setdefault((x["day"], x["amount"]), x)
+        if first is not x:
+            return [first, x]
+    return []
+
+
 def plan_statement(ds: Dataset) -> StatementPlan:
     """Deterministic for the data set's seed and clock: the statement up to yesterday (IST)."""
     seed = ds.config.seed
@@ -118,16 +132,30 @@ def plan_statement(ds: Dataset) -> StatementPlan:
     picks = rng.choice(len(unique), size=min(len(kinds), len(unique)), replace=False)
     chosen = {kind: unique[int(index)] for kind, index in zip(kinds, picks, strict=False)}
     by_id = {x["id"]: kind for kind, x in chosen.items()}
+    twins = _twins(settlements, period_end)
 
     lines: list[BankLine] = []
     planted: list[dict[str, Any]] = []
+    if twins:
+        planted.append(
+            {
+                "kind": "twin_settlements",
+                "settlement_ids": [x["id"] for x in twins],
+                "amount": twins[0]["amount"],
+                "day": twins[0]["day"].isoformat(),
+                "expect": "matched",
+                "match_rule": "utr",
+            }
+        )
+    twin_ids = {x["id"] for x in twins}
 
     def reference(*parts: object) -> str:
         return f"{hash_int(seed, 'bankref', *parts) % 10**16:016d}"
 
     for x in settlements:
         kind = by_id.get(x["id"])
-        late = hash_int(seed, "credit-day", x["id"]) % 4 == 0
+        # Twins are credited on their day, side by side: the case an amount-and-date match would confuse.
+        late = x["id"] not in twin_ids and hash_int(seed, "credit-day", x["id"]) % 4 == 0
         value_date = _next_business_day(x["day"]) if late else x["day"]
         if value_date > period_end:
             continue  # credited after the statement ends

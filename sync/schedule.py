@@ -57,8 +57,13 @@ def scheduled_jobs(settings: Settings, engine: Engine) -> list[ScheduledJob]:
     def reconcile() -> str:
         from analytics.reconcile import reconcile as run_reconcile
 
-        result = run_reconcile(engine)
-        return f"reconcile: new {result.new}, auto-resolved {result.auto_resolved}, open {result.still_open}"
+        # Incremental (what the sync and the receiver wrote since the last pass), with the full pass
+        # every payops_reconcile_full_every_hours.
+        result = run_reconcile(engine, mode="auto")
+        return (
+            f"reconcile ({result.mode}): new {result.new}, auto-resolved {result.auto_resolved}, "
+            f"open {result.still_open}"
+        )
 
     def purge() -> str:
         assert settings.payops_pii_retention_days is not None

@@ -59,6 +59,7 @@ def test_bank_statements_reconcile_as_planted(
         "duplicate_credit",
         "utr_typo",
         "same_amount_credits",
+        "twin_settlements",
         "orphan_credit",
         "decoy_credit",
         "malformed_line",
@@ -66,6 +67,7 @@ def test_bank_statements_reconcile_as_planted(
     expected = _expected(planted)
     assert {rule for rule, _ in expected} == BANK_RULE_IDS  # every bank rule has something to find
     typo = next(plant["settlement_id"] for plant in planted if plant["kind"] == "utr_typo")
+    twins = next(plant["settlement_ids"] for plant in planted if plant["kind"] == "twin_settlements")
 
     for fmt in FORMATS:
         _clear_bank_data(engine)
@@ -84,6 +86,11 @@ def test_bank_statements_reconcile_as_planted(
             typo_match = conn.execute(
                 select(BankMatch.rule, BankMatch.outcome).where(BankMatch.settlement_id == typo)
             ).all()
+            twin_matches = conn.execute(
+                select(BankMatch.settlement_id, BankMatch.line_id, BankMatch.rule, BankMatch.outcome).where(
+                    BankMatch.settlement_id.in_(twins)
+                )
+            ).all()
             quarantined = conn.execute(
                 select(func.count()).select_from(Quarantine).where(Quarantine.entity == "bank_statement_line")
             ).scalar_one()
@@ -91,6 +98,11 @@ def test_bank_statements_reconcile_as_planted(
         found = Counter((row.rule, row.settlement_id) for row in rows)
         assert found == expected, f"{fmt}: flagged {found - expected}, missed {expected - found}"
         assert [tuple(row) for row in typo_match] == [("amount_date", "matched")], fmt
+        # Two settlements of one amount on one day: each matched to its own credit by its UTR.
+        assert sorted((row.settlement_id, row.rule, row.outcome) for row in twin_matches) == sorted(
+            (twin, "utr", "matched") for twin in twins
+        ), fmt
+        assert len({row.line_id for row in twin_matches}) == 2, fmt
         assert quarantined == 1
         assert lines_before == manifest["lines"] - 1
 

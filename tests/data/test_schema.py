@@ -34,6 +34,7 @@ EXPECTED_TABLES = {
     "bank_statements",
     "bank_statement_lines",
     "bank_matches",
+    "reconcile_runs",
 }
 
 
