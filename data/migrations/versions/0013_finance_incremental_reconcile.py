@@ -6,8 +6,8 @@ recorded in reconcile_runs. Bulk decisions rewrite tens of thousands of mismatch
 status index goes (it changes on every decision) and, on PostgreSQL, pages keep 40 % free space so
 those updates happen in place (HOT) instead of writing every index again.
 
-Revision ID: 0011
-Revises: 0010
+Revision ID: 0013
+Revises: 0012
 Create Date: 2026-12-02 00:30:00
 """
 
@@ -19,8 +19,8 @@ from alembic import op
 
 import data.models
 
-revision: str = "0011"
-down_revision: str | None = "0010"
+revision: str = "0013"
+down_revision: str | None = "0012"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
