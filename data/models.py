@@ -267,7 +267,10 @@ class WebhookEvent(Base):
     received_at: Mapped[datetime] = mapped_column(index=True)  # first delivery
     last_received_at: Mapped[datetime]
     delivery_count: Mapped[int] = mapped_column(Integer, default=1)
-    lag_ms: Mapped[int] = mapped_column(BigInteger)  # received_at - created_at
+    # A replayed event's first-send time as its signed body declares it (sync/webhooks/intake.py,
+    # REPLAY_KEY); NULL for a live delivery.
+    sent_at: Mapped[datetime | None]
+    lag_ms: Mapped[int] = mapped_column(BigInteger)  # (sent_at, else received_at) - created_at
     payment_id: Mapped[str | None] = mapped_column(String(40))
     order_id: Mapped[str | None] = mapped_column(String(40), index=True)
     refund_id: Mapped[str | None] = mapped_column(String(40), index=True)

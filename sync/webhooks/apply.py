@@ -240,7 +240,7 @@ def _event_row(
     if ids.get("order_id") is None and "payment" in entities:
         ids["order_id"] = _short_id(entities["payment"].get("order_id"))
     status = entities.get(primary, {}).get("status")
-    lag = delivery.received_at - delivery.created_at
+    lag = delivery.lag
     return {
         "event_id": delivery.event_id,
         "event_type": delivery.event_type,
@@ -248,6 +248,7 @@ def _event_row(
         "account_id": delivery.account_id,
         "created_at": delivery.created_at,
         "received_at": delivery.received_at,
+        "sent_at": delivery.sent_at,
         "last_received_at": delivery.received_at,
         "delivery_count": 1,
         "lag_ms": int(lag.total_seconds() * 1000),
