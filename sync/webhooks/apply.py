@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
 
@@ -251,7 +251,7 @@ def _event_row(
         "sent_at": delivery.sent_at,
         "last_received_at": delivery.received_at,
         "delivery_count": 1,
-        "lag_ms": int(lag.total_seconds() * 1000),
+        "lag_ms": lag // timedelta(milliseconds=1),  # exact: timedelta holds whole microseconds
         "payment_id": ids.get("payment_id"),
         "order_id": ids.get("order_id"),
         "refund_id": ids.get("refund_id"),

@@ -384,7 +384,9 @@ def _replay_sent_at(
             f"'{REPLAY_KEY}.sent_at_ms' {millis} is not between created_at and the receipt time: ignored"
         )
         return None
-    return min(max(datetime.fromtimestamp(seconds, UTC), created_at), received_at)
+    assert isinstance(millis, int)
+    sent_at = datetime.fromtimestamp(millis // 1000, UTC) + timedelta(milliseconds=millis % 1000)  # exact
+    return min(max(sent_at, created_at), received_at)
 
 
 def _peek_event_type(body: bytes) -> str | None:
