@@ -620,6 +620,20 @@ class PaymentFailureRollupDaily(Base):
     failed_amount: Mapped[int] = mapped_column(BigInteger)
 
 
+class WebhookLagRollupDaily(Base):
+    """Webhook events per IST day of their created_at, event type and lag bucket (data/rollups.py,
+    `lag_bucket_ms`), kept current by the receiver: Webhook health's counts and lag percentiles read
+    these few thousand rows a month instead of every event."""
+
+    __tablename__ = "webhook_lag_rollup_daily"
+
+    ist_day: Mapped[date] = mapped_column(Date, primary_key=True)
+    event_type: Mapped[str] = mapped_column(String(64), primary_key=True)
+    lag_bucket_ms: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    events: Mapped[int] = mapped_column(BigInteger)
+    deliveries: Mapped[int] = mapped_column(BigInteger)
+
+
 Index(
     "ix_payment_rollup_hourly_dimension_bucket",
     PaymentRollupHourly.dimension,
