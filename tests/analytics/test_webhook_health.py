@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import Engine, insert
@@ -215,14 +216,14 @@ def test_silences_are_every_gap_between_consecutive_deliveries_of_the_period(eng
             "payments",
             *(
                 payment(f"pay_{n:02d}", created_at=before + (after - before) / 2)
-                for n, (before, after) in enumerate(zip(received, received[1:], strict=False))
+                for n, (before, after) in enumerate(itertools.pairwise(received))
             ),
         )
     one_day = Filters(date_from=date(2026, 11, 19), date_to=date(2026, 11, 19))
     for minutes in (1, 59, 60, 61, 240):
         expected = [
             (before, after)
-            for before, after in zip(received, received[1:], strict=False)
+            for before, after in itertools.pairwise(received)
             if after - before >= timedelta(minutes=minutes)
         ]
         health = webhook_health(engine, one_day, now=NOW, silence_minutes=minutes)
