@@ -14,7 +14,8 @@ from starlette.testclient import TestClient
 from analytics.filters import Filters
 from analytics.webhook_health import webhook_health
 from data.ist import ist_midnight
-from data.models import WebhookEvent
+from data.models import WebhookEvent, WebhookLagRollupDaily
+from data.rollups import lag_bucket_ms, rebuild_webhook_lag
 from sync.webhooks import app as receiver_app
 from sync.webhooks.intake import REPLAY_KEY
 from tests.sync.webhooks.events import envelope, payment, post
@@ -137,3 +138,36 @@ def test_a_replayed_history_has_a_lag_line_per_day(receiver: TestClient, engine:
     for day, lags in planted.items():
         assert (by_day[day]["lag_p50_ms"], by_day[day]["lag_p99_ms"]) == lags
         assert by_day[day]["late_events"] == sum(lag > 5 * 60_000 for lag in lags)
+
+
+def test_the_receiver_keeps_the_lag_rollup_equal_to_a_rebuild(receiver: TestClient, engine: Engine) -> None:
+    # New events over two IST days and several buckets, repeats of some (same id, same body), one
+    # event posted twice within a batch boundary: the rollup the receiver counted up is what a
+    # rebuild from webhook_events computes.
+    happened = ist_midnight(HISTORY_DAY) + timedelta(hours=23, minutes=59)
+    for n, lag in enumerate([5, 10, 11, 9_999, 10_001, 299_999, 300_000, 300_001, 3 * 86_400_000]):
+        at = happened + timedelta(minutes=n)
+        body = replayed(
+            "payment.captured", at, int(at.timestamp() * 1000) + lag, payment=payment(f"pay_r{n}")
+        )
+        for _ in range(1 + n % 3):
+            assert post(receiver, body, event_id=f"evt_r{n}").status_code == 200
+    with engine.connect() as conn:
+        counted = sorted(tuple(row) for row in conn.execute(select(WebhookLagRollupDaily)))
+    with engine.begin() as conn:
+        rebuild_webhook_lag(conn)
+        rebuilt = sorted(tuple(row) for row in conn.execute(select(WebhookLagRollupDaily)))
+    assert counted == rebuilt
+    assert sum(row[3] for row in counted) == 9 and sum(row[4] for row in counted) == 18
+    assert {row[0] for row in counted} == {HISTORY_DAY, HISTORY_DAY + timedelta(days=1)}
+    assert [lag_bucket_ms(v) for v in (0, 5, 10, 11, 9_999, 10_001, 299_999, 300_000, 300_001)] == [
+        0,
+        10,
+        10,
+        20,
+        10_000,
+        10_100,
+        300_000,
+        300_000,
+        301_000,
+    ]
