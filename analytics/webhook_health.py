@@ -21,11 +21,13 @@ from sqlalchemy import (
     and_,
     bindparam,
     case,
+    column,
     exists,
     func,
     literal_column,
     or_,
     select,
+    text,
 )
 
 from analytics.db import Db, as_int, reading
@@ -205,13 +207,48 @@ def status_conflicts(
     "after") — a genuine late authorisation (failed → authorized) sends its success event after
     the failure.
     """
+
     # The same forward order the receiver applies: a webhook status ranked above the API's is a conflict.
-    webhook_rank = case(PAYMENT_STATUS_RANK, value=_E.c.entity_status, else_=-1)
-    api_rank = case(PAYMENT_STATUS_RANK, value=_P.c.status, else_=99)
+    def webhook_rank(status: Any) -> ColumnElement[int]:
+        return case(PAYMENT_STATUS_RANK, value=status, else_=-1)
+
+    def api_rank(status: Any) -> ColumnElement[int]:
+        return case(PAYMENT_STATUS_RANK, value=status, else_=99)
+
+    # Two steps, so that a month of events is read from indexes alone. First every period event that
+    # may conflict — its rank above the API's, or a failure the API shows succeeded — from the covering
+    # created_at index and each payment's (id, status) index entry.
+    statuses = _payment_statuses(conn.dialect.name)
+    candidate = (
+        select(
+            _E.c.payment_id,
+            _E.c.event_type,
+            _E.c.created_at,
+            _E.c.entity_status,
+            statuses.c.status.label("api_status"),
+        )
+        .join(statuses, statuses.c.id == _E.c.payment_id)
+        .where(
+            *between(_E.c.created_at, start, end),
+            _E.c.event_type.like("payment.%"),
+            _E.c.entity_status.is_not(None),
+            or_(
+                webhook_rank(_E.c.entity_status) > api_rank(statuses.c.status),
+                and_(
+                    _E.c.event_type == "payment.failed",
+                    _E.c.entity_status == "failed",
+                    statuses.c.status.in_(SUCCESS_STATUSES),
+                ),
+            ),
+        )
+        .distinct()
+        .cte("candidate")
+    )
+    # Then, for those few, the events themselves (their ids and receipt times) and whether a failure
+    # was followed by a success: clearly later by Razorpay's clock (beyond its one-second resolution
+    # and delivery jitter), or delivered later without being clearly earlier — a fast replay packs
+    # hours of history into a second, and then only the delivery order tells.
     later = _E.alias("later")
-    # "After" the failure: clearly later by Razorpay's clock (beyond its one-second resolution and
-    # delivery jitter), or delivered later without being clearly earlier — a fast replay packs hours
-    # of history into a second, and then only the delivery order tells.
     tolerance = _SecondsShift(conn.dialect.name)
     recovered = exists().where(
         later.c.payment_id == _E.c.payment_id,
@@ -223,28 +260,44 @@ def status_conflicts(
             ),
         ),
     )
-    failed_but_succeeded = and_(
-        _E.c.event_type == "payment.failed",
-        _E.c.entity_status == "failed",
-        _P.c.status.in_(SUCCESS_STATUSES),
-        ~recovered,
-    )
     query = (
         select(
-            _E.c.payment_id, _E.c.event_id, _E.c.event_type, _E.c.entity_status, _P.c.status, _E.c.created_at
+            _E.c.payment_id,
+            _E.c.event_id,
+            _E.c.event_type,
+            _E.c.entity_status,
+            candidate.c.api_status,
+            _E.c.created_at,
         )
-        .join(_P, _P.c.id == _E.c.payment_id)
-        .where(
-            *between(_E.c.created_at, start, end),
-            _E.c.event_type.like("payment.%"),
-            _E.c.entity_status.is_not(None),
-            or_(webhook_rank > api_rank, failed_but_succeeded),
+        .join(
+            candidate,
+            and_(
+                _E.c.payment_id == candidate.c.payment_id,
+                _E.c.event_type == candidate.c.event_type,
+                _E.c.created_at == candidate.c.created_at,
+                _E.c.entity_status == candidate.c.entity_status,
+            ),
         )
+        # A candidate that is not a rank conflict is a failure the API shows succeeded.
+        .where(or_(webhook_rank(candidate.c.entity_status) > api_rank(candidate.c.api_status), ~recovered))
         .order_by(_E.c.created_at, _E.c.event_id)
     )
     if limit is not None:
         query = query.limit(limit)
     return [Conflict(*row) for row in conn.execute(query)]
+
+
+def _payment_statuses(dialect: str) -> Any:
+    """payments (id, status), read from the (id, status) index. SQLite's planner prefers the primary
+    key's own index for a join and then reads each payment's wide row for its status, so it is told
+    which index to use (constant SQL); PostgreSQL's planner finds the index-only scan itself."""
+    if dialect != "sqlite":
+        return _P
+    return (
+        text("SELECT id, status FROM payments INDEXED BY ix_payments_id_status")
+        .columns(column("id", _P.c.id.type), column("status", _P.c.status.type))
+        .subquery("payment_status")
+    )
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""webhook_events.sent_at (when a replayed event was first sent); webhook_lag_rollup_daily
+"""webhook_events.sent_at (when a replayed event was first sent); webhook_lag_rollup_daily; payments (id, status)
 
 A replay of past deliveries (the sandbox's history in the demo, or an archive re-fed to a new install)
 declares each event's first-send time inside its signed body; lag is measured to it instead of to the
@@ -7,6 +7,9 @@ replay's own receipt, so history keeps its lateness. NULL for every live deliver
 webhook_lag_rollup_daily: events and deliveries per IST day, event type and lag bucket, kept by the
 receiver, so Webhook health reads a month of lag percentiles from a few thousand rows instead of
 grouping every event. Filled from webhook_events here (the same statement as `rebuild_webhook_lag`).
+
+payments: (id, status) replaces the single-column status index (a prefix of (status, created_at, id)),
+so Webhook health's conflict check joins a month of events to payment statuses from an index.
 
 Revision ID: 0011
 Revises: 0010
@@ -27,6 +30,11 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    # Conflicts join a month of events to their payment's status: (id, status) answers that from the
+    # index; the single-column status index goes (ix_payments_status_created_at starts with status).
+    with op.batch_alter_table("payments", schema=None) as batch_op:
+        batch_op.drop_index("ix_payments_status")
+        batch_op.create_index("ix_payments_id_status", ["id", "status"], unique=False)
     with op.batch_alter_table("webhook_events", schema=None) as batch_op:
         batch_op.add_column(sa.Column("sent_at", data.models.UTCDateTime(timezone=True), nullable=True))
     op.create_table(
@@ -63,5 +71,8 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("webhook_lag_rollup_daily")
+    with op.batch_alter_table("payments", schema=None) as batch_op:
+        batch_op.drop_index("ix_payments_id_status")
+        batch_op.create_index("ix_payments_status", ["status"], unique=False)
     with op.batch_alter_table("webhook_events", schema=None) as batch_op:
         batch_op.drop_column("sent_at")
