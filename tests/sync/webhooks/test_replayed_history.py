@@ -153,10 +153,10 @@ def test_the_receiver_keeps_the_lag_rollup_equal_to_a_rebuild(receiver: TestClie
         for _ in range(1 + n % 3):
             assert post(receiver, body, event_id=f"evt_r{n}").status_code == 200
     with engine.connect() as conn:
-        counted = sorted(tuple(row) for row in conn.execute(select(WebhookLagRollupDaily)))
+        counted = sorted(tuple(row) for row in conn.execute(select(WebhookLagRollupDaily.__table__)))
     with engine.begin() as conn:
         rebuild_webhook_lag(conn)
-        rebuilt = sorted(tuple(row) for row in conn.execute(select(WebhookLagRollupDaily)))
+        rebuilt = sorted(tuple(row) for row in conn.execute(select(WebhookLagRollupDaily.__table__)))
     assert counted == rebuilt
     assert sum(row[3] for row in counted) == 9 and sum(row[4] for row in counted) == 18
     assert {row[0] for row in counted} == {HISTORY_DAY, HISTORY_DAY + timedelta(days=1)}
