@@ -15,12 +15,25 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import ColumnElement, Connection, Table, and_, case, exists, func, literal_column, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Table,
+    and_,
+    bindparam,
+    case,
+    column,
+    exists,
+    func,
+    literal_column,
+    or_,
+    select,
+    text,
+)
 
 from analytics.db import Db, as_int, reading
 from analytics.filters import Filters, between, conditions
-from data.ist import ist_day_of, ist_midnight
-from data.models import Payment, Refund, WebhookEvent, WebhookRejection
+from data.models import Payment, Refund, WebhookEvent, WebhookLagRollupDaily, WebhookRejection
 from data.rollups import IstExpressions
 from data.vocabulary import CAPTURED_STATUSES, PAYMENT_STATUS_RANK, SUCCESS_STATUSES
 
@@ -39,6 +52,7 @@ _E: Table = WebhookEvent.__table__  # type: ignore[assignment]
 _J: Table = WebhookRejection.__table__  # type: ignore[assignment]
 _P: Table = Payment.__table__  # type: ignore[assignment]
 _R: Table = Refund.__table__  # type: ignore[assignment]
+_LAG: Table = WebhookLagRollupDaily.__table__  # type: ignore[assignment]
 
 # (entity kind, id column) → the condition keeping the column to some entities: how an incremental
 # reconcile pass (analytics.reconcile_scope) narrows the webhook rules; None looks at everything.
@@ -219,13 +233,49 @@ def status_conflicts(
     "after") — a genuine late authorisation (failed → authorized) sends its success event after
     the failure.
     """
+
     # The same forward order the receiver applies: a webhook status ranked above the API's is a conflict.
-    webhook_rank = case(PAYMENT_STATUS_RANK, value=_E.c.entity_status, else_=-1)
-    api_rank = case(PAYMENT_STATUS_RANK, value=_P.c.status, else_=99)
+    def webhook_rank(status: Any) -> ColumnElement[int]:
+        return case(PAYMENT_STATUS_RANK, value=status, else_=-1)
+
+    def api_rank(status: Any) -> ColumnElement[int]:
+        return case(PAYMENT_STATUS_RANK, value=status, else_=99)
+
+    # Two steps, so that a month of events is read from indexes alone. First every period event that
+    # may conflict — its rank above the API's, or a failure the API shows succeeded — from the covering
+    # created_at index and each payment's (id, status) index entry.
+    statuses = _payment_statuses(conn.dialect.name)
+    candidate = (
+        select(
+            _E.c.payment_id,
+            _E.c.event_type,
+            _E.c.created_at,
+            _E.c.entity_status,
+            statuses.c.status.label("api_status"),
+        )
+        .join(statuses, statuses.c.id == _E.c.payment_id)
+        .where(
+            *between(_E.c.created_at, start, end),
+            *([] if within is None else [within("payment", _E.c.payment_id)]),
+            _E.c.event_type.like("payment.%"),
+            _E.c.entity_status.is_not(None),
+            or_(
+                webhook_rank(_E.c.entity_status) > api_rank(statuses.c.status),
+                and_(
+                    _E.c.event_type == "payment.failed",
+                    _E.c.entity_status == "failed",
+                    statuses.c.status.in_(SUCCESS_STATUSES),
+                ),
+            ),
+        )
+        .distinct()
+        .cte("candidate")
+    )
+    # Then, for those few, the events themselves (their ids and receipt times) and whether a failure
+    # was followed by a success: clearly later by Razorpay's clock (beyond its one-second resolution
+    # and delivery jitter), or delivered later without being clearly earlier — a fast replay packs
+    # hours of history into a second, and then only the delivery order tells.
     later = _E.alias("later")
-    # "After" the failure: clearly later by Razorpay's clock (beyond its one-second resolution and
-    # delivery jitter), or delivered later without being clearly earlier — a fast replay packs hours
-    # of history into a second, and then only the delivery order tells.
     tolerance = _SecondsShift(conn.dialect.name)
     recovered = exists().where(
         later.c.payment_id == _E.c.payment_id,
@@ -237,29 +287,44 @@ def status_conflicts(
             ),
         ),
     )
-    failed_but_succeeded = and_(
-        _E.c.event_type == "payment.failed",
-        _E.c.entity_status == "failed",
-        _P.c.status.in_(SUCCESS_STATUSES),
-        ~recovered,
-    )
     query = (
         select(
-            _E.c.payment_id, _E.c.event_id, _E.c.event_type, _E.c.entity_status, _P.c.status, _E.c.created_at
+            _E.c.payment_id,
+            _E.c.event_id,
+            _E.c.event_type,
+            _E.c.entity_status,
+            candidate.c.api_status,
+            _E.c.created_at,
         )
-        .join(_P, _P.c.id == _E.c.payment_id)
-        .where(
-            *between(_E.c.created_at, start, end),
-            *([] if within is None else [within("payment", _E.c.payment_id)]),
-            _E.c.event_type.like("payment.%"),
-            _E.c.entity_status.is_not(None),
-            or_(webhook_rank > api_rank, failed_but_succeeded),
+        .join(
+            candidate,
+            and_(
+                _E.c.payment_id == candidate.c.payment_id,
+                _E.c.event_type == candidate.c.event_type,
+                _E.c.created_at == candidate.c.created_at,
+                _E.c.entity_status == candidate.c.entity_status,
+            ),
         )
+        # A candidate that is not a rank conflict is a failure the API shows succeeded.
+        .where(or_(webhook_rank(candidate.c.entity_status) > api_rank(candidate.c.api_status), ~recovered))
         .order_by(_E.c.created_at, _E.c.event_id)
     )
     if limit is not None:
         query = query.limit(limit)
     return [Conflict(*row) for row in conn.execute(query)]
+
+
+def _payment_statuses(dialect: str) -> Any:
+    """payments (id, status), read from the (id, status) index. SQLite's planner prefers the primary
+    key's own index for a join and then reads each payment's wide row for its status, so it is told
+    which index to use (constant SQL); PostgreSQL's planner finds the index-only scan itself."""
+    if dialect != "sqlite":
+        return _P
+    return (
+        text("SELECT id, status FROM payments INDEXED BY ix_payments_id_status")
+        .columns(column("id", _P.c.id.type), column("status", _P.c.status.type))
+        .subquery("payment_status")
+    )
 
 
 @dataclass(frozen=True)
@@ -315,41 +380,26 @@ def _frame(rows: list[Any], columns: list[str]) -> pd.DataFrame:
     return pd.DataFrame([tuple(row) for row in rows], columns=columns)
 
 
-def _event_days(conn: Connection, filters: Filters) -> list[date]:
-    """The IST days from the first to the last event created in the period (none when it has no events)."""
-    in_period = _range(_E.c.created_at, filters)
-    # Two queries, not one: each of min() and max() alone is a single step along the created_at index.
-    first = conn.execute(select(func.min(_E.c.created_at)).where(*in_period)).scalar()
-    last = conn.execute(select(func.max(_E.c.created_at)).where(*in_period)).scalar()
-    if first is None or last is None:
-        return []
-    first_day, last_day = ist_day_of(first), ist_day_of(last)
-    return [first_day + timedelta(days=n) for n in range((last_day - first_day).days + 1)]
-
-
 def _by_type_day(conn: Connection, filters: Filters, late_ms: int) -> pd.DataFrame:
-    # A lag histogram per (day, type), in order, instead of ranking every event with window functions
-    # and aggregating the ranked rows again: one grouping pass in the database (several times faster on
-    # SQLite), and the nearest-rank percentiles follow from the running counts. One query per IST day,
-    # each a range of the covering created_at index: no row pays for an IST-date expression, and each
-    # sort holds one day's histogram, not the whole period's.
+    # From the daily lag rollup (data/rollups.py: events and deliveries per IST day, event type and lag
+    # bucket, kept by the receiver): a month is a few thousand rows, not every event. Nearest-rank
+    # percentiles follow from the running counts of each (day, type) histogram; they are the bucket's
+    # upper edge, at most one grid step (≤ 1 %) above the exact value (docs/metrics.md).
+    query = (
+        select(_LAG.c.ist_day, _LAG.c.event_type, _LAG.c.lag_bucket_ms, _LAG.c.events, _LAG.c.deliveries)
+        .where(*conditions(filters, day=_LAG.c.ist_day))
+        .order_by(_LAG.c.ist_day, _LAG.c.event_type, _LAG.c.lag_bucket_ms)
+    )
     histograms: dict[tuple[date, str], list[tuple[int, int, int]]] = {}
-    for day in _event_days(conn, filters):
-        query = (
-            select(_E.c.event_type, _E.c.lag_ms, func.count(), func.sum(_E.c.delivery_count))
-            .where(
-                _E.c.created_at >= ist_midnight(day), _E.c.created_at < ist_midnight(day + timedelta(days=1))
-            )
-            .group_by(_E.c.event_type, _E.c.lag_ms)
-            .order_by(_E.c.event_type, _E.c.lag_ms)
+    for day, event_type, lag_ms, events, deliveries in conn.execute(query).all():
+        histograms.setdefault((_as_date(day), event_type), []).append(
+            (as_int(lag_ms), as_int(events), as_int(deliveries))
         )
-        for event_type, lag_ms, events, deliveries in conn.execute(query).all():
-            histograms.setdefault((day, event_type), []).append(
-                (as_int(lag_ms), as_int(events), as_int(deliveries))
-            )
     rows = []
     for (row_day, event_type), histogram in histograms.items():
         size = sum(events for _, events, _ in histogram)
+        if not size:
+            continue
         delivered = sum(deliveries for _, _, deliveries in histogram)
         late = sum(events for lag, events, _ in histogram if lag > late_ms)
         rows.append(
@@ -374,6 +424,11 @@ def _by_type_day(conn: Connection, filters: Filters, late_ms: int) -> pd.DataFra
         *[f"lag_p{p}_ms" for p in _PERCENTILES],
     ]
     return _frame(rows, columns)
+
+
+def _as_date(value: Any) -> date:
+    # SQLite hands a Date column back as a date already; be explicit for any driver that gives text.
+    return value if isinstance(value, date) else date.fromisoformat(str(value))
 
 
 def _value_at_rank(histogram: list[tuple[int, int, int]], rank: int) -> int:
@@ -405,11 +460,8 @@ def _rejections(conn: Connection, filters: Filters) -> pd.DataFrame:
 
 def _silences(conn: Connection, filters: Filters, silence_minutes: int) -> pd.DataFrame:
     """Gaps of at least `silence_minutes` between consecutive deliveries while payments were created."""
-    gap = timedelta(minutes=silence_minutes)
     rows = []
-    for before, after in itertools.pairwise(_delivery_times(conn, filters, silence_minutes)):
-        if after - before < gap:
-            continue
+    for before, after in _gaps(conn, filters, timedelta(minutes=silence_minutes)):
         payments = conn.execute(
             select(func.count()).where(_P.c.created_at > before, _P.c.created_at < after)
         ).scalar_one()
@@ -418,35 +470,38 @@ def _silences(conn: Connection, filters: Filters, silence_minutes: int) -> pd.Da
     return _frame(rows, ["start", "end", "minutes", "payments_created"])
 
 
-def _delivery_times(conn: Connection, filters: Filters, silence_minutes: int) -> list[datetime]:
-    """Ascending delivery times whose consecutive pairs include every gap of `silence_minutes` or more.
+def _gaps(conn: Connection, filters: Filters, gap: timedelta) -> list[tuple[datetime, datetime]]:
+    """Consecutive deliveries in the period at least `gap` apart, oldest first.
 
-    Two deliveries in the same UTC minute are less than a minute apart, so for silences of a minute or
-    more only the first and last delivery of each minute matter: a few thousand rows, not every event.
+    A walk along the received_at index instead of reading every delivery: from a delivery p, the last
+    delivery m before p + gap and the first one n after m are two index steps; n − m ≥ gap is a gap,
+    and either way the walk goes on from n, at least `gap` after p. So a month of 30-minute silences
+    costs at most ~1,440 small queries, however many events arrived.
     """
     received = _E.c.received_at
-    if silence_minutes < 1:
-        return [
-            row[0]
-            for row in conn.execute(select(received).where(*_range(received, filters)).order_by(received))
-        ]
-    if conn.dialect.name == "sqlite":
-        # UTCDateTime text 'YYYY-MM-DD HH:MM:SS.ffffff': the first 16 characters name the minute.
-        minute: ColumnElement[Any] = func.substr(received, 1, 16)
-    else:
-        minute = func.date_trunc(literal_column("'minute'"), received)
-    query = (
-        select(func.min(received), func.max(received))
-        .where(*_range(received, filters))
-        .group_by(minute)
-        .order_by(func.min(received))
+    in_period = _range(received, filters)
+    if gap <= timedelta(0):
+        times = [row[0] for row in conn.execute(select(received).where(*in_period).order_by(received))]
+        return list(itertools.pairwise(times))
+    upto = bindparam("upto", type_=received.type)
+    last_within = (
+        select(func.max(received))
+        .where(received >= bindparam("at", type_=received.type), received < upto, *in_period)
+        .scalar_subquery()
     )
-    times: list[datetime] = []
-    for first, last in conn.execute(query).all():
-        times.append(first)
-        if last != first:
-            times.append(last)
-    return times
+    step = select(
+        last_within, select(func.min(received)).where(received > last_within, *in_period).scalar_subquery()
+    )
+    at = conn.execute(select(func.min(received)).where(*in_period)).scalar()
+    gaps: list[tuple[datetime, datetime]] = []
+    while at is not None:
+        last, following = conn.execute(step, {"at": at, "upto": at + gap}).one()
+        if following is None:
+            break
+        if following - last >= gap:
+            gaps.append((last, following))
+        at = following
+    return gaps
 
 
 def webhook_health(

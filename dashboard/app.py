@@ -5,6 +5,7 @@ import streamlit as st
 
 from dashboard.auth import current_user, render_sign_in, sign_out
 from dashboard.errors import run_page
+from dashboard.replay import show_replay_banner
 from dashboard.roles import pages_for
 
 st.set_page_config(page_title="payops", page_icon=":material/payments:", layout="wide")
@@ -22,4 +23,6 @@ else:
     with st.sidebar:
         st.caption(f"Signed in as **{user.name}** · {user.role.value}")
         st.button("Sign out", on_click=sign_out, key="sign_out")
-    run_page(st.navigation(pages))
+    navigation = st.navigation(pages)
+    show_replay_banner()
+    run_page(navigation)

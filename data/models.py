@@ -88,7 +88,9 @@ class Payment(Base):
     # The conversion Razorpay applied: base-currency units per unit of `currency` (71.29 INR per USD),
     # from its own base_amount/amount (data.money.conversion_rate); NULL when there was no conversion.
     conversion_rate: Mapped[Decimal | None] = mapped_column(Numeric(20, 10))
-    status: Mapped[str] = mapped_column(String(16), index=True)
+    # Indexed as the prefix of (status, created_at, id) and, for joins that only need it, with id
+    # (see the indexes below).
+    status: Mapped[str] = mapped_column(String(16))
     method: Mapped[str | None] = mapped_column(String(32), index=True)
     international: Mapped[bool] = mapped_column(Boolean, default=False)
     captured: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -272,7 +274,10 @@ class WebhookEvent(Base):
     received_at: Mapped[datetime] = mapped_column(index=True)  # first delivery
     last_received_at: Mapped[datetime]
     delivery_count: Mapped[int] = mapped_column(Integer, default=1)
-    lag_ms: Mapped[int] = mapped_column(BigInteger)  # received_at - created_at
+    # A replayed event's first-send time as its signed body declares it (sync/webhooks/intake.py,
+    # REPLAY_KEY); NULL for a live delivery.
+    sent_at: Mapped[datetime | None]
+    lag_ms: Mapped[int] = mapped_column(BigInteger)  # (sent_at, else received_at) - created_at
     payment_id: Mapped[str | None] = mapped_column(String(40))
     order_id: Mapped[str | None] = mapped_column(String(40), index=True)
     refund_id: Mapped[str | None] = mapped_column(String(40), index=True)
@@ -529,6 +534,10 @@ class CheckoutConfirmation(Base):
 # `id` last: "which payments of these statuses, created in this range, lack X" (missing webhooks, captures
 # not settled) is answered from the index alone, without reading each payment's row and its raw JSON.
 Index("ix_payments_status_created_at", Payment.status, Payment.created_at, Payment.id)
+# A join from events to their payment's status (webhook-versus-API conflicts over a month of events)
+# probes this instead of each payment's wide row. It replaced the single-column status index, which
+# the index above already covers as its prefix: the same number of indexes for every payment write.
+Index("ix_payments_id_status", Payment.id, Payment.status)
 Index("ix_settlement_lines_type_payment", SettlementLine.type, SettlementLine.payment_id)
 # Webhook health reads every event of a period: per-day lag histograms, duplicates, late events and the
 # webhook-versus-API conflicts come from this index alone, not from rows that carry the whole envelope.
@@ -670,6 +679,20 @@ class PaymentFailureRollupDaily(Base):
     error_reason: Mapped[str] = mapped_column(String(128), primary_key=True)
     failures: Mapped[int] = mapped_column(BigInteger)
     failed_amount: Mapped[int] = mapped_column(BigInteger)
+
+
+class WebhookLagRollupDaily(Base):
+    """Webhook events per IST day of their created_at, event type and lag bucket (data/rollups.py,
+    `lag_bucket_ms`), kept current by the receiver: Webhook health's counts and lag percentiles read
+    these few thousand rows a month instead of every event."""
+
+    __tablename__ = "webhook_lag_rollup_daily"
+
+    ist_day: Mapped[date] = mapped_column(Date, primary_key=True)
+    event_type: Mapped[str] = mapped_column(String(64), primary_key=True)
+    lag_bucket_ms: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    events: Mapped[int] = mapped_column(BigInteger)
+    deliveries: Mapped[int] = mapped_column(BigInteger)
 
 
 Index(

@@ -1,5 +1,7 @@
 """Hourly and daily payment rollups, kept current by every writer: recomputed from raw payments for the
-buckets a write touched (`after_payments_written` is the payments entity's after-write hook).
+buckets a write touched (`after_payments_written` is the payments entity's after-write hook). And the
+daily webhook lag rollup, counted up by the receiver's statements (data/webhook_events.py) as events
+and repeat deliveries are stored.
 
 A bucket is one IST clock hour, stored by its aware-UTC start (always HH:30 UTC because IST = UTC+5:30),
 so every IST day is exactly 24 whole buckets and IST-day filters on rollups are exact.
@@ -8,7 +10,7 @@ so every IST day is exactly 24 whole buckets and IST-day filters on rollups are 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -29,6 +31,7 @@ from sqlalchemy import (
     literal_column,
     select,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 
 from data.ist import ist_day_of, ist_midnight
 from data.models import (
@@ -37,20 +40,27 @@ from data.models import (
     PaymentFailureRollupHourly,
     PaymentRollupDaily,
     PaymentRollupHourly,
+    WebhookEvent,
+    WebhookLagRollupDaily,
 )
 from data.vocabulary import SUCCESS_STATUSES
 
 __all__ = [
     "BREAKDOWN_DIMENSIONS",
+    "LAG_GRID",
     "RECONCILE_LOCK",
     "ROLLUP_LOCK",
     "SUCCESS_STATUSES",
     "IstExpressions",
+    "add_webhook_events",
     "after_payments_written",
     "bucket_start",
     "buckets_for_hours",
+    "lag_bucket_ms",
+    "lag_bucket_sql",
     "payment_hours",
     "rebuild_all",
+    "rebuild_webhook_lag",
     "refresh_payment_hours",
     "serialise",
 ]
@@ -65,6 +75,15 @@ _ROLLUP: Table = PaymentRollupHourly.__table__  # type: ignore[assignment]
 _FAILURES: Table = PaymentFailureRollupHourly.__table__  # type: ignore[assignment]
 _DAILY: Table = PaymentRollupDaily.__table__  # type: ignore[assignment]
 _FAILURES_DAILY: Table = PaymentFailureRollupDaily.__table__  # type: ignore[assignment]
+_EVENTS: Table = WebhookEvent.__table__  # type: ignore[assignment]
+_LAG: Table = WebhookLagRollupDaily.__table__  # type: ignore[assignment]
+
+# The lag rollup's buckets: (up to this lag in ms, step in ms); 10 s steps beyond the last. A lag is
+# counted in the bucket named by its upper edge (the lag rounded up to the grid), so a percentile read
+# from the buckets is at most one step (≤ 1 %) above the exact one, and a threshold on the grid (the
+# 5-minute "late") counts exactly.
+LAG_GRID: tuple[tuple[int, int], ...] = ((10_000, 10), (100_000, 100), (1_000_000, 1_000))
+_LAG_STEP_BEYOND = 10_000
 
 
 # Transaction-scoped PostgreSQL advisory lock keys (arbitrary constants, unique within payops).
@@ -137,13 +156,83 @@ def after_payments_written(conn: Connection, rows: Sequence[Mapping[str, Any]]) 
 
 
 def rebuild_all(conn: Connection) -> int:
-    """Drop and recompute every rollup row from raw payments. Returns the number of buckets written."""
+    """Drop and recompute every rollup row from raw payments (and the webhook lag rollup from raw
+    events). Returns the number of payment buckets written."""
     serialise(conn, ROLLUP_LOCK)
     for rollup in (_ROLLUP, _FAILURES, _DAILY, _FAILURES_DAILY):
         conn.execute(delete(rollup))
     _insert_rollups(conn, None, None)
     _insert_daily(conn, None, None)
+    rebuild_webhook_lag(conn)
     return int(conn.execute(select(func.count(func.distinct(_ROLLUP.c.bucket_start)))).scalar_one())
+
+
+# --- webhook lag ---------------------------------------------------------------------------------
+
+
+def lag_bucket_ms(lag_ms: int) -> int:
+    """The lag bucket (its upper edge, ms) a lag is counted in; see LAG_GRID."""
+    if lag_ms <= 0:
+        return 0
+    for limit, step in LAG_GRID:
+        if lag_ms <= limit:
+            return -(-lag_ms // step) * step
+    return -(-lag_ms // _LAG_STEP_BEYOND) * _LAG_STEP_BEYOND
+
+
+def lag_bucket_sql(lag_ms: Any) -> ColumnElement[int]:
+    """`lag_bucket_ms` in SQL (integer arithmetic, the same on SQLite and PostgreSQL)."""
+
+    def rounded_up(step: int) -> ColumnElement[int]:
+        return ((lag_ms + (step - 1)) // step) * step  # type: ignore[no-any-return]
+
+    return case(
+        (lag_ms <= 0, literal(0)),
+        *((lag_ms <= limit, rounded_up(step)) for limit, step in LAG_GRID),
+        else_=rounded_up(_LAG_STEP_BEYOND),
+    )
+
+
+def rebuild_webhook_lag(conn: Connection) -> None:
+    """Recompute the webhook lag rollup from every stored event."""
+    conn.execute(delete(_LAG))
+    day = IstExpressions(conn.dialect.name, _EVENTS.c.created_at).day
+    bucket = lag_bucket_sql(_EVENTS.c.lag_ms)
+    grouped = select(
+        day, _EVENTS.c.event_type, bucket, func.count(), func.sum(_EVENTS.c.delivery_count)
+    ).group_by(day, _EVENTS.c.event_type, bucket)
+    conn.execute(
+        insert(_LAG).from_select(["ist_day", "event_type", "lag_bucket_ms", "events", "deliveries"], grouped)
+    )
+
+
+def add_webhook_events(conn: Connection, counted: Iterable[tuple[datetime, str, int, int, int]]) -> None:
+    """Count into the lag rollup, per (created_at, event_type, lag_ms): new events and deliveries.
+
+    Increments (INSERT … ON CONFLICT DO UPDATE), so concurrent receivers add up instead of
+    overwriting each other; rows go in key order, so two transactions lock them in the same order."""
+    totals: dict[tuple[date, str, int], list[int]] = {}
+    for created_at, event_type, lag_ms, events, deliveries in counted:
+        total = totals.setdefault((ist_day_of(created_at), event_type, lag_bucket_ms(lag_ms)), [0, 0])
+        total[0] += events
+        total[1] += deliveries
+    if not totals:
+        return
+    statement = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(_LAG)
+    statement = statement.on_conflict_do_update(
+        index_elements=[_LAG.c.ist_day, _LAG.c.event_type, _LAG.c.lag_bucket_ms],
+        set_={
+            "events": _LAG.c.events + statement.excluded.events,
+            "deliveries": _LAG.c.deliveries + statement.excluded.deliveries,
+        },
+    )
+    conn.execute(
+        statement,
+        [
+            {"ist_day": day, "event_type": event_type, "lag_bucket_ms": bucket, "events": n, "deliveries": d}
+            for (day, event_type, bucket), (n, d) in sorted(totals.items())
+        ],
+    )
 
 
 def _recompute(conn: Connection, start: datetime, end: datetime) -> None:

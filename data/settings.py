@@ -170,6 +170,9 @@ class Settings(BaseSettings):
     payops_rejection_retention_days: int = Field(default=30, ge=1)
     # The dashboard's local users file (names, roles, bcrypt hashes); env PAYOPS_USERS_FILE.
     payops_users_file: Path = DEFAULT_USERS_FILE
+    # The demo's webhook-replay progress file (dashboard/replay.py): pages say "replay in progress"
+    # until it reads done. Unset everywhere but `make demo`.
+    payops_replay_progress_file: Path | None = None
     alerts: AlertRules = AlertRules()
     risk: RiskRules = RiskRules()
     # Where alert notifications go: comma-separated apprise URLs (mailto://, slack://, msteams://,

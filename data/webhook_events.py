@@ -14,6 +14,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
 from data.models import Payment, WebhookEvent, WebhookRejection
+from data.rollups import add_webhook_events
 from data.upsert import table_of
 
 __all__ = [
@@ -129,6 +130,7 @@ def record_rejections(conn: Connection, rejections: Sequence[Mapping[str, Any]])
 
 def insert_new_events(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> set[str]:
     """Insert the events not seen before; returns the ids actually inserted (the rest are repeats).
+    The inserted ones are counted into the webhook lag rollup in the same transaction.
 
     ON CONFLICT DO NOTHING … RETURNING makes "new or repeat?" one atomic question even with several
     receiver processes on one PostgreSQL database. No conflict target: a known event id and a known
@@ -137,7 +139,16 @@ def insert_new_events(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> se
     if not rows:
         return set()
     statement = _statement("insert_new_events", conn.dialect.name)
-    return set(conn.execute(statement, list(rows)).scalars().all())
+    inserted = set(conn.execute(statement, list(rows)).scalars().all())
+    add_webhook_events(
+        conn,
+        (
+            (row["created_at"], row["event_type"], row["lag_ms"], 1, row.get("delivery_count", 1))
+            for row in rows
+            if row["event_id"] in inserted
+        ),
+    )
+    return inserted
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,7 +204,8 @@ def record_conflicts(conn: Connection, conflicts: Mapping[str, tuple[int, dateti
 
 
 def count_repeats(conn: Connection, repeats: Mapping[str, tuple[int, datetime]]) -> None:
-    """Add each event's repeat deliveries (event id → (how many, the last one's time))."""
+    """Add each event's repeat deliveries (event id → (how many, the last one's time)), to the event
+    and to the webhook lag rollup."""
     if not repeats:
         return
     statement = _statement("count_repeats", conn.dialect.name)
@@ -203,6 +215,19 @@ def count_repeats(conn: Connection, repeats: Mapping[str, tuple[int, datetime]])
             {"b_event_id": event_id, "b_count": count, "b_at": at}
             for event_id, (count, at) in sorted(repeats.items())
         ],
+    )
+    column = _EVENTS.c
+    repeated = conn.execute(
+        select(column.event_id, column.created_at, column.event_type, column.lag_ms).where(
+            column.event_id.in_(sorted(repeats))
+        )
+    )
+    add_webhook_events(
+        conn,
+        (
+            (created_at, event_type, lag_ms, 0, repeats[event_id][0])
+            for event_id, created_at, event_type, lag_ms in repeated
+        ),
     )
 
 

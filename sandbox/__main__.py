@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 import sys
 import time
+from pathlib import Path
 from types import FrameType
 from typing import Annotated
 
@@ -150,10 +151,15 @@ def webhooks(
     limit: Annotated[int, typer.Option(help="At most N events.")] = 1_000_000,
     rate: Annotated[float, typer.Option(help="Events per second (0 = as fast as possible).")] = 0.0,
     concurrency: Annotated[int, typer.Option(help="Parallel senders.")] = 4,
+    progress_file: Annotated[
+        Path | None,
+        typer.Option(help="Keep the replay's progress (events handled of the total) in this JSON file."),
+    ] = None,
     key_id: KeyId = SANDBOX_KEY_ID,
     key_secret: KeySecret = SANDBOX_KEY_SECRET,
 ) -> None:
-    """Post the sandbox's history as signed webhook events (with its planted delivery faults)."""
+    """Post the sandbox's history as signed webhook events, each as it was sent then (its event time as
+    created_at, its first-send time in `payops_replay.sent_at_ms`), with its planted delivery faults."""
     from sandbox.sender import Sender, fetch_deliveries
 
     if since_days <= 0 or limit < 1 or concurrency < 1 or rate < 0:
@@ -167,7 +173,8 @@ def webhooks(
     except requests.RequestException as error:
         raise _fail(f"cannot read deliveries from the sandbox at {api}: {error}", ExitCode.FAILED) from None
     started = time.monotonic()
-    summary = Sender(to, secret, rate=rate, concurrency=concurrency).send_all(deliveries)
+    sender = Sender(to, secret, rate=rate, concurrency=concurrency, progress_file=progress_file)
+    summary = sender.send_all(deliveries)
     result = summary.as_dict() | {"seconds": round(time.monotonic() - started, 2)}
     typer.echo(orjson.dumps(result).decode())
 

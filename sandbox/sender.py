@@ -1,25 +1,32 @@
 """The webhook sender: replays the sandbox's planned deliveries to a receiver as signed Razorpay events.
 
-The envelope's `created_at` is stamped at send time (send time − latency) and the exact body bytes
-are signed with HMAC-SHA256; planted faults decide how each event is (mis)delivered.
+Each event goes out as Razorpay sent it in the sandbox's history: the envelope's `created_at` is when
+it happened, and `payops_replay.sent_at_ms` (sync/webhooks/intake.py, REPLAY_KEY) is when it was sent
+then, `latency_ms` later, so the receiver measures the planted lateness, not the replay's. The exact
+body bytes are signed with HMAC-SHA256; planted faults decide how each event is (mis)delivered.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import os
 import threading
 import time
 from collections import Counter
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import orjson
 import requests
 
 WRONG_SECRET = "not_the_webhook_secret"
+# The envelope key a replayed event declares its first-send time in (read by sync/webhooks/intake.py,
+# which sandbox/ must not import: the name is the contract).
+REPLAY_KEY = "payops_replay"
 
 
 def sign(body: bytes, secret: str) -> str:
@@ -66,6 +73,28 @@ class RateLimiter:
             time.sleep(at - now)
 
 
+def history_times(delivery: dict[str, Any], newer: tuple[int, int] | None, now_ms: int) -> tuple[int, int]:
+    """(envelope created_at in s, first-send time in ms) of a delivery in the sandbox's history: it
+    happened at `occurred_at` and was sent `latency_ms` later.
+
+    The older half of an out-of-order pair (`newer` = its partner's times as sent) happened first but
+    was sent after its partner; its created_at stays strictly earlier, so ordering by created_at is
+    the true order. A send time still ahead of `now_ms` (a late event of the history's last minutes)
+    has not happened yet: such an event is sent now, both its times moved back together, so that its
+    lateness stays as planted and no time is later than its receipt."""
+    created_at = int(delivery["occurred_at"])
+    latency_ms = int(delivery["latency_ms"])
+    sent_at_ms = created_at * 1000 + latency_ms
+    if newer is not None:
+        newer_created_at, newer_sent_at_ms = newer
+        created_at = min(created_at, newer_created_at - 1)
+        sent_at_ms = max(sent_at_ms, newer_sent_at_ms + 1 + latency_ms % 1000)
+    if sent_at_ms > now_ms:
+        created_at -= -(-(sent_at_ms - now_ms) // 1000)  # whole seconds, rounded up
+        sent_at_ms = now_ms
+    return created_at, sent_at_ms
+
+
 def units_of(deliveries: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
     """Group deliveries that must go out in order from one thread: an out-of-order pair is one unit."""
     units: list[list[dict[str, Any]]] = []
@@ -81,9 +110,28 @@ def units_of(deliveries: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
     return units
 
 
+def write_progress(path: Path, stage: str, done: int, total: int) -> None:
+    """The replay's progress as the dashboard reads it (dashboard/replay.py): stage replaying |
+    reconciling | done, events handled (sent, or withheld by a planted fault) of the history's total.
+    Written whole and renamed into place, so a reader never sees half a file."""
+    partial = path.with_name(path.name + ".partial")
+    partial.write_bytes(orjson.dumps({"stage": stage, "events_done": done, "events_total": total}))
+    os.replace(partial, path)
+
+
 class Sender:
+    # Seconds between two progress-file writes (the last one is always written).
+    PROGRESS_EVERY = 0.5
+
     def __init__(
-        self, url: str, secret: str, *, rate: float = 0.0, concurrency: int = 4, timeout: float = 10.0
+        self,
+        url: str,
+        secret: str,
+        *,
+        rate: float = 0.0,
+        concurrency: int = 4,
+        timeout: float = 10.0,
+        progress_file: Path | None = None,
     ):
         self.url = url
         self.secret = secret
@@ -92,7 +140,10 @@ class Sender:
         self.limiter = RateLimiter(rate)
         self.summary = SendSummary()
         self.local = threading.local()
-        self.stamped: dict[str, int] = {}
+        self.progress_file = progress_file
+        self.handled = 0
+        self.progress_written_at = 0.0
+        self.stamped: dict[str, tuple[int, int]] = {}  # event id -> (created_at, sent_at_ms) as sent
 
     def _session(self) -> requests.Session:
         session = getattr(self.local, "session", None)
@@ -103,6 +154,7 @@ class Sender:
 
     def send_all(self, deliveries: list[dict[str, Any]]) -> SendSummary:
         self.summary.events = len(deliveries)
+        self._progress(0)
         with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
             for _ in pool.map(self._send_unit, units_of(deliveries)):
                 pass
@@ -111,6 +163,19 @@ class Sender:
     def _send_unit(self, unit: Iterable[dict[str, Any]]) -> None:
         for delivery in unit:
             self._deliver(delivery)
+            self._progress(1)
+
+    def _progress(self, handled: int) -> None:
+        if self.progress_file is None:
+            return
+        with self.summary.lock:
+            self.handled += handled
+            now = time.monotonic()
+            final = self.handled == self.summary.events
+            if not final and now - self.progress_written_at < self.PROGRESS_EVERY and handled:
+                return
+            self.progress_written_at = now
+            write_progress(self.progress_file, "replaying", self.handled, self.summary.events)
 
     def _deliver(self, delivery: dict[str, Any]) -> None:
         fault = delivery.get("fault")
@@ -119,15 +184,12 @@ class Sender:
                 self.summary.by_fault[fault] += 1
         if fault == "missing":
             return
-        send_time = time.time()
-        created_at = int(send_time - delivery["latency_ms"] / 1000)
-        pair = delivery.get("pair")
-        if pair and pair in self.stamped:
-            # The older half of an out-of-order pair is sent later but happened earlier.
-            created_at = min(created_at, self.stamped[pair] - 1 - int(delivery["latency_ms"]) % 3)
-        self.stamped[delivery["event_id"]] = created_at
+        newer = self.stamped.get(delivery.get("pair") or "")
+        created_at, sent_at_ms = history_times(delivery, newer, int(time.time() * 1000))
+        self.stamped[delivery["event_id"]] = (created_at, sent_at_ms)
         envelope = dict(delivery["body"])
         envelope["created_at"] = created_at
+        envelope[REPLAY_KEY] = {"sent_at_ms": sent_at_ms}
         body = orjson.dumps(envelope)
         secret = WRONG_SECRET if fault == "bad_signature" else self.secret
         headers = {

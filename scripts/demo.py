@@ -1,12 +1,15 @@
 """The demo: sandbox → sync → webhook receiver (fed by the sandbox's sender) → dashboard, on SQLite.
 
 Run by `make demo`. Everything runs on this machine with the sandbox's keys; Ctrl-C stops it all.
-Ports and sizes can be changed with environment variables (see README).
+Ports, sizes and the dashboard's address can be changed with environment variables (see README); the
+dashboard listens on 127.0.0.1 unless PAYOPS_DEMO_DASHBOARD_ADDRESS says otherwise, because the demo
+prints its users' passwords.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -15,15 +18,24 @@ import time
 import urllib.request
 from pathlib import Path
 
+import orjson
+
+from sandbox.sender import write_progress
+
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
 
 SANDBOX_PORT = int(os.environ.get("PAYOPS_DEMO_SANDBOX_PORT", "9000"))
 RECEIVER_PORT = int(os.environ.get("PAYOPS_DEMO_RECEIVER_PORT", "8000"))
 DASHBOARD_PORT = int(os.environ.get("PAYOPS_DEMO_DASHBOARD_PORT", "8501"))
+DASHBOARD_ADDRESS = os.environ.get("PAYOPS_DEMO_DASHBOARD_ADDRESS", "127.0.0.1")
 DAYS = os.environ.get("PAYOPS_DEMO_DAYS", "30")
 PAYMENTS_PER_DAY = os.environ.get("PAYOPS_DEMO_PAYMENTS_PER_DAY", "2000")
 DATABASE_URL = os.environ.get("DATABASE_URL", f"sqlite:///{ROOT / 'data' / 'demo.db'}")
+REPLAY_PROGRESS = ROOT / "data" / "demo-replay.json"
+# The receiver and the replay run at a lower CPU priority than the dashboard, so that signing in and
+# the first pages stay quick on a small machine while the history streams in.
+BACKGROUND = ["nice", "-n", "10"] if shutil.which("nice") else []
 
 children: list[subprocess.Popen[bytes]] = []
 
@@ -33,6 +45,7 @@ def main() -> int:
         **os.environ,
         "DATABASE_URL": DATABASE_URL,
         "RAZORPAY_BASE_URL": f"http://127.0.0.1:{SANDBOX_PORT}",
+        "PAYOPS_REPLAY_PROGRESS_FILE": str(REPLAY_PROGRESS),
     }
     signal.signal(signal.SIGTERM, lambda *_: _stop_all_and_exit())
     try:
@@ -80,19 +93,32 @@ def main() -> int:
         step("Importing the bank statement", [PY, "-m", "sync", "statement", str(statement)], env)
         start(
             "Starting the webhook receiver",
-            [PY, "-m", "sync.webhooks", "serve", "--host", "127.0.0.1", "--port", str(RECEIVER_PORT)],
+            [
+                *BACKGROUND,
+                PY,
+                "-m",
+                "sync.webhooks",
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(RECEIVER_PORT),
+            ],
             env,
             ready_url=f"http://127.0.0.1:{RECEIVER_PORT}/healthz",
         )
         step("Running the reconciliation rules on the synced data", [PY, "-m", "analytics", "reconcile"], env)
         # Razorpay would have pushed every event as it happened; the sender replays the whole history
-        # (with its planted faults) while the dashboard is up, then the rules run again so webhook
-        # mismatches are judged on complete coverage.
+        # (each event with the times it had then, and the planted faults) while the dashboard is up,
+        # then the rules run again so webhook mismatches are judged on complete coverage. Every page
+        # says "replay in progress" until then (dashboard/replay.py reads REPLAY_PROGRESS).
+        write_progress(REPLAY_PROGRESS, "starting", 0, 0)
         replay = threading.Thread(target=replay_webhooks_then_reconcile, args=(env,), daemon=True)
         replay.start()
         step("Creating the demo users", [PY, "-m", "dashboard", "demo-users"], env)
         print(
-            f"\n==> Dashboard on http://127.0.0.1:{DASHBOARD_PORT}  (Ctrl-C stops everything)\n", flush=True
+            f"\n==> Dashboard on http://{DASHBOARD_ADDRESS}:{DASHBOARD_PORT}  (Ctrl-C stops everything)\n",
+            flush=True,
         )
         dashboard = subprocess.Popen(
             [
@@ -103,6 +129,8 @@ def main() -> int:
                 "dashboard/app.py",
                 "--server.port",
                 str(DASHBOARD_PORT),
+                "--server.address",
+                DASHBOARD_ADDRESS,
                 "--server.headless",
                 "true",
                 "--browser.gatherUsageStats",
@@ -130,6 +158,7 @@ def replay_webhooks_then_reconcile(env: dict[str, str]) -> None:
     since_days = str(float(DAYS) + 1)
     sender = subprocess.Popen(
         [
+            *BACKGROUND,
             PY,
             "-m",
             "sandbox",
@@ -142,6 +171,8 @@ def replay_webhooks_then_reconcile(env: dict[str, str]) -> None:
             since_days,
             "--secret",
             env.get("RAZORPAY_WEBHOOK_SECRET", "sandbox_webhook_secret"),
+            "--progress-file",
+            str(REPLAY_PROGRESS),
         ],
         cwd=ROOT,
         env=env,
@@ -149,11 +180,27 @@ def replay_webhooks_then_reconcile(env: dict[str, str]) -> None:
     )
     children.append(sender)
     print("==> Webhooks are being replayed in the background (watch the Webhook health page)", flush=True)
-    if sender.wait() == 0:
-        subprocess.run(
-            [PY, "-m", "analytics", "reconcile"], cwd=ROOT, env=env, check=False, stdout=subprocess.DEVNULL
-        )
-        print("==> Webhook replay finished; reconciliation re-run on complete coverage", flush=True)
+    exit_code = sender.wait()
+    done, total = replayed_so_far()
+    if exit_code != 0:
+        write_progress(REPLAY_PROGRESS, "failed", done, total)
+        print(f"==> Webhook replay stopped (exit {exit_code}) after {done} of {total} events", flush=True)
+        return
+    write_progress(REPLAY_PROGRESS, "reconciling", done, total)
+    subprocess.run(
+        [PY, "-m", "analytics", "reconcile"], cwd=ROOT, env=env, check=False, stdout=subprocess.DEVNULL
+    )
+    write_progress(REPLAY_PROGRESS, "done", done, total)
+    print("==> Webhook replay finished; reconciliation re-run on complete coverage", flush=True)
+
+
+def replayed_so_far() -> tuple[int, int]:
+    """(events handled, events in the history) as the sender last wrote them; (0, 0) before it did."""
+    try:
+        progress = orjson.loads(REPLAY_PROGRESS.read_bytes())
+        return int(progress["events_done"]), int(progress["events_total"])
+    except (OSError, orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+        return 0, 0
 
 
 def step(title: str, command: list[str], env: dict[str, str]) -> None:

@@ -293,7 +293,7 @@ def _answer(item: Delivery | Rejection, result: StoreResult, metrics: ReceiverMe
         metrics.conflicts.labels(label).inc()
         return 200, {"status": "conflict", "event_id": result.event_id or item.event_id}, ()
     metrics.accepted.labels(label).inc()
-    metrics.lag.observe(max(0.0, (item.received_at - item.created_at).total_seconds()))
+    metrics.lag.observe(max(0.0, item.lag.total_seconds()))
     if result.apply_failed:
         metrics.apply_errors.labels(label).inc()
     if item.interpretation:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
 
@@ -240,7 +240,7 @@ def _event_row(
     if ids.get("order_id") is None and "payment" in entities:
         ids["order_id"] = _short_id(entities["payment"].get("order_id"))
     status = entities.get(primary, {}).get("status")
-    lag = delivery.received_at - delivery.created_at
+    lag = delivery.lag
     return {
         "event_id": delivery.event_id,
         "event_type": delivery.event_type,
@@ -248,9 +248,10 @@ def _event_row(
         "account_id": delivery.account_id,
         "created_at": delivery.created_at,
         "received_at": delivery.received_at,
+        "sent_at": delivery.sent_at,
         "last_received_at": delivery.received_at,
         "delivery_count": 1,
-        "lag_ms": int(lag.total_seconds() * 1000),
+        "lag_ms": lag // timedelta(milliseconds=1),  # exact: timedelta holds whole microseconds
         "payment_id": ids.get("payment_id"),
         "order_id": ids.get("order_id"),
         "refund_id": ids.get("refund_id"),

@@ -32,11 +32,16 @@ _MAX_ACCOUNT_ID = 64
 _MAX_SOURCE_ADDRESS = 64
 # 2000-01-01: an envelope time before this is not a Razorpay event time.
 _MIN_EPOCH = 946_684_800
+_MAX_EPOCH_MS = 2**53  # beyond this a millisecond count is not exact as a float (and not a time)
 # An event dated later than its receipt by more than this is clamped to the receipt time (and flagged):
 # a state from the future would otherwise win over every later sync.
 MAX_CLOCK_SKEW = timedelta(minutes=5)
 # Razorpay retries a delivery for 24 h; an event older than that (with an hour's margin) is a replay.
 RETRY_HORIZON = timedelta(hours=25)
+# A replay of past deliveries (the sandbox's history, or an archive re-fed to a fresh install) names,
+# inside the signed body, when each event was first sent: {"payops_replay": {"sent_at_ms": EPOCH_MS}}.
+# Razorpay never sends this key; only a holder of the webhook secret can add it.
+REPLAY_KEY = "payops_replay"
 # Nesting deeper than this is refused (orjson parses 1024 levels but serialises only 254).
 MAX_JSON_DEPTH = 128
 _INT64_MIN = -(2**63)
@@ -53,9 +58,17 @@ class Delivery:
     created_at: datetime  # the event time, never later than received_at
     received_at: datetime
     payload: dict[str, Any]  # the whole envelope, as Razorpay sent it (made storable, see interpretation)
+    # When a replayed event was first sent (REPLAY_KEY), between created_at and received_at; None for a
+    # live delivery. Lag is measured to it, so replayed history keeps its own lateness.
+    sent_at: datetime | None = None
     body_sha256: str = ""
     # What could not be taken as Razorpay documents it, and how it was read instead.
     interpretation: tuple[str, ...] = field(default=())
+
+    @property
+    def lag(self) -> timedelta:
+        """How late the event reached us: to its first send for a replay, else to this receipt."""
+        return (self.sent_at or self.received_at) - self.created_at
 
 
 @dataclass(frozen=True, slots=True)
@@ -302,12 +315,16 @@ def _interpret(
     if "payload" in envelope and not isinstance(envelope["payload"], dict):
         notes.append("envelope 'payload' is not an object: nothing to apply")
     created_at = _event_time(envelope, notes, received_at)
+    sent_at = _replay_sent_at(envelope, notes, created_at, received_at)
+    if (sent_at or received_at) - created_at > RETRY_HORIZON:  # Delivery.lag
+        notes.append("created_at is older than Razorpay's 24 h retry horizon: a replay, or a very late event")
     return Delivery(
         event_id=event_id,
         event_type=event_type,
         account_id=account_id,
         created_at=created_at,
         received_at=received_at,
+        sent_at=sent_at,
         payload=envelope,
         body_sha256=body_sha256,
         interpretation=tuple(notes),
@@ -343,10 +360,33 @@ def _event_time(envelope: dict[str, Any], notes: list[str], received_at: datetim
                 f"{int(MAX_CLOCK_SKEW.total_seconds())} s: clamped to the receipt time"
             )
         return received_at
-    created_at = datetime.fromtimestamp(seconds, UTC)
-    if received_at - created_at > RETRY_HORIZON:
-        notes.append("created_at is older than Razorpay's 24 h retry horizon: a replay, or a very late event")
-    return created_at
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+def _replay_sent_at(
+    envelope: dict[str, Any], notes: list[str], created_at: datetime, received_at: datetime
+) -> datetime | None:
+    """The first-send time a replayed event declares (REPLAY_KEY), if it lies between the event time
+    and the receipt time (within MAX_CLOCK_SKEW, clamped into that range); else None, with a note."""
+    if REPLAY_KEY not in envelope:
+        return None
+    replay = envelope[REPLAY_KEY]
+    millis = replay.get("sent_at_ms") if isinstance(replay, dict) else None
+    seconds = None
+    if isinstance(millis, int) and not isinstance(millis, bool) and 0 < millis < _MAX_EPOCH_MS:
+        seconds = _epoch_of(millis / 1000)
+    if seconds is None:
+        notes.append(f"'{REPLAY_KEY}.sent_at_ms' missing or not an epoch in milliseconds: ignored")
+        return None
+    skew = MAX_CLOCK_SKEW.total_seconds()
+    if seconds > received_at.timestamp() + skew or seconds < created_at.timestamp() - skew:
+        notes.append(
+            f"'{REPLAY_KEY}.sent_at_ms' {millis} is not between created_at and the receipt time: ignored"
+        )
+        return None
+    assert isinstance(millis, int)
+    sent_at = datetime.fromtimestamp(millis // 1000, UTC) + timedelta(milliseconds=millis % 1000)  # exact
+    return min(max(sent_at, created_at), received_at)
 
 
 def _peek_event_type(body: bytes) -> str | None:

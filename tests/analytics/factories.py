@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from data.models import Dispute, Order, Payment, Refund, Settlement, SettlementLine, WebhookEvent
+from data.rollups import rebuild_webhook_lag
 from data.upsert import upsert
 
 T0 = datetime(2026, 11, 2, 6, 0, tzinfo=UTC)
@@ -199,3 +200,7 @@ MODELS = {
 
 def write(conn: Connection, table: str, *rows: dict[str, Any]) -> None:
     upsert(conn, MODELS[table], list(rows))
+    if table == "webhook_events":
+        # The receiver counts its events into the lag rollup as it stores them; rows written here
+        # directly are counted by rebuilding it.
+        rebuild_webhook_lag(conn)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import Engine, insert
@@ -193,3 +194,39 @@ def test_conflicts_are_those_of_the_period(engine: Engine) -> None:
         "captured",
         "failed",
     )
+
+
+def test_silences_are_every_gap_between_consecutive_deliveries_of_the_period(engine: Engine) -> None:
+    # Deliveries at irregular times over a day, with gaps just under, exactly at and well over an hour,
+    # one right at the start of the period and one at its end; a payment created inside every gap.
+    # The index walk must find exactly the gaps a pass over every pair of deliveries finds.
+    offsets = [0, 1, 59, 119, 120, 121, 300, 301, 302, 361, 600, 660, 661, 1200, 1320, 1439]
+    received = [DAY_START + timedelta(minutes=m, seconds=7) for m in offsets]
+    with engine.begin() as conn:
+        write(
+            conn,
+            "webhook_events",
+            *(
+                webhook_event(f"evt_{n:02d}", "payment.captured", created_at=at, received_at=at)
+                for n, at in enumerate(received)
+            ),
+        )
+        write(
+            conn,
+            "payments",
+            *(
+                payment(f"pay_{n:02d}", created_at=before + (after - before) / 2)
+                for n, (before, after) in enumerate(itertools.pairwise(received))
+            ),
+        )
+    one_day = Filters(date_from=date(2026, 11, 19), date_to=date(2026, 11, 19))
+    for minutes in (1, 59, 60, 61, 240):
+        expected = [
+            (before, after)
+            for before, after in itertools.pairwise(received)
+            if after - before >= timedelta(minutes=minutes)
+        ]
+        health = webhook_health(engine, one_day, now=NOW, silence_minutes=minutes)
+        found = list(zip(health.silences["start"], health.silences["end"], strict=True))
+        assert found == expected, minutes
+        assert expected, minutes  # every threshold here has gaps to find

@@ -1,4 +1,5 @@
-"""`python -m sandbox webhooks` posts signed Razorpay envelopes with exactly the planned delivery faults."""
+"""`python -m sandbox webhooks` posts signed Razorpay envelopes with exactly the planned delivery faults,
+each carrying the times it had in the sandbox's history (when it happened, when it was first sent)."""
 
 from __future__ import annotations
 
@@ -59,6 +60,7 @@ def receiver() -> Iterator[tuple[str, list[dict[str, Any]]]]:
 @pytest.mark.slow
 def test_sender_posts_signed_events_with_the_planned_faults(sandbox: SandboxHandle, receiver: Any) -> None:
     url, received = receiver
+    started_ms = int(time.time() * 1000)
     result = subprocess.run(
         [
             sys.executable,
@@ -101,11 +103,23 @@ def test_sender_posts_signed_events_with_the_planned_faults(sandbox: SandboxHand
         assert set(envelope["contains"]) <= set(envelope["payload"])
         valid = _verifies(delivery, sandbox)
         assert valid == (faults[delivery["event_id"]]["fault"] != "bad_signature")
-        lag = delivery["at"] - envelope["created_at"]
-        if faults[delivery["event_id"]]["fault"] == "late":
-            assert lag >= 15 * 60
-        else:
-            assert lag < 15 * 60
+        plan = faults[delivery["event_id"]]
+        sent_at_ms = envelope["payops_replay"]["sent_at_ms"]
+        assert sent_at_ms <= delivery["at"] * 1000 + 1  # never sent after it was received
+        lag_ms = sent_at_ms - envelope["created_at"] * 1000
+        if plan["fault"] == "late":
+            assert lag_ms >= 15 * 60_000
+        elif not plan["pair"]:
+            # (The older half of an out-of-order pair waits for its partner, however much later that
+            # happened: checked below.)
+            assert lag_ms < 15 * 60_000
+        history_sent_ms = plan["occurred_at"] * 1000 + plan["latency_ms"]
+        if not (plan["fault"] == "out_of_order" and plan["pair"]) and history_sent_ms <= started_ms:
+            # As it was sent in the sandbox's history, not stamped with the replay's own time.
+            assert (envelope["created_at"], sent_at_ms) == (plan["occurred_at"], history_sent_ms)
+        elif not plan["pair"]:
+            # Not yet due when the replay ran: sent now, both times moved back, lateness kept.
+            assert plan["latency_ms"] <= lag_ms < plan["latency_ms"] + 1000
     for event_id, delivery in faults.items():
         copies = by_event.get(event_id, [])
         if delivery["fault"] == "missing":
@@ -117,7 +131,11 @@ def test_sender_posts_signed_events_with_the_planned_faults(sandbox: SandboxHand
             newer = by_event[delivery["pair"]][0]
             older = copies[0]
             assert newer["at"] <= older["at"]
-            assert orjson.loads(older["body"])["created_at"] < orjson.loads(newer["body"])["created_at"]
+            older_envelope, newer_envelope = orjson.loads(older["body"]), orjson.loads(newer["body"])
+            assert older_envelope["created_at"] < newer_envelope["created_at"]
+            assert (
+                older_envelope["payops_replay"]["sent_at_ms"] > newer_envelope["payops_replay"]["sent_at_ms"]
+            )
     assert set(summary["faults"]) == {"missing", "duplicate", "late", "out_of_order", "bad_signature"}
 
 

@@ -9,6 +9,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ import orjson
 import pytest
 from sqlalchemy import Engine, select
 
+from analytics.webhook_health import webhook_health
 from data.models import Order, Payment, Refund, Settlement, WebhookEvent, WebhookRejection
 from tests.support.sandbox import SandboxHandle, free_port
 
@@ -151,3 +153,19 @@ def test_replaying_the_whole_history_with_its_faults(
     assert compared > 500
     assert apply_errors == []
     assert mismatches == []
+
+    # Each event carries its history's times: created when it happened, lag as planted (the older half
+    # of an out-of-order pair waits for its partner; an event not yet due at the replay is sent at once
+    # with its times moved back together, its lag kept).
+    for event_id, delivery in valid.items():
+        event = stored[event_id]
+        assert event.sent_at is not None and event.sent_at <= event.received_at
+        if delivery["pair"]:
+            continue
+        assert delivery["latency_ms"] <= event.lag_ms < delivery["latency_ms"] + 1000
+        if event.lag_ms == delivery["latency_ms"]:
+            assert event.created_at == datetime.fromtimestamp(delivery["occurred_at"], UTC)
+    # So the lag chart has a line per IST day of the history, not one point on the replay's day.
+    health = webhook_health(engine, now=max(e.received_at for e in stored.values()))
+    captured_days = set(health.by_type_day[health.by_type_day["event_type"] == "payment.captured"]["day"])
+    assert len(captured_days) >= DAYS

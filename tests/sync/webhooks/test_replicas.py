@@ -25,6 +25,7 @@ from data.models import (
     PaymentRollupDaily,
     PaymentRollupHourly,
     WebhookEvent,
+    WebhookLagRollupDaily,
 )
 from sync.webhooks.intake import sign
 from tests.support.receivers import ReceiverProcess
@@ -94,7 +95,13 @@ class Deliverer:
 
 
 def _rollup_rows(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
-    tables = [PaymentRollupHourly, PaymentFailureRollupHourly, PaymentRollupDaily, PaymentFailureRollupDaily]
+    tables = [
+        PaymentRollupHourly,
+        PaymentFailureRollupHourly,
+        PaymentRollupDaily,
+        PaymentFailureRollupDaily,
+        WebhookLagRollupDaily,  # counted up by both replicas at once, repeats included
+    ]
     with engine.connect() as conn:
         return {
             model.__tablename__: sorted(tuple(row) for row in conn.execute(select(model.__table__)).all())
