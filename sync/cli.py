@@ -350,14 +350,15 @@ def schedule(
     intervals in the settings (PAYOPS_SCHEDULE_*_SECONDS, PAYOPS_PII_RETENTION_DAYS)."""
     from sync.schedule import run_jobs_once, run_scheduler, scheduled_jobs
 
-    jobs = scheduled_jobs(get_settings(), _engine())
+    engine = _engine()
+    jobs = scheduled_jobs(get_settings(), engine)
     if not jobs:
         raise _fail("no job enabled: every PAYOPS_SCHEDULE_*_SECONDS is 0", ExitCode.BAD_INPUT)
     if once:
         if not run_jobs_once(jobs):
             raise _fail("a scheduled job failed (see the log)")
         return
-    run_scheduler(jobs)
+    run_scheduler(jobs, one_at_a_time=engine.dialect.name == "sqlite")
 
 
 def main(argv: Sequence[str] | None = None) -> None:

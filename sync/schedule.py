@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from types import FrameType
 
+from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import Engine
@@ -113,9 +114,13 @@ def run_jobs_once(jobs: list[ScheduledJob]) -> bool:
     return all([_guarded(job)() for job in jobs])
 
 
-def run_scheduler(jobs: list[ScheduledJob]) -> None:
-    """Run until SIGTERM/SIGINT; every job starts at once, then on its interval."""
-    scheduler = BlockingScheduler(timezone=UTC)
+def run_scheduler(jobs: list[ScheduledJob], *, one_at_a_time: bool = False) -> None:
+    """Run until SIGTERM/SIGINT; every job starts at once, then on its interval. `one_at_a_time` runs
+    the jobs in turn rather than side by side: SQLite has one writer, and a reconcile waiting out a
+    sync's long write transaction would fail on the busy timeout instead of simply running next."""
+    # (10 threads is APScheduler's own default)
+    executors = {"default": ThreadPoolExecutor(1 if one_at_a_time else 10)}
+    scheduler = BlockingScheduler(timezone=UTC, executors=executors)
     now = datetime.now(UTC)
     for job in jobs:
         scheduler.add_job(
