@@ -556,23 +556,28 @@ def _rejections(
     return {str(row[0]): int(row[1]) for row in rows}, rows
 
 
-def _signature_rejections(conn: Connection, ctx: AlertContext) -> list[Condition]:
-    by_reason, rows = _rejections(conn, ctx, signature=True)
+def _rejection_condition(
+    by_reason: dict[str, int],
+    rows: Sequence[Any],
+    ctx: AlertContext,
+    *,
+    rule: str,
+    title: str,
+    what: str,
+    advice: str,
+) -> list[Condition]:
+    """One alert over the window's rejected deliveries: `what` they were, by reason, and `advice`."""
     total = sum(by_reason.values())
-    if total < ctx.rules.signature_rejections_min:
-        return []
     first, last = min(row[2] for row in rows), max(row[3] for row in rows)
     minutes = ctx.rules.webhook_window_minutes
     return [
         Condition(
-            rule="webhook_signature_rejections",
+            rule=rule,
             subject="receiver",
-            title="Webhook signatures are being rejected",
+            title=title,
             message=(
-                f"{total:,} webhook deliveries failed signature verification in the last {minutes} minutes "
-                f"({', '.join(f'{reason} {n:,}' for reason, n in sorted(by_reason.items()))}). Usually the "
-                "webhook secret was rotated in Razorpay's dashboard but not here: add the new one to "
-                "RAZORPAY_WEBHOOK_SECRET (comma-separated, the old one may stay during the rotation)."
+                f"{total:,} webhook deliveries {what} in the last {minutes} minutes "
+                f"({', '.join(f'{reason} {n:,}' for reason, n in sorted(by_reason.items()))}). {advice}"
             ),
             evidence={
                 "count": total,
@@ -584,35 +589,39 @@ def _signature_rejections(conn: Connection, ctx: AlertContext) -> list[Condition
             link=_page_link("webhook-health", days=_days(first, last + timedelta(microseconds=1))),
         )
     ]
+
+
+def _signature_rejections(conn: Connection, ctx: AlertContext) -> list[Condition]:
+    by_reason, rows = _rejections(conn, ctx, signature=True)
+    if sum(by_reason.values()) < ctx.rules.signature_rejections_min:
+        return []
+    return _rejection_condition(
+        by_reason,
+        rows,
+        ctx,
+        rule="webhook_signature_rejections",
+        title="Webhook signatures are being rejected",
+        what="failed signature verification",
+        advice=(
+            "Usually the webhook secret was rotated in Razorpay's dashboard but not here: add the new one to "
+            "RAZORPAY_WEBHOOK_SECRET (comma-separated, the old one may stay during the rotation)."
+        ),
+    )
 
 
 def _non_2xx(conn: Connection, ctx: AlertContext) -> list[Condition]:
     by_reason, rows = _rejections(conn, ctx, signature=False)
-    total = sum(by_reason.values())
-    if total < ctx.rules.non_2xx_min:
+    if sum(by_reason.values()) < ctx.rules.non_2xx_min:
         return []
-    first, last = min(row[2] for row in rows), max(row[3] for row in rows)
-    minutes = ctx.rules.webhook_window_minutes
-    return [
-        Condition(
-            rule="webhook_non_2xx",
-            subject="receiver",
-            title="Webhook deliveries answered with errors",
-            message=(
-                f"{total:,} webhook deliveries were answered non-2xx in the last {minutes} minutes "
-                f"({', '.join(f'{reason} {n:,}' for reason, n in sorted(by_reason.items()))}). Razorpay "
-                "retries for 24 hours and then disables the webhook: fix the cause before that."
-            ),
-            evidence={
-                "count": total,
-                "by_reason": by_reason,
-                "first": _iso(first),
-                "last": _iso(last),
-                "window_minutes": minutes,
-            },
-            link=_page_link("webhook-health", days=_days(first, last + timedelta(microseconds=1))),
-        )
-    ]
+    return _rejection_condition(
+        by_reason,
+        rows,
+        ctx,
+        rule="webhook_non_2xx",
+        title="Webhook deliveries answered with errors",
+        what="were answered non-2xx",
+        advice="Razorpay retries for 24 hours and then disables the webhook: fix the cause before that.",
+    )
 
 
 def _delivery_lag(conn: Connection, ctx: AlertContext) -> list[Condition]:
