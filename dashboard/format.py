@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 import pycountry
-from babel.numbers import format_compact_currency, format_decimal
+from babel.numbers import format_compact_currency, format_compact_decimal, format_decimal
 
 from data import money as data_money
 
@@ -26,33 +26,54 @@ to_major = data_money.to_major
 minor_digits = data_money.minor_digits
 
 
-# A metric card shows about this many characters of its value at 1280 px, four cards to a row.
-CARD_CHARS = 12
+# How wide a metric card's value is, in ems of its font, per character (Source Sans at the card's 2.25 rem):
+# digits and most letters about half an em, separators a quarter. Estimates, rounded up.
+_EM = {**dict.fromkeys("0123456789", 0.5), **dict.fromkeys(",.: ", 0.25), **dict.fromkeys("%mMW", 0.85)}
+_UPPER_EM, _OTHER_EM = 0.62, 0.55
+# The ems a card's value has before it is cut with "…", by cards in the row: the main column at 1280 px
+# with the sidebar open (820 px), less the gaps between cards and each card's padding, at 36 px an em.
+CARD_EMS = {1: 21.0, 2: 9.8, 3: 6.2, 4: 4.3}
 
 
-def compact_money(minor: int, currency: str) -> str:
-    """Money short enough for a card: ₹ in lakh/crore (`₹1.61 Cr`, `₹12.35 L`), other currencies
-    with babel's compact form (`$1.2M`). Small amounts stay exact."""
+def text_ems(text: str) -> float:
+    """Estimated width of `text` as a card value, in ems."""
+    return sum(_EM.get(c, _UPPER_EM if c.isupper() else _OTHER_EM) for c in text)
+
+
+def fits_card(text: str, cards_in_row: int) -> bool:
+    """True when `text` shows whole as a metric card's value with `cards_in_row` cards side by side."""
+    return text_ems(text) <= CARD_EMS.get(cards_in_row, CARD_EMS[max(CARD_EMS)])
+
+
+def compact_money(minor: int, currency: str, fraction_digits: int = 2) -> str:
+    """Money short enough for a card or an axis: ₹ in lakh/crore (`₹1.61 Cr`, `₹12.35 L`, `₹47.47K`),
+    other currencies with babel's compact form (`$1.2M`, `AED12.26K`). Small amounts stay exact."""
     major = to_major(minor, currency)
     if currency == "INR":
         sign = "−" if major < 0 else ""
         size = abs(major)
         if size >= 10_000_000:
-            return f"{sign}₹{size / 10_000_000:,.2f} Cr"
+            return f"{sign}₹{size / 10_000_000:,.{fraction_digits}f} Cr"
         if size >= 100_000:
-            return f"{sign}₹{size / 100_000:,.2f} L"
+            return f"{sign}₹{size / 100_000:,.{fraction_digits}f} L"
+    if abs(major) < 1_000:
         return money(minor, currency)
-    if abs(major) < 100_000:
-        return money(minor, currency)
-    return str(format_compact_currency(major, currency, locale="en_US", fraction_digits=2))
+    locale = "en_IN" if currency == "INR" else "en_US"
+    return str(format_compact_currency(major, currency, locale=locale, fraction_digits=fraction_digits))
 
 
-def card_money(minor: int, currency: str) -> tuple[str, str | None]:
-    """(what a card shows, the exact figure when the shown one is compacted, else None)."""
-    exact = money(minor, currency)
-    if len(exact) <= CARD_CHARS:
-        return exact, None
-    return compact_money(minor, currency), exact
+def money_forms(minor: int, currency: str) -> tuple[str, ...]:
+    """The exact figure, then shorter and shorter compact forms of it (for a card that must fit)."""
+    forms = [money(minor, currency), *(compact_money(minor, currency, digits) for digits in (2, 1, 0))]
+    return tuple(dict.fromkeys(forms))
+
+
+def count_forms(value: int) -> tuple[str, ...]:
+    """A count with Indian grouping, then compact forms (`12.35L`, `1.2Cr`) for a card that must fit."""
+    forms = [count(value)]
+    if abs(value) >= 1_000:
+        forms += [str(format_compact_decimal(value, locale="en_IN", fraction_digits=d)) for d in (2, 1, 0)]
+    return tuple(dict.fromkeys(forms))
 
 
 def count(value: int | None) -> str:
@@ -168,3 +189,12 @@ RAZORPAY_PAYMENT_URL = "https://dashboard.razorpay.com/app/payments/{payment_id}
 def razorpay_payment_url(payment_id: str) -> str:
     """The payment in Razorpay's own dashboard."""
     return RAZORPAY_PAYMENT_URL.format(payment_id=payment_id)
+
+
+_MARKDOWN_SPECIAL = frozenset("\\`*_{}[]()#+-.!|<>~$:=")
+
+
+def plain(text: object) -> str:
+    """A data value as literal text inside Streamlit markdown: every markdown, HTML and directive
+    character escaped (an email written as `![b](http://…)` stays text, fetches nothing)."""
+    return "".join(f"\\{c}" if c in _MARKDOWN_SPECIAL else c for c in " ".join(str(text).split()))

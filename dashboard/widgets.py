@@ -4,7 +4,7 @@ units, the audited CSV download, empty states and chart/row drill-downs."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -27,11 +27,14 @@ from dashboard.filters import (
 )
 from dashboard.format import (
     IST,
-    card_money,
+    count_forms,
     country_name,
+    fits_card,
     mask_email,
     mask_phone,
     money,
+    money_forms,
+    plain,
     razorpay_payment_url,
     today_ist,
 )
@@ -179,15 +182,36 @@ class Kpi:
     delta: str | None = None
     help: str | None = None
     delta_color: str = "normal"  # "inverse" when up is bad (failures, lag)
+    # Shorter forms of `value`, most exact first, for a card too narrow for it (`₹1.61 Cr` for
+    # `₹1,61,33,412.50`); the card then says the exact value in its help.
+    shorter: tuple[str, ...] = ()
 
 
-def money_kpi(label: str, minor: int, currency: str, *, help: str | None = None) -> Kpi:
-    """A money card whose value always fits: compact lakh/crore when the exact figure is too long, with
-    the exact figure in the card's help."""
-    shown, exact = card_money(minor, currency)
-    if exact is None:
-        return Kpi(label, shown, help=help)
-    return Kpi(label, shown, help=f"Exactly {exact}." + (f" {help}" if help else ""))
+def money_kpi(
+    label: str, minor: int, currency: str, *, help: str | None = None, delta: str | None = None
+) -> Kpi:
+    """A money card whose value always fits: the exact figure where it fits, else lakh/crore (or K/M)
+    with the exact figure in the card's help."""
+    exact, *shorter = money_forms(minor, currency)
+    return Kpi(label, exact, delta=delta, help=help, shorter=tuple(shorter))
+
+
+def count_kpi(
+    label: str, value: int, *, help: str | None = None, delta: str | None = None, delta_color: str = "normal"
+) -> Kpi:
+    """A count card that always fits: Indian grouping where it fits, else lakh/crore."""
+    exact, *shorter = count_forms(value)
+    return Kpi(label, exact, delta=delta, help=help, delta_color=delta_color, shorter=tuple(shorter))
+
+
+def fitted(card: Kpi, cards_in_row: int) -> Kpi:
+    """The card as it is shown `cards_in_row` to a row: its value, or the most exact shorter form that
+    fits (the exact value then in the help), or the shortest there is."""
+    if fits_card(card.value, cards_in_row) or not card.shorter:
+        return card
+    shown = next((form for form in card.shorter if fits_card(form, cards_in_row)), card.shorter[-1])
+    exact = f"Exactly {card.value}."
+    return replace(card, value=shown, help=f"{exact} {card.help}" if card.help else exact, shorter=())
 
 
 def kpi_row(cards: Sequence[Kpi]) -> None:
@@ -200,6 +224,11 @@ def kpi_row(cards: Sequence[Kpi]) -> None:
 
 def _kpi_cards(cards: Sequence[Kpi]) -> None:
     for column, card in zip(st.columns(len(cards)), cards, strict=True):
+        card = fitted(card, len(cards))
+        if not fits_card(card.value, len(cards)):
+            # Words (a reason, a status) that no metric card holds: a bordered card that wraps them.
+            _text_card(column, card)
+            continue
         column.metric(
             card.label,
             card.value,
@@ -208,6 +237,14 @@ def _kpi_cards(cards: Sequence[Kpi]) -> None:
             border=True,
             delta_color="inverse" if card.delta_color == "inverse" else "normal",
         )
+
+
+def _text_card(column: Any, card: Kpi) -> None:
+    with column.container(border=True):
+        st.caption(card.label, help=card.help)
+        st.markdown(f"#### {plain(card.value)}")
+        if card.delta:
+            st.caption(plain(card.delta))
 
 
 # --- empty states ----------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ import streamlit as st
 
 from dashboard import charts, queries, widgets
 from dashboard.auth import require_page
-from dashboard.format import count, money
+from dashboard.format import count
 from dashboard.roles import sees_dispute_rates, sees_open_disputes
 
 user = require_page("disputes")
@@ -26,9 +26,10 @@ if sees_open_disputes(user.role):
         widgets.kpi_row(
             [
                 widgets.Kpi("Open disputes", count(summary.open), help=f"In {summary.currency} (count)."),
-                widgets.Kpi(
+                widgets.money_kpi(
                     "Money at stake",
-                    money(summary.at_stake, summary.currency),
+                    summary.at_stake,
+                    summary.currency,
                     help="Σ disputed amount of the open disputes, in their currency.",
                 ),
                 widgets.Kpi(

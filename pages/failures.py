@@ -6,6 +6,7 @@ import streamlit as st
 from dashboard import charts, queries, widgets
 from dashboard.auth import require_page
 from dashboard.format import count, percent
+from dashboard.labels import reason_text
 
 user = require_page("failures")
 st.title("Failures")
@@ -33,9 +34,9 @@ previous = widgets.previous_kpis(compared)
 top = reasons.iloc[0]
 widgets.kpi_row(
     [
-        widgets.Kpi(
+        widgets.count_kpi(
             "Failed payments",
-            count(summary.failures),
+            summary.failures,
             delta=f"{summary.failures - previous.failures:+,} vs previous" if previous else None,
             delta_color="inverse",
             help="Payments whose final status is failed (count).",
@@ -47,7 +48,7 @@ widgets.kpi_row(
         ),
         widgets.Kpi(
             "Top reason",
-            str(top["error_reason"]),
+            reason_text(str(top["error_reason"])),
             help=f"{count(int(top['failures']))} failures, {percent(float(top['share']))} of all failures.",
         ),
         widgets.Kpi(

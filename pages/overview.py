@@ -26,9 +26,9 @@ if summary.attempts == 0:
 previous = widgets.previous_kpis(compared)
 widgets.kpi_row(
     [
-        widgets.Kpi(
+        widgets.count_kpi(
             "Payment attempts",
-            count(summary.attempts),
+            summary.attempts,
             delta=f"{summary.attempts - previous.attempts:+,} vs previous" if previous else None,
             help="Payments created in the period that reached a final or in-flight state (count).",
         ),
@@ -40,10 +40,10 @@ widgets.kpi_row(
             else None,
             help="Successful payments (authorized, captured or refunded) ÷ attempts. Delta in percentage points.",
         ),
-        widgets.Kpi("Successful payments", count(summary.successes), help="Count of successful payments."),
-        widgets.Kpi(
+        widgets.count_kpi("Successful payments", summary.successes, help="Count of successful payments."),
+        widgets.count_kpi(
             "Failed payments",
-            count(summary.failures),
+            summary.failures,
             delta=f"{summary.failures - previous.failures:+,} vs previous" if previous else None,
             delta_color="inverse",
             help="Payments whose final status is failed (count).",

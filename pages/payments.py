@@ -70,12 +70,13 @@ st.link_button(
 )
 widgets.kpi_row(
     [
-        widgets.Kpi(
+        widgets.money_kpi(
             "Amount",
-            money(int(payment["amount"]), str(payment["currency"])),
+            int(payment["amount"]),
+            str(payment["currency"]),
             help="As charged, in its own currency.",
         ),
-        widgets.Kpi("Refunded", money(int(payment["amount_refunded"] or 0), str(payment["currency"]))),
+        widgets.money_kpi("Refunded", int(payment["amount_refunded"] or 0), str(payment["currency"])),
         widgets.Kpi(
             "Fee (incl. GST)",
             money(int(payment["fee"]), str(payment["currency"])) if payment["fee"] is not None else "—",

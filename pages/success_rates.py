@@ -39,7 +39,7 @@ widgets.kpi_row(
             else "—",
             help="This period's rate minus the previous period's, in percentage points.",
         ),
-        widgets.Kpi("Attempts", count(summary.attempts), help="Payments attempted in the period (count)."),
+        widgets.count_kpi("Attempts", summary.attempts, help="Payments attempted in the period (count)."),
     ]
 )
 
