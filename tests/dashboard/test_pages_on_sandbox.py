@@ -91,7 +91,10 @@ def test_settlements_and_mismatches_on_sandbox_data(app_for: Any, seeded: Seeded
     listed = settlements.settlements(seeded.engine, preset("last_30_days"))
     payout = int(listed[listed["currency"] == "INR"]["amount"].sum())
     assert inr.net != 0
-    assert _metrics(at)["Net settled"] == widgets.fitted(widgets.money_kpi("Net settled", payout, "INR"), 3).value
+    assert (
+        _metrics(at)["Net settled"]
+        == widgets.fitted(widgets.money_kpi("Net settled", payout, "INR"), 3).value
+    )
 
     at.switch_page("../pages/mismatches.py").run()
     assert not at.exception
