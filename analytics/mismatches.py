@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 import pandas as pd
-from sqlalchemy import Connection, Table, func, insert, select, update
+from sqlalchemy import ColumnElement, Connection, Table, func, insert, select, update
 
 from analytics.db import Db, as_int, as_utc, reading, utcnow, writing
 from data.audit import record_audit
@@ -376,8 +376,10 @@ def list_mismatches(
     severity: str | None = None,
     limit: int = 1000,
     now: datetime | None = None,
+    where: Sequence[ColumnElement[bool]] = (),
 ) -> pd.DataFrame:
-    """Mismatches, newest first, with their age (see MISMATCH_COLUMNS)."""
+    """Mismatches, newest first, with their age (see MISMATCH_COLUMNS); `where` adds conditions
+    (analytics.mismatch_bulk.MismatchFilter's)."""
     if status is not None and status not in STATUSES:
         raise ValueError(f"status must be one of {', '.join(STATUSES)}")
     if severity is not None and severity not in SEVERITIES:
@@ -391,7 +393,7 @@ def list_mismatches(
         query = query.where(_M.c.status == status)
     if severity:
         query = query.where(_M.c.severity == severity)
-    query = query.order_by(_M.c.first_seen_at.desc(), _M.c.id.desc()).limit(limit)
+    query = query.where(*where).order_by(_M.c.first_seen_at.desc(), _M.c.id.desc()).limit(limit)
     with reading(db) as conn:
         rows = list(conn.execute(query))
     return _records(rows, as_utc(now) if now else utcnow())
