@@ -137,7 +137,9 @@ def write_csv(out: TextIO, columns: Sequence[Column], rows: Iterable[Mapping[str
     return written
 
 
-def columns_for(keys: Sequence[str], *, times: Iterable[str] = (), labels: Mapping[str, str] | None = None) -> list[Column]:
+def columns_for(
+    keys: Sequence[str], *, times: Iterable[str] = (), labels: Mapping[str, str] | None = None
+) -> list[Column]:
     """Columns for rows with these keys: money by name (when the rows carry a currency), times by
     name (`*_at`, or listed in `times`), text otherwise."""
     has_currency = "currency" in keys

@@ -52,7 +52,9 @@ def listing(db: Db, query: Select[Any], columns: Sequence[str], *, first: int = 
     return Listing(total=total, first=as_frame(rows, columns))
 
 
-def stream_rows(db: Db, query: Select[Any], columns: Sequence[str], *, chunk: int = CHUNK_ROWS) -> Iterator[dict[str, Any]]:
+def stream_rows(
+    db: Db, query: Select[Any], columns: Sequence[str], *, chunk: int = CHUNK_ROWS
+) -> Iterator[dict[str, Any]]:
     """Every row of `query` as a dict keyed by `columns`, read `chunk` rows at a time from a
     server-side cursor (PostgreSQL) or SQLite's own stepping cursor: memory stays flat."""
     names = list(columns)

@@ -19,8 +19,8 @@ import pandas as pd
 from babel.numbers import get_currency_precision, get_currency_symbol
 from sqlalchemy import ColumnElement, Table, and_, func, insert, literal, select, update
 
-from analytics.export import Column, write_csv
 from analytics.db import MAX_ROWS, Db, as_utc, reading, utcnow, writing
+from analytics.export import Column, write_csv
 from analytics.listing import Listing, count_rows
 from analytics.mismatches import TRANSITIONS, UNRESOLVED_STATUSES, list_mismatches
 from data.audit import record_audit

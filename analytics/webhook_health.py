@@ -215,6 +215,22 @@ def _missing_in_range(
     return found
 
 
+def _missing_count(conn: Connection, window: Coverage, start: datetime | None, end: datetime | None) -> int:
+    """How many entities `_missing_in_range` would list with no limit: a COUNT per expectation, so
+    the card says the true number, not the length of the table's first rows."""
+    if window.start is None or window.end is None or window.end <= window.start:
+        return 0
+    lower = window.start if start is None else max(window.start, start)
+    upper = window.end if end is None else min(window.end, end)
+    if lower >= upper:
+        return 0
+    total = 0
+    for event_type, entity, statuses in _EXPECTATIONS:
+        query = _missing_query(event_type, entity, statuses, lower, upper).order_by(None)
+        total += int(conn.execute(select(func.count()).select_from(query.subquery())).scalar_one())
+    return total
+
+
 def status_conflicts(
     conn: Connection,
     *,
@@ -338,6 +354,8 @@ class WebhookHealth:
     late: pd.DataFrame
     silences: pd.DataFrame
     conflicts: pd.DataFrame
+    # The true number of missing events (`missing` holds at most the first `limit` of them).
+    missing_total: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
@@ -351,6 +369,7 @@ class WebhookHealth:
             "by_type_day": records(self.by_type_day),
             "rejections": records(self.rejections),
             "missing": records(self.missing),
+            "missing_total": self.missing_total,
             "duplicates": records(self.duplicates),
             "late": records(self.late),
             "silences": records(self.silences),
@@ -556,6 +575,7 @@ def webhook_health(
         )
         start, end = filters.utc_range()
         missing = _missing_in_range(conn, window, start, end, limit)
+        missing_total = _missing_count(conn, window, start, end) if len(missing) >= limit else len(missing)
         conflicts = status_conflicts(conn, limit=limit, start=start, end=end)
         silences = _silences(conn, filters, silence_minutes)
     return WebhookHealth(
@@ -580,4 +600,5 @@ def webhook_health(
             ],
             ["payment_id", "event_id", "event_type", "webhook_status", "api_status", "event_created_at"],
         ),
+        missing_total=missing_total,
     )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, date, datetime
 from typing import Any, Concatenate, Literal, ParamSpec, TypeVar
 
@@ -29,6 +29,7 @@ from analytics import webhook_health as analytics_webhooks
 from analytics.alerts import AlertError
 from analytics.disputes import DisputeSummary, RateDimension
 from analytics.filters import Filters as AnalyticsFilters
+from analytics.listing import Listing, stream_rows
 from analytics.mismatches import MismatchError
 from analytics.payment_story import PaymentStory
 from analytics.rules import RULES
@@ -255,16 +256,27 @@ def pending_settlement(db: Engine, filters: AnalyticsFilters) -> pd.DataFrame:
 
 
 @cached(ttl=TTL_DETAIL_SECONDS)
-def settlement_lines(db: Engine, settlement_id: str) -> pd.DataFrame:
+def settlement_lines(db: Engine, settlement_id: str) -> Listing:
     return queries_settlements.settlement_lines(db, settlement_id)
+
+
+def settlement_line_rows(settlement_id: str) -> Iterator[dict[str, Any]]:
+    """Every line of a settlement, streamed (for its CSV; never cached)."""
+    query = queries_settlements.settlement_lines_query(settlement_id)
+    return stream_rows(engine(), query, queries_settlements.LINE_COLUMNS)
 
 
 # --- payments --------------------------------------------------------------------------------------
 
 
 @cached(ttl=TTL_DETAIL_SECONDS)
-def find_payments(db: Engine, text: str) -> pd.DataFrame:
+def find_payments(db: Engine, text: str) -> Listing:
     return queries_payments.find_payments(db, text)
+
+
+def found_payment_rows(text: str) -> Iterator[dict[str, Any]]:
+    """Every payment a search matches, streamed (for its CSV; never cached)."""
+    return stream_rows(engine(), queries_payments.find_payments_query(text), queries_payments.PAYMENT_COLUMNS)
 
 
 @cached(ttl=TTL_DETAIL_SECONDS)

@@ -8,10 +8,11 @@ import streamlit as st
 
 from analytics.mismatch_bulk import BULK_ACTIONS, BulkConflict, MismatchFilter
 from analytics.mismatches import AGE_BUCKETS, STATUSES, allowed_decisions
-from dashboard import charts, queries, widgets
+from dashboard import charts, exports, queries, widgets
 from dashboard import mismatch_work as work
 from dashboard.auth import require_page
-from dashboard.format import count, evidence_for_display, money, razorpay_payment_url
+from dashboard.format import count, evidence_for_display, money, plain, razorpay_payment_url
+from dashboard.labels import rows
 from dashboard.roles import can_decide_mismatches
 
 user = require_page("mismatches")
@@ -175,8 +176,8 @@ selection = MismatchFilter(
     settlement_id=settlement_id,
 )
 selected = work.selected_ids(selection)
-found = queries.mismatches(rule=rule, status=status, limit=10_000)
-found = found[found["id"].isin(selected)] if not found.empty else found
+listed = work.filtered(selection)  # the true count, and the newest rows the table shows
+found = listed.first
 
 st.subheader("Worklist")
 st.caption(
@@ -195,13 +196,14 @@ st.dataframe(
     hide_index=True,
     key="mismatch_worklist",
 )
-st.download_button(
-    f"Export the {count(len(selected))} filtered mismatches (CSV, ₹ and IST)",
-    data=work.export_callable(selection, user.name),
-    file_name="payops-mismatches.csv",
-    mime="text/csv",
-    key="mismatch_export",
-    icon=":material/download:",
+exports.export_button(
+    work.export_writer(selection),
+    name="mismatches",
+    actor=user.name,
+    page="mismatches",
+    rows=len(selected),
+    detail={"filter": selection.describe(), "readable": True},
+    label=f"Prepare CSV of the {rows(len(selected))} filtered (₹ and IST, evidence readable)",
 )
 if may_decide and selected:
     with st.expander(f"Act on all {count(len(selected))} filtered mismatches"):
@@ -231,7 +233,8 @@ if may_decide and selected:
                 )
                 st.rerun()
 
-st.subheader(f"{count(len(found))} mismatches")
+st.subheader(f"{count(listed.total)} {'mismatch' if listed.total == 1 else 'mismatches'}")
+widgets.showing(listed.shown, listed.total, "mismatches (newest first)")
 if found.empty:
     st.caption("None match these filters.")
     st.stop()
@@ -284,7 +287,7 @@ st.dataframe(
     on_select=widgets.select_on_click("mismatch_table", "mismatch_pick", ids, rows=ids),
     selection_mode="single-row",
 )
-widgets.csv_download(found.drop(columns=["evidence"]), name="mismatches", user=user)
+st.caption("Its CSV is the filtered export above: every row, not only those shown.")
 
 st.subheader("Details")
 rule_of = dict(zip(ids, map(str, found["rule"]), strict=True))
@@ -299,8 +302,10 @@ if picked is None:
 
 row = found[found["id"] == picked].iloc[0]
 rule_info = rules.get(str(row["rule"]), {})
-st.markdown(f"**{rule_info.get('title', row['rule'])}** · {row['severity']} · {row['status']}")
-st.write(str(row["explanation"]))
+st.markdown(
+    f"**{plain(rule_info.get('title', row['rule']))}** · {plain(row['severity'])} · {plain(row['status'])}"
+)
+st.markdown(plain(row["explanation"]))  # built from Razorpay's values: shown as text, never as markdown
 st.caption(f"Usually caused by: {row['usual_cause']}")
 with st.expander("Evidence", expanded=True):
     evidence = row["evidence"] if isinstance(row["evidence"], dict) else {"evidence": str(row["evidence"])}

@@ -6,9 +6,10 @@ from dataclasses import replace
 
 import streamlit as st
 
-from dashboard import bank, charts, queries, widgets
+from dashboard import bank, charts, exports, queries, widgets
 from dashboard.auth import require_page
-from dashboard.format import count, money
+from dashboard.format import count, money, plain
+from dashboard.labels import rows
 from dashboard.roles import Role
 from data.settings import get_settings
 from sync.statements import CSV_PRESETS, FORMATS
@@ -248,7 +249,11 @@ picked_id = widgets.drill_selector(
     key="settlement_drill",
 )
 if picked_id is not None:
-    lines = queries.settlement_lines(picked_id)
+    settlement_id = str(picked_id)
+    listed = queries.settlement_lines(settlement_id)
+    lines = listed.first
+    st.caption(f"{rows(listed.total).replace('row', 'line')} in {plain(picked_id)}.")
+    widgets.showing(listed.shown, listed.total, "lines")
     shown_lines = widgets.with_money(lines, "amount", "credit", "debit")
     st.dataframe(
         shown_lines,
@@ -277,4 +282,12 @@ if picked_id is not None:
         hide_index=True,
         key="settlement_lines_table",
     )
-    widgets.csv_download(lines, name=f"settlement-lines-{picked_id}", user=user, filters=filters)
+    widgets.csv_download(
+        lines,
+        name=f"settlement-lines-{picked_id}",
+        user=user,
+        filters=filters,
+        total=listed.total,
+        write=exports.rows_writer(lambda: queries.settlement_line_rows(settlement_id), list(lines.columns)),
+        page="settlements",
+    )

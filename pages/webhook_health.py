@@ -53,7 +53,7 @@ widgets.kpi_row(
         ),
         widgets.Kpi(
             "Missing events",
-            count(len(health.missing)),
+            count(health.missing_total),
             help="State changes seen through the API with no webhook after a 30-minute grace period (count).",
         ),
         widgets.Kpi(
@@ -92,11 +92,14 @@ else:
 TIME_COLUMNS = ("created_at", "received_at", "event_created_at", "start", "end")
 
 
-def problem_table(frame: pd.DataFrame, name: str, empty: str) -> None:
-    """One tab per kind of problem; payment ids link to Razorpay, times in IST, CSV below."""
+def problem_table(frame: pd.DataFrame, name: str, empty: str, total: int | None = None) -> None:
+    """One tab per kind of problem; payment ids link to Razorpay, times in IST, CSV below. `total`:
+    how many exist when the table holds only the first of them."""
     if frame.empty:
         st.success(empty)
         return
+    if total is not None:
+        widgets.showing(len(frame), total, "rows")
     shown = frame
     config: dict[str, object] = {
         column: widgets.ist_column(column.replace("_", " ").capitalize() + " (IST)")
@@ -116,7 +119,7 @@ def problem_table(frame: pd.DataFrame, name: str, empty: str) -> None:
 tabs = st.tabs(["Missing", "Late", "Duplicates", "Rejected", "Status conflicts", "Silences"])
 with tabs[0]:
     st.caption("Expected a webhook for this state change; none arrived within 30 minutes.")
-    problem_table(health.missing, "missing", "No missing webhooks.")
+    problem_table(health.missing, "missing", "No missing webhooks.", total=health.missing_total)
 with tabs[1]:
     problem_table(health.late, "late", "No late webhooks.")
 with tabs[2]:
