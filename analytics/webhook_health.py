@@ -9,7 +9,7 @@ delivery received, and no later than `now − grace`.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -229,6 +229,35 @@ def _missing_count(conn: Connection, window: Coverage, start: datetime | None, e
         query = _missing_query(event_type, entity, statuses, lower, upper).order_by(None)
         total += int(conn.execute(select(func.count()).select_from(query.subquery())).scalar_one())
     return total
+
+
+MISSING_COLUMNS = ["expected_event", "entity_id", "payment_id", "status", "amount", "currency", "created_at"]
+
+
+def missing_rows(
+    db: Db,
+    filters: Filters | None = None,
+    *,
+    now: datetime | None = None,
+    grace_minutes: int = 30,
+    chunk: int = 5000,
+) -> Iterator[dict[str, Any]]:
+    """Every missing event of the period (what `webhook_health(...).missing` holds the first of), in
+    the same order, streamed from a server-side cursor: the page's CSV of them."""
+    start, end = (filters or Filters()).utc_range()
+    with reading(db) as conn:
+        window = coverage(conn, now=now or datetime.now(UTC), grace_minutes=grace_minutes)
+        if window.start is None or window.end is None or window.end <= window.start:
+            return
+        lower = window.start if start is None else max(window.start, start)
+        upper = window.end if end is None else min(window.end, end)
+        if lower >= upper:
+            return
+        for event_type, entity, statuses in _EXPECTATIONS:
+            query = _missing_query(event_type, entity, statuses, lower, upper)
+            result = conn.execution_options(stream_results=True, yield_per=chunk).execute(query)
+            for row in result:
+                yield dict(zip(MISSING_COLUMNS, (event_type, *row), strict=True))
 
 
 def status_conflicts(

@@ -192,6 +192,11 @@ def webhook_health(db: Engine, filters: AnalyticsFilters) -> WebhookHealth:
     return analytics_webhooks.webhook_health(db, filters)
 
 
+def missing_webhook_rows(filters: AnalyticsFilters) -> Iterator[dict[str, Any]]:
+    """Every missing webhook of the period, streamed (for its CSV; never cached)."""
+    return analytics_webhooks.missing_rows(engine(), filters)
+
+
 # --- mismatches ------------------------------------------------------------------------------------
 
 

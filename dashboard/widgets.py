@@ -36,7 +36,7 @@ from dashboard.format import (
     razorpay_payment_url,
     today_ist,
 )
-from dashboard.labels import upi_app
+from dashboard.labels import bank_name, header, reason_text, upi_app
 from dashboard.roles import sees_contact_details
 
 _SAVED_FILTERS = "payops_filters"
@@ -262,6 +262,37 @@ def with_money(frame: pd.DataFrame, *amounts: str, currency: str = "currency") -
     )
 
 
+def labelled(frame: pd.DataFrame, config: Mapping[str, Any]) -> dict[str, Any]:
+    """`config` plus a header in words for every column it leaves out (`expected_event` → `Expected
+    event`): no table shows a snake_case header."""
+    return {**{str(c): header(str(c)) for c in frame.columns}, **config}
+
+
+def dashes(frame: pd.DataFrame, *columns: str) -> pd.DataFrame:
+    """Text columns with "—" where there is no value (a table never reads "None")."""
+    present = [c for c in columns if c in frame.columns]
+    if not present:
+        return frame
+    return frame.assign(**{c: [v if isinstance(v, str) and v else "—" for v in frame[c]] for c in present})
+
+
+def human_codes(frame: pd.DataFrame) -> pd.DataFrame:
+    """Codes as people read them: bank codes as bank names (UTIB → Axis Bank (UTIB)), snake_case
+    failure reasons as words, UPI handles with the app that issues them. Exports keep the codes."""
+    shown = frame
+    if "bank" in shown:
+        shown = shown.assign(bank=[bank_name(v) if isinstance(v, str) else "—" for v in shown["bank"]])
+    if "error_reason" in shown:
+        shown = shown.assign(
+            error_reason=[reason_text(v) if isinstance(v, str) else "—" for v in shown["error_reason"]]
+        )
+    if "upi_app" in shown:
+        shown = shown.assign(
+            upi_app=[f"{upi_app(v)} (@{v})" if isinstance(v, str) and v else "—" for v in shown["upi_app"]]
+        )
+    return shown
+
+
 def mask_contacts(frame: pd.DataFrame, user: SignedInUser) -> pd.DataFrame:
     """Emails and phones are masked for roles that work with aggregates only."""
     if sees_contact_details(user.role):
@@ -329,6 +360,9 @@ def payments_table(
                 f"The newest {count(len(frame))} of {count(total)} payments; narrow the filters to see the rest."
             )
     shown = mask_contacts(with_money(frame, "amount"), user)
+    shown = dashes(
+        human_codes(shown), "method", "country", "card_network", "error_description", "email", "contact"
+    )
     shown = shown.assign(razorpay=[razorpay_payment_url(pid) for pid in shown["id"]])
     order = [
         c for c in ("id", "created_at", "amount_shown", "status", "method", "country", "bank", "card_network")

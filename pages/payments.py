@@ -172,6 +172,7 @@ else:
         column_order=["id", "amount_shown", "status", "created_at"],
         column_config={
             "id": "Refund",
+            "status": "Status",
             "amount_shown": widgets.money_column("Amount"),
             "created_at": widgets.ist_column("Created (IST)"),
         },
@@ -231,7 +232,13 @@ if story.mismatches.empty:
 else:
     st.dataframe(
         story.mismatches,
-        column_config={"first_seen_at": widgets.ist_column("First seen (IST)")},
+        column_config=widgets.labelled(
+            story.mismatches,
+            {
+                "id": st.column_config.NumberColumn("#", format="%d"),
+                "first_seen_at": widgets.ist_column("First seen (IST)"),
+            },
+        ),
         hide_index=True,
         key="payment_mismatches",
     )

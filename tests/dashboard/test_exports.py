@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import random
 from collections.abc import Iterator
 from datetime import timedelta
@@ -179,3 +180,37 @@ def test_a_prepared_export_is_gone_after_sign_out(app_for: AppFactory, seeded: S
     at.session_state[SESSION_KEY] = SignedInUser(name="someone-else", role=Role.FINANCE, method="password")
     at.run()
     assert at.get("download_button") == [] or len(at.get("download_button")) == 0
+
+
+def test_tables_speak_in_words(app_for: AppFactory, seeded: Seeded) -> None:
+    # pay_seed000002 is a netbanking payment from SBIN (tests/support/dashboard_seed.py).
+    at = app_for(Role.FINANCE, "payments", q="pay_seed000002")
+    assert not at.exception, [e.value for e in at.exception]
+    found = at.dataframe(key="table_payment-search").value
+    assert list(found["bank"]) == ["State Bank of India (SBIN)"]
+    assert list(found["card_network"]) == ["—"]  # not "None"
+    assert any(b.label == "Prepare CSV (1 row)" for b in at.button)
+
+
+def test_every_missing_webhook_is_counted_and_exported(app_for: AppFactory, seeded: Seeded) -> None:
+    at = app_for(Role.OPERATIONS, "webhook_health", period="last_30_days")
+    missing = next(f.value for f in at.dataframe if "expected_event" in f.value.columns)
+    assert len(missing) == 1_000  # the big settlement's 1,635 captures have no webhook
+    total = next(m.value for m in at.metric if m.label == "Missing events")
+    assert (
+        total != "1,000"
+        and _captions(at).count(f"Showing 1,000 of {total} rows; the CSV has all {total}.") == 1
+    )
+    next(b for b in at.button if b.key == "prepare_webhook-missing").click().run()
+    assert f"{len(_prepared_csv(at, 'webhook-missing')):,}" == total
+
+
+def test_webhook_problem_tables_have_worded_headers(app_for: AppFactory, seeded: Seeded) -> None:
+    at = app_for(Role.OPERATIONS, "webhook_health", period="last_30_days")
+    assert not at.exception, [e.value for e in at.exception]
+    rejected = next(f for f in at.dataframe if "expected_event" in f.value.columns)
+    config = json.loads(rejected.proto.columns)
+    labels = {name: column.get("label") for name, column in config.items() if isinstance(column, dict)}
+    assert labels["expected_event"] == "Expected event" and labels["entity_id"] == "Entity id"
+    shown = [str(label) for name, label in labels.items() if name in rejected.value.columns]
+    assert shown and not any("_" in label for label in shown), shown
