@@ -172,6 +172,21 @@ def payments_drilldown(
     )
 
 
+def drilldown_rows(
+    filters: AnalyticsFilters,
+    *,
+    dimension: str | None = None,
+    value: str | None = None,
+    outcome: Outcome | None = None,
+    error_reason: str | None = None,
+) -> Iterator[dict[str, Any]]:
+    """Every payment behind a bar, streamed (its CSV; never cached)."""
+    query = analytics_success.payments_drilldown_query(
+        filters, dimension=dimension, value=value, outcome=outcome, error_reason=error_reason
+    )
+    return stream_rows(engine(), query, analytics_success.DRILLDOWN_COLUMNS)
+
+
 @cached(ttl=TTL_SECONDS)
 def filter_options(db: Engine) -> dict[str, list[str]]:
     """Values the sidebar offers: {"currency": [...], "method": [...], "country": [...]}."""

@@ -443,6 +443,7 @@ def payments_behind(
         user=user,
         filters=filters,
         total=int(bar[counted].sum()),
+        all_rows=lambda: queries.drilldown_rows(query, dimension=field, value=value, outcome=outcome),
     )
 
 

@@ -15,6 +15,7 @@ from streamlit.testing.v1 import AppTest
 from analytics import mismatches, payment_story, settlements, success, webhook_health
 from analytics.filters import Filters as AnalyticsFilters
 from dashboard.format import count, money, percent, plain
+from dashboard.labels import bank_name, upi_app
 from dashboard.roles import PAGES, ROLE_PAGES, Role
 from dashboard.sync_runner import SyncLauncher
 from data.models import AuditLog, SyncLease
@@ -122,9 +123,12 @@ def test_success_rates_by_mode_and_country(app_for: AppFactory, seeded: Seeded) 
     india = int(by_country[by_country["country"] == "IN"].iloc[0]["attempts"])
     assert india > 200  # more than the table holds: it shows the newest 200 and says so
     assert len(drilled) == 200
-    assert f"The newest 200 of {india:,} payments; narrow the filters to see the rest." in [
+    assert f"Showing 200 of {count(india)} payments; the CSV has all {count(india)}." in [
         c.value for c in at.caption
     ]
+    next(b for b in at.button if b.key == "prepare_success-payments-country-IN").click().run()
+    prepared = at.session_state["payops_exports"]["csv_success-payments-country-IN"]
+    assert prepared.rows == india == len(prepared.data.decode("utf-8").splitlines()) - 1
 
 
 @pytest.mark.parametrize("dimension", ["bank", "upi_app", "card_network", "wallet"])
@@ -151,7 +155,9 @@ def test_success_rates_every_bar_drills_down_to_its_attempts(
         )
         assert len(drilled) == bar["attempts"] > 0
         assert list(drilled["id"]) == list(expected["id"])
-        assert set(drilled[dimension]) == {value}
+        # Codes read as words: bank names, the UPI app with its handle (dashboard/labels.py).
+        shown = {"bank": bank_name(value), "upi_app": f"{upi_app(value)} (@{value})"}.get(dimension, value)
+        assert set(drilled[dimension]) == {shown}
         assert "created" not in set(drilled["status"])
 
 
