@@ -76,7 +76,7 @@ if payment_id is None:
 
 story = queries.payment_story(payment_id)
 if story is None:
-    st.error(f"{payment_id} disappeared while you looked; refresh the page.")
+    st.error(f"{plain(payment_id)} disappeared while you looked; refresh the page.")
     st.stop()
 
 payment = story.payment

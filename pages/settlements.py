@@ -90,7 +90,7 @@ if chosen is not None:
     )
     if mismatched:
         named = ", ".join(
-            f"{row['id']} ({money(int(row['difference']), chosen.currency)})"
+            f"{plain(row['id'])} ({money(int(row['difference']), chosen.currency)})"
             for row in not_adding_up.head(5).to_dict("records")
         )
         more = f" and {mismatched - 5} more" if mismatched > 5 else ""
