@@ -399,6 +399,45 @@ def list_mismatches(
     return _records(rows, as_utc(now) if now else utcnow())
 
 
+UNRESOLVED_BREAKDOWN_COLUMNS = [
+    "rule",
+    "status",
+    "currency",
+    "age_bucket",
+    "count",
+    "at_stake",
+    "oldest_days",
+]
+
+
+def unresolved_breakdown(db: Db, *, rule: str | None = None, now: datetime | None = None) -> pd.DataFrame:
+    """Every unresolved mismatch (of `rule`, when given) counted per rule, status, currency and age
+    bucket, with the money at stake (Σ |expected − actual|, per currency) and the oldest age: the
+    cards and charts' figures over all of them, not over the rows a table holds. Ages as in
+    `list_mismatches` (from the evidence); rows are streamed, only the groups are kept."""
+    at = as_utc(now) if now else utcnow()
+    columns = [_M.c[name] for name in ("rule", "status", "currency", "expected_amount", "actual_amount")]
+    columns += [_M.c.first_seen_at, _M.c.resolved_at, _M.c.evidence]
+    query = select(*columns).where(_M.c.status.in_(UNRESOLVED_STATUSES))
+    if rule:
+        query = query.where(_M.c.rule == rule)
+    groups: dict[tuple[str, str, str | None, str], list[float]] = {}
+    with reading(db) as conn:
+        for row in conn.execution_options(stream_results=True, yield_per=5000).execute(query):
+            since = evidence_since(row.evidence) or row.first_seen_at
+            age = _age_days(min(since, row.first_seen_at), row.resolved_at, at)
+            stake = abs(as_int(row.expected_amount) - as_int(row.actual_amount))
+            group = groups.setdefault((row.rule, row.status, row.currency, age_bucket(age)), [0, 0, 0.0])
+            group[0] += 1
+            group[1] += stake
+            group[2] = max(group[2], age)
+    frame = pd.DataFrame(
+        [(*key, int(n), int(stake), oldest) for key, (n, stake, oldest) in groups.items()],
+        columns=UNRESOLVED_BREAKDOWN_COLUMNS,
+    )
+    return frame.sort_values(["rule", "status", "age_bucket"], kind="stable").reset_index(drop=True)
+
+
 def get_mismatch(db: Db, mismatch_id: int, *, now: datetime | None = None) -> dict[str, Any] | None:
     with reading(db) as conn:
         rows = list(conn.execute(select(*[c for c in _M.c if c.name != "key"]).where(_M.c.id == mismatch_id)))

@@ -223,6 +223,11 @@ def mismatches(
 
 
 @cached(ttl=TTL_DETAIL_SECONDS)
+def unresolved_breakdown(db: Engine, rule: str | None = None) -> pd.DataFrame:
+    return analytics_mismatches.unresolved_breakdown(db, rule=rule, now=now())
+
+
+@cached(ttl=TTL_DETAIL_SECONDS)
 def mismatch_summary(db: Engine) -> pd.DataFrame:
     return analytics_mismatches.mismatch_summary(db)
 

@@ -74,9 +74,9 @@ if summary.empty:
 if rule is not None:
     summary = summary[summary["rule"] == rule]
 by_status = summary.groupby("status")["count"].sum()
-for_rule = queries.mismatches(rule=rule)
-unresolved_rows = for_rule[for_rule["status"] != "resolved"]
-open_ages = for_rule[for_rule["status"] == "open"]["age_days"]
+# Over every unresolved mismatch (a streamed aggregate), not over the rows the table below holds.
+breakdown = queries.unresolved_breakdown(rule)
+open_ages = breakdown[breakdown["status"] == "open"]["oldest_days"]
 widgets.kpi_row(
     [
         widgets.Kpi(
@@ -98,13 +98,13 @@ widgets.kpi_row(
     ]
 )
 
-if not unresolved_rows.empty:
+if not breakdown.empty:
     by_rule = (
-        unresolved_rows.groupby("rule").size().sort_values(ascending=False).rename("count").reset_index()
+        breakdown.groupby("rule")["count"].sum().sort_values(ascending=False).rename("count").reset_index()
     )
     by_age = (
-        unresolved_rows.groupby("age_bucket")
-        .size()
+        breakdown.groupby("age_bucket")["count"]
+        .sum()
         .reindex(list(AGE_BUCKETS), fill_value=0)
         .rename("count")
         .rename_axis("age_bucket")
@@ -137,16 +137,10 @@ if not unresolved_rows.empty:
             ),
             key="mismatch_age_chart",
         )
-    stake = unresolved_rows.assign(
-        at_stake=[
-            abs(int(e if pd.notna(e) else 0) - int(a if pd.notna(a) else 0))
-            for e, a in zip(unresolved_rows["expected_amount"], unresolved_rows["actual_amount"], strict=True)
-        ]
-    )
-    stake = stake[stake["currency"].notna()]
+    stake = breakdown[breakdown["currency"].notna()]
     if not stake.empty:
         per_rule = stake.groupby(["rule", "currency"], as_index=False).agg(
-            mismatches=("id", "size"), at_stake=("at_stake", "sum")
+            mismatches=("count", "sum"), at_stake=("at_stake", "sum")
         )
         st.caption("Money at stake per rule: Σ |expected − actual| of unresolved mismatches, per currency.")
         st.dataframe(

@@ -96,6 +96,17 @@ def _prepared_csv(at: Any, name: str) -> list[dict[str, str]]:
     return list(csv.DictReader(io.StringIO(prepared.data.decode("utf-8"))))
 
 
+def _numbers(values: Any) -> list[float]:
+    """A plotly trace's values: a list, or plotly's typed-array form {"dtype", "bdata"}."""
+    if isinstance(values, dict):
+        import base64
+
+        import numpy as np
+
+        return [float(v) for v in np.frombuffer(base64.b64decode(values["bdata"]), dtype=values["dtype"])]
+    return [float(v) for v in values]
+
+
 def _captions(at: Any) -> list[str]:
     return [c.value for c in at.caption]
 
@@ -214,3 +225,26 @@ def test_webhook_problem_tables_have_worded_headers(app_for: AppFactory, seeded:
     assert labels["expected_event"] == "Expected event" and labels["entity_id"] == "Entity id"
     shown = [str(label) for name, label in labels.items() if name in rejected.value.columns]
     assert shown and not any("_" in label for label in shown), shown
+
+
+def test_mismatch_cards_and_charts_count_every_unresolved_one(app_for: AppFactory, seeded: Seeded) -> None:
+    from sqlalchemy import func
+
+    from data.models import Mismatch
+
+    with seeded.engine.connect() as conn:
+        unresolved = conn.execute(
+            select(func.count()).select_from(Mismatch).where(Mismatch.status.in_(("open", "acknowledged")))
+        ).scalar_one()
+        every = conn.execute(select(func.count()).select_from(Mismatch)).scalar_one()
+    assert unresolved > 1_000  # more than a table holds (the big settlement's missing webhooks)
+    at = app_for(Role.FINANCE, "mismatches")
+    assert not at.exception, [e.value for e in at.exception]
+    charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    by_age = next(spec for spec in charts if "Unresolved by age" in json.dumps(spec.get("layout", {})))
+    assert sum(_numbers(by_age["data"][0]["y"])) == unresolved
+    assert f"Showing 1,000 of {every:,} mismatches (newest first); the CSV has all {every:,}." in _captions(
+        at
+    )
+    next(b for b in at.button if b.key == "prepare_mismatches").click().run()
+    assert len(_prepared_csv(at, "mismatches")) == every
