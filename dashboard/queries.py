@@ -29,7 +29,7 @@ from analytics import webhook_health as analytics_webhooks
 from analytics.alerts import AlertError
 from analytics.disputes import DisputeSummary, RateDimension
 from analytics.filters import Filters as AnalyticsFilters
-from analytics.listing import Listing, stream_rows
+from analytics.listing import Listing, count_rows, stream_rows
 from analytics.mismatches import MismatchError
 from analytics.payment_story import PaymentStory
 from analytics.rules import RULES
@@ -170,6 +170,12 @@ def payments_drilldown(
         error_reason=error_reason,
         limit=limit,
     )
+
+
+@cached(ttl=TTL_DETAIL_SECONDS)
+def drilldown_count(db: Engine, filters: AnalyticsFilters) -> int:
+    """How many payments `payments_drilldown(filters)` lists the newest of (a COUNT)."""
+    return count_rows(db, analytics_success.payments_drilldown_query(filters))
 
 
 def drilldown_rows(

@@ -99,6 +99,16 @@ def test_overview_drill_down_lists_the_currencys_payments(app_for: AppFactory, s
     assert list(drilled["id"]) == list(expected["id"])
     assert all(shown.startswith("$") for shown in drilled["amount_shown"])
 
+    # More INR payments than the table holds: it says so, and its CSV has every one.
+    at.selectbox(key="overview_drill_currency").set_value("INR").run()
+    inr = len(
+        success.payments_drilldown(seeded.engine, analytics_filters(seeded, currency="INR"), limit=1000)
+    )
+    assert inr > 200 and len(at.dataframe(key="table_overview-payments-INR").value) == 200
+    assert f"Showing 200 of {count(inr)} payments; the CSV has all {count(inr)}." in [
+        c.value for c in at.caption
+    ]
+
 
 def test_success_rates_by_mode_and_country(app_for: AppFactory, seeded: Seeded) -> None:
     at = app_for(Role.MANAGER, "success_rates", **period(seeded))
