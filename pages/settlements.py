@@ -111,7 +111,11 @@ st.subheader("Settlements")
 if settlement_rows.empty:
     st.caption("No settlements created in this period.")
 else:
-    shown = widgets.with_money(settlement_rows, "amount", "lines_net", "difference", "fees", "tax")
+    shown = widgets.dashes(
+        widgets.with_money(settlement_rows, "amount", "lines_net", "difference", "fees", "tax"),
+        "utr",
+        "status",
+    )
     st.dataframe(
         shown,
         column_order=[
@@ -254,7 +258,9 @@ if picked_id is not None:
     lines = listed.first
     st.caption(f"{rows(listed.total).replace('row', 'line')} in {plain(picked_id)}.")
     widgets.showing(listed.shown, listed.total, "lines")
-    shown_lines = widgets.with_money(lines, "amount", "credit", "debit")
+    shown_lines = widgets.dashes(
+        widgets.with_money(lines, "amount", "credit", "debit"), "payment_id", "order_id", "method"
+    )
     st.dataframe(
         shown_lines,
         column_order=[
