@@ -9,8 +9,7 @@ reconcile), else from first detection; the due date is that moment plus the seve
 
 from __future__ import annotations
 
-import csv
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
@@ -20,8 +19,10 @@ import pandas as pd
 from babel.numbers import get_currency_precision, get_currency_symbol
 from sqlalchemy import ColumnElement, Table, and_, func, insert, literal, select, update
 
-from analytics.db import Db, as_utc, reading, utcnow, writing
-from analytics.mismatches import TRANSITIONS, UNRESOLVED_STATUSES
+from analytics.db import MAX_ROWS, Db, as_utc, reading, utcnow, writing
+from analytics.export import Column, write_csv
+from analytics.listing import Listing, count_rows
+from analytics.mismatches import TRANSITIONS, UNRESOLVED_STATUSES, list_mismatches
 from data.audit import record_audit
 from data.ist import IST
 from data.models import Mismatch, MismatchEvent, Payment
@@ -37,6 +38,7 @@ __all__ = [
     "due_at_for",
     "evidence_time",
     "export_mismatches",
+    "filtered",
     "reason_codes",
     "select_ids",
     "worklist",
@@ -237,6 +239,18 @@ def bulk_apply(
     return BulkResult(action=action, count=len(ids), ids=ids, at=at)
 
 
+def filtered(
+    db: Db, selection: MismatchFilter, *, now: datetime | None = None, first: int = MAX_ROWS
+) -> Listing:
+    """The filtered mismatches for the page: their true count and the newest `first` of them (with
+    age, bucket and usual cause, as `analytics.mismatches.list_mismatches` gives them)."""
+    at = as_utc(now) if now else utcnow()
+    with reading(db) as conn:
+        total = count_rows(conn, select(_M.c.id).where(*selection.clauses(at)))
+        first_rows = list_mismatches(conn, limit=first, now=at, where=selection.clauses(at))
+    return Listing(total=total, first=first_rows)
+
+
 def select_ids(db: Db, selection: MismatchFilter, *, now: datetime | None = None) -> list[int]:
     """Ids of every mismatch the filter selects (any status unless the filter names one)."""
     at = as_utc(now) if now else utcnow()
@@ -290,27 +304,33 @@ def worklist(
 
 # --- export ---------------------------------------------------------------------------------------------
 
-EXPORT_COLUMNS = [
-    "id",
-    "rule",
-    "severity",
-    "status",
-    "owner",
-    "reason_code",
-    "age_days",
-    "started (IST)",
-    "due (IST)",
-    "first seen (IST)",
-    "expected",
-    "actual",
-    "payment_id",
-    "order_id",
-    "refund_id",
-    "settlement_id",
-    "explanation",
-    "evidence",
-    "note",
-]
+# Written by analytics.export (the one CSV writer): money in minor units beside its currency, times in
+# IST with the zone in the header, every cell neutralised; evidence as readable text (₹, IST).
+EXPORT_COLUMNS: tuple[Column, ...] = (
+    Column("id", "number", "Mismatch"),
+    Column("rule", label="Rule"),
+    Column("rule_title", label="Rule title"),
+    Column("severity"),
+    Column("status"),
+    Column("owner"),
+    Column("reason_code", label="Reason code"),
+    Column("age_days", label="Age (days, from the evidence)"),
+    Column("started_at", "time", "Started"),
+    Column("due_at", "time", "Due"),
+    Column("first_seen_at", "time", "First seen"),
+    Column("currency"),
+    Column("expected_amount", "money", "Expected"),
+    Column("actual_amount", "money", "Actual"),
+    Column("expected_shown", label="Expected (formatted)"),
+    Column("actual_shown", label="Actual (formatted)"),
+    Column("payment_id", label="Payment"),
+    Column("order_id", label="Order"),
+    Column("refund_id", label="Refund"),
+    Column("settlement_id", label="Settlement"),
+    Column("explanation"),
+    Column("evidence", label="Evidence (₹ formatted, times IST)"),
+    Column("note"),
+)
 
 
 @lru_cache(maxsize=64)
@@ -380,7 +400,8 @@ def export_mismatches(
     db: Db, selection: MismatchFilter, out: TextIO, *, now: datetime | None = None, batch: int = 2000
 ) -> int:
     """Write the filtered mismatches as CSV to `out`, streamed from a server-side cursor in batches
-    (memory stays flat whatever the count), with money as ₹ text and times in IST. Returns the rows."""
+    (memory stays flat whatever the count): money in minor units and as ₹ text, times in IST, the
+    explanation and evidence readable. Returns the rows written."""
     at = as_utc(now) if now else utcnow()
     columns = [
         _M.c.id,
@@ -405,38 +426,27 @@ def export_mismatches(
         _M.c.note,
     ]
     query = select(*columns).where(*selection.clauses(at)).order_by(_M.c.id)
-    writer = csv.writer(out)
-    writer.writerow(EXPORT_COLUMNS)
-    written = 0
-    with reading(db) as conn:
-        result = conn.execution_options(stream_results=True, yield_per=batch).execute(query)
-        for row in result:
-            started = row.evidence_at or row.first_seen_at
-            age = ((row.resolved_at or at) - started).total_seconds() / 86_400
-            writer.writerow(
-                [
-                    row.id,
-                    row.rule,
-                    row.severity,
-                    row.status,
-                    row.owner or "",
-                    row.reason_code or "",
-                    f"{age:.1f}",
-                    _ist(started),
-                    _ist(row.due_at),
-                    _ist(row.first_seen_at),
-                    _money(row.expected_amount, row.currency),
-                    _money(row.actual_amount, row.currency),
-                    row.payment_id or "",
-                    row.order_id or "",
-                    row.refund_id or "",
-                    row.settlement_id or "",
-                    row.explanation,
-                    _readable(row.evidence, row.currency),
-                    row.note or "",
-                ]
-            )
-            written += 1
+    from analytics.rules import RULES  # late: the rules import webhook health, which is heavier
+
+    titles = {rule_id: rule.title for rule_id, rule in RULES.items()}
+
+    def readable_rows() -> Iterator[dict[str, Any]]:
+        with reading(db) as conn:
+            result = conn.execution_options(stream_results=True, yield_per=batch).execute(query)
+            for row in result:
+                started = row.evidence_at or row.first_seen_at
+                age = ((row.resolved_at or at) - started).total_seconds() / 86_400
+                yield {
+                    **row._asdict(),
+                    "rule_title": titles.get(row.rule, row.rule),
+                    "age_days": f"{age:.1f}",
+                    "started_at": started,
+                    "expected_shown": _money(row.expected_amount, row.currency),
+                    "actual_shown": _money(row.actual_amount, row.currency),
+                    "evidence": _readable(row.evidence, row.currency),
+                }
+
+    written = write_csv(out, EXPORT_COLUMNS, readable_rows())
     return written
 
 

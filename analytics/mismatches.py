@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 import pandas as pd
-from sqlalchemy import Connection, Table, func, insert, select, update
+from sqlalchemy import ColumnElement, Connection, Table, func, insert, select, update
 
 from analytics.db import Db, as_int, as_utc, reading, utcnow, writing
 from data.audit import record_audit
@@ -376,8 +376,10 @@ def list_mismatches(
     severity: str | None = None,
     limit: int = 1000,
     now: datetime | None = None,
+    where: Sequence[ColumnElement[bool]] = (),
 ) -> pd.DataFrame:
-    """Mismatches, newest first, with their age (see MISMATCH_COLUMNS)."""
+    """Mismatches, newest first, with their age (see MISMATCH_COLUMNS); `where` adds conditions
+    (analytics.mismatch_bulk.MismatchFilter's)."""
     if status is not None and status not in STATUSES:
         raise ValueError(f"status must be one of {', '.join(STATUSES)}")
     if severity is not None and severity not in SEVERITIES:
@@ -391,10 +393,49 @@ def list_mismatches(
         query = query.where(_M.c.status == status)
     if severity:
         query = query.where(_M.c.severity == severity)
-    query = query.order_by(_M.c.first_seen_at.desc(), _M.c.id.desc()).limit(limit)
+    query = query.where(*where).order_by(_M.c.first_seen_at.desc(), _M.c.id.desc()).limit(limit)
     with reading(db) as conn:
         rows = list(conn.execute(query))
     return _records(rows, as_utc(now) if now else utcnow())
+
+
+UNRESOLVED_BREAKDOWN_COLUMNS = [
+    "rule",
+    "status",
+    "currency",
+    "age_bucket",
+    "count",
+    "at_stake",
+    "oldest_days",
+]
+
+
+def unresolved_breakdown(db: Db, *, rule: str | None = None, now: datetime | None = None) -> pd.DataFrame:
+    """Every unresolved mismatch (of `rule`, when given) counted per rule, status, currency and age
+    bucket, with the money at stake (Σ |expected − actual|, per currency) and the oldest age: the
+    cards and charts' figures over all of them, not over the rows a table holds. Ages as in
+    `list_mismatches` (from the evidence); rows are streamed, only the groups are kept."""
+    at = as_utc(now) if now else utcnow()
+    columns = [_M.c[name] for name in ("rule", "status", "currency", "expected_amount", "actual_amount")]
+    columns += [_M.c.first_seen_at, _M.c.resolved_at, _M.c.evidence]
+    query = select(*columns).where(_M.c.status.in_(UNRESOLVED_STATUSES))
+    if rule:
+        query = query.where(_M.c.rule == rule)
+    groups: dict[tuple[str, str, str | None, str], list[float]] = {}
+    with reading(db) as conn:
+        for row in conn.execution_options(stream_results=True, yield_per=5000).execute(query):
+            since = evidence_since(row.evidence) or row.first_seen_at
+            age = _age_days(min(since, row.first_seen_at), row.resolved_at, at)
+            stake = abs(as_int(row.expected_amount) - as_int(row.actual_amount))
+            group = groups.setdefault((row.rule, row.status, row.currency, age_bucket(age)), [0, 0, 0.0])
+            group[0] += 1
+            group[1] += stake
+            group[2] = max(group[2], age)
+    frame = pd.DataFrame(
+        [(*key, int(n), int(stake), oldest) for key, (n, stake, oldest) in groups.items()],
+        columns=UNRESOLVED_BREAKDOWN_COLUMNS,
+    )
+    return frame.sort_values(["rule", "status", "age_bucket"], kind="stable").reset_index(drop=True)
 
 
 def get_mismatch(db: Db, mismatch_id: int, *, now: datetime | None = None) -> dict[str, Any] | None:

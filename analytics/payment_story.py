@@ -10,9 +10,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Connection, Table, or_, select
+from sqlalchemy import Connection, Select, Table, or_, select
 
 from analytics.db import MAX_ROWS, Db, as_frame, reading
+from analytics.listing import Listing, listing
 from analytics.settlements import LINE_COLUMNS
 from data.models import Mismatch, Order, Payment, Refund, Settlement, SettlementLine, WebhookEvent
 
@@ -62,19 +63,17 @@ _SETTLEMENT_COLUMNS = ["id", "status", "amount", "currency", "utr", "created_at"
 _MISMATCH_COLUMNS = ["id", "rule", "severity", "status", "explanation", "first_seen_at"]
 
 
-def find_payments(db: Db, text: str, *, limit: int = 50) -> pd.DataFrame:
+def find_payments_query(text: str) -> Select[Any]:
     """Payments matching a payment, order, refund or settlement id, an email or a phone (exact match;
     a phone also matches without its +country prefix). Newest first."""
     needle = text.strip()
-    if not needle:
-        return as_frame([], PAYMENT_COLUMNS)
     p = _PAYMENTS.c
     refund_payment = select(Refund.payment_id).where(Refund.id == needle)
     line_payment = select(SettlementLine.payment_id).where(
         or_(SettlementLine.settlement_id == needle, SettlementLine.entity_id == needle)
     )
     digits = needle.lstrip("+")
-    query = (
+    return (
         select(*(p[name] for name in PAYMENT_COLUMNS))
         .where(
             or_(
@@ -88,10 +87,14 @@ def find_payments(db: Db, text: str, *, limit: int = 50) -> pd.DataFrame:
             )
         )
         .order_by(p.created_at.desc(), p.id.desc())
-        .limit(min(limit, MAX_ROWS))
     )
-    with reading(db) as conn:
-        return as_frame(conn.execute(query).all(), PAYMENT_COLUMNS)
+
+
+def find_payments(db: Db, text: str, *, limit: int = 50) -> Listing:
+    """The payments `find_payments_query(text)` matches: the true count and the newest `limit`."""
+    if not text.strip():
+        return Listing(total=0, first=as_frame([], PAYMENT_COLUMNS))
+    return listing(db, find_payments_query(text), PAYMENT_COLUMNS, first=min(limit, MAX_ROWS))
 
 
 @dataclass(frozen=True)

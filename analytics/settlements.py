@@ -15,6 +15,7 @@ from sqlalchemy import Select, Table, case, func, select
 
 from analytics.db import MAX_ROWS, Db, as_frame, as_int, reading, utcnow
 from analytics.filters import Filters, conditions
+from analytics.listing import Listing, listing
 from data.models import Payment, Settlement, SettlementLine
 from data.vocabulary import CAPTURED_STATUSES
 
@@ -194,17 +195,20 @@ LINE_COLUMNS = [
 ]
 
 
-def settlement_lines(db: Db, settlement_id: str, *, limit: int = MAX_ROWS) -> pd.DataFrame:
-    """The recon lines of one settlement (drill-down), largest amount first."""
+def settlement_lines_query(settlement_id: str) -> Select[Any]:
+    """Every recon line of one settlement, largest amount first (the table's and the CSV's order)."""
     lines = _LINES.c
-    query = (
+    return (
         select(*(lines[name] for name in LINE_COLUMNS))
         .where(lines.settlement_id == settlement_id)
         .order_by(lines.amount.desc(), lines.entity_id)
-        .limit(min(limit, MAX_ROWS))
     )
-    with reading(db) as conn:
-        return as_frame(conn.execute(query).all(), LINE_COLUMNS)
+
+
+def settlement_lines(db: Db, settlement_id: str, *, limit: int = MAX_ROWS) -> Listing:
+    """The recon lines of one settlement (drill-down): their true count and the first `limit`; the
+    export streams all of them (`stream_rows(db, settlement_lines_query(id), LINE_COLUMNS)`)."""
+    return listing(db, settlement_lines_query(settlement_id), LINE_COLUMNS, first=limit)
 
 
 PENDING_COLUMNS = ["currency", "age", "payments", "amount"]

@@ -354,8 +354,7 @@ DRILLDOWN_DIMENSIONS = (*_KEY_DIMENSIONS, *BREAKDOWN_DIMENSIONS, *_ERROR_DIMENSI
 Outcome = Literal["attempt", "success", "failure", "created"]
 
 
-def payments_drilldown(
-    db: Db,
+def payments_drilldown_query(
     filters: Filters | None = None,
     *,
     dimension: str | None = None,
@@ -363,17 +362,15 @@ def payments_drilldown(
     status: str | None = None,
     outcome: Outcome | None = None,
     error_reason: str | None = None,
-    limit: int = 100,
-) -> pd.DataFrame:
-    """Raw payments behind a number, newest first, never more than 1000 rows (no email or phone).
+) -> Select[Any]:
+    """Every payment behind a number, newest first (no email or phone): what `payments_drilldown`
+    lists the first of, and what its CSV streams (`analytics.listing.stream_rows`).
 
     `dimension`/`value` pick the payments behind one bar of `success_rates(by=dimension)` or
     `failure_reasons(by=(dimension,))` (aliases allowed; "unknown" is the bar of payments without a
     value); `outcome="attempt"` keeps the payments a rate counts as attempts (status ≠ created).
     """
     filters = filters or Filters()
-    if not 1 <= limit <= _DRILLDOWN_MAX:
-        raise ValueError(f"limit must be between 1 and {_DRILLDOWN_MAX}")
     if (dimension is None) != (value is None):
         raise ValueError("dimension and value go together")
     if dimension is not None:
@@ -404,7 +401,29 @@ def payments_drilldown(
     if error_reason:
         # The failure rollup keeps a missing reason as "", shown as "unknown" like any key column.
         query = query.where(shows_as(p.error_reason, error_reason, breakdown=False))
-    query = query.order_by(p.created_at.desc(), p.id.desc()).limit(limit)
+    return query.order_by(p.created_at.desc(), p.id.desc())
+
+
+DRILLDOWN_COLUMNS = _DRILLDOWN_COLUMNS
+
+
+def payments_drilldown(
+    db: Db,
+    filters: Filters | None = None,
+    *,
+    dimension: str | None = None,
+    value: str | None = None,
+    status: str | None = None,
+    outcome: Outcome | None = None,
+    error_reason: str | None = None,
+    limit: int = 100,
+) -> pd.DataFrame:
+    """The newest `limit` (at most 1000) of `payments_drilldown_query(...)`'s payments."""
+    if not 1 <= limit <= _DRILLDOWN_MAX:
+        raise ValueError(f"limit must be between 1 and {_DRILLDOWN_MAX}")
+    query = payments_drilldown_query(
+        filters, dimension=dimension, value=value, status=status, outcome=outcome, error_reason=error_reason
+    ).limit(limit)
     with reading(db) as conn:
         rows = conn.execute(query).all()
     if not rows:

@@ -9,7 +9,7 @@ delivery received, and no later than `now − grace`.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -215,6 +215,51 @@ def _missing_in_range(
     return found
 
 
+def _missing_count(conn: Connection, window: Coverage, start: datetime | None, end: datetime | None) -> int:
+    """How many entities `_missing_in_range` would list with no limit: a COUNT per expectation, so
+    the card says the true number, not the length of the table's first rows."""
+    if window.start is None or window.end is None or window.end <= window.start:
+        return 0
+    lower = window.start if start is None else max(window.start, start)
+    upper = window.end if end is None else min(window.end, end)
+    if lower >= upper:
+        return 0
+    total = 0
+    for event_type, entity, statuses in _EXPECTATIONS:
+        query = _missing_query(event_type, entity, statuses, lower, upper).order_by(None)
+        total += int(conn.execute(select(func.count()).select_from(query.subquery())).scalar_one())
+    return total
+
+
+MISSING_COLUMNS = ["expected_event", "entity_id", "payment_id", "status", "amount", "currency", "created_at"]
+
+
+def missing_rows(
+    db: Db,
+    filters: Filters | None = None,
+    *,
+    now: datetime | None = None,
+    grace_minutes: int = 30,
+    chunk: int = 5000,
+) -> Iterator[dict[str, Any]]:
+    """Every missing event of the period (what `webhook_health(...).missing` holds the first of), in
+    the same order, streamed from a server-side cursor: the page's CSV of them."""
+    start, end = (filters or Filters()).utc_range()
+    with reading(db) as conn:
+        window = coverage(conn, now=now or datetime.now(UTC), grace_minutes=grace_minutes)
+        if window.start is None or window.end is None or window.end <= window.start:
+            return
+        lower = window.start if start is None else max(window.start, start)
+        upper = window.end if end is None else min(window.end, end)
+        if lower >= upper:
+            return
+        for event_type, entity, statuses in _EXPECTATIONS:
+            query = _missing_query(event_type, entity, statuses, lower, upper)
+            result = conn.execution_options(stream_results=True, yield_per=chunk).execute(query)
+            for row in result:
+                yield dict(zip(MISSING_COLUMNS, (event_type, *row), strict=True))
+
+
 def status_conflicts(
     conn: Connection,
     *,
@@ -338,6 +383,8 @@ class WebhookHealth:
     late: pd.DataFrame
     silences: pd.DataFrame
     conflicts: pd.DataFrame
+    # The true number of missing events (`missing` holds at most the first `limit` of them).
+    missing_total: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
@@ -351,6 +398,7 @@ class WebhookHealth:
             "by_type_day": records(self.by_type_day),
             "rejections": records(self.rejections),
             "missing": records(self.missing),
+            "missing_total": self.missing_total,
             "duplicates": records(self.duplicates),
             "late": records(self.late),
             "silences": records(self.silences),
@@ -556,6 +604,7 @@ def webhook_health(
         )
         start, end = filters.utc_range()
         missing = _missing_in_range(conn, window, start, end, limit)
+        missing_total = _missing_count(conn, window, start, end) if len(missing) >= limit else len(missing)
         conflicts = status_conflicts(conn, limit=limit, start=start, end=end)
         silences = _silences(conn, filters, silence_minutes)
     return WebhookHealth(
@@ -580,4 +629,5 @@ def webhook_health(
             ],
             ["payment_id", "event_id", "event_type", "webhook_status", "api_status", "event_created_at"],
         ),
+        missing_total=missing_total,
     )

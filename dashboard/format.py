@@ -6,6 +6,7 @@ grouping. Times are shown in IST with the zone written out.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
@@ -191,10 +192,16 @@ def razorpay_payment_url(payment_id: str) -> str:
     return RAZORPAY_PAYMENT_URL.format(payment_id=payment_id)
 
 
-_MARKDOWN_SPECIAL = frozenset("\\`*_{}[]()#+-.!|<>~$:=")
+# Every ASCII punctuation character may be backslash-escaped in CommonMark; escaping them all means a
+# value can open no link, image, emphasis, code span, HTML tag or Streamlit directive (`:red[…]`,
+# `:material/…:`), whatever it holds.
+_MARKDOWN_SPECIAL = re.compile(r"([!-/:-@\[-`{-~])")
 
 
-def plain(text: object) -> str:
-    """A data value as literal text inside Streamlit markdown: every markdown, HTML and directive
-    character escaped (an email written as `![b](http://…)` stays text, fetches nothing)."""
-    return "".join(f"\\{c}" if c in _MARKDOWN_SPECIAL else c for c in " ".join(str(text).split()))
+def plain(value: object) -> str:
+    """A data value (an email, a reason, an id) made safe to put inside st.markdown/caption/info text:
+    rendered exactly as written, never as markdown. `None` → `—`; line breaks become spaces."""
+    if value is None:
+        return "—"
+    text = " ".join(str(value).splitlines())
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", text)

@@ -3,22 +3,19 @@ actions and the streamed export (each export audited)."""
 
 from __future__ import annotations
 
-import io
-import tempfile
-from collections.abc import Callable
 from datetime import datetime
-from typing import BinaryIO, cast
+from typing import TextIO
 
 import pandas as pd
 import streamlit as st
 
 from analytics import mismatch_bulk
 from analytics.db import utcnow
+from analytics.listing import Listing
 from analytics.mismatch_bulk import BulkResult, MismatchFilter
-from dashboard import queries
-from data.audit import record_audit
+from dashboard import exports, queries
 
-__all__ = ["apply", "export_callable", "reason_codes", "selected_ids", "worklist"]
+__all__ = ["apply", "export_writer", "filtered", "reason_codes", "selected_ids", "worklist"]
 
 
 def _minute() -> datetime:
@@ -32,6 +29,16 @@ def _selected_ids(url: str, selection: MismatchFilter, now: datetime) -> list[in
 
 def selected_ids(selection: MismatchFilter) -> list[int]:
     return _selected_ids(queries.database_url(), selection, _minute())
+
+
+@st.cache_data(ttl=queries.TTL_DETAIL_SECONDS, show_spinner=False)
+def _filtered(url: str, selection: MismatchFilter, now: datetime) -> Listing:
+    return mismatch_bulk.filtered(queries.engine(), selection, now=now)
+
+
+def filtered(selection: MismatchFilter) -> Listing:
+    """The filtered mismatches: their true count and the newest rows (analytics.db.MAX_ROWS)."""
+    return _filtered(queries.database_url(), selection, _minute())
 
 
 @st.cache_data(ttl=queries.TTL_DETAIL_SECONDS, show_spinner=False)
@@ -63,26 +70,11 @@ def apply(
     return result
 
 
-def export_callable(selection: MismatchFilter, actor: str) -> Callable[[], BinaryIO]:
-    """What the download button runs on click: the export streamed into a temporary file (in memory
-    up to 8 MB, on disk beyond), with one audit row for the export."""
+def export_writer(selection: MismatchFilter) -> exports.Writer:
+    """The filtered set's CSV, streamed (analytics.mismatch_bulk.export_mismatches) when prepared;
+    dashboard/exports.py records the export in the audit log."""
 
-    def build() -> BinaryIO:
-        spool = tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024)  # noqa: SIM115 - handed to Streamlit
-        text = io.TextIOWrapper(spool, encoding="utf-8", newline="", write_through=True)
-        engine = queries.engine()
-        rows = mismatch_bulk.export_mismatches(engine, selection, text)
-        text.flush()
-        text.detach()
-        spool.seek(0)
-        with engine.begin() as conn:
-            record_audit(
-                conn,
-                actor=actor,
-                action="export_csv",
-                target="mismatches",
-                detail={"rows": rows, "filter": selection.describe(), "readable": True},
-            )
-        return cast(BinaryIO, spool)
+    def write(out: TextIO) -> int:
+        return mismatch_bulk.export_mismatches(queries.engine(), selection, out)
 
-    return build
+    return write

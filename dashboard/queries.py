@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, date, datetime
 from typing import Any, Concatenate, Literal, ParamSpec, TypeVar
 
@@ -29,6 +29,7 @@ from analytics import webhook_health as analytics_webhooks
 from analytics.alerts import AlertError
 from analytics.disputes import DisputeSummary, RateDimension
 from analytics.filters import Filters as AnalyticsFilters
+from analytics.listing import Listing, count_rows, stream_rows
 from analytics.mismatches import MismatchError
 from analytics.payment_story import PaymentStory
 from analytics.rules import RULES
@@ -171,6 +172,27 @@ def payments_drilldown(
     )
 
 
+@cached(ttl=TTL_DETAIL_SECONDS)
+def drilldown_count(db: Engine, filters: AnalyticsFilters) -> int:
+    """How many payments `payments_drilldown(filters)` lists the newest of (a COUNT)."""
+    return count_rows(db, analytics_success.payments_drilldown_query(filters))
+
+
+def drilldown_rows(
+    filters: AnalyticsFilters,
+    *,
+    dimension: str | None = None,
+    value: str | None = None,
+    outcome: Outcome | None = None,
+    error_reason: str | None = None,
+) -> Iterator[dict[str, Any]]:
+    """Every payment behind a bar, streamed (its CSV; never cached)."""
+    query = analytics_success.payments_drilldown_query(
+        filters, dimension=dimension, value=value, outcome=outcome, error_reason=error_reason
+    )
+    return stream_rows(engine(), query, analytics_success.DRILLDOWN_COLUMNS)
+
+
 @cached(ttl=TTL_SECONDS)
 def filter_options(db: Engine) -> dict[str, list[str]]:
     """Values the sidebar offers: {"currency": [...], "method": [...], "country": [...]}."""
@@ -191,6 +213,11 @@ def webhook_health(db: Engine, filters: AnalyticsFilters) -> WebhookHealth:
     return analytics_webhooks.webhook_health(db, filters)
 
 
+def missing_webhook_rows(filters: AnalyticsFilters) -> Iterator[dict[str, Any]]:
+    """Every missing webhook of the period, streamed (for its CSV; never cached)."""
+    return analytics_webhooks.missing_rows(engine(), filters)
+
+
 # --- mismatches ------------------------------------------------------------------------------------
 
 
@@ -199,6 +226,11 @@ def mismatches(
     db: Engine, *, rule: str | None = None, status: str | None = None, limit: int = 1000
 ) -> pd.DataFrame:
     return analytics_mismatches.list_mismatches(db, rule=rule, status=status, limit=limit)
+
+
+@cached(ttl=TTL_DETAIL_SECONDS)
+def unresolved_breakdown(db: Engine, rule: str | None = None) -> pd.DataFrame:
+    return analytics_mismatches.unresolved_breakdown(db, rule=rule, now=now())
 
 
 @cached(ttl=TTL_DETAIL_SECONDS)
@@ -255,16 +287,27 @@ def pending_settlement(db: Engine, filters: AnalyticsFilters) -> pd.DataFrame:
 
 
 @cached(ttl=TTL_DETAIL_SECONDS)
-def settlement_lines(db: Engine, settlement_id: str) -> pd.DataFrame:
+def settlement_lines(db: Engine, settlement_id: str) -> Listing:
     return queries_settlements.settlement_lines(db, settlement_id)
+
+
+def settlement_line_rows(settlement_id: str) -> Iterator[dict[str, Any]]:
+    """Every line of a settlement, streamed (for its CSV; never cached)."""
+    query = queries_settlements.settlement_lines_query(settlement_id)
+    return stream_rows(engine(), query, queries_settlements.LINE_COLUMNS)
 
 
 # --- payments --------------------------------------------------------------------------------------
 
 
 @cached(ttl=TTL_DETAIL_SECONDS)
-def find_payments(db: Engine, text: str) -> pd.DataFrame:
+def find_payments(db: Engine, text: str) -> Listing:
     return queries_payments.find_payments(db, text)
+
+
+def found_payment_rows(text: str) -> Iterator[dict[str, Any]]:
+    """Every payment a search matches, streamed (for its CSV; never cached)."""
+    return stream_rows(engine(), queries_payments.find_payments_query(text), queries_payments.PAYMENT_COLUMNS)
 
 
 @cached(ttl=TTL_DETAIL_SECONDS)

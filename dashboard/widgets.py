@@ -3,9 +3,9 @@ units, the audited CSV download, empty states and chart/row drill-downs."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any
 
 import pandas as pd
@@ -13,7 +13,7 @@ import streamlit as st
 
 from analytics.filters import Filters as AnalyticsFilters
 from analytics.success import Kpis, Outcome
-from dashboard import charts, queries
+from dashboard import charts, exports, queries
 from dashboard.auth import SignedInUser
 from dashboard.filters import (
     ALL,
@@ -27,6 +27,7 @@ from dashboard.filters import (
 )
 from dashboard.format import (
     IST,
+    count,
     count_forms,
     country_name,
     fits_card,
@@ -38,7 +39,7 @@ from dashboard.format import (
     razorpay_payment_url,
     today_ist,
 )
-from dashboard.labels import rows, upi_app
+from dashboard.labels import bank_name, header, reason_text, upi_app
 from dashboard.roles import sees_contact_details
 
 _SAVED_FILTERS = "payops_filters"
@@ -298,6 +299,37 @@ def with_money(frame: pd.DataFrame, *amounts: str, currency: str = "currency") -
     )
 
 
+def labelled(frame: pd.DataFrame, config: Mapping[str, Any]) -> dict[str, Any]:
+    """`config` plus a header in words for every column it leaves out (`expected_event` → `Expected
+    event`): no table shows a snake_case header."""
+    return {**{str(c): header(str(c)) for c in frame.columns}, **config}
+
+
+def dashes(frame: pd.DataFrame, *columns: str) -> pd.DataFrame:
+    """Text columns with "—" where there is no value (a table never reads "None")."""
+    present = [c for c in columns if c in frame.columns]
+    if not present:
+        return frame
+    return frame.assign(**{c: [v if isinstance(v, str) and v else "—" for v in frame[c]] for c in present})
+
+
+def human_codes(frame: pd.DataFrame) -> pd.DataFrame:
+    """Codes as people read them: bank codes as bank names (UTIB → Axis Bank (UTIB)), snake_case
+    failure reasons as words, UPI handles with the app that issues them. Exports keep the codes."""
+    shown = frame
+    if "bank" in shown:
+        shown = shown.assign(bank=[bank_name(v) if isinstance(v, str) else "—" for v in shown["bank"]])
+    if "error_reason" in shown:
+        shown = shown.assign(
+            error_reason=[reason_text(v) if isinstance(v, str) else "—" for v in shown["error_reason"]]
+        )
+    if "upi_app" in shown:
+        shown = shown.assign(
+            upi_app=[f"{upi_app(v)} (@{v})" if isinstance(v, str) and v else "—" for v in shown["upi_app"]]
+        )
+    return shown
+
+
 def mask_contacts(frame: pd.DataFrame, user: SignedInUser) -> pd.DataFrame:
     """Emails and phones are masked for roles that work with aggregates only."""
     if sees_contact_details(user.role):
@@ -311,24 +343,34 @@ def mask_contacts(frame: pd.DataFrame, user: SignedInUser) -> pd.DataFrame:
 
 
 def csv_download(
-    frame: pd.DataFrame, *, name: str, user: SignedInUser, filters: FilterState | None = None
+    frame: pd.DataFrame,
+    *,
+    name: str,
+    user: SignedInUser,
+    filters: FilterState | None = None,
+    write: exports.Writer | None = None,
+    total: int | None = None,
+    page: str | None = None,
 ) -> None:
-    """A CSV of exactly the rows behind the table (money in minor units with its currency). Each
-    download writes an audit_log row: who exported what, with which filters, when."""
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%MZ")
-    detail: dict[str, Any] = {"rows": len(frame), "columns": list(map(str, frame.columns))}
+    """The CSV behind a table, prepared on request and audited (dashboard/exports.py): all `total`
+    rows through `write` when the table shows only the first of them, else the frame's own rows."""
+    detail: dict[str, Any] = {"columns": [str(c) for c in frame.columns if not str(c).endswith("_shown")]}
     if filters is not None:
         detail["filters"] = {key: str(value) for key, value in filters.to_query().items()}
-    st.download_button(
-        f"Download CSV ({rows(len(frame))})",
-        data=frame.to_csv(index=False).encode("utf-8"),
-        file_name=f"payops-{name}-{stamp}.csv",
-        mime="text/csv",
-        key=f"csv_{name}",
-        icon=":material/download:",
-        on_click=queries.record_audit,
-        kwargs={"actor": user.name, "action": "export_csv", "target": name, "detail": detail},
+    exports.export_button(
+        write or exports.frame_writer(frame),
+        name=name,
+        actor=user.name,
+        page=page or name,
+        rows=len(frame) if total is None else total,
+        detail=detail,
     )
+
+
+def showing(shown: int, total: int, what: str = "rows") -> None:
+    """Say so when a table holds fewer rows than exist (its CSV holds them all)."""
+    if total > shown:
+        st.caption(f"Showing {count(shown)} of {count(total)} {what}; the CSV has all {count(total)}.")
 
 
 def payments_table(
@@ -338,16 +380,26 @@ def payments_table(
     user: SignedInUser,
     filters: FilterState | None = None,
     total: int | None = None,
+    all_rows: Callable[[], Iterable[Mapping[str, Any]]] | None = None,
     on_row_click: Callable[[], None] | None = None,
 ) -> None:
     """Payments with amounts in their currency, IST times and a link to Razorpay; CSV below.
-    `total` is how many payments the number behind the table counts, when the table holds only the newest."""
+    `total` is how many payments exist when the table holds only the newest; `all_rows` then streams
+    every one of them into the CSV (contacts masked as on screen)."""
     if frame.empty:
         st.caption("No payments match.")
         return
     if total is not None and total > len(frame):
-        st.caption(f"The newest {len(frame):,} of {total:,} payments; narrow the filters to see the rest.")
+        if all_rows is not None:
+            showing(len(frame), total, "payments")
+        else:
+            st.caption(
+                f"The newest {count(len(frame))} of {count(total)} payments; narrow the filters to see the rest."
+            )
     shown = mask_contacts(with_money(frame, "amount"), user)
+    shown = dashes(
+        human_codes(shown), "method", "country", "card_network", "error_description", "email", "contact"
+    )
     shown = shown.assign(razorpay=[razorpay_payment_url(pid) for pid in shown["id"]])
     order = [
         c for c in ("id", "created_at", "amount_shown", "status", "method", "country", "bank", "card_network")
@@ -378,7 +430,28 @@ def payments_table(
         on_select=on_row_click or "rerun",
         selection_mode="single-row",
     )
-    csv_download(mask_contacts(frame, user), name=name, user=user, filters=filters)
+    writer = None
+    if all_rows is not None and total is not None:
+        masked = sees_contact_details(user.role)
+        writer = exports.rows_writer(
+            all_rows, list(frame.columns), transform=None if masked else _mask_contact_row
+        )
+    csv_download(
+        mask_contacts(frame, user),
+        name=name,
+        user=user,
+        filters=filters,
+        write=writer,
+        total=total if writer is not None else None,
+    )
+
+
+def _mask_contact_row(row: Mapping[str, Any]) -> Mapping[str, Any]:
+    return {
+        **row,
+        "email": mask_email(row.get("email")),
+        "contact": mask_phone(row.get("contact")),
+    }
 
 
 # --- drill-down ------------------------------------------------------------------------------------
@@ -407,6 +480,7 @@ def payments_behind(
         user=user,
         filters=filters,
         total=int(bar[counted].sum()),
+        all_rows=lambda: queries.drilldown_rows(query, dimension=field, value=value, outcome=outcome),
     )
 
 

@@ -8,7 +8,7 @@ import streamlit as st
 
 from dashboard import queries, widgets
 from dashboard.auth import require_page
-from dashboard.format import count
+from dashboard.format import count, plain
 from dashboard.roles import alert_categories
 
 user = require_page("alerts")
@@ -103,8 +103,8 @@ if picked is None:
 
 alert = found[found["id"] == picked].iloc[0]
 rule = queries.alert_rules().get(str(alert["rule"]), {})
-st.markdown(f"**{alert['title']}** · {alert['severity']} · {alert['status']}")
-st.write(str(alert["message"]))
+st.markdown(f"**{plain(alert['title'])}** · {plain(alert['severity'])} · {plain(alert['status'])}")
+st.markdown(plain(alert["message"]))  # names ids and values from the data: text, never markdown
 st.caption(f"Usually caused by: {rule.get('usual_cause', '—')}")
 if isinstance(alert["link"], str) and alert["link"]:
     st.link_button("Open the view that shows it", alert["link"], icon=":material/open_in_new:")

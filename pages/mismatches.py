@@ -8,10 +8,11 @@ import streamlit as st
 
 from analytics.mismatch_bulk import BULK_ACTIONS, BulkConflict, MismatchFilter
 from analytics.mismatches import AGE_BUCKETS, STATUSES, allowed_decisions
-from dashboard import charts, queries, widgets
+from dashboard import charts, exports, queries, widgets
 from dashboard import mismatch_work as work
 from dashboard.auth import require_page
-from dashboard.format import count, evidence_for_display, money, razorpay_payment_url
+from dashboard.format import count, evidence_for_display, money, plain, razorpay_payment_url
+from dashboard.labels import rows
 from dashboard.roles import can_decide_mismatches
 
 user = require_page("mismatches")
@@ -73,9 +74,9 @@ if summary.empty:
 if rule is not None:
     summary = summary[summary["rule"] == rule]
 by_status = summary.groupby("status")["count"].sum()
-for_rule = queries.mismatches(rule=rule)
-unresolved_rows = for_rule[for_rule["status"] != "resolved"]
-open_ages = for_rule[for_rule["status"] == "open"]["age_days"]
+# Over every unresolved mismatch (a streamed aggregate), not over the rows the table below holds.
+breakdown = queries.unresolved_breakdown(rule)
+open_ages = breakdown[breakdown["status"] == "open"]["oldest_days"]
 widgets.kpi_row(
     [
         widgets.Kpi(
@@ -97,13 +98,13 @@ widgets.kpi_row(
     ]
 )
 
-if not unresolved_rows.empty:
+if not breakdown.empty:
     by_rule = (
-        unresolved_rows.groupby("rule").size().sort_values(ascending=False).rename("count").reset_index()
+        breakdown.groupby("rule")["count"].sum().sort_values(ascending=False).rename("count").reset_index()
     )
     by_age = (
-        unresolved_rows.groupby("age_bucket")
-        .size()
+        breakdown.groupby("age_bucket")["count"]
+        .sum()
         .reindex(list(AGE_BUCKETS), fill_value=0)
         .rename("count")
         .rename_axis("age_bucket")
@@ -136,16 +137,10 @@ if not unresolved_rows.empty:
             ),
             key="mismatch_age_chart",
         )
-    stake = unresolved_rows.assign(
-        at_stake=[
-            abs(int(e if pd.notna(e) else 0) - int(a if pd.notna(a) else 0))
-            for e, a in zip(unresolved_rows["expected_amount"], unresolved_rows["actual_amount"], strict=True)
-        ]
-    )
-    stake = stake[stake["currency"].notna()]
+    stake = breakdown[breakdown["currency"].notna()]
     if not stake.empty:
         per_rule = stake.groupby(["rule", "currency"], as_index=False).agg(
-            mismatches=("id", "size"), at_stake=("at_stake", "sum")
+            mismatches=("count", "sum"), at_stake=("at_stake", "sum")
         )
         st.caption("Money at stake per rule: Σ |expected − actual| of unresolved mismatches, per currency.")
         st.dataframe(
@@ -175,8 +170,8 @@ selection = MismatchFilter(
     settlement_id=settlement_id,
 )
 selected = work.selected_ids(selection)
-found = queries.mismatches(rule=rule, status=status, limit=10_000)
-found = found[found["id"].isin(selected)] if not found.empty else found
+listed = work.filtered(selection)  # the true count, and the newest rows the table shows
+found = listed.first
 
 st.subheader("Worklist")
 st.caption(
@@ -195,13 +190,14 @@ st.dataframe(
     hide_index=True,
     key="mismatch_worklist",
 )
-st.download_button(
-    f"Export the {count(len(selected))} filtered mismatches (CSV, ₹ and IST)",
-    data=work.export_callable(selection, user.name),
-    file_name="payops-mismatches.csv",
-    mime="text/csv",
-    key="mismatch_export",
-    icon=":material/download:",
+exports.export_button(
+    work.export_writer(selection),
+    name="mismatches",
+    actor=user.name,
+    page="mismatches",
+    rows=len(selected),
+    detail={"filter": selection.describe(), "readable": True},
+    label=f"Prepare CSV of the {rows(len(selected))} filtered (₹ and IST, evidence readable)",
 )
 if may_decide and selected:
     with st.expander(f"Act on all {count(len(selected))} filtered mismatches"):
@@ -231,7 +227,8 @@ if may_decide and selected:
                 )
                 st.rerun()
 
-st.subheader(f"{count(len(found))} mismatches")
+st.subheader(f"{count(listed.total)} {'mismatch' if listed.total == 1 else 'mismatches'}")
+widgets.showing(listed.shown, listed.total, "mismatches (newest first)")
 if found.empty:
     st.caption("None match these filters.")
     st.stop()
@@ -284,7 +281,7 @@ st.dataframe(
     on_select=widgets.select_on_click("mismatch_table", "mismatch_pick", ids, rows=ids),
     selection_mode="single-row",
 )
-widgets.csv_download(found.drop(columns=["evidence"]), name="mismatches", user=user)
+st.caption("Its CSV is the filtered export above: every row, not only those shown.")
 
 st.subheader("Details")
 rule_of = dict(zip(ids, map(str, found["rule"]), strict=True))
@@ -299,8 +296,10 @@ if picked is None:
 
 row = found[found["id"] == picked].iloc[0]
 rule_info = rules.get(str(row["rule"]), {})
-st.markdown(f"**{rule_info.get('title', row['rule'])}** · {row['severity']} · {row['status']}")
-st.write(str(row["explanation"]))
+st.markdown(
+    f"**{plain(rule_info.get('title', row['rule']))}** · {plain(row['severity'])} · {plain(row['status'])}"
+)
+st.markdown(plain(row["explanation"]))  # built from Razorpay's values: shown as text, never as markdown
 st.caption(f"Usually caused by: {row['usual_cause']}")
 with st.expander("Evidence", expanded=True):
     evidence = row["evidence"] if isinstance(row["evidence"], dict) else {"evidence": str(row["evidence"])}

@@ -116,5 +116,12 @@ picked = widgets.drill_selector(
     key="overview_drill_currency",
 )
 if picked is not None:
-    payments = queries.payments_drilldown(replace(query, currency=picked))
-    widgets.payments_table(payments, name=f"overview-payments-{picked}", user=user, filters=filters)
+    in_currency = replace(query, currency=picked)
+    widgets.payments_table(
+        queries.payments_drilldown(in_currency),
+        name=f"overview-payments-{picked}",
+        user=user,
+        filters=filters,
+        total=queries.drilldown_count(in_currency),
+        all_rows=lambda: queries.drilldown_rows(in_currency),
+    )

@@ -4,9 +4,19 @@ settlement line and settlement, and any mismatches."""
 
 import streamlit as st
 
-from dashboard import queries, widgets
+from dashboard import exports, queries, widgets
 from dashboard.auth import require_page
-from dashboard.format import duration_ms, ist, mask_email, mask_phone, money, razorpay_payment_url
+from dashboard.format import (
+    count,
+    duration_ms,
+    ist,
+    mask_email,
+    mask_phone,
+    money,
+    plain,
+    razorpay_payment_url,
+)
+from dashboard.labels import reason_text
 from dashboard.roles import sees_contact_details
 
 user = require_page("payments")
@@ -29,20 +39,27 @@ if not search:
     )
     st.stop()
 
-matches = queries.find_payments(search)
+found = queries.find_payments(search)
+matches = found.first
+if not search.startswith(("pay_", "order_", "rfnd_", "setl_")):
+    # Not a Razorpay id, so a person looked up by email or phone: recorded (who, the term, matches).
+    kind = "phone" if search.lstrip("+").replace(" ", "").isdigit() else "email"
+    exports.audit_search(user.name, "payments", search, kind, found.total)
 if matches.empty:
     widgets.empty_state(
-        f"No payment matches `{search}`.",
+        f"No payment matches {plain(search)}.",
         "Check the id, or run `python -m sync run` if the payment is newer than the last sync (see Sync status).",
     )
     st.stop()
 
-st.caption(f"{len(matches)} payment(s) match")
+st.caption(f"{count(found.total)} {'payment matches' if found.total == 1 else 'payments match'}")
 ids = [str(v) for v in matches["id"]]
 widgets.payments_table(
     matches,
     name="payment-search",
     user=user,
+    total=found.total,
+    all_rows=lambda: queries.found_payment_rows(search),
     on_row_click=widgets.select_on_click("table_payment-search", "payment_pick", ids, rows=ids),
 )
 payment_id = (
@@ -59,12 +76,12 @@ if payment_id is None:
 
 story = queries.payment_story(payment_id)
 if story is None:
-    st.error(f"{payment_id} disappeared while you looked; refresh the page.")
+    st.error(f"{plain(payment_id)} disappeared while you looked; refresh the page.")
     st.stop()
 
 payment = story.payment
 show_contact = sees_contact_details(user.role)
-st.subheader(f"{payment_id} · {payment['status']}")
+st.subheader(f"{plain(payment_id)} · {plain(payment['status'])}")
 st.link_button(
     "Open in Razorpay's dashboard", razorpay_payment_url(payment_id), icon=":material/open_in_new:"
 )
@@ -85,16 +102,18 @@ widgets.kpi_row(
         widgets.Kpi("Status", str(payment["status"]), help=f"Latest state, seen {ist(payment['state_at'])}."),
     ]
 )
+# Every value from Razorpay (or a buyer: emails are typed by them) is escaped: plain text, never markdown.
 st.markdown(
-    f"**Created** {ist(payment['created_at'])} · **Method** {payment['method'] or '—'} · **Country** {payment['country'] or 'unknown'} "
-    f"(from {payment['country_source']}) · **Order** {payment['order_id'] or '—'} · "
-    f"**Email** {payment['email'] if show_contact else mask_email(payment['email'])} · "
-    f"**Phone** {payment['contact'] if show_contact else mask_phone(payment['contact'])}"
+    f"**Created** {ist(payment['created_at'])} · **Method** {plain(payment['method'])} · "
+    f"**Country** {plain(payment['country'] or 'unknown')} (from {plain(payment['country_source'])}) · "
+    f"**Order** {plain(payment['order_id'])} · "
+    f"**Email** {plain(payment['email'] if show_contact else mask_email(payment['email']))} · "
+    f"**Phone** {plain(payment['contact'] if show_contact else mask_phone(payment['contact']))}"
 )
 if payment["status"] == "failed":
     st.warning(
-        f"Failed at {payment['error_source'] or '?'} → {payment['error_step'] or '?'}: "
-        f"{payment['error_reason'] or '?'} — {payment['error_description'] or ''}"
+        f"Failed at {plain(payment['error_source'] or '?')} → {plain(payment['error_step'] or '?')}: "
+        f"{plain(reason_text(payment['error_reason']))} — {plain(payment['error_description'] or '')}"
     )
 
 st.subheader("Timeline")
@@ -154,6 +173,7 @@ else:
         column_order=["id", "amount_shown", "status", "created_at"],
         column_config={
             "id": "Refund",
+            "status": "Status",
             "amount_shown": widgets.money_column("Amount"),
             "created_at": widgets.ist_column("Created (IST)"),
         },
@@ -213,7 +233,13 @@ if story.mismatches.empty:
 else:
     st.dataframe(
         story.mismatches,
-        column_config={"first_seen_at": widgets.ist_column("First seen (IST)")},
+        column_config=widgets.labelled(
+            story.mismatches,
+            {
+                "id": st.column_config.NumberColumn("#", format="%d"),
+                "first_seen_at": widgets.ist_column("First seen (IST)"),
+            },
+        ),
         hide_index=True,
         key="payment_mismatches",
     )

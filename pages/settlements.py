@@ -6,9 +6,10 @@ from dataclasses import replace
 
 import streamlit as st
 
-from dashboard import bank, charts, queries, widgets
+from dashboard import bank, charts, exports, queries, widgets
 from dashboard.auth import require_page
-from dashboard.format import count, money
+from dashboard.format import count, money, plain
+from dashboard.labels import rows
 from dashboard.roles import Role
 from data.settings import get_settings
 from sync.statements import CSV_PRESETS, FORMATS
@@ -89,7 +90,7 @@ if chosen is not None:
     )
     if mismatched:
         named = ", ".join(
-            f"{row['id']} ({money(int(row['difference']), chosen.currency)})"
+            f"{plain(row['id'])} ({money(int(row['difference']), chosen.currency)})"
             for row in not_adding_up.head(5).to_dict("records")
         )
         more = f" and {mismatched - 5} more" if mismatched > 5 else ""
@@ -110,7 +111,11 @@ st.subheader("Settlements")
 if settlement_rows.empty:
     st.caption("No settlements created in this period.")
 else:
-    shown = widgets.with_money(settlement_rows, "amount", "lines_net", "difference", "fees", "tax")
+    shown = widgets.dashes(
+        widgets.with_money(settlement_rows, "amount", "lines_net", "difference", "fees", "tax"),
+        "utr",
+        "status",
+    )
     st.dataframe(
         shown,
         column_order=[
@@ -248,8 +253,14 @@ picked_id = widgets.drill_selector(
     key="settlement_drill",
 )
 if picked_id is not None:
-    lines = queries.settlement_lines(picked_id)
-    shown_lines = widgets.with_money(lines, "amount", "credit", "debit")
+    settlement_id = str(picked_id)
+    listed = queries.settlement_lines(settlement_id)
+    lines = listed.first
+    st.caption(f"{rows(listed.total).replace('row', 'line')} in {plain(picked_id)}.")
+    widgets.showing(listed.shown, listed.total, "lines")
+    shown_lines = widgets.dashes(
+        widgets.with_money(lines, "amount", "credit", "debit"), "payment_id", "order_id", "method"
+    )
     st.dataframe(
         shown_lines,
         column_order=[
@@ -277,4 +288,12 @@ if picked_id is not None:
         hide_index=True,
         key="settlement_lines_table",
     )
-    widgets.csv_download(lines, name=f"settlement-lines-{picked_id}", user=user, filters=filters)
+    widgets.csv_download(
+        lines,
+        name=f"settlement-lines-{picked_id}",
+        user=user,
+        filters=filters,
+        total=listed.total,
+        write=exports.rows_writer(lambda: queries.settlement_line_rows(settlement_id), list(lines.columns)),
+        page="settlements",
+    )

@@ -4,7 +4,7 @@ failed signature checks, which never came, and which disagree with the API."""
 import pandas as pd
 import streamlit as st
 
-from dashboard import charts, queries, widgets
+from dashboard import charts, exports, queries, widgets
 from dashboard.auth import require_page
 from dashboard.format import count, duration_ms, ist
 
@@ -53,7 +53,7 @@ widgets.kpi_row(
         ),
         widgets.Kpi(
             "Missing events",
-            count(len(health.missing)),
+            count(health.missing_total),
             help="State changes seen through the API with no webhook after a 30-minute grace period (count).",
         ),
         widgets.Kpi(
@@ -92,11 +92,20 @@ else:
 TIME_COLUMNS = ("created_at", "received_at", "event_created_at", "start", "end")
 
 
-def problem_table(frame: pd.DataFrame, name: str, empty: str) -> None:
-    """One tab per kind of problem; payment ids link to Razorpay, times in IST, CSV below."""
+def problem_table(
+    frame: pd.DataFrame,
+    name: str,
+    empty: str,
+    total: int | None = None,
+    write: exports.Writer | None = None,
+) -> None:
+    """One tab per kind of problem; payment ids link to Razorpay, times in IST, CSV below. `total`:
+    how many exist when the table holds only the first of them (`write` then streams them all)."""
     if frame.empty:
         st.success(empty)
         return
+    if total is not None:
+        widgets.showing(len(frame), total, "rows")
     shown = frame
     config: dict[str, object] = {
         column: widgets.ist_column(column.replace("_", " ").capitalize() + " (IST)")
@@ -109,14 +118,35 @@ def problem_table(frame: pd.DataFrame, name: str, empty: str) -> None:
         config["amount"] = None
     if "lag_ms" in frame:
         config["lag_ms"] = st.column_config.NumberColumn("Lag (ms)", format="%,d ms")
-    st.dataframe(shown, column_config=config, hide_index=True, key=f"webhook_{name}")  # type: ignore[arg-type]
-    widgets.csv_download(frame, name=f"webhook-{name}", user=user, filters=filters)
+    st.dataframe(
+        widgets.dashes(shown, "payment_id", "event_id", "event_type", "detail"),
+        column_config=widgets.labelled(shown, config),
+        hide_index=True,
+        key=f"webhook_{name}",
+    )
+    widgets.csv_download(
+        frame,
+        name=f"webhook-{name}",
+        user=user,
+        filters=filters,
+        total=total,
+        write=write,
+        page="webhook_health",
+    )
 
 
 tabs = st.tabs(["Missing", "Late", "Duplicates", "Rejected", "Status conflicts", "Silences"])
 with tabs[0]:
     st.caption("Expected a webhook for this state change; none arrived within 30 minutes.")
-    problem_table(health.missing, "missing", "No missing webhooks.")
+    problem_table(
+        health.missing,
+        "missing",
+        "No missing webhooks.",
+        total=health.missing_total,
+        write=exports.rows_writer(
+            lambda: queries.missing_webhook_rows(filters.to_analytics()), list(health.missing.columns)
+        ),
+    )
 with tabs[1]:
     problem_table(health.late, "late", "No late webhooks.")
 with tabs[2]:

@@ -184,12 +184,14 @@ def test_export_is_readable_money_in_rupees_and_times_in_ist(engine: Engine) -> 
     assert export_mismatches(engine, MismatchFilter(status="open"), out, now=NOW) == 3
     rows = list(csv.DictReader(io.StringIO(out.getvalue())))
     first = rows[0]
-    assert first["expected"] == "₹1,50,000.00"
-    assert first["started (IST)"] == "20 Nov 2026 17:30 IST"
-    assert first["age_days"] == "11.0"
+    # Money: exact minor units beside the currency (the rule of every CSV), and ₹ text for reading.
+    assert first["Currency"] == "INR" and first["Expected (minor units)"] == "15000000"
+    assert first["Expected (formatted)"] == "₹1,50,000.00"
+    assert first["Started (IST)"] == "2026-11-20 17:30:00"
+    assert first["Age (days, from the evidence)"] == "11.0"
     assert (
-        "amount: ₹1,50,000.00" in first["evidence"]
-        and "captured_at: 20 Nov 2026 10:30 IST" in first["evidence"]
+        "amount: ₹1,50,000.00" in first["Evidence (₹ formatted, times IST)"]
+        and "captured_at: 20 Nov 2026 10:30 IST" in first["Evidence (₹ formatted, times IST)"]
     )
 
 

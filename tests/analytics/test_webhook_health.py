@@ -156,6 +156,32 @@ def test_silences_and_missing(engine: Engine) -> None:
     assert health.as_dict()["missing"][0]["created_at"] == (start + timedelta(hours=1)).isoformat()
 
 
+def test_missing_events_are_counted_not_measured_by_the_table(engine: Engine) -> None:
+    # During a replay the card read exactly the table's limit; it must say the true number.
+    start = NOW - timedelta(hours=6)
+    with engine.begin() as conn:
+        write(
+            conn,
+            "payments",
+            payment("pay_a", created_at=start),
+            *(payment(f"pay_gap{n}", created_at=start + timedelta(minutes=10 + n)) for n in range(7)),
+            payment("pay_b", created_at=start + timedelta(hours=2)),
+        )
+        write(
+            conn,
+            "webhook_events",
+            webhook_event("evt_a", "payment.captured", payment_id="pay_a", entity_status="captured",
+                          created_at=start, received_at=start + timedelta(seconds=1)),
+            webhook_event("evt_b", "payment.captured", payment_id="pay_b", entity_status="captured",
+                          created_at=start + timedelta(hours=2), received_at=start + timedelta(hours=2, seconds=1)),
+        )  # fmt: skip
+    limited = webhook_health(engine, now=NOW, limit=3)
+    assert len(limited.missing) == 3
+    assert limited.missing_total == 7
+    assert webhook_health(engine, now=NOW).missing_total == 7
+    assert limited.as_dict()["missing_total"] == 7
+
+
 def test_conflicts_are_those_of_the_period(engine: Engine) -> None:
     # Two payments the API shows failed, each with a payment.captured event: one event on IST day
     # 2026-11-19, one the day before. The page's period decides which conflict it lists.

@@ -142,7 +142,7 @@ def test_clicking_a_bar_on_success_rates_drills_into_it(browser: Browser, dashbo
     _click_first_bar(page, chart=1)  # the trend is chart 0; the by-mode bars are chart 1
     _no_error(page)
     # The picker took the bar; its payments are listed below it, with their own CSV (the third).
-    page.get_by_role("button", name="Download CSV").nth(2).wait_for(timeout=30_000)
+    page.get_by_role("button", name="Prepare CSV").nth(2).wait_for(timeout=30_000)
     page.screenshot(path=str(ROOT / "artifacts" / "click-success-rates.png"), full_page=True)
     page.close()
 

@@ -209,11 +209,14 @@ def test_admin_visits_every_page_changes_a_filter_and_downloads_a_csv(
     page.wait_for_url("**method=upi**", timeout=60_000)  # the filter is now part of the shareable link
     _settle(page)
 
+    # No file exists until it is prepared (and audited); then its download button appears.
+    assert page.get_by_role("button", name="Download CSV").count() == 0
+    page.get_by_role("button", name="Prepare CSV").first.click()
     with page.expect_download() as download_info:
         page.get_by_role("button", name="Download CSV").first.click()
     saved = tmp_path / "overview.csv"
     download_info.value.save_as(saved)
-    assert saved.read_text().splitlines()[0].startswith("currency,attempts,successes")
+    assert saved.read_text().splitlines()[0].startswith("Currency,Attempts,Successes")
     page.close()
 
 

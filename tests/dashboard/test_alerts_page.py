@@ -13,6 +13,7 @@ from analytics import alerts
 from analytics.filters import Filters
 from analytics.orders import order_success
 from dashboard import queries
+from dashboard.format import plain
 from dashboard.roles import Role
 from data.models import AuditLog, Mismatch, SyncCheckpoint
 from tests.analytics.factories import payment, write
@@ -63,7 +64,7 @@ def test_operations_sees_firing_alerts_and_acknowledges_one(
     assert {m.label: m.value for m in at.metric}["Firing"] == "2"
 
     at.selectbox(key="alert_pick").set_value(fired["sync_stale"]).run()
-    assert any("alerts_test: synced only up to" in m.value for m in at.markdown)
+    assert any(plain("alerts_test: synced only up to") in m.value for m in at.markdown)
     next(b for b in at.button if b.label == "Acknowledge").click().run()
     assert not at.exception
     stored = alerts.get_alert(seeded.engine, fired["sync_stale"])
@@ -84,7 +85,7 @@ def test_finance_sees_only_money_alerts_and_a_link_opens_one(
     assert not at.exception, [e.value for e in at.exception]
     assert list(at.dataframe(key="alerts_firing").value["id"]) == [fired["new_mismatches"]]
     assert at.selectbox(key="alert_pick").value == fired["new_mismatches"]
-    assert any("12 new mismatches in the last 24 hours" in m.value for m in at.markdown)
+    assert any(plain("12 new mismatches in the last 24 hours") in m.value for m in at.markdown)
 
     at.selectbox(key="alert_snooze_for").set_value("4 hours")
     next(b for b in at.button if b.label == "Snooze notifications").click().run()

@@ -44,6 +44,6 @@ def test_counts_stay_exact_until_they_would_be_cut() -> None:
     assert crores.help == "Exactly 12,34,56,789."
 
 
-def test_plain_escapes_markdown_so_data_stays_text() -> None:
-    assert plain("![b](http://x/beacon.png)") == r"\!\[b\]\(http\://x/beacon\.png\)"
-    assert plain("=HYPERLINK  <img>\n*x*") == r"\=HYPERLINK \<img\> \*x\*"
+def test_a_phrase_on_a_card_is_escaped_text() -> None:
+    assert plain("![b](http://x/beacon.png)") == r"\!\[b\]\(http\:\/\/x\/beacon\.png\)"
+    assert plain("*x*\n<img>") == r"\*x\* \<img\>"

@@ -71,3 +71,15 @@ def test_filters_round_trip_through_the_url() -> None:
     assert broken is not None
     assert broken.preset == "last_7_days"
     assert from_query({}, today=date(2026, 11, 26)) is None
+
+
+def test_plain_makes_any_value_markdown_inert() -> None:
+    from dashboard.format import plain
+
+    assert plain("![b](http://x/beacon.png)") == r"\!\[b\]\(http\:\/\/x\/beacon\.png\)"
+    assert plain(":red[alarm] **bold** `code` <img src=x>") == (
+        r"\:red\[alarm\] \*\*bold\*\* \`code\` \<img src\=x\>"
+    )
+    assert plain("line one\nline two") == "line one line two"
+    assert plain(None) == "—"
+    assert plain("asha verma") == "asha verma"

@@ -15,7 +15,7 @@ from streamlit.testing.v1 import AppTest
 from analytics import mismatches, payment_story, settlements, success, webhook_health
 from analytics.filters import Filters as AnalyticsFilters
 from dashboard.format import count, money, percent, plain
-from dashboard.labels import reason_text
+from dashboard.labels import bank_name, reason_text, upi_app
 from dashboard.roles import PAGES, ROLE_PAGES, Role
 from dashboard.sync_runner import SyncLauncher
 from data.models import AuditLog, SyncLease
@@ -99,6 +99,16 @@ def test_overview_drill_down_lists_the_currencys_payments(app_for: AppFactory, s
     assert list(drilled["id"]) == list(expected["id"])
     assert all(shown.startswith("$") for shown in drilled["amount_shown"])
 
+    # More INR payments than the table holds: it says so, and its CSV has every one.
+    at.selectbox(key="overview_drill_currency").set_value("INR").run()
+    inr = len(
+        success.payments_drilldown(seeded.engine, analytics_filters(seeded, currency="INR"), limit=1000)
+    )
+    assert inr > 200 and len(at.dataframe(key="table_overview-payments-INR").value) == 200
+    assert f"Showing 200 of {count(inr)} payments; the CSV has all {count(inr)}." in [
+        c.value for c in at.caption
+    ]
+
 
 def test_success_rates_by_mode_and_country(app_for: AppFactory, seeded: Seeded) -> None:
     at = app_for(Role.MANAGER, "success_rates", **period(seeded))
@@ -123,9 +133,12 @@ def test_success_rates_by_mode_and_country(app_for: AppFactory, seeded: Seeded) 
     india = int(by_country[by_country["country"] == "IN"].iloc[0]["attempts"])
     assert india > 200  # more than the table holds: it shows the newest 200 and says so
     assert len(drilled) == 200
-    assert f"The newest 200 of {india:,} payments; narrow the filters to see the rest." in [
+    assert f"Showing 200 of {count(india)} payments; the CSV has all {count(india)}." in [
         c.value for c in at.caption
     ]
+    next(b for b in at.button if b.key == "prepare_success-payments-country-IN").click().run()
+    prepared = at.session_state["payops_exports"]["csv_success-payments-country-IN"]
+    assert prepared.rows == india == len(prepared.data.decode("utf-8").splitlines()) - 1
 
 
 @pytest.mark.parametrize("dimension", ["bank", "upi_app", "card_network", "wallet"])
@@ -152,7 +165,9 @@ def test_success_rates_every_bar_drills_down_to_its_attempts(
         )
         assert len(drilled) == bar["attempts"] > 0
         assert list(drilled["id"]) == list(expected["id"])
-        assert set(drilled[dimension]) == {value}
+        # Codes read as words: bank names, the UPI app with its handle (dashboard/labels.py).
+        shown = {"bank": bank_name(value), "upi_app": f"{upi_app(value)} (@{value})"}.get(dimension, value)
+        assert set(drilled[dimension]) == {shown}
         assert "created" not in set(drilled["status"])
 
 
@@ -242,7 +257,7 @@ def test_payments_search_by_email_shows_the_story(app_for: AppFactory, seeded: S
     assert at.text_input(key="payment_search").value == seeded.facts["email"]
     found = at.dataframe(key="table_payment-search").value
     assert list(found["id"]) == [seeded.facts["payment_id"]]
-    assert any(seeded.facts["email"] in m.value for m in at.markdown)
+    assert any(plain(seeded.facts["email"]) in m.value for m in at.markdown)  # shown as text
     timeline = table(at, "what", "detail")
     assert "Payment created" in set(timeline["what"])
 
@@ -251,7 +266,7 @@ def test_payments_search_by_email_shows_the_story(app_for: AppFactory, seeded: S
 def test_payments_search_by_other_ids(app_for: AppFactory, seeded: Seeded, field: str) -> None:
     at = app_for(Role.OPERATIONS, "payments", q=seeded.facts[field])
     ids = set(at.dataframe(key="table_payment-search").value["id"])
-    expected = set(payment_story.find_payments(seeded.engine, seeded.facts[field])["id"])
+    expected = set(payment_story.find_payments(seeded.engine, seeded.facts[field]).first["id"])
     assert ids == expected
     assert ids
 
@@ -316,7 +331,7 @@ def test_run_sync_now_does_not_start_while_another_run_holds_the_lease(seeded: S
 def test_csv_download_is_audited(app_for: AppFactory, seeded: Seeded) -> None:
     at = app_for(Role.FINANCE, "overview", **period(seeded))
     before = _audit_rows(seeded, "export_csv")
-    at.download_button[0].click().run()
+    next(b for b in at.button if b.label.startswith("Prepare CSV")).click().run()
     assert not at.exception
     after = _audit_rows(seeded, "export_csv")
     assert len(after) == len(before) + 1

@@ -9,7 +9,7 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from analytics import settlements
-from dashboard.format import money, today_ist
+from dashboard.format import money, plain, today_ist
 from dashboard.roles import Role
 from data.models import Settlement
 from data.upsert import upsert
@@ -38,7 +38,7 @@ def test_settlements_name_what_does_not_add_up_and_show_the_payout(
     assert shown["Net settled"] == money(payout, "INR")
     assert shown["Not adding up"] == "1"
     [warning] = [w.value for w in at.warning if "Not adding up" in w.value]
-    assert f"{settlement_id} ({money(10_000, 'INR')})" in warning
+    assert f"{plain(settlement_id)} ({money(10_000, 'INR')})" in warning  # the id as text, escaped
     net_help = next(m.help for m in at.metric if m.label == "Net settled")
     assert money(inr.net, "INR") in net_help and money(10_000, "INR") in net_help
 
