@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 import pandas as pd
-from sqlalchemy import Table, case, distinct, func, select
+from sqlalchemy import Table, case, func, select
 
 from analytics.db import Db, as_int, as_utc, reading
 from analytics.filters import UNKNOWN, Filters
@@ -180,9 +180,11 @@ def dispute_rates(db: Db, by: RateDimension, filters: Filters | None = None) -> 
     base = base.group_by(key)
 
     payment_key = func.coalesce(_P.c[by], "")
-    disputed = select(
-        payment_key.label("value"), func.count(distinct(_D.c.payment_id)).label("disputed")
-    ).select_from(_D.join(_P, _P.c.id == _D.c.payment_id))
+    # Each disputed payment once; written as `id IN (disputes)` so the planner starts from the few
+    # disputed payments (probing their ids) instead of walking the period's payments for disputes.
+    disputed = select(payment_key.label("value"), func.count().label("disputed")).where(
+        _P.c.id.in_(select(_D.c.payment_id))
+    )
     start, end = filters.utc_range()
     if start is not None:
         disputed = disputed.where(_P.c.created_at >= start)

@@ -223,7 +223,7 @@ def pending_settlement(
     buckets are worrying."""
     now = now or utcnow()
     p, lines = _PAYMENTS.c, _LINES.c
-    has_line = select(lines.entity_id).where(lines.type == "payment", lines.payment_id == p.id).exists()
+    has_line = select(lines.payment_id).where(lines.type == "payment", lines.payment_id == p.id).exists()
     age_days = []
     for label, low, high in _AGE_BUCKETS:
         condition = p.created_at <= now - pd.Timedelta(days=low).to_pytimedelta()

@@ -160,7 +160,9 @@ def _missing_query(
         # but no index expression.
         created = func.coalesce(table.c.created_at, table.c.created_at)
     if entity == "payment":
-        arrived = exists().where(_E.c.payment_id == _P.c.id, _E.c.event_type == event_type)
+        arrived = (
+            select(_E.c.payment_id).where(_E.c.payment_id == _P.c.id, _E.c.event_type == event_type).exists()
+        )
         return (
             select(_P.c.id, _P.c.id, _P.c.status, _P.c.amount, _P.c.currency, _P.c.created_at)
             .where(_P.c.status.in_(statuses), created >= start, created < end, ~arrived, *scoped)
