@@ -491,7 +491,9 @@ def _webhook_silence(conn: Connection, ctx: AlertContext) -> list[Condition]:
                     of_type,
                     _E.c.created_at >= hour_start,
                     _E.c.created_at < hour_end,
-                    _E.c.received_at <= ctx.at,
+                    # Delivered by then: a replayed event counts from when it was first sent
+                    # (sent_at, from the replay), so a replayed history back-tests as it happened.
+                    func.coalesce(_E.c.sent_at, _E.c.received_at) <= ctx.at,
                 )
             ).scalar()
         )

@@ -274,6 +274,46 @@ def test_webhook_silence_while_the_api_shows_captures(engine: Engine) -> None:
     assert alerts.evaluate(engine, at=at, only=["webhook_silence"]).resolved[0]["key"] == fired[0]["key"]
 
 
+def test_a_replayed_history_back_tests_silence_from_when_each_event_was_first_sent(engine: Engine) -> None:
+    """A replay (sandbox sender, `payops_replay.sent_at_ms`) delivers the hour's events days later: as of
+    the hour's end they had been sent, so the hour was not silent; a live event counts from its receipt."""
+    hour = datetime(2026, 11, 24, 10, 0, tzinfo=IST).astimezone(UTC)
+    at = hour + timedelta(hours=1, minutes=10)
+    replayed_at = hour + timedelta(days=3)
+    with engine.begin() as conn:
+        write(conn, "payments", *_attempts("api", hour, 30, 30, method="upi"))
+        rebuild_all(conn)
+        write(
+            conn,
+            "webhook_events",
+            webhook_event("evt_old", "payment.captured", created_at=hour - timedelta(days=1), sent_at=None),
+            webhook_event(
+                "evt_replayed",
+                "payment.captured",
+                created_at=hour + timedelta(minutes=20),
+                sent_at=hour + timedelta(minutes=20, seconds=3),
+                received_at=replayed_at,
+                last_received_at=replayed_at,
+            ),
+        )
+    assert alerts.evaluate(engine, at=at, only=["webhook_silence"]).found == {"webhook_silence": 0}
+    # Received late without a send time (a live delivery that arrived after `at`): not delivered by then.
+    with engine.begin() as conn:
+        write(
+            conn,
+            "webhook_events",
+            webhook_event(
+                "evt_replayed",
+                "payment.captured",
+                created_at=hour + timedelta(minutes=20),
+                received_at=replayed_at,
+                last_received_at=replayed_at,
+                sent_at=None,
+            ),
+        )
+    assert alerts.evaluate(engine, at=at, only=["webhook_silence"]).found == {"webhook_silence": 1}
+
+
 def test_captured_value_past_t_plus_n_not_settled(engine: Engine) -> None:
     at = datetime(2026, 11, 24, 6, 0, tzinfo=UTC)  # Tuesday; T+3 business days → created before Thu 19th
     old = datetime(2026, 11, 17, 6, 0, tzinfo=UTC)
