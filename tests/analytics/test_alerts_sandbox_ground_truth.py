@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Callable
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -30,15 +32,48 @@ from analytics.db import as_utc
 from analytics.reconcile import reconcile
 from data.models import Alert, WebhookEvent, WebhookRejection
 from data.settings import AlertRules
-from tests.analytics.test_end_to_end import PROJECT_ROOT, _env, _run, receiver
-from tests.support.sandbox import SandboxHandle
-
-__all__ = ["receiver"]  # the fixture, shared with the reconciliation end-to-end test
+from tests.analytics.test_end_to_end import PROJECT_ROOT, _env, _run
+from tests.support.sandbox import SandboxHandle, free_port
 
 DAYS = 30
 STOPPED_ENTITY = "disputes"  # its sync stops three hours before the end of the history
 ENTITIES = ("payments", "orders", "refunds", "settlements", "settlement_lines", "disputes", "downtimes")
 RULES = AlertRules()
+START_TIMEOUT_SECONDS = 180.0
+
+
+@pytest.fixture
+def receiver(database_url: str) -> Iterator[Callable[[SandboxHandle], str]]:
+    """`python -m sync.webhooks serve` for a sandbox (as tests/analytics/test_end_to_end.py's, with a
+    longer start-up allowance: on the shared 2-core machine it can take over 30 s to import)."""
+    processes: list[subprocess.Popen[bytes]] = []
+
+    def start(sandbox: SandboxHandle) -> str:
+        port = free_port()
+        command = [sys.executable, "-m", "sync.webhooks", "serve", "--host", "127.0.0.1", "--port", str(port)]
+        process = subprocess.Popen(
+            command,
+            cwd=PROJECT_ROOT,
+            env=_env(database_url, sandbox),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        processes.append(process)
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + START_TIMEOUT_SECONDS
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(base + "/healthz", timeout=2):  # noqa: S310 - local http
+                    return base + "/webhooks/razorpay"
+            except OSError:
+                assert process.poll() is None, "webhook receiver exited"
+                time.sleep(0.2)
+        raise AssertionError("webhook receiver did not start")
+
+    yield start
+    for process in processes:
+        process.terminate()
+        process.wait(timeout=30)
 
 
 def _evaluate_cli(env: dict[str, str], at: datetime) -> dict[str, Any]:
