@@ -115,7 +115,7 @@ def _expected(manifest: dict[str, Any]) -> set[str]:
     return expected
 
 
-@pytest.mark.slow(seconds=240)
+@pytest.mark.slow(seconds=480)
 @pytest.mark.timeout(2400)
 @pytest.mark.parametrize("seed", [11, 23])
 def test_planted_conditions_alert_and_clean_days_do_not(
