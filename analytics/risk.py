@@ -20,16 +20,17 @@ from statsmodels.stats.proportion import proportions_ztest
 from analytics.db import Db, as_int, as_utc, reading
 from analytics.rules import format_amount
 from data.ist import IST
-from data.models import CheckoutConfirmation, Payment, PaymentRollupHourly
+from data.models import CheckoutConfirmation, Dispute, Payment, PaymentRollupHourly
 from data.rollups import bucket_start
 from data.settings import RiskRules, get_settings
-from data.vocabulary import SUCCESS_STATUSES
+from data.vocabulary import DISPUTE_NEEDS_RESPONSE, SUCCESS_STATUSES
 
 __all__ = ["SIGNAL_KINDS", "RiskSignal", "risk_signals", "signal_payments"]
 
 _P: Table = Payment.__table__  # type: ignore[assignment]
 _ROLLUP: Table = PaymentRollupHourly.__table__  # type: ignore[assignment]
 _CC: Table = CheckoutConfirmation.__table__  # type: ignore[assignment]
+_DISPUTE: Table = Dispute.__table__  # type: ignore[assignment]
 _DOMESTIC = ("IN", "", "unknown")
 
 SIGNAL_KINDS = {
@@ -39,6 +40,7 @@ SIGNAL_KINDS = {
     "forged_confirmation": "Checkout confirmations whose signature does not verify",
     "confirmation_mismatch": "Verified confirmations the API and webhooks contradict",
     "unconfirmed_capture": "Captured payments no checkout confirmation reached",
+    "dispute_respond_by": "Open disputes needing a response near (or past) their respond-by date",
 }
 
 
@@ -388,7 +390,61 @@ def risk_signals(db: Db, *, at: datetime, rules: RiskRules | None = None) -> lis
             *_velocity(conn, at, rules),
             *_international(conn, at, rules),
             *_confirmations(conn, at, rules),
+            *_disputes_due(conn, at, rules),
         ]
+
+
+def _disputes_due(conn: Connection, at: datetime, rules: RiskRules) -> list[RiskSignal]:
+    """Disputes needing a response (open, action required) due within the next N hours or already past,
+    one signal per currency (money never summed across currencies), most urgent first."""
+    d = _DISPUTE.c
+    horizon = at + timedelta(hours=rules.dispute_respond_within_hours)
+    rows = conn.execute(
+        select(d.id, d.payment_id, d.amount, d.currency, d.respond_by, d.status, d.reason_code)
+        .where(d.status.in_(DISPUTE_NEEDS_RESPONSE), d.respond_by.is_not(None), d.respond_by <= horizon)
+        .order_by(d.currency, d.respond_by, d.id)
+    ).all()
+    by_currency: dict[str, list[Any]] = {}
+    for row in rows:
+        by_currency.setdefault(str(row.currency), []).append(row)
+    signals = []
+    for currency, disputes in by_currency.items():
+        overdue = [row for row in disputes if as_utc(row.respond_by) <= at]
+        at_stake = sum(int(row.amount) for row in disputes)
+        first = as_utc(disputes[0].respond_by)
+        signals.append(
+            RiskSignal(
+                kind="dispute_respond_by",
+                subject=f"disputes:{currency}",
+                title=f"{len(disputes):,} {currency} disputes to answer within {rules.dispute_respond_within_hours} h",
+                explanation=(
+                    f"{len(disputes):,} disputes need a response by {horizon.astimezone(IST):%d %b %H:%M} IST "
+                    f"({len(overdue):,} already past their respond-by date), "
+                    f"{format_amount(at_stake, currency)} at stake; the first is due "
+                    f"{_ist(first)}. Unanswered, Razorpay decides them against the merchant."
+                ),
+                evidence={
+                    "currency": currency,
+                    "disputes": [
+                        {
+                            "id": row.id,
+                            "payment_id": row.payment_id,
+                            "amount": int(row.amount),
+                            "status": row.status,
+                            "reason_code": row.reason_code,
+                            "respond_by": as_utc(row.respond_by).isoformat(),
+                            "hours_left": int((as_utc(row.respond_by) - at).total_seconds() // 3600),
+                        }
+                        for row in disputes
+                    ],
+                    "at_stake": at_stake,
+                    "overdue": len(overdue),
+                    "within_hours": rules.dispute_respond_within_hours,
+                },
+                payment_ids=[str(row.payment_id) for row in disputes if row.payment_id],
+            )
+        )
+    return signals
 
 
 _SIGNAL_PAYMENT_COLUMNS = (

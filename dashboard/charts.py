@@ -269,3 +269,40 @@ def dispute_rate_bars(frame: pd.DataFrame, dimension: str, title: str, *, top: i
     figure.update_yaxes(title="Dispute rate", tickformat=".1%", rangemode="tozero")
     figure.update_xaxes(title=dimension.replace("_", " ").capitalize())
     return figure
+
+
+def downtime_rate(
+    hourly: pd.DataFrame, begin: pd.Timestamp, end: pd.Timestamp, label: str, *, title: str
+) -> go.Figure:
+    """The instrument's hourly success rate around a declared downtime, drawn as a shaded band, beside
+    its baseline (the same hours of previous weeks, dashed)."""
+    figure = _figure(title)
+    if not hourly.empty:
+        figure.add_scatter(
+            x=hourly["hour"],
+            y=hourly["success_rate"],
+            customdata=hourly[["attempts", "successes"]].to_numpy(),
+            mode="lines+markers",
+            name=label,
+            hovertemplate="%{x}<br>%{y:.1%} success<br>%{customdata[1]:,} of %{customdata[0]:,} attempts<extra></extra>",
+        )
+        figure.add_scatter(
+            x=hourly["hour"],
+            y=hourly["baseline_rate"],
+            mode="lines",
+            line={"dash": "dash"},
+            name="Baseline (same hours, previous weeks)",
+            hovertemplate="%{x}<br>%{y:.1%} baseline<extra></extra>",
+        )
+    figure.add_vrect(
+        x0=begin,
+        x1=end,
+        fillcolor="crimson",
+        opacity=0.15,
+        line_width=0,
+        annotation_text="Razorpay downtime",
+        annotation_position="top left",
+    )
+    figure.update_yaxes(title="Success rate", tickformat=".0%", range=[0, 1.02])
+    figure.update_xaxes(title="IST hour")
+    return figure

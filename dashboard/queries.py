@@ -18,6 +18,7 @@ from sqlalchemy import Engine
 
 from analytics import alerts as analytics_alerts
 from analytics import disputes as analytics_disputes
+from analytics import downtime_impact as analytics_downtimes
 from analytics import mismatches as analytics_mismatches
 from analytics import orders as analytics_orders
 from analytics import payment_story as queries_payments
@@ -432,6 +433,32 @@ def dispute_summary(db: Engine, now: datetime) -> list[DisputeSummary]:
 @cached(ttl=TTL_SECONDS)
 def dispute_rates(db: Engine, by: RateDimension, filters: AnalyticsFilters) -> pd.DataFrame:
     return analytics_disputes.dispute_rates(db, by, filters)
+
+
+# --- downtimes ------------------------------------------------------------------------------------
+
+
+@cached(ttl=TTL_SECONDS)
+def downtime_impact(
+    db: Engine, start: datetime, end: datetime, now: datetime
+) -> list[analytics_downtimes.DowntimeImpact]:
+    return analytics_downtimes.downtime_impact(db, start=start, end=end, now=now)
+
+
+@cached(ttl=TTL_SECONDS)
+def downtime_hourly(
+    db: Engine, method: str | None, instrument: tuple[tuple[str, str], ...], begin: datetime, end: datetime
+) -> pd.DataFrame:
+    return pd.DataFrame(
+        analytics_downtimes.downtime_hourly(
+            db, method=method, instrument=dict(instrument), begin=begin, end=end
+        )
+    )
+
+
+@cached(ttl=TTL_SECONDS)
+def undeclared_dips(db: Engine, start: datetime, end: datetime) -> list[analytics_downtimes.UndeclaredDip]:
+    return analytics_downtimes.undeclared_dips(db, start=start, end=end)
 
 
 def this_minute() -> datetime:

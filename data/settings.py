@@ -103,6 +103,8 @@ class RiskRules(BaseModel):
     international_min_rise_points: float = Field(10.0, ge=0)
     international_min_attempts: int = Field(100, ge=1)
     international_max_p_value: float = Field(0.001, gt=0, lt=1)
+    # Disputes needing a response whose respond-by date is this close (or already past).
+    dispute_respond_within_hours: int = Field(48, ge=1)
 
 
 class Settings(BaseSettings):

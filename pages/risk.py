@@ -1,5 +1,5 @@
 """Risk (managers, finance, admin): fraud and risk signals of the last day — card-testing bursts,
-velocity outliers, the international share rising — each with its evidence and the payments behind it.
+velocity outliers, the international share rising, disputes near their respond-by date — each with its evidence and the payments behind it.
 Signals are for a person to judge: payops never blocks or refunds anything."""
 
 import pandas as pd
@@ -8,6 +8,7 @@ import streamlit as st
 from dashboard import queries, widgets
 from dashboard.auth import require_page
 from dashboard.format import count, mask_email, mask_phone
+from dashboard.risk_view import dispute_rate_section
 from dashboard.roles import sees_contact_details
 
 user = require_page("risk")
@@ -17,6 +18,7 @@ st.caption(
     "person to look at; nothing is blocked, refunded or reported to Razorpay."
 )
 
+dispute_rate_section()
 signals = queries.risk_signals()
 if not signals:
     widgets.empty_state(
@@ -53,6 +55,11 @@ widgets.kpi_row(
         widgets.Kpi("Card testing", count(int(by_kind.get("card_testing", 0))), help="Bursts (count)."),
         widgets.Kpi("Velocity", count(int(by_kind.get("velocity", 0))), help="Identities over a threshold."),
         widgets.Kpi("International share", "rising" if by_kind.get("international_share", 0) else "steady"),
+        widgets.Kpi(
+            "Disputes due",
+            count(int(by_kind.get("dispute_respond_by", 0))),
+            help="Currencies with disputes due.",
+        ),
     ]
 )
 st.dataframe(

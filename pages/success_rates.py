@@ -5,6 +5,7 @@ import streamlit as st
 
 from dashboard import charts, queries, widgets
 from dashboard.auth import require_page
+from dashboard.downtime_view import downtime_section
 from dashboard.format import count, country_name, percent, percent_points
 from dashboard.labels import bank_name, upi_app
 
@@ -44,6 +45,7 @@ widgets.kpi_row(
 )
 
 widgets.success_trend(filters, compared, key="success_trend")
+downtime_section(filters)
 
 DIMENSIONS = {
     "method": "Payment mode",

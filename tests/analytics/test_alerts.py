@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, delete, insert, select
+from sqlalchemy import Engine, delete, insert, select, update
 
 from analytics import alerts
 from analytics.reconcile import reconcile
@@ -185,6 +185,40 @@ def test_sync_within_the_limit_is_not_stale(engine: Engine) -> None:
     assert alerts.evaluate(engine, at=t0 + timedelta(minutes=119), only=["sync_stale"]).fired == []
 
 
+def test_the_settlement_report_is_stale_only_when_a_finished_day_is_missing(engine: Engine) -> None:
+    """Settlement lines are read one whole IST day at a time: at noon their checkpoint is the last
+    midnight, twelve hours old, and that is fresh; the day before's report missing two hours after its
+    end is stale."""
+    midnight = datetime(2026, 11, 24, 0, 0, tzinfo=IST).astimezone(UTC)
+    with engine.begin() as conn:
+        conn.execute(
+            insert(SyncCheckpoint),
+            [
+                {"entity": "settlement_lines", "synced_until": midnight, "run_id": None},
+                {"entity": "payments", "synced_until": midnight + timedelta(hours=12), "run_id": None},
+            ],
+        )
+    noon = midnight + timedelta(hours=12, minutes=5)
+    assert alerts.evaluate(engine, at=noon, only=["sync_stale"]).found == {"sync_stale": 0}
+    # Just after the next midnight the day's report may not be read yet: within the limit.
+    next_midnight = midnight + timedelta(days=1)
+    late = {"synced_until": next_midnight + timedelta(minutes=115)}  # payments stay fresh
+    with engine.begin() as conn:
+        conn.execute(update(SyncCheckpoint).where(SyncCheckpoint.entity == "payments").values(**late))
+    assert alerts.evaluate(engine, at=next_midnight + timedelta(minutes=119), only=["sync_stale"]).fired == []
+    fired = alerts.evaluate(engine, at=next_midnight + timedelta(minutes=121), only=["sync_stale"]).fired
+    assert list(fired[0]["evidence"]["entities"]) == ["settlement_lines"]
+
+
+def test_the_day_report_entities_are_the_syncs_day_partitioned_ones() -> None:
+    from sync.entities import ENTITIES
+    from sync.paging import ReportDays
+
+    assert alerts.DAY_REPORT_ENTITIES == tuple(
+        spec.name for spec in ENTITIES if isinstance(spec.partition, ReportDays)
+    )
+
+
 def _rejections(engine: Engine, at: datetime, reason: str, count: int) -> None:
     rows = [
         {
@@ -272,6 +306,46 @@ def test_webhook_silence_while_the_api_shows_captures(engine: Engine) -> None:
             ),
         )
     assert alerts.evaluate(engine, at=at, only=["webhook_silence"]).resolved[0]["key"] == fired[0]["key"]
+
+
+def test_a_replayed_history_back_tests_silence_from_when_each_event_was_first_sent(engine: Engine) -> None:
+    """A replay (sandbox sender, `payops_replay.sent_at_ms`) delivers the hour's events days later: as of
+    the hour's end they had been sent, so the hour was not silent; a live event counts from its receipt."""
+    hour = datetime(2026, 11, 24, 10, 0, tzinfo=IST).astimezone(UTC)
+    at = hour + timedelta(hours=1, minutes=10)
+    replayed_at = hour + timedelta(days=3)
+    with engine.begin() as conn:
+        write(conn, "payments", *_attempts("api", hour, 30, 30, method="upi"))
+        rebuild_all(conn)
+        write(
+            conn,
+            "webhook_events",
+            webhook_event("evt_old", "payment.captured", created_at=hour - timedelta(days=1), sent_at=None),
+            webhook_event(
+                "evt_replayed",
+                "payment.captured",
+                created_at=hour + timedelta(minutes=20),
+                sent_at=hour + timedelta(minutes=20, seconds=3),
+                received_at=replayed_at,
+                last_received_at=replayed_at,
+            ),
+        )
+    assert alerts.evaluate(engine, at=at, only=["webhook_silence"]).found == {"webhook_silence": 0}
+    # Received late without a send time (a live delivery that arrived after `at`): not delivered by then.
+    with engine.begin() as conn:
+        write(
+            conn,
+            "webhook_events",
+            webhook_event(
+                "evt_replayed",
+                "payment.captured",
+                created_at=hour + timedelta(minutes=20),
+                received_at=replayed_at,
+                last_received_at=replayed_at,
+                sent_at=None,
+            ),
+        )
+    assert alerts.evaluate(engine, at=at, only=["webhook_silence"]).found == {"webhook_silence": 1}
 
 
 def test_captured_value_past_t_plus_n_not_settled(engine: Engine) -> None:

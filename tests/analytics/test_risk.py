@@ -10,7 +10,7 @@ from sqlalchemy import Engine, insert
 from analytics.risk import risk_signals
 from data.models import CheckoutConfirmation
 from data.rollups import rebuild_all
-from tests.analytics.factories import payment, write
+from tests.analytics.factories import dispute, payment, write
 
 AT = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 
@@ -156,3 +156,36 @@ def test_no_confirmations_no_cross_checks(engine: Engine) -> None:
     with engine.begin() as conn:
         write(conn, "payments", payment("pay_never", order_id="order_n", created_at=AT - timedelta(hours=2)))
     assert [s for s in risk_signals(engine, at=AT) if "confirm" in s.kind] == []
+
+
+def test_disputes_needing_a_response_near_their_respond_by_date_are_a_signal_per_currency(
+    engine: Engine,
+) -> None:
+    payments = [payment(f"pay_d{i}", created_at=AT - timedelta(days=10)) for i in range(6)]
+    disputes = [
+        dispute("disp_past", "pay_d0", respond_by=AT - timedelta(hours=2), amount=50_000),
+        dispute(
+            "disp_soon",
+            "pay_d1",
+            respond_by=AT + timedelta(hours=47),
+            amount=25_000,
+            status="action_required",
+        ),
+        dispute("disp_usd", "pay_d2", respond_by=AT + timedelta(hours=5), amount=1_000, currency="USD"),
+        # Not yet near, under review (the bank has the evidence), already decided, no deadline: none of these.
+        dispute("disp_later", "pay_d3", respond_by=AT + timedelta(hours=49)),
+        dispute("disp_review", "pay_d4", respond_by=AT + timedelta(hours=1), status="under_review"),
+        dispute("disp_lost", "pay_d5", respond_by=AT + timedelta(hours=1), status="lost"),
+    ]
+    with engine.begin() as conn:
+        write(conn, "payments", *payments)
+        write(conn, "disputes", *disputes)
+    signals = {s.subject: s for s in risk_signals(engine, at=AT) if s.kind == "dispute_respond_by"}
+    assert set(signals) == {"disputes:INR", "disputes:USD"}
+    inr = signals["disputes:INR"]
+    assert [d["id"] for d in inr.evidence["disputes"]] == ["disp_past", "disp_soon"]
+    assert inr.evidence["at_stake"] == 75_000 and inr.evidence["overdue"] == 1
+    assert [d["hours_left"] for d in inr.evidence["disputes"]] == [-2, 47]
+    assert inr.payment_ids == ["pay_d0", "pay_d1"]
+    assert "INR 750.00 at stake" in inr.explanation and "1 already past" in inr.explanation
+    assert signals["disputes:USD"].evidence["at_stake"] == 1_000
