@@ -69,13 +69,13 @@ class SyncOptions:
     first_run_history: timedelta = timedelta(days=730)
     country_notes_key: str = "country"
     trigger: str = "cli"
-    # Pages of one window asked for at once (default: the client's most requests in flight; its
-    # adaptive concurrency decides how many really go out together).
+    # Pages of one listing asked for at once (default: the client's most requests in flight; its
+    # adaptive pace decides how many really go out together).
     parallel_pages: int | None = None
     # Entities that do not depend on each other synced side by side, sharing that concurrency.
     parallel_entities: bool = True
-    # Windows fetched ahead of the one being written.
-    prefetch_windows: int = 1
+    # Chunks read and waiting for the writer (the partitions read further windows ahead themselves).
+    prefetch_windows: int = 2
     # When another run holds an entity's lease: wait for it (polling) instead of raising LeaseHeld.
     wait: bool = False
     wait_poll: timedelta = timedelta(seconds=2)
@@ -335,19 +335,23 @@ def run_sync(
         leases.release()
 
 
-# Settlement lines find their first day from the payments stored, so they wait for the rest.
+# Settlement lines find their first day from the payments stored, so on their first run (no --since,
+# no checkpoint) they wait for the rest; otherwise every entity is read side by side.
 _AFTER_THE_REST = ("settlement_lines",)
 
 
-def _entity_groups(options: SyncOptions) -> list[list[str]]:
+def _entity_groups(engine: Engine, options: SyncOptions) -> list[list[str]]:
     """The chosen entities in declaration order, as groups synced one after another; within a group
     side by side when `parallel_entities`."""
     chosen = [name for name in ENTITY_NAMES if name in options.entities]
     if not options.parallel_entities:
         return [[name] for name in chosen]
-    first = [name for name in chosen if name not in _AFTER_THE_REST]
-    rest = [name for name in chosen if name in _AFTER_THE_REST]
-    return [group for group in (first, rest) if group]
+    waiting = [name for name in chosen if name in _AFTER_THE_REST and options.since is None]
+    if waiting:
+        with engine.connect() as conn:
+            waiting = [name for name in waiting if read_checkpoint(conn, name) is None]
+    first = [name for name in chosen if name not in waiting]
+    return [group for group in (first, waiting) if group]
 
 
 def _run_holding(
@@ -374,7 +378,7 @@ def _run_holding(
         progress=progress,
     )
     try:
-        for group in _entity_groups(options):
+        for group in _entity_groups(engine, options):
             if len(group) == 1:
                 sync_one(entity_spec(group[0]))
                 continue
