@@ -98,10 +98,15 @@ class Concurrency:
         self.clock = clock
         self.sleep = sleep
         self.in_flight = 0
+        # The integral of `in_flight` over time (request-seconds), so a run can tell its mean in flight.
+        self.in_flight_seconds = 0.0
+        self._in_flight_since = clock()
         self.throttled_total = 0
         # Requests per second; None until the API has shown a limit.
         self.rate: float | None = None
         self._next_start = -math.inf
+        self._paced_at = -math.inf  # when the pace last held a request back
+        self.last_success = -math.inf
         self._last_cut = -math.inf
         self._recent: deque[float] = deque()  # when the successes of the last second came back
         self._changed = threading.Condition()
@@ -111,21 +116,29 @@ class Concurrency:
         with self._changed:
             while self.in_flight >= self.ceiling:
                 self._changed.wait()
-            self.in_flight += 1
             now = self.clock()
+            self._count_in_flight(now)
+            self.in_flight += 1
             start = now
             if self.rate is not None:
                 # Idle time banks no burst: the next start is one interval after this one.
                 start = max(now, self._next_start)
                 self._next_start = start + 1.0 / self.rate
+                if start > now:
+                    self._paced_at = now
         try:
             if start > now:
                 self.sleep(start - now)
             yield
         finally:
             with self._changed:
+                self._count_in_flight(self.clock())
                 self.in_flight -= 1
                 self._changed.notify_all()
+
+    def _count_in_flight(self, now: float) -> None:
+        self.in_flight_seconds += self.in_flight * (now - self._in_flight_since)
+        self._in_flight_since = now
 
     def succeeded(self) -> None:
         with self._changed:
@@ -133,8 +146,10 @@ class Concurrency:
             self._recent.append(now)
             while self._recent and self._recent[0] < now - 1.0:
                 self._recent.popleft()
-            if self.rate is not None:
-                # A second's worth of successes (`rate` of them) raises the rate by `increase`.
+            self.last_success = now
+            if self.rate is not None and now - self._paced_at <= 1.0:
+                # A second's worth of successes (`rate` of them) raises the rate by `increase` — while
+                # the pace is what holds requests back (a rate nobody reaches proves nothing).
                 self.rate += self.increase / self.rate
 
     def throttled(self) -> None:

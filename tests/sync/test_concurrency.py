@@ -14,7 +14,9 @@ from tests.support.sandbox import SandboxHandle
 
 def test_the_first_429_paces_at_the_recent_rate_and_successes_raise_it_slowly() -> None:
     now = [0.0]
-    concurrency = Concurrency(8, cut_every=1.0, decrease=0.9, increase=1.0, clock=lambda: now[0])
+    concurrency = Concurrency(
+        8, cut_every=1.0, decrease=0.9, increase=1.0, clock=lambda: now[0], sleep=lambda _: None
+    )
     assert concurrency.rate is None  # no limit seen: only the ceiling holds
     for _ in range(20):  # 20 successes in the last second
         now[0] += 0.05
@@ -25,7 +27,12 @@ def test_the_first_429_paces_at_the_recent_rate_and_successes_raise_it_slowly() 
     assert concurrency.rate == pytest.approx(18.0)  # 0.9 × the 20/s that got through
     concurrency.throttled()  # the same burst: no second cut
     assert concurrency.rate == pytest.approx(18.0)
-    for _ in range(18):  # a second's worth of successes at 18/s: +1 request/s
+    for _ in range(18):  # nothing was held back by the pace: no rise
+        concurrency.succeeded()
+    assert concurrency.rate == pytest.approx(18.0)
+    with concurrency.slot(), concurrency.slot():  # the second start waits for the pace
+        pass
+    for _ in range(18):  # a second's worth of successes at 18/s, paced: +1 request/s
         concurrency.succeeded()
     assert concurrency.rate == pytest.approx(19.0, abs=0.05)
     now[0] += 1.5
