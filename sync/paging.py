@@ -168,17 +168,19 @@ class Listing:
         return done
 
     def _ask(self, skip: int) -> None:
-        """Ask for the page at `skip` (caller holds no lock, or the condition: it is re-entrant-safe
-        because submission never runs the callback inline unless the future is already done)."""
+        """Ask for the page at `skip`, unless the listing has ended before it."""
         executor = self.pager.executor
         if executor is None:
             return  # pages() reads them in turn
-        try:
-            future = executor.submit(self.pager.page, self.params, skip)
-        except RuntimeError as error:  # the executor is shutting down: the run is ending
-            future = Future()
-            future.set_exception(error)
+        # Submitted under the lock (re-entrant), so a page past a short one is either cancelled or counted.
         with self._changed:
+            if self._end is not None and skip > self._end:
+                return
+            try:
+                future = executor.submit(self.pager.page, self.params, skip)
+            except RuntimeError as error:  # the executor is shutting down: the run is ending
+                future = Future()
+                future.set_exception(error)
             self._asked[skip] = future
             self._changed.notify_all()
         future.add_done_callback(lambda done: self._landed(skip, done))

@@ -14,27 +14,30 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any, Protocol
 
+from razorpay.errors import BadRequestError
 from sqlalchemy import ColumnElement, Connection, Engine, Table
 
 from data.sync_lease import DEFAULT_LEASE_TTL, LeaseHeld, Leases, acquire_leases
 from data.sync_state import (
     advance_checkpoint,
     begin_run,
+    changed_by_webhooks,
     finish_run,
     read_checkpoint,
     record_run_counts,
 )
 from sync.entities import ENTITY_NAMES, EntitySpec, NormaliseContext, entity_spec
-from sync.http import SdkClient
+from sync.http import RazorpayUnavailable, SdkClient
 from sync.paging import REPORT_TIMEZONE, Chunk, Pager
 from sync.records import write_records
+from sync.tiers import LookbackTier, due_tier, tier_checkpoint
 
 __all__ = [
     "REPORT_TIMEZONE",
@@ -81,6 +84,10 @@ class SyncOptions:
     wait_poll: timedelta = timedelta(seconds=2)
     # How long a lease lasts without a heartbeat before another host may take it over.
     lease_ttl: timedelta = DEFAULT_LEASE_TTL
+    # Tiered look-back (sync.tiers): each run re-reads the deepest tier due, and fetches by id what
+    # the webhooks named since the last run. Empty: every run re-reads each entity's full look-back.
+    # Ignored when `since` or `lookback` is given.
+    lookback_tiers: tuple[LookbackTier, ...] = ()
 
 
 @dataclass
@@ -90,6 +97,8 @@ class EntityCounts:
     quarantined: int = 0
     windows: int = 0
     requests: int = 0
+    # Records fetched one by one because a webhook named them (each one request, within `requests`).
+    by_id: int = 0
     synced_until: str | None = None
 
     def as_json(self) -> dict[str, Any]:
@@ -99,6 +108,7 @@ class EntityCounts:
             "quarantined": self.quarantined,
             "windows": self.windows,
             "requests": self.requests,
+            "by_id": self.by_id,
             "synced_until": self.synced_until,
         }
 
@@ -109,6 +119,8 @@ class SyncResult:
     status: str
     counts: dict[str, EntityCounts] = field(default_factory=dict)
     error: str | None = None
+    # The look-back tier this run re-read (None without tiers).
+    tier: str | None = None
 
     @property
     def quarantined(self) -> int:
@@ -255,10 +267,16 @@ def _sync_entity(
     leases: Leases,
     all_counts: dict[str, EntityCounts],
     progress: Progress,
+    tier: LookbackTier | None = None,
 ) -> None:
     counts = all_counts[spec.name]
     end = until - options.safety_lag
-    lookback = options.lookback if options.lookback is not None else spec.lookback
+    if options.lookback is not None:
+        lookback = options.lookback
+    elif tier is not None:
+        lookback = tier.for_entity(spec.lookback)
+    else:
+        lookback = spec.lookback
     with engine.connect() as conn:
         checkpoint = read_checkpoint(conn, spec.name)
         if options.since is not None:
@@ -299,6 +317,76 @@ def _sync_entity(
         stop.set()
         pool.shutdown(wait=True, cancel_futures=True)
     progress.finish(spec.name, counts)
+
+
+# When the last tiered run fetched what the webhooks named (received_at up to this instant).
+WEBHOOKS_CHECKPOINT = "lookback:webhooks"
+
+
+def _fetch_named_by_webhooks(
+    engine: Engine,
+    client: SdkClient,
+    options: SyncOptions,
+    tier: LookbackTier,
+    *,
+    until: datetime,
+    run_id: int,
+    leases: Leases,
+    counts: dict[str, EntityCounts],
+) -> None:
+    """Fetch by id the payments, orders and refunds that webhooks received since the last run named,
+    except those the look-back just re-read, and write them like listed records."""
+    end = until - options.safety_lag
+    with engine.connect() as conn:
+        since = read_checkpoint(conn, WEBHOOKS_CHECKPOINT)
+        if since is None:
+            return  # the first tiered run: its full pass read everything (see sync.tiers)
+        named = changed_by_webhooks(
+            conn, since=since, until=until, created_before=end - tier.for_entity(timedelta(days=3650))
+        )
+    ctx = NormaliseContext(
+        state_at=datetime.now(UTC), source="api", country_notes_key=options.country_notes_key
+    )
+    with ThreadPoolExecutor(max_workers=client.concurrency.ceiling, thread_name_prefix="by-id") as pool:
+        for entity, ids in named.items():
+            if entity not in options.entities or not ids:
+                continue
+            spec = entity_spec(entity)
+            fetch = partial(_fetch_one, client, spec.sdk_fetch(client.razorpay), spec)
+            records = [record for record in pool.map(fetch, ids) if record is not None]
+            entity_counts = counts[entity]
+            with engine.begin() as conn:
+                leases.fence(conn, entity)
+                upserted, quarantined = write_rows(conn, spec, records, ctx, run_id=run_id)
+            entity_counts.by_id += len(ids)
+            entity_counts.requests += len(ids)
+            entity_counts.fetched += len(records)
+            entity_counts.upserted += upserted
+            entity_counts.quarantined += quarantined
+
+
+def _fetch_one(
+    client: SdkClient, fetch: Callable[..., Any], spec: EntitySpec, record_id: str
+) -> Mapping[str, Any] | None:
+    try:
+        return client.call(fetch, {**spec.params, "id": record_id})
+    except RazorpayUnavailable as error:
+        if isinstance(error.__cause__, BadRequestError):
+            # An id the API does not know (a forged or foreign webhook): nothing to fetch.
+            log.warning("%s: a webhook named an id the API refused; skipped", spec.name)
+            return None
+        raise
+
+
+def _record_tiers(
+    engine: Engine, tiers: Sequence[LookbackTier], ran: LookbackTier, *, until: datetime, run_id: int
+) -> None:
+    # A deeper pass covers every shallower tier too.
+    with engine.begin() as conn:
+        for tier in tiers:
+            if tier.depth <= ran.depth:
+                advance_checkpoint(conn, tier_checkpoint(tier), until, run_id)
+        advance_checkpoint(conn, WEBHOOKS_CHECKPOINT, until, run_id)
 
 
 def _acquire(engine: Engine, options: SyncOptions) -> Leases:
@@ -366,6 +454,12 @@ def _run_holding(
     run_id = begin_run(engine, options.trigger, leases)
     result = SyncResult(run_id=run_id, status="running")
     result.counts = {name: EntityCounts() for name in options.entities}
+    tiers = options.lookback_tiers if options.since is None and options.lookback is None else ()
+    tier: LookbackTier | None = None
+    if tiers:
+        with engine.connect() as conn:
+            tier = due_tier(conn, tiers, until)
+        result.tier = tier.label
     sync_one = partial(
         _sync_entity,
         engine,
@@ -376,6 +470,7 @@ def _run_holding(
         leases=leases,
         all_counts=result.counts,
         progress=progress,
+        tier=tier,
     )
     try:
         for group in _entity_groups(engine, options):
@@ -390,6 +485,11 @@ def _run_holding(
                     future.exception()
                 for future in futures:
                     future.result()
+        if tier is not None:
+            _fetch_named_by_webhooks(
+                engine, client, options, tier, until=until, run_id=run_id, leases=leases, counts=result.counts
+            )
+            _record_tiers(engine, tiers, tier, until=until, run_id=run_id)
     except BaseException as error:
         result.status = "failed"
         result.error = f"{type(error).__name__}: {error}"[:2000]
