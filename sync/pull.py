@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -190,6 +191,20 @@ def write_rows(
     return write_records(conn, spec, items, ctx, run_id=run_id, only_if=_changed)
 
 
+_SQLITE_WRITERS: dict[int, threading.Lock] = {}
+_SQLITE_WRITERS_GUARD = threading.Lock()
+
+
+def _one_writer(engine: Engine) -> AbstractContextManager[object]:
+    """SQLite has one writer: the entities synced side by side take turns in this process rather than
+    waiting out each other's transactions on the busy timeout (which a long window under load can
+    exceed). PostgreSQL writes them side by side."""
+    if engine.dialect.name != "sqlite":
+        return nullcontext()
+    with _SQLITE_WRITERS_GUARD:
+        return _SQLITE_WRITERS.setdefault(id(engine), threading.Lock())
+
+
 def _commit_window(
     engine: Engine,
     spec: EntitySpec,
@@ -201,7 +216,7 @@ def _commit_window(
     counts: EntityCounts,
     all_counts: Mapping[str, EntityCounts],
 ) -> None:
-    with engine.begin() as conn:
+    with _one_writer(engine), engine.begin() as conn:
         # First, so a run that lost its lease writes nothing (and, on SQLite, the write lock is ours).
         leases.fence(conn, spec.name)
         upserted, quarantined = write_rows(conn, spec, window.items, ctx, run_id=run_id)
@@ -355,7 +370,7 @@ def _fetch_named_by_webhooks(
             fetch = partial(_fetch_one, client, spec.sdk_fetch(client.razorpay), spec)
             records = [record for record in pool.map(fetch, ids) if record is not None]
             entity_counts = counts[entity]
-            with engine.begin() as conn:
+            with _one_writer(engine), engine.begin() as conn:
                 leases.fence(conn, entity)
                 upserted, quarantined = write_rows(conn, spec, records, ctx, run_id=run_id)
             entity_counts.by_id += len(ids)
