@@ -134,8 +134,13 @@ class Settings(BaseSettings):
     # FEE_RATE_RANGES='{"card": [100, 450], "*": [0, 500]}'.
     fee_rate_ranges: dict[str, tuple[int, int]] = Field(default_factory=lambda: dict(DEFAULT_FEE_RATE_RANGES))
     http_timeout_seconds: float = 10.0
-    # The most API requests the sync keeps in flight; it adapts below this to the 429s it meets.
+    # The most API requests the sync keeps in flight; its pace adapts to the 429s it meets.
     sync_max_in_flight: int = Field(default=8, ge=1, le=64)
+    # Tiered look-back (sync/tiers.py): `<look-back>@<every>` items, look-back a duration or `full`
+    # (each entity's own), every a duration or `run`. The default re-reads the last 30 minutes on every
+    # run and the full look-back hourly, and fetches by id what webhooks named in between. Empty: every
+    # run re-reads the full look-back (as before tiers).
+    sync_lookback_tiers: str = "30m@run,full@1h"
     # Seconds between the webhook receiver's payment-rollup refreshes; 0 = in every write transaction.
     webhook_rollup_interval: float = Field(
         default=1.0,

@@ -10,13 +10,24 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Engine, Table, func, insert, select, update
 
-from data.models import Base, Payment, Quarantine, SyncCheckpoint, SyncLease, SyncRun
+from data.models import (
+    Base,
+    Order,
+    Payment,
+    Quarantine,
+    Refund,
+    SyncCheckpoint,
+    SyncLease,
+    SyncRun,
+    WebhookEvent,
+)
 from data.sync_lease import Leases
 from data.upsert import upsert
 
 __all__ = [
     "advance_checkpoint",
     "begin_run",
+    "changed_by_webhooks",
     "finish_run",
     "oldest_payment_created_at",
     "read_checkpoint",
@@ -101,6 +112,38 @@ def advance_checkpoint(conn: Connection, entity: str, synced_until: datetime, ru
 def oldest_payment_created_at(conn: Connection) -> datetime | None:
     oldest: datetime | None = conn.execute(select(func.min(Payment.created_at))).scalar()
     return oldest
+
+
+# The entities a webhook names by id, and the column of webhook_events that names each.
+_NAMED_BY_WEBHOOKS: tuple[tuple[str, type[Base], Any], ...] = (
+    ("payments", Payment, WebhookEvent.payment_id),
+    ("orders", Order, WebhookEvent.order_id),
+    ("refunds", Refund, WebhookEvent.refund_id),
+)
+
+
+def changed_by_webhooks(
+    conn: Connection, *, since: datetime, until: datetime, created_before: datetime
+) -> dict[str, list[str]]:
+    """Per entity, the ids that webhooks received in (since, until] named, leaving out records stored
+    as created at or after `created_before` (a re-read of the recent window sees those anyway)."""
+    named: dict[str, list[str]] = {}
+    for entity, model, column in _NAMED_BY_WEBHOOKS:
+        table = model.__table__
+        query = (
+            select(column)
+            .distinct()
+            .select_from(WebhookEvent.__table__.outerjoin(table, table.c.id == column))
+            .where(
+                WebhookEvent.received_at > since,
+                WebhookEvent.received_at <= until,
+                column.is_not(None),
+                table.c.created_at.is_(None) | (table.c.created_at < created_before),
+            )
+            .order_by(column)
+        )
+        named[entity] = [str(value) for value in conn.execute(query).scalars()]
+    return named
 
 
 def status_report(

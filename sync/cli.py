@@ -35,6 +35,7 @@ from sync.pull import (
     SyncResult,
     run_sync,
 )
+from sync.tiers import parse_tiers
 
 __all__ = ["app", "parse_duration", "parse_moment"]
 
@@ -197,6 +198,7 @@ def run(
         safety_lag=parse_duration(safety_lag),
         country_notes_key=get_settings().country_notes_key,
         trigger="watch" if watch else "cli",
+        lookback_tiers=parse_tiers(get_settings().sync_lookback_tiers),
         wait=wait,
     )
     interval = parse_duration(watch) if watch else None

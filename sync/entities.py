@@ -60,6 +60,25 @@ class EntitySpec:
     # Collections an API object can carry inside itself (`expand[]=payments` on orders): each key names
     # the entity its items are loaded as. Any other nested collection is quarantined with its reason.
     nested: Mapping[str, str] = field(default_factory=dict)
+    # The SDK's fetch-one-by-id call, as a list-like method taking `{"id": …, **params}`: for records a
+    # webhook named as changed (sync.tiers); None for an entity no webhook names by id.
+    fetch_one: SdkMethod | None = None
+
+    def sdk_fetch(self, client: razorpay.Client) -> Callable[..., Any]:
+        if self.fetch_one is None:
+            raise KeyError(f"{self.name} cannot be fetched by id")
+        return self.fetch_one(client)
+
+
+def _by_id(resource: Callable[[razorpay.Client], Any]) -> SdkMethod:
+    def bind(client: razorpay.Client) -> Callable[..., Any]:
+        def fetch(params: Mapping[str, Any], **options: Any) -> Any:
+            query = {key: value for key, value in params.items() if key != "id"}
+            return resource(client).fetch(params["id"], query, **options)
+
+        return fetch
+
+    return bind
 
 
 def _payment(api: Mapping[str, Any], ctx: NormaliseContext) -> dict[str, Any]:
@@ -109,6 +128,7 @@ ENTITIES: tuple[EntitySpec, ...] = (
         normalise=_payment,
         params={"expand[]": "card"},
         after_write=after_payments_written,
+        fetch_one=_by_id(lambda client: client.payment),
     ),
     EntitySpec(
         name="orders",
@@ -116,8 +136,15 @@ ENTITIES: tuple[EntitySpec, ...] = (
         sdk_method=lambda client: client.order.all,
         normalise=_order,
         nested={"payments": "payments"},
+        fetch_one=_by_id(lambda client: client.order),
     ),
-    EntitySpec(name="refunds", model=Refund, sdk_method=lambda client: client.refund.all, normalise=_refund),
+    EntitySpec(
+        name="refunds",
+        model=Refund,
+        sdk_method=lambda client: client.refund.all,
+        normalise=_refund,
+        fetch_one=_by_id(lambda client: client.refund),
+    ),
     EntitySpec(
         name="settlements",
         model=Settlement,

@@ -13,6 +13,7 @@ import math
 import random
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -64,9 +65,8 @@ class HttpPolicy:
     retry_after_max: int = 120
     # Extra attempts of a whole SDK call when what came back could not be used (non-JSON body, …).
     call_attempts: int = 4
-    # The most requests in flight at once (the AIMD concurrency never goes above it), and where it starts.
+    # The most requests in flight at once (the adaptive pace never sends more at a time).
     max_in_flight: int = 8
-    initial_in_flight: int = 2
 
     @property
     def pool_size(self) -> int:
@@ -74,52 +74,96 @@ class HttpPolicy:
 
 
 class Concurrency:
-    """How many API requests may be in flight, adapted to the rate limit the API shows (AIMD, as
-    TCP does): +1 per round of successful requests (so slowly), halved at once on a 429 (at most once
-    per `cut_every` seconds, so one burst of 429s is one cut), never above `ceiling` or below 1."""
+    """How fast API requests go out, adapted to the rate limit the API shows (AIMD, as TCP does, on
+    the rate of requests rather than a window, because the limit is a rate): at most `ceiling` in
+    flight; no pace until the first 429, then a pace of request starts that the successes raise slowly
+    (+`increase` requests/s per second of them) and a 429 cuts at once to `decrease` of it (at most
+    once per `cut_every` seconds, so one burst of 429s is one cut). The first cut starts from the rate
+    of successes over the last second. Every thread that calls shares it (the limit is per key)."""
 
     def __init__(
         self,
         ceiling: int,
-        initial: int = 2,
         *,
         cut_every: float = 1.0,
+        increase: float = 1.0,
+        decrease: float = 0.9,
         clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.ceiling = max(1, ceiling)
-        self.limit = float(min(max(1, initial), self.ceiling))
         self.cut_every = cut_every
+        self.increase = increase
+        self.decrease = decrease
         self.clock = clock
+        self.sleep = sleep
         self.in_flight = 0
+        # The integral of `in_flight` over time (request-seconds), so a run can tell its mean in flight.
+        self.in_flight_seconds = 0.0
+        self._in_flight_since = clock()
         self.throttled_total = 0
+        # Requests per second; None until the API has shown a limit.
+        self.rate: float | None = None
+        self._next_start = -math.inf
+        self._paced_at = -math.inf  # when the pace last held a request back
+        self.last_success = -math.inf
         self._last_cut = -math.inf
+        self._recent: deque[float] = deque()  # when the successes of the last second came back
         self._changed = threading.Condition()
 
     @contextmanager
     def slot(self) -> Iterator[None]:
         with self._changed:
-            while self.in_flight >= int(self.limit):
+            while self.in_flight >= self.ceiling:
                 self._changed.wait()
+            now = self.clock()
+            self._count_in_flight(now)
             self.in_flight += 1
+            start = now
+            if self.rate is not None:
+                # Idle time banks no burst: the next start is one interval after this one.
+                start = max(now, self._next_start)
+                self._next_start = start + 1.0 / self.rate
+                if start > now:
+                    self._paced_at = now
         try:
+            if start > now:
+                self.sleep(start - now)
             yield
         finally:
             with self._changed:
+                self._count_in_flight(self.clock())
                 self.in_flight -= 1
                 self._changed.notify_all()
 
+    def _count_in_flight(self, now: float) -> None:
+        self.in_flight_seconds += self.in_flight * (now - self._in_flight_since)
+        self._in_flight_since = now
+
     def succeeded(self) -> None:
         with self._changed:
-            self.limit = min(float(self.ceiling), self.limit + 1.0 / self.limit)
-            self._changed.notify_all()
+            now = self.clock()
+            self._recent.append(now)
+            while self._recent and self._recent[0] < now - 1.0:
+                self._recent.popleft()
+            self.last_success = now
+            if self.rate is not None and now - self._paced_at <= 1.0:
+                # A second's worth of successes (`rate` of them) raises the rate by `increase` — while
+                # the pace is what holds requests back (a rate nobody reaches proves nothing).
+                self.rate += self.increase / self.rate
 
     def throttled(self) -> None:
         with self._changed:
             self.throttled_total += 1
             now = self.clock()
-            if now - self._last_cut >= self.cut_every:
-                self.limit = max(1.0, self.limit / 2)
-                self._last_cut = now
+            if now - self._last_cut < self.cut_every:
+                return
+            self._last_cut = now
+            if self.rate is None:
+                while self._recent and self._recent[0] < now - 1.0:
+                    self._recent.popleft()
+                self.rate = float(max(1, len(self._recent)))
+            self.rate = max(0.1, self.rate * self.decrease)
 
 
 class _ReportingRetry(Retry):
@@ -194,7 +238,7 @@ class SdkClient:
         self.razorpay = client
         self.policy = policy
         # Shared by every thread that calls (pages of a window, entities side by side).
-        self.concurrency = concurrency or Concurrency(policy.max_in_flight, policy.initial_in_flight)
+        self.concurrency = concurrency or Concurrency(policy.max_in_flight)
 
     def call(self, method: Callable[..., Any], params: Mapping[str, Any]) -> dict[str, Any]:
         """Call one SDK list/report method with `params`; returns the decoded JSON object."""
@@ -240,7 +284,7 @@ def make_client(settings: Settings, policy: HttpPolicy | None = None) -> SdkClie
     policy = policy or HttpPolicy(
         timeout_seconds=settings.http_timeout_seconds, max_in_flight=settings.sync_max_in_flight
     )
-    concurrency = Concurrency(policy.max_in_flight, policy.initial_in_flight)
+    concurrency = Concurrency(policy.max_in_flight)
     client = razorpay.Client(
         session=make_session(policy, concurrency),
         auth=(settings.razorpay_key_id, settings.razorpay_key_secret.get_secret_value()),

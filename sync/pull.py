@@ -14,27 +14,31 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any, Protocol
 
+from razorpay.errors import BadRequestError
 from sqlalchemy import ColumnElement, Connection, Engine, Table
 
 from data.sync_lease import DEFAULT_LEASE_TTL, LeaseHeld, Leases, acquire_leases
 from data.sync_state import (
     advance_checkpoint,
     begin_run,
+    changed_by_webhooks,
     finish_run,
     read_checkpoint,
     record_run_counts,
 )
 from sync.entities import ENTITY_NAMES, EntitySpec, NormaliseContext, entity_spec
-from sync.http import SdkClient
+from sync.http import RazorpayUnavailable, SdkClient
 from sync.paging import REPORT_TIMEZONE, Chunk, Pager
 from sync.records import write_records
+from sync.tiers import LookbackTier, due_tier, tier_checkpoint
 
 __all__ = [
     "REPORT_TIMEZONE",
@@ -69,18 +73,22 @@ class SyncOptions:
     first_run_history: timedelta = timedelta(days=730)
     country_notes_key: str = "country"
     trigger: str = "cli"
-    # Pages of one window asked for at once (default: the client's most requests in flight; its
-    # adaptive concurrency decides how many really go out together).
+    # Pages of one listing asked for at once (default: the client's most requests in flight; its
+    # adaptive pace decides how many really go out together).
     parallel_pages: int | None = None
     # Entities that do not depend on each other synced side by side, sharing that concurrency.
     parallel_entities: bool = True
-    # Windows fetched ahead of the one being written.
-    prefetch_windows: int = 1
+    # Chunks read and waiting for the writer (the partitions read further windows ahead themselves).
+    prefetch_windows: int = 2
     # When another run holds an entity's lease: wait for it (polling) instead of raising LeaseHeld.
     wait: bool = False
     wait_poll: timedelta = timedelta(seconds=2)
     # How long a lease lasts without a heartbeat before another host may take it over.
     lease_ttl: timedelta = DEFAULT_LEASE_TTL
+    # Tiered look-back (sync.tiers): each run re-reads the deepest tier due, and fetches by id what
+    # the webhooks named since the last run. Empty: every run re-reads each entity's full look-back.
+    # Ignored when `since` or `lookback` is given.
+    lookback_tiers: tuple[LookbackTier, ...] = ()
 
 
 @dataclass
@@ -90,6 +98,8 @@ class EntityCounts:
     quarantined: int = 0
     windows: int = 0
     requests: int = 0
+    # Records fetched one by one because a webhook named them (each one request, within `requests`).
+    by_id: int = 0
     synced_until: str | None = None
 
     def as_json(self) -> dict[str, Any]:
@@ -99,6 +109,7 @@ class EntityCounts:
             "quarantined": self.quarantined,
             "windows": self.windows,
             "requests": self.requests,
+            "by_id": self.by_id,
             "synced_until": self.synced_until,
         }
 
@@ -109,6 +120,8 @@ class SyncResult:
     status: str
     counts: dict[str, EntityCounts] = field(default_factory=dict)
     error: str | None = None
+    # The look-back tier this run re-read (None without tiers).
+    tier: str | None = None
 
     @property
     def quarantined(self) -> int:
@@ -178,6 +191,20 @@ def write_rows(
     return write_records(conn, spec, items, ctx, run_id=run_id, only_if=_changed)
 
 
+_SQLITE_WRITERS: dict[int, threading.Lock] = {}
+_SQLITE_WRITERS_GUARD = threading.Lock()
+
+
+def _one_writer(engine: Engine) -> AbstractContextManager[object]:
+    """SQLite has one writer: the entities synced side by side take turns in this process rather than
+    waiting out each other's transactions on the busy timeout (which a long window under load can
+    exceed). PostgreSQL writes them side by side."""
+    if engine.dialect.name != "sqlite":
+        return nullcontext()
+    with _SQLITE_WRITERS_GUARD:
+        return _SQLITE_WRITERS.setdefault(id(engine), threading.Lock())
+
+
 def _commit_window(
     engine: Engine,
     spec: EntitySpec,
@@ -189,7 +216,7 @@ def _commit_window(
     counts: EntityCounts,
     all_counts: Mapping[str, EntityCounts],
 ) -> None:
-    with engine.begin() as conn:
+    with _one_writer(engine), engine.begin() as conn:
         # First, so a run that lost its lease writes nothing (and, on SQLite, the write lock is ours).
         leases.fence(conn, spec.name)
         upserted, quarantined = write_rows(conn, spec, window.items, ctx, run_id=run_id)
@@ -255,10 +282,16 @@ def _sync_entity(
     leases: Leases,
     all_counts: dict[str, EntityCounts],
     progress: Progress,
+    tier: LookbackTier | None = None,
 ) -> None:
     counts = all_counts[spec.name]
     end = until - options.safety_lag
-    lookback = options.lookback if options.lookback is not None else spec.lookback
+    if options.lookback is not None:
+        lookback = options.lookback
+    elif tier is not None:
+        lookback = tier.for_entity(spec.lookback)
+    else:
+        lookback = spec.lookback
     with engine.connect() as conn:
         checkpoint = read_checkpoint(conn, spec.name)
         if options.since is not None:
@@ -301,6 +334,76 @@ def _sync_entity(
     progress.finish(spec.name, counts)
 
 
+# When the last tiered run fetched what the webhooks named (received_at up to this instant).
+WEBHOOKS_CHECKPOINT = "lookback:webhooks"
+
+
+def _fetch_named_by_webhooks(
+    engine: Engine,
+    client: SdkClient,
+    options: SyncOptions,
+    tier: LookbackTier,
+    *,
+    until: datetime,
+    run_id: int,
+    leases: Leases,
+    counts: dict[str, EntityCounts],
+) -> None:
+    """Fetch by id the payments, orders and refunds that webhooks received since the last run named,
+    except those the look-back just re-read, and write them like listed records."""
+    end = until - options.safety_lag
+    with engine.connect() as conn:
+        since = read_checkpoint(conn, WEBHOOKS_CHECKPOINT)
+        if since is None:
+            return  # the first tiered run: its full pass read everything (see sync.tiers)
+        named = changed_by_webhooks(
+            conn, since=since, until=until, created_before=end - tier.for_entity(timedelta(days=3650))
+        )
+    ctx = NormaliseContext(
+        state_at=datetime.now(UTC), source="api", country_notes_key=options.country_notes_key
+    )
+    with ThreadPoolExecutor(max_workers=client.concurrency.ceiling, thread_name_prefix="by-id") as pool:
+        for entity, ids in named.items():
+            if entity not in options.entities or not ids:
+                continue
+            spec = entity_spec(entity)
+            fetch = partial(_fetch_one, client, spec.sdk_fetch(client.razorpay), spec)
+            records = [record for record in pool.map(fetch, ids) if record is not None]
+            entity_counts = counts[entity]
+            with _one_writer(engine), engine.begin() as conn:
+                leases.fence(conn, entity)
+                upserted, quarantined = write_rows(conn, spec, records, ctx, run_id=run_id)
+            entity_counts.by_id += len(ids)
+            entity_counts.requests += len(ids)
+            entity_counts.fetched += len(records)
+            entity_counts.upserted += upserted
+            entity_counts.quarantined += quarantined
+
+
+def _fetch_one(
+    client: SdkClient, fetch: Callable[..., Any], spec: EntitySpec, record_id: str
+) -> Mapping[str, Any] | None:
+    try:
+        return client.call(fetch, {**spec.params, "id": record_id})
+    except RazorpayUnavailable as error:
+        if isinstance(error.__cause__, BadRequestError):
+            # An id the API does not know (a forged or foreign webhook): nothing to fetch.
+            log.warning("%s: a webhook named an id the API refused; skipped", spec.name)
+            return None
+        raise
+
+
+def _record_tiers(
+    engine: Engine, tiers: Sequence[LookbackTier], ran: LookbackTier, *, until: datetime, run_id: int
+) -> None:
+    # A deeper pass covers every shallower tier too.
+    with engine.begin() as conn:
+        for tier in tiers:
+            if tier.depth <= ran.depth:
+                advance_checkpoint(conn, tier_checkpoint(tier), until, run_id)
+        advance_checkpoint(conn, WEBHOOKS_CHECKPOINT, until, run_id)
+
+
 def _acquire(engine: Engine, options: SyncOptions) -> Leases:
     while True:
         try:
@@ -335,19 +438,23 @@ def run_sync(
         leases.release()
 
 
-# Settlement lines find their first day from the payments stored, so they wait for the rest.
+# Settlement lines find their first day from the payments stored, so on their first run (no --since,
+# no checkpoint) they wait for the rest; otherwise every entity is read side by side.
 _AFTER_THE_REST = ("settlement_lines",)
 
 
-def _entity_groups(options: SyncOptions) -> list[list[str]]:
+def _entity_groups(engine: Engine, options: SyncOptions) -> list[list[str]]:
     """The chosen entities in declaration order, as groups synced one after another; within a group
     side by side when `parallel_entities`."""
     chosen = [name for name in ENTITY_NAMES if name in options.entities]
     if not options.parallel_entities:
         return [[name] for name in chosen]
-    first = [name for name in chosen if name not in _AFTER_THE_REST]
-    rest = [name for name in chosen if name in _AFTER_THE_REST]
-    return [group for group in (first, rest) if group]
+    waiting = [name for name in chosen if name in _AFTER_THE_REST and options.since is None]
+    if waiting:
+        with engine.connect() as conn:
+            waiting = [name for name in waiting if read_checkpoint(conn, name) is None]
+    first = [name for name in chosen if name not in waiting]
+    return [group for group in (first, waiting) if group]
 
 
 def _run_holding(
@@ -362,6 +469,12 @@ def _run_holding(
     run_id = begin_run(engine, options.trigger, leases)
     result = SyncResult(run_id=run_id, status="running")
     result.counts = {name: EntityCounts() for name in options.entities}
+    tiers = options.lookback_tiers if options.since is None and options.lookback is None else ()
+    tier: LookbackTier | None = None
+    if tiers:
+        with engine.connect() as conn:
+            tier = due_tier(conn, tiers, until)
+        result.tier = tier.label
     sync_one = partial(
         _sync_entity,
         engine,
@@ -372,9 +485,10 @@ def _run_holding(
         leases=leases,
         all_counts=result.counts,
         progress=progress,
+        tier=tier,
     )
     try:
-        for group in _entity_groups(options):
+        for group in _entity_groups(engine, options):
             if len(group) == 1:
                 sync_one(entity_spec(group[0]))
                 continue
@@ -386,6 +500,11 @@ def _run_holding(
                     future.exception()
                 for future in futures:
                     future.result()
+        if tier is not None:
+            _fetch_named_by_webhooks(
+                engine, client, options, tier, until=until, run_id=run_id, leases=leases, counts=result.counts
+            )
+            _record_tiers(engine, tiers, tier, until=until, run_id=run_id)
     except BaseException as error:
         result.status = "failed"
         result.error = f"{type(error).__name__}: {error}"[:2000]

@@ -51,8 +51,13 @@ def scheduled_jobs(settings: Settings, engine: Engine) -> list[ScheduledJob]:
         from sync.cli import _summary
         from sync.http import make_client
         from sync.pull import LogProgress, SyncOptions, run_sync
+        from sync.tiers import parse_tiers
 
-        options = SyncOptions(country_notes_key=settings.country_notes_key, trigger="schedule")
+        options = SyncOptions(
+            country_notes_key=settings.country_notes_key,
+            trigger="schedule",
+            lookback_tiers=parse_tiers(settings.sync_lookback_tiers),
+        )
         return _summary(run_sync(engine, make_client(settings), options, progress=LogProgress()))
 
     def reconcile() -> str:

@@ -67,18 +67,40 @@ def test_an_exact_multiple_of_the_page_size_costs_one_extra_empty_page() -> None
     assert len({i for p in pages for i in ids(p.items)}) == 6
 
 
-def test_parallel_pages_past_the_end_are_requested_and_dropped() -> None:
+def test_pages_expected_full_are_asked_for_at_once_then_one_at_a_time() -> None:
+    call, requests = listing(payments(30))
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        pages = list(Pager(call, page_size=3, parallel=3, executor=pool).pages({}, expected=30))
+
+    # 85 % of 30 rows is 8 full pages: skips 3…21 are asked for without waiting (3 at a time), then
+    # 24, 27 and 30 each behind the full page before it: no request past the end but the empty one.
+    assert requests[0]["skip"] == 0
+    assert sorted(r["skip"] for r in requests) == list(range(0, 33, 3))
+    assert [p.skip for p in pages] == list(range(0, 33, 3))
+    assert [len(p.items) for p in pages] == [3] * 10 + [0]
+    assert sum(p.requests for p in pages) == len(requests) == 11
+
+
+def test_pages_past_the_end_of_an_overestimate_are_counted_on_the_short_page() -> None:
+    call, requests = listing(payments(7))
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        pages = list(Pager(call, page_size=3, parallel=3, executor=pool).pages({}, expected=60))
+
+    assert [p.skip for p in pages] == [0, 3, 6]
+    assert len({i for p in pages for i in ids(p.items)}) == 7
+    # Whatever went out past skip 6 was a request: the short page accounts for it.
+    assert pages[-1].requests == len(requests) - 2
+    assert sum(p.requests for p in pages) == len(requests)
+    assert all(r["skip"] <= 6 + 3 * 3 for r in requests)
+
+
+def test_without_an_estimate_each_page_waits_for_the_one_before() -> None:
     call, requests = listing(payments(7))
     with ThreadPoolExecutor(max_workers=3) as pool:
         pages = list(Pager(call, page_size=3, parallel=3, executor=pool).pages({}))
 
-    # The first page alone, then three at once: skip 9 is past the end.
-    assert requests[0]["skip"] == 0
-    assert sorted(r["skip"] for r in requests[1:]) == [3, 6, 9]
-    assert [p.skip for p in pages] == [0, 3, 6]
-    assert [p.requests for p in pages] == [1, 3, 0]
-    assert [p.batch_done for p in pages] == [True, False, True]
-    assert len({i for p in pages for i in ids(p.items)}) == 7
+    assert [r["skip"] for r in requests] == [0, 3, 6]
+    assert [p.requests for p in pages] == [1, 1, 1]
 
 
 def test_a_first_page_already_fetched_is_not_fetched_again() -> None:
@@ -199,9 +221,11 @@ def test_a_report_day_in_chunks_checkpoints_only_on_its_last_chunk_once_the_day_
     begin, end = ist(2026, 11, 2, 10), ist(2026, 11, 3, 12)  # the 3rd is not over yet
     chunks = list(ReportDays(target_rows=4).chunks(Pager(call, page_size=2), {}, begin, end))
 
+    # The first pages of the days ahead go out together, then each day's pages.
     assert [(r["day"], r["skip"]) for r in requests] == [
-        (2, 0), (2, 2), (2, 4), (2, 6), (2, 8),
-        (3, 0), (3, 2),
+        (2, 0), (3, 0),
+        (2, 2), (2, 4), (2, 6), (2, 8),
+        (3, 2),
     ]  # fmt: skip
     assert [(c.begin, c.end, len(c.items), c.closed, c.requests) for c in chunks] == [
         (ist(2026, 11, 2), ist(2026, 11, 3), 4, False, 2),
@@ -212,19 +236,28 @@ def test_a_report_day_in_chunks_checkpoints_only_on_its_last_chunk_once_the_day_
     assert [i for c in chunks[:3] for i in ids_of(c)] == [f"pay_02_{n}" for n in range(9)]
 
 
-def test_a_report_chunk_ends_only_where_a_parallel_batch_ends() -> None:
-    call, requests = report({(2026, 11, 2): 9})
+def test_report_days_are_read_ahead_and_sized_by_the_smallest_full_day() -> None:
+    call, requests = report({(2026, 11, 2): 9, (2026, 11, 3): 9, (2026, 11, 4): 1})
     with ThreadPoolExecutor(max_workers=3) as pool:
         pager = Pager(call, page_size=2, parallel=3, executor=pool)
-        chunks = list(ReportDays(target_rows=4).chunks(pager, {}, ist(2026, 11, 2), ist(2026, 11, 3)))
+        chunks = list(
+            ReportDays(target_rows=4, ahead=3).chunks(pager, {}, ist(2026, 11, 2), ist(2026, 11, 4, 12))
+        )
 
-    # skip 0 alone, then 2/4/6 together (8 lines pending ≥ 4: a chunk), then 8/10/12 (8 is short).
-    assert sorted(r["skip"] for r in requests if r["day"] == 2) == [0, 2, 4, 6, 8, 10, 12]
-    # The end instant is the 3rd's IST midnight: the 2nd is over, the 3rd is read (empty) and open.
-    assert [(c.begin, len(c.items), c.closed, c.requests) for c in chunks] == [
-        (ist(2026, 11, 2), 8, False, 4),
-        (ist(2026, 11, 2), 1, True, 3),
-        (ist(2026, 11, 3), 0, False, 1),
+    # Each day's pages up to its short one, and not one page past it.
+    for day in (2, 3):
+        assert sorted(r["skip"] for r in requests if r["day"] == day) == [0, 2, 4, 6, 8]
+    assert [r["skip"] for r in requests if r["day"] == 4] == [0]
+    assert sum(c.requests for c in chunks) == len(requests) == 11
+    # A chunk closes at the first page boundary holding ≥ 4 lines; only a day's last chunk is closed.
+    assert [(c.begin, len(c.items), c.closed) for c in chunks] == [
+        (ist(2026, 11, 2), 4, False),
+        (ist(2026, 11, 2), 4, False),
+        (ist(2026, 11, 2), 1, True),
+        (ist(2026, 11, 3), 4, False),
+        (ist(2026, 11, 3), 4, False),
+        (ist(2026, 11, 3), 1, True),
+        (ist(2026, 11, 4), 1, False),  # not over at the end instant
     ]
 
 
