@@ -86,7 +86,7 @@ def valid_session(
             conn.execute(update(table).where(table.c.id == session_id).values(ended_at=now))
             return None
         last_seen = row["last_seen_at"]
-        if now - last_seen >= TOUCH_EVERY:
+        if now - last_seen >= min(TOUCH_EVERY, idle / 4):
             conn.execute(update(table).where(table.c.id == session_id).values(last_seen_at=now))
             last_seen = now
     return SessionRow(
