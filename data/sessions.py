@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import Engine, Table, func, select, update
 
 from data.models import AuditLog, DashboardSession
 
@@ -25,6 +25,8 @@ __all__ = [
 
 SIGN_IN_FAILED = "sign_in_failed"
 ADDRESS_PREFIX = "address:"  # audit_log.target of a sign-in failure: the client address it came from
+_SESSIONS: Table = DashboardSession.__table__  # type: ignore[assignment]
+_AUDIT: Table = AuditLog.__table__  # type: ignore[assignment]
 # A session's last_seen_at is written at most this often (not on every rerun of every widget click).
 TOUCH_EVERY = timedelta(seconds=60)
 
@@ -44,7 +46,7 @@ def create_session(
 ) -> None:
     with db.begin() as conn:
         conn.execute(
-            DashboardSession.__table__.insert().values(
+            _SESSIONS.insert().values(
                 id=session_id,
                 user_name=user_name,
                 role=role,
@@ -57,7 +59,7 @@ def create_session(
 
 def activate_session(db: Engine, session_id: str, *, now: datetime, lifetime: timedelta) -> bool:
     """Mark the sign-in grant of a session used; False if it was used already, ended or expired."""
-    table = DashboardSession.__table__
+    table = _SESSIONS
     with db.begin() as conn:
         result = conn.execute(
             update(table)
@@ -77,7 +79,7 @@ def valid_session(
 ) -> SessionRow | None:
     """The session when it is neither ended, idle for longer than `idle`, nor older than `lifetime`;
     its last_seen_at moves to `now` (at most every TOUCH_EVERY). An expired one is ended here."""
-    table = DashboardSession.__table__
+    table = _SESSIONS
     with db.begin() as conn:
         row = conn.execute(select(table).where(table.c.id == session_id)).mappings().first()
         if row is None or row["ended_at"] is not None:
@@ -100,7 +102,7 @@ def valid_session(
 
 
 def end_session(db: Engine, session_id: str, *, now: datetime) -> None:
-    table = DashboardSession.__table__
+    table = _SESSIONS
     with db.begin() as conn:
         conn.execute(
             update(table).where(table.c.id == session_id, table.c.ended_at.is_(None)).values(ended_at=now)
@@ -120,7 +122,7 @@ def sign_in_failures(
     db: Engine, *, name: str, address: str | None, since: datetime, until: datetime
 ) -> FailureCounts:
     """Failed sign-ins for `name` and from `address` in (since, until], from the audit log."""
-    table = AuditLog.__table__
+    table = _AUDIT
     in_window = (table.c.action == SIGN_IN_FAILED, table.c.at > since, table.c.at <= until)
     with db.connect() as conn:
         by_name = conn.execute(

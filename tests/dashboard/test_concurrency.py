@@ -20,7 +20,7 @@ from tests.dashboard.conftest import APP, AppFactory, Seeded, page_path
 from tests.dashboard.test_pages import period
 
 SESSIONS = 4  # threads, each one browser tab's session
-ROUNDS = 3  # every page of the role, this many times per session (about a minute on this machine)
+ROUNDS = 5  # every page of the role, this many times per session (about a minute on this machine)
 
 
 def _visit_every_page(role: Role, query: dict[str, str], rounds: int, failures: list[str]) -> None:

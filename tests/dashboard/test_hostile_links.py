@@ -4,6 +4,7 @@ note, unreadable values are ignored, repeated parameters and huge values are cut
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 import pytest
 
@@ -13,7 +14,7 @@ from tests.dashboard.conftest import AppFactory
 
 TODAY = date(2026, 11, 30)
 
-HOSTILE = {
+HOSTILE: dict[str, dict[str, Any]] = {
     "year_1_to_9999": {
         "period": "custom",
         "from": "0001-01-01",

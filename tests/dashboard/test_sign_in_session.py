@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import bcrypt
 import pytest
@@ -45,9 +46,11 @@ def _submit(at: AppTest, name: str, password: str) -> AppTest:
     return at.run()
 
 
-def _audit(engine: Engine, action: str) -> list[AuditLog]:
+def _audit(engine: Engine, action: str) -> list[Any]:
     with engine.connect() as conn:
-        return list(conn.execute(select(AuditLog).where(AuditLog.action == action)).all())
+        return list(
+            conn.execute(select(AuditLog).where(AuditLog.action == action).order_by(AuditLog.id)).all()
+        )
 
 
 # --- equal cost for unknown names ------------------------------------------------------------------
