@@ -170,8 +170,8 @@ def render_sign_in(requested_page: str = "") -> None:
         )
     if st.session_state.pop(_ENDED_KEY, None) == "expired":
         st.info(
-            "Your session ended (idle for "
-            f"{get_settings().payops_session_idle_minutes:g} minutes, or past its lifetime). Sign in again."
+            f"Your session ended (idle for {get_settings().payops_session_idle_minutes:g} minutes, past "
+            "its lifetime, or signed out in another tab). Sign in again."
         )
     if _looks_like_demo():
         st.info(DEMO_SIGN_IN_HINT, icon=":material/info:")
