@@ -121,10 +121,10 @@ def current_user() -> SignedInUser | None:
             return user
         # The provider's session ended (signed out elsewhere, cookie expired): so does ours.
         del st.session_state[SESSION_KEY]
-    claims = _provider_claims()
-    if claims is None:
+    if not oidc_configured():
         return _user_from_cookie()
-    return _oidc_user(claims)
+    claims = _provider_claims()
+    return None if claims is None else _oidc_user(claims)
 
 
 def _oidc_user(claims: Mapping[str, Any]) -> SignedInUser | None:

@@ -22,7 +22,7 @@ from streamlit.util import calc_hash
 from analytics import alerts
 from dashboard import session
 from dashboard.auth import SESSION_KEY, throttle_for
-from dashboard.roles import Role
+from dashboard.roles import DEMO_SIGN_IN_HINT, Role
 from dashboard.users import add_user, bcrypt_cost, dummy_hash_for, load_users
 from data import sessions as session_store
 from data.models import AuditLog, DashboardSession
@@ -280,3 +280,17 @@ def test_an_idle_or_expired_session_is_refused_by_the_routes(
         assert client.post(session.RENEW_PATH).status_code == 401
     with engine.connect() as conn:
         assert conn.execute(select(DashboardSession.ended_at).where(DashboardSession.id == idle)).scalar_one()
+
+
+def test_the_password_field_is_a_current_password_field_and_the_demo_says_where_users_are(
+    app_for: AppFactory, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    at = app_for(None)
+    assert at.text_input(key="sign_in_password").proto.autocomplete == "current-password"
+    assert at.text_input(key="sign_in_name").proto.autocomplete == "username"
+    assert DEMO_SIGN_IN_HINT not in [i.value for i in at.info]
+    monkeypatch.setenv("PAYOPS_REPLAY_PROGRESS_FILE", str(tmp_path / "replay.json"))  # what `make demo` sets
+    get_settings.cache_clear()
+    demo = app_for(None)
+    assert DEMO_SIGN_IN_HINT in [i.value for i in demo.info]
+    assert "Creating the demo users" in DEMO_SIGN_IN_HINT
