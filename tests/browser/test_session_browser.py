@@ -108,7 +108,9 @@ def _signed_in_as(page: Page, name: str) -> bool:
 
 def _method_filter(page: Page) -> str:
     # The chosen option is drawn inside the box (inner_text misses it at times).
-    return page.locator(".st-key-filter_method").inner_html()
+    box = page.locator(".st-key-filter_method").first
+    box.wait_for(timeout=60_000)
+    return box.inner_html()
 
 
 @pytest.mark.parametrize("role", list(Role))
