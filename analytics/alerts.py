@@ -25,6 +25,7 @@ from data.audit import record_audit
 from data.ist import IST, ist_day_of, ist_midnight
 from data.models import (
     Alert,
+    AuditLog,
     Downtime,
     Mismatch,
     Payment,
@@ -129,7 +130,7 @@ Detector = Callable[[Connection, AlertContext], list[Condition]]
 class AlertRule:
     id: str
     severity: str  # critical | high | medium | low
-    category: str  # money | payments | webhooks | sync
+    category: str  # money | payments | webhooks | sync | security
     title: str
     usual_cause: str
     detect: Detector
@@ -710,6 +711,46 @@ def _sync_stale(conn: Connection, ctx: AlertContext) -> list[Condition]:
     ]
 
 
+def _sign_in_failures(conn: Connection, ctx: AlertContext) -> list[Condition]:
+    """Failed dashboard sign-ins (audit_log, any name, any address) within the webhook window: someone
+    guessing passwords, or a user locked out. The throttle already slows each name and address down."""
+    audit = AuditLog.__table__
+    minutes = ctx.rules.webhook_window_minutes
+    start = ctx.at - timedelta(minutes=minutes)
+    failures, first, last, names, addresses = conn.execute(
+        select(
+            func.count(),
+            func.min(audit.c.at),
+            func.max(audit.c.at),
+            func.count(func.distinct(audit.c.actor)),
+            func.count(func.distinct(audit.c.target)),
+        ).where(audit.c.action == "sign_in_failed", audit.c.at > start, audit.c.at <= ctx.at)
+    ).one()
+    if failures < ctx.rules.sign_in_failures_min:
+        return []
+    return [
+        Condition(
+            rule="sign_in_failures",
+            subject="dashboard",
+            title="Many failed dashboard sign-ins",
+            message=(
+                f"{failures:,} failed sign-ins in the last {minutes} minutes, for {names:,} name(s) from "
+                f"{addresses:,} address(es). Names and addresses with repeated failures are locked for "
+                "a while; see the audit log (action sign_in_failed) for which."
+            ),
+            evidence={
+                "count": int(failures),
+                "names": int(names),
+                "addresses": int(addresses),
+                "first": _iso(as_utc(first)),
+                "last": _iso(as_utc(last)),
+                "window_minutes": minutes,
+            },
+            link=None,
+        )
+    ]
+
+
 def _settlement_overdue(conn: Connection, ctx: AlertContext) -> list[Condition]:
     """Reconciliation's captured_not_settled mismatches open as of `at`, summed per currency.
 
@@ -860,6 +901,14 @@ RULES: dict[str, AlertRule] = {
             "Sync stale",
             "The sync job stopped, or keeps failing (bad keys, the API unavailable).",
             _sync_stale,
+        ),
+        AlertRule(
+            "sign_in_failures",
+            "high",
+            "security",
+            "Spike of failed dashboard sign-ins",
+            "Someone guessing passwords (or names), or a user who forgot theirs and keeps trying.",
+            _sign_in_failures,
         ),
         AlertRule(
             "settlement_overdue",

@@ -3,6 +3,7 @@ round trip through the URL, so a copied link reproduces the view."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
@@ -11,6 +12,10 @@ from analytics.filters import Filters
 from data.ist import today_ist
 
 ALL = "ALL"  # the currency option meaning "every currency" (counts only; money stays per currency)
+# Dates from a URL are clamped to this day and today (IST): Razorpay took its first payments in 2014, and
+# a year-1 or year-9999 date would overflow the UTC bounds every query computes.
+EARLIEST_DAY = date(2014, 1, 1)
+_CODE = re.compile(r"^[A-Za-z0-9_]{1,32}$")  # a currency, method or country code from the URL
 
 PRESETS: dict[str, str] = {
     "today": "Today",
@@ -158,27 +163,62 @@ def _as_date(value: str | Sequence[str] | None) -> date | None:
 
 def from_query(query: Mapping[str, str | Sequence[str]], today: date | None = None) -> FilterState | None:
     """Filters from URL parameters, or None when the URL carries none. Bad values fall back to defaults."""
+    return restore_filters(query, today)[0]
+
+
+def clamp_day(day: date, today: date) -> date:
+    return min(max(day, EARLIEST_DAY), today)
+
+
+def _code(value: str | None) -> str | None:
+    return value if value is not None and _CODE.fullmatch(value) else None
+
+
+def restore_filters(
+    query: Mapping[str, str | Sequence[str]], today: date | None = None
+) -> tuple[FilterState | None, list[str]]:
+    """Filters from URL parameters (None when the URL carries none), and a note for each value that was
+    out of range or unreadable: dates are clamped to EARLIEST_DAY..today (IST), codes must look like
+    codes, and of a repeated parameter the last value counts. Every link is a stranger's input."""
     if not any(key in query for key in QUERY_KEYS):
-        return None
+        return None, []
     today = today or today_ist()
+    notes: list[str] = []
     preset = (_as_list(query.get("period")) or [DEFAULT_PRESET])[-1]
     if preset not in PRESETS:
+        notes.append("The link's period is not one this page knows; showing the default period.")
         preset = DEFAULT_PRESET
     if preset == "custom":
         first, last = _as_date(query.get("from")), _as_date(query.get("to"))
-        if first is None or last is None or first > last:
+        if first is None or last is None:
+            notes.append("The link's dates could not be read; showing the default period.")
             preset = DEFAULT_PRESET
             first, last = preset_days(preset, today)
+        else:
+            clamped = clamp_day(first, today), clamp_day(last, today)
+            if clamped != (first, last):
+                notes.append(
+                    f"The link's dates were outside {EARLIEST_DAY:%d %b %Y} – today (IST); "
+                    f"showing {clamped[0]:%d %b %Y} – {clamped[1]:%d %b %Y}."
+                )
+            first, last = min(clamped), max(clamped)
     else:
         first, last = preset_days(preset, today)
-    currency = (_as_list(query.get("currency")) or [ALL])[-1].upper()
-    method = _last(query.get("method"))
-    country = _last(query.get("country"))
+    currency = _code((_as_list(query.get("currency")) or [ALL])[-1])
+    method = _code(_last(query.get("method")))
+    country = _code(_last(query.get("country")))
+    for key, value in (("currency", currency), ("method", method), ("country", country)):
+        if value is None and _last(query.get(key)) is not None:
+            notes.append(f"The link's {key} could not be read and is ignored.")
+    currency = (currency or ALL).upper()
+    if method:
+        method = method.lower()
     if country and country != "unknown":
         country = country.upper()
-    return FilterState(
+    state = FilterState(
         first_day=first, last_day=last, currency=currency, method=method, country=country, preset=preset
     )
+    return state, notes
 
 
 def default_filters(today: date | None = None) -> FilterState:

@@ -1,4 +1,5 @@
-"""`payops-dashboard [streamlit run options]`: `streamlit run dashboard/app.py` from any folder.
+"""`payops-dashboard [streamlit run options]`: `streamlit run dashboard/server.py` from any folder (the
+Streamlit app plus the session cookie's routes; see dashboard/session.py).
 
 Streamlit still reads `.streamlit/config.toml` and `secrets.toml` from the current folder, as with
 `streamlit run`, so start it from the project folder (or set the same keys in the environment).
@@ -11,7 +12,7 @@ from pathlib import Path
 
 from streamlit.web import cli as streamlit_cli
 
-APP = Path(__file__).resolve().parent / "app.py"
+APP = Path(__file__).resolve().parent / "server.py"
 
 
 def main() -> None:

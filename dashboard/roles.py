@@ -7,6 +7,11 @@ from enum import StrEnum
 from pathlib import Path
 
 PAGES_DIR = Path(__file__).resolve().parent.parent / "pages"
+DEMO_SIGN_IN_HINT = (
+    "Demo: `make demo` printed one user per role (finance, operations, manager, admin) with a password "
+    'in the terminal it runs in, under "Creating the demo users". '
+    "`python -m dashboard demo-users` makes new ones."
+)
 
 
 class Role(StrEnum):

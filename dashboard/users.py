@@ -9,7 +9,9 @@ from __future__ import annotations
 import re
 import secrets
 import tomllib
+from collections import Counter
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import bcrypt
@@ -23,8 +25,7 @@ USERS_FILE_ENV = "PAYOPS_USERS_FILE"  # read through data.settings (field payops
 MAX_PASSWORD_BYTES = 72
 MIN_PASSWORD_CHARS = 8
 _NAME = re.compile(r"^[A-Za-z0-9._@+-]{1,128}$")
-# Verifying an unknown name still costs one bcrypt check, so timing does not reveal which names exist.
-_DUMMY_HASH = bcrypt.hashpw(b"payops-no-such-user", bcrypt.gensalt(rounds=4))
+DEFAULT_ROUNDS = 12
 
 DEMO_USERS: dict[str, Role] = {
     "finance": Role.FINANCE,
@@ -127,12 +128,35 @@ def remove_user(name: str, *, path: Path | None = None) -> None:
     save_users(records, path)
 
 
+def bcrypt_cost(password_hash: str) -> int | None:
+    """The cost factor of a bcrypt hash (`$2b$12$…` → 12), or None if it is not one."""
+    parts = password_hash.split("$")
+    return int(parts[2]) if len(parts) > 3 and parts[2].isdigit() else None
+
+
+@lru_cache(maxsize=8)
+def _dummy_hash(rounds: int) -> bytes:
+    return bcrypt.hashpw(b"payops-no-such-user", bcrypt.gensalt(rounds=rounds))
+
+
+def dummy_hash_for(records: dict[str, UserRecord]) -> bytes:
+    """What an unknown name is checked against: a hash of the cost most of the real ones have, so a
+    name that does not exist costs the same bcrypt work as one that does (timing reveals no names)."""
+    costs = Counter(
+        cost
+        for record in records.values()
+        if record.password_hash and (cost := bcrypt_cost(record.password_hash))
+    )
+    return _dummy_hash(costs.most_common(1)[0][0] if costs else DEFAULT_ROUNDS)
+
+
 def verify_password(name: str, password: str, *, path: Path | None = None) -> UserRecord | None:
     """The user when name and password match; None otherwise (same cost either way)."""
-    record = load_users(path).get(name)
+    records = load_users(path)
+    record = records.get(name)
     encoded = password.encode("utf-8")[:MAX_PASSWORD_BYTES]
     if record is None or not record.password_hash:
-        bcrypt.checkpw(encoded, _DUMMY_HASH)
+        bcrypt.checkpw(encoded, dummy_hash_for(records))
         return None
     if bcrypt.checkpw(encoded, record.password_hash.encode("ascii")):
         return record

@@ -17,13 +17,14 @@ from dashboard import charts, exports, queries
 from dashboard.auth import SignedInUser
 from dashboard.filters import (
     ALL,
+    EARLIEST_DAY,
     PRESETS,
     QUERY_KEYS,
     Comparison,
     FilterState,
     default_filters,
-    from_query,
     preset_days,
+    restore_filters,
 )
 from dashboard.format import (
     IST,
@@ -43,6 +44,7 @@ from dashboard.labels import bank_name, header, reason_text, upi_app
 from dashboard.roles import sees_contact_details
 
 _SAVED_FILTERS = "payops_filters"
+_URL_NOTES = "payops_filter_url_notes"  # (the filters a link restored, notes on what was clamped/ignored)
 _KEYS = {"preset": "filter_period", "dates": "filter_dates", "currency": "filter_currency"}
 _KEYS |= {"method": "filter_method", "country": "filter_country"}
 
@@ -53,7 +55,8 @@ ANY = "(any)"
 
 
 def _restore_widget_state(today: date, options: Mapping[str, Sequence[str]]) -> None:
-    """First load: take the URL's filters; later pages: the last filters used. Widgets read this state."""
+    """First load: take the URL's filters (keeping notes on values clamped or ignored); later pages: the
+    last filters used. Widgets read this state."""
     for key in _KEYS.values():
         if key in st.session_state:
             # Re-assigning turns widget state into session state, which survives a page switch
@@ -62,7 +65,9 @@ def _restore_widget_state(today: date, options: Mapping[str, Sequence[str]]) -> 
     if all(key in st.session_state for key in (_KEYS["preset"], _KEYS["currency"])):
         return
     query = {key: st.query_params.get_all(key) for key in QUERY_KEYS if key in st.query_params}
-    filters = from_query(query, today) or st.session_state.get(_SAVED_FILTERS) or default_filters(today)
+    from_url, notes = restore_filters(query, today)
+    filters = from_url or st.session_state.get(_SAVED_FILTERS) or default_filters(today)
+    st.session_state[_URL_NOTES] = (filters, notes)
     st.session_state[_KEYS["preset"]] = filters.preset
     st.session_state[_KEYS["dates"]] = (filters.first_day, filters.last_day)
     currencies = [ALL, *options.get("currency", [])]
@@ -91,9 +96,16 @@ def filter_bar(*, currency: bool = True, method: bool = True, country: bool = Tr
     _restore_widget_state(today, options)
     with st.sidebar:
         st.subheader("Filters")
+        notes_place = st.container()
         preset = st.selectbox("Period", list(PRESETS), format_func=PRESETS.__getitem__, key=_KEYS["preset"])
         if preset == "custom":
-            picked = st.date_input("Dates (IST)", key=_KEYS["dates"], max_value=today, format="DD/MM/YYYY")
+            picked = st.date_input(
+                "Dates (IST)",
+                key=_KEYS["dates"],
+                min_value=EARLIEST_DAY,
+                max_value=today,
+                format="DD/MM/YYYY",
+            )
             days = [d for d in (picked if isinstance(picked, tuple) else (picked,)) if isinstance(d, date)]
             first, last = (days[0], days[-1]) if days else preset_days("last_7_days", today)
         else:
@@ -131,6 +143,10 @@ def filter_bar(*, currency: bool = True, method: bool = True, country: bool = Tr
         preset=preset,
     )
     st.session_state[_SAVED_FILTERS] = filters
+    # Notes on what a link asked for and did not get stay up, page to page, until the filters change.
+    restored, notes = st.session_state.get(_URL_NOTES, (None, []))
+    for note in notes if restored == filters else []:
+        notes_place.warning(note, icon=":material/link:")
     _write_url(filters)
     return filters
 
@@ -560,16 +576,27 @@ def drill_selector(
 # --- page-specific filters kept in the URL ---------------------------------------------------------
 
 
+URL_TEXT_MAX = 200  # a free-text URL parameter (a search) longer than this is cut
+
+
 def restore_from_url(
-    widget_key: str, param: str, options: Sequence[Any], cast: Callable[[str], Any] = str
+    widget_key: str,
+    param: str,
+    options: Sequence[Any],
+    cast: Callable[[str], Any] = str,
+    *,
+    bounds: tuple[Any, Any] | None = None,
 ) -> None:
-    """On first render, a widget starts from its URL parameter (if valid), so shared links reproduce it."""
+    """On first render, a widget starts from its URL parameter (if valid), so shared links reproduce it.
+    A value outside `bounds` (inclusive) is clamped into them; text is cut at URL_TEXT_MAX characters."""
     if widget_key in st.session_state or param not in st.query_params:
         return
     try:
-        value = cast(st.query_params[param])
-    except ValueError:
+        value = cast(st.query_params[param][:URL_TEXT_MAX])
+    except (ValueError, OverflowError):
         return
+    if bounds is not None:
+        value = min(max(value, bounds[0]), bounds[1])
     if not options or value in options:
         st.session_state[widget_key] = value
 

@@ -479,6 +479,24 @@ class AuditLog(Base):
     detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
 
+class DashboardSession(Base):
+    """A signed-in dashboard session, shared by every dashboard replica: the signed cookie names its id.
+
+    Idle timeout and lifetime are checked against `last_seen_at` and `created_at`; sign-out sets
+    `ended_at`. `activated_at` marks the one-time sign-in grant as used (the cookie was issued)."""
+
+    __tablename__ = "dashboard_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_name: Mapped[str] = mapped_column(String(128))
+    role: Mapped[str] = mapped_column(String(16))
+    method: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(index=True)
+    last_seen_at: Mapped[datetime]
+    activated_at: Mapped[datetime | None]
+    ended_at: Mapped[datetime | None]
+
+
 class Alert(Base):
     """One episode of an alert condition: firing from first_fired_at until it clears (resolved_at).
 

@@ -73,6 +73,8 @@ class AlertRules(BaseModel):
     non_2xx_min: int = Field(5, ge=1)
     lag_p95_seconds: int = Field(300, ge=1)
     lag_min_events: int = Field(20, ge=1)
+    # Dashboard sign-in failures within the webhook window (any names, any addresses): a guessing run.
+    sign_in_failures_min: int = Field(20, ge=1)
     # Sync: an entity whose checkpoint is older than this is stale.
     sync_stale_minutes: int = Field(120, ge=1)
     # Settlements: captured value past T+settlement_days business days without a settlement line (from
@@ -177,6 +179,22 @@ class Settings(BaseSettings):
     payops_rejection_retention_days: int = Field(default=30, ge=1)
     # The dashboard's local users file (names, roles, bcrypt hashes); env PAYOPS_USERS_FILE.
     payops_users_file: Path = DEFAULT_USERS_FILE
+    # Dashboard sessions (dashboard/session.py): the key that signs the session cookie, the same on every
+    # dashboard replica so a request landing on another one keeps the session (env PAYOPS_SESSION_KEY;
+    # unset, each process makes a random one and a restart signs everyone out). Idle timeout and lifetime.
+    payops_session_key: SecretStr = SecretStr("")
+    payops_session_idle_minutes: float = Field(default=30, gt=0)
+    payops_session_lifetime_hours: float = Field(default=12, gt=0)
+    # Mark the cookie Secure (sent over HTTPS only): on whenever the dashboard is served over TLS.
+    payops_session_cookie_secure: bool = False
+    # Sign-in throttle (counted from audit_log, so it holds across replicas): failures per typed name and
+    # per client address within the window lock that name / address until the window passes.
+    payops_sign_in_window_minutes: int = Field(default=15, ge=1)
+    payops_sign_in_max_failures_per_name: int = Field(default=5, ge=1)
+    payops_sign_in_max_failures_per_address: int = Field(default=20, ge=1)
+    # The request header that carries the client's address when a trusted proxy sets it (nginx:
+    # X-Real-IP, see deploy/nginx-dashboard.conf). Unset: the connection's own address.
+    payops_client_ip_header: str | None = None
     # The demo's webhook-replay progress file (dashboard/replay.py): pages say "replay in progress"
     # until it reads done. Unset everywhere but `make demo`.
     payops_replay_progress_file: Path | None = None

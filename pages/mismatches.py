@@ -29,7 +29,7 @@ if flash := st.session_state.pop("mismatch_flash", None):
 rules = queries.rule_catalogue()
 widgets.restore_from_url("mismatch_rule", "rule", list(rules))
 widgets.restore_from_url("mismatch_status", "status", list(STATUSES))
-widgets.restore_from_url("mismatch_min_age", "min_age", [], int)
+widgets.restore_from_url("mismatch_min_age", "min_age", [], int, bounds=(0, 36_500))
 with st.sidebar:
     st.subheader("Filters")
     rule = st.selectbox(

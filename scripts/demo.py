@@ -126,7 +126,7 @@ def main() -> int:
                 "-m",
                 "streamlit",
                 "run",
-                "dashboard/app.py",
+                "dashboard/server.py",
                 "--server.port",
                 str(DASHBOARD_PORT),
                 "--server.address",

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Start or install what the tests need on this machine: PostgreSQL on 127.0.0.1:5432 and Chromium.
+# Start or install what the tests need on this machine: PostgreSQL on 127.0.0.1:5432, Chromium, and nginx
+# (tests/deploy/test_nginx.py checks and serves deploy/nginx-dashboard.conf).
 set -euo pipefail
 
 if ! pg_isready -q -h 127.0.0.1 -p 5432; then
@@ -21,3 +22,11 @@ if [ ! -x /usr/bin/chromium ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 fi
 /usr/bin/chromium --version
+
+if ! command -v nginx >/dev/null && [ ! -x /usr/sbin/nginx ]; then
+  echo "installing Debian's nginx for the proxy config test"
+  apt-get update -qq
+  # Installed, not started: the test runs its own nginx from a temporary folder.
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >/dev/null
+fi
+/usr/sbin/nginx -v

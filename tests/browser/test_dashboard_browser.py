@@ -1,4 +1,4 @@
-"""A real `streamlit run dashboard/app.py` driven by Debian's Chromium: sign in, visit every page, change
+"""A real `streamlit run dashboard/server.py` driven by Debian's Chromium: sign in, visit every page, change
 a filter (and see it in the URL), download a CSV, and save screenshots for the docs."""
 
 from __future__ import annotations
@@ -76,7 +76,7 @@ def _wait_healthy(url: str, process: subprocess.Popen[bytes]) -> None:
 @pytest.fixture(scope="module")
 def dashboard_url(tmp_path_factory: pytest.TempPathFactory, sandbox: SandboxHandle) -> Iterator[str]:
     """The demo's path end to end: sandbox API → sync; sandbox webhooks → the receiver; reconcile; then
-    `streamlit run dashboard/app.py` on that database."""
+    `streamlit run dashboard/server.py` on that database."""
     directory = tmp_path_factory.mktemp("browser")
     database_url = f"sqlite:///{directory / 'payops.db'}"
     engine = make_engine(database_url)
@@ -104,7 +104,7 @@ def dashboard_url(tmp_path_factory: pytest.TempPathFactory, sandbox: SandboxHand
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     server = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "dashboard/app.py", "--server.headless", "true",
+        [sys.executable, "-m", "streamlit", "run", "dashboard/server.py", "--server.headless", "true",
          "--server.port", str(dashboard_port), "--server.address", "127.0.0.1"],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
@@ -150,20 +150,14 @@ def _settle(page: Page) -> None:
     raise AssertionError("the app never finished running")
 
 
-def _sign_in(page: Page, url: str, name: str, path: str = "") -> None:
+def _sign_in(page: Page, url: str, name: str, path: str = "", lands_on: str = "Overview") -> None:
     page.goto(f"{url}/{path}")
     _settle(page)
-    if path:
-        # Before sign-in no page but the sign-in screen exists; Streamlit says so and runs that instead.
-        dialog = page.get_by_role("dialog")
-        dialog.wait_for(timeout=30_000)
-        assert "Page not found" in dialog.inner_text()
-        page.keyboard.press("Escape")
-        dialog.wait_for(state="hidden")
+    # Before sign-in every page's URL shows the sign-in form (no "Page not found"); after it, that page.
     page.get_by_role("textbox", name="Name").fill(name)
     page.get_by_role("textbox", name="Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
-    page.get_by_role("heading", name="Overview").wait_for(timeout=60_000)
+    page.get_by_role("heading", name=lands_on).first.wait_for(timeout=60_000)
     _settle(page)
 
 
@@ -240,10 +234,12 @@ def test_operations_runs_the_sync_from_the_dashboard(browser: Browser, dashboard
     assert "dashboard" in triggers
 
 
-def test_a_link_to_a_forbidden_page_opens_the_roles_own_page(browser: Browser, dashboard_url: str) -> None:
+def test_a_link_to_a_forbidden_page_says_it_is_not_for_the_role(browser: Browser, dashboard_url: str) -> None:
     page = browser.new_page()
-    _sign_in(page, dashboard_url, "manager", path="settlements")
-    assert page.get_by_role("heading", name="Settlements").count() == 0
+    _sign_in(page, dashboard_url, "manager", path="settlements", lands_on="Settlements")
+    page.get_by_text("This page is not for your role (manager)").wait_for(timeout=60_000)
+    assert page.get_by_role("dialog").count() == 0
+    assert page.get_by_text("Gross").count() == 0  # none of the page's own content
     nav = page.get_by_test_id("stSidebarNav")
     assert [nav.get_by_role("link", name=t).count() for t in ("Settlements", "Payments", "Sync status")] == [
         0,

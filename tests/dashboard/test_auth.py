@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import select
 from streamlit.testing.v1 import AppTest
 
-from dashboard.auth import role_for_identity
+from dashboard.auth import NOT_FOR_ROLE, role_for_identity
 from dashboard.roles import PAGES, ROLE_PAGES, Role
 from dashboard.users import UserRecord, UsersFileError, add_user, load_users, verify_password
 from data.models import AuditLog
@@ -65,7 +65,9 @@ def test_a_page_run_directly_guards_itself(app_for: AppFactory, page: str) -> No
     at = AppTest.from_file(str(ROOT / "pages" / f"{page}.py"), default_timeout=60)
     at.session_state["payops_user"] = _user(Role.MANAGER if page != "success_rates" else Role.FINANCE)
     at.run()
-    assert [e.value for e in at.error] == ["Your role does not include this page."]
+    assert [e.value for e in at.error] == [
+        NOT_FOR_ROLE.format(role=at.session_state["payops_user"].role.value)
+    ]
     assert not at.metric
     anonymous = AppTest.from_file(str(ROOT / "pages" / f"{page}.py"), default_timeout=60).run()
     assert [w.value for w in anonymous.warning] == ["Please sign in first."]
