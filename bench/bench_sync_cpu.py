@@ -85,14 +85,14 @@ def stored_rows(
     """The INSERT and its parameter tuples exactly as the database stores them (what the driver is
     handed), prepared outside the timing: the DBAPI ceiling times the driver and the database only."""
     table = Payment.__table__
-    names = [column.name for column in table.columns]  # type: ignore[attr-defined]
+    names = [column.name for column in table.columns]
     stamp = datetime.now(UTC)
     rows = [{**row, "updated_at": stamp} for row in rows]
     dialect = engine.dialect
     if backend == "sqlite":
         processors = [
             column.type.dialect_impl(dialect).bind_processor(dialect)
-            for column in table.columns  # type: ignore[attr-defined]
+            for column in table.columns
         ]
         marks = ", ".join("?" for _ in names)
         params = [
