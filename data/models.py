@@ -79,7 +79,8 @@ class Payment(Base):
     order_id: Mapped[str | None] = mapped_column(String(40), index=True)
     # What the customer paid, in the customer's currency (USD cents for a dollar payment).
     amount: Mapped[int] = mapped_column(BigInteger)
-    currency: Mapped[str] = mapped_column(String(3), index=True)
+    # Not indexed: every filter on it also bounds created_at (migration 0016).
+    currency: Mapped[str] = mapped_column(String(3))
     # What the merchant is credited, in the account's base currency (INR): `fee`, `tax`, the recon line
     # and the settlement are in this currency. The API's own figures for international payments; equal
     # to amount/currency for a payment in the base currency; NULL when a foreign payment lacks them.
@@ -183,7 +184,8 @@ class SettlementLine(Base):
     __tablename__ = "settlement_lines"
 
     entity_id: Mapped[str] = mapped_column(String(40), primary_key=True)
-    type: Mapped[str] = mapped_column(String(16), index=True)  # payment | refund | transfer | adjustment
+    # payment | refund | transfer | adjustment; indexed as the prefix of (type, payment_id).
+    type: Mapped[str] = mapped_column(String(16))
     # For payment lines the payment itself; for refund lines the refunded payment, when known.
     payment_id: Mapped[str | None] = mapped_column(String(40), index=True)
     amount: Mapped[int] = mapped_column(BigInteger)

@@ -32,6 +32,10 @@ _NOT_ROW_ERRORS = (InterfaceError, DisconnectionError)
 _UNAVAILABLE_WORDS = ("locked", "busy", "disk", "unable to open", "connection", "server closed", "terminat")
 
 
+# JSON scalars and lists: never a nested collection (an `{"entity": "collection", …}` object).
+_SCALARS = frozenset({str, int, float, bool, type(None), list})
+
+
 class _Batch:
     """Normalised rows per entity, and the records set aside with their reasons."""
 
@@ -59,7 +63,10 @@ class _Batch:
 
     def _nested(self, spec: EntitySpec, record: Mapping[str, Any], parent_id: Any) -> None:
         for key, value in record.items():
-            if not (isinstance(value, Mapping) and value.get("entity") == "collection"):
+            # Most values are scalars: skipping them by exact type costs a fraction of the ABC check.
+            if type(value) in _SCALARS or not (
+                isinstance(value, Mapping) and value.get("entity") == "collection"
+            ):
                 continue
             items = value.get("items")
             target = spec.nested.get(key)

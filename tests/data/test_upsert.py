@@ -10,9 +10,9 @@ from sqlalchemy import Engine, func, select
 
 import data.upsert
 from data.db import make_engine
-from data.migrate import upgrade
 from data.models import Payment
 from data.upsert import upsert
+from tests.support.databases import MigratedDatabase, drop_database
 
 T0 = datetime(2026, 11, 1, 10, 0, tzinfo=UTC)
 
@@ -81,7 +81,7 @@ def test_upsert_only_if_keeps_newer_state(engine: Engine) -> None:
 
 
 def _stored_payments(engine: Engine) -> list[tuple[object, ...]]:
-    # The values exactly as SQLite holds them (no result processing), without the write time.
+    # The values exactly as the driver hands them back (no result processing), without the write time.
     with engine.connect() as conn:
         result = conn.exec_driver_sql("SELECT * FROM payments ORDER BY id")
         stamp = list(result.keys()).index("updated_at")
@@ -89,11 +89,12 @@ def _stored_payments(engine: Engine) -> list[tuple[object, ...]]:
     return [tuple(v for i, v in enumerate(row) if i != stamp) for row in rows]
 
 
-def test_sqlite_fast_path_stores_what_sqlalchemy_stores(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_fast_path_stores_what_sqlalchemy_stores(
+    backend: str, tmp_path: Path, migrated_database: MigratedDatabase, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The positional fast path on SQLite writes the same values as SQLAlchemy's own executemany, for
-    the sync's change rule and the webhook's forward-only rules (whose IN lists take the slow path)."""
+    """The driver-executemany fast path (SQLite's `?` tuples, psycopg's named dicts) writes the same
+    values as SQLAlchemy's own executemany, for the sync's change rule and the webhook's forward-only
+    rules (whose IN lists take the slow path)."""
     from sync.pull import _changed
     from sync.webhooks.apply import forward_only, refund_reversal
 
@@ -122,12 +123,12 @@ def test_sqlite_fast_path_stores_what_sqlalchemy_stores(
             with engine.begin() as conn:
                 upsert(conn, Payment, rows, only_if=rule)
 
-    fast = make_engine(f"sqlite:///{tmp_path / 'fast.db'}")
-    upgrade(fast)
+    fast_url = migrated_database(backend, tmp_path)
+    fast = make_engine(fast_url)
     writes(fast)
-    monkeypatch.setattr(data.upsert, "_positional", lambda *args: None)
-    slow = make_engine(f"sqlite:///{tmp_path / 'slow.db'}")
-    upgrade(slow)
+    monkeypatch.setattr(data.upsert, "_prepared", lambda *args: None)
+    slow_url = migrated_database(backend, tmp_path)
+    slow = make_engine(slow_url)
     writes(slow)
 
     stored = _stored_payments(fast)
@@ -137,3 +138,5 @@ def test_sqlite_fast_path_stores_what_sqlalchemy_stores(
         assert mine == theirs, [(a, b) for a, b in zip(mine, theirs, strict=True) if a != b]
     fast.dispose()
     slow.dispose()
+    drop_database(backend, fast_url)
+    drop_database(backend, slow_url)

@@ -5,10 +5,15 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+import phonenumbers
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sync.normalise import (
+    _INDIAN_MOBILE_SHAPE,
     NormaliseError,
+    _phone_country,
     normalise_order,
     normalise_payment,
     normalise_refund,
@@ -441,3 +446,37 @@ def test_amounts_are_ascii_digit_non_negative_64_bit_integers(amount: Any, word:
 def test_values_wider_than_their_column_are_refused_on_every_database(field: str, width: int) -> None:
     with pytest.raises(NormaliseError, match=f"{field} longer than {width}"):
         norm(payment(**{field: "x" * (width + 1)}))
+
+
+def _country_by_full_parse(contact: str) -> tuple[str | None, bool]:
+    """What _phone_country answers through phonenumbers.parse alone (its path for every other shape)."""
+    number = phonenumbers.parse(contact, None)
+    if phonenumbers.is_valid_number(number):
+        found = phonenumbers.region_code_for_number(number)
+        if found and found != "001":
+            return str(found), True
+    main = phonenumbers.region_code_for_country_code(number.country_code or 0)
+    return (str(main) if main and main not in ("001", "ZZ") else None), False
+
+
+@settings(max_examples=400, deadline=None)
+@given(national=st.from_regex(r"[6-9][0-9]{9}", fullmatch=True))
+def test_the_indian_mobile_fast_path_answers_as_a_full_parse(national: str) -> None:
+    contact = f"+91{national}"
+    assert _phone_country.__wrapped__(contact) == _country_by_full_parse(contact)
+
+
+@pytest.mark.parametrize(
+    "contact",
+    ["+919876543210", "+916000000000", "+919999999999", "+917000012345", "+918361830715", "+915876543210"],
+)
+def test_indian_numbers_keep_their_country_and_validity(contact: str) -> None:
+    assert _phone_country.__wrapped__(contact) == _country_by_full_parse(contact)
+
+
+@pytest.mark.parametrize(
+    "contact", ["+91９876543210", "+91 9876543210", "+9109876543210", "+9198765432101", "+91987654321"]
+)
+def test_other_shapes_of_indian_numbers_still_take_the_full_parse(contact: str) -> None:
+    assert _INDIAN_MOBILE_SHAPE.fullmatch(contact) is None
+    assert _phone_country.__wrapped__(contact) == _country_by_full_parse(contact)
