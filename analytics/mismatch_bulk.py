@@ -119,8 +119,9 @@ class MismatchFilter:
         if self.owner:
             clauses.append(_M.c.owner == self.owner)
         if self.method:
+            # Each mismatch's payment looked up by id (method is not indexed: it has a handful of values).
             clauses.append(
-                _M.c.payment_id.in_(select(_P.c.id).where(_P.c.method == self.method).scalar_subquery())
+                select(_P.c.id).where(_P.c.id == _M.c.payment_id, _P.c.method == self.method).exists()
             )
         return clauses
 

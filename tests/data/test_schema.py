@@ -56,10 +56,14 @@ def test_upgrade_from_empty_creates_every_table(empty_database_url: str) -> None
 
 def test_payments_have_indexes_for_the_obvious_filters(engine: Engine) -> None:
     indexed = {tuple(ix["column_names"]) for ix in inspect(engine).get_indexes("payments")}
-    for column in ("created_at", "method", "order_id"):
+    for column in ("created_at", "order_id"):
         assert (column,) in indexed
-    # status leads (status, created_at, id), which serves a filter on status alone as well.
-    assert ("status", "created_at", "id") in indexed
+    # status leads (status, created_at, id, …), which serves a filter on status alone as well; it also
+    # carries what "not settled yet" and "missing webhook" read, so they never leave the index.
+    assert ("status", "created_at", "id", "currency", "captured", "amount") in indexed
+    # Low-cardinality columns have no index of their own: SQLite's sampled statistics rate
+    # `method = 'card'` as selective and walked every card payment instead of the period (migration 0017).
+    assert not {("method",), ("currency",), ("status",)} & indexed
 
 
 def test_upgrade_to_0004_backfills_base_amounts(empty_database_url: str) -> None:
