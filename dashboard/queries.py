@@ -218,6 +218,23 @@ def missing_webhook_rows(filters: AnalyticsFilters) -> Iterator[dict[str, Any]]:
     return analytics_webhooks.missing_rows(engine(), filters)
 
 
+def webhook_problem_rows(
+    kind: Literal["late", "duplicates", "conflicts"], filters: AnalyticsFilters
+) -> Iterator[dict[str, Any]]:
+    """Every late, duplicate or status-conflicting event of the period, streamed (its CSV; never
+    cached), in the order the page's table shows the first of them."""
+    db = engine()
+    if kind == "late":
+        return stream_rows(db, analytics_webhooks.late_query(filters), analytics_webhooks.LATE_COLUMNS)
+    if kind == "duplicates":
+        return stream_rows(
+            db, analytics_webhooks.duplicates_query(filters), analytics_webhooks.DUPLICATE_COLUMNS
+        )
+    start, end = filters.utc_range()
+    query = analytics_webhooks.status_conflicts_query(db.dialect.name, start=start, end=end)
+    return stream_rows(db, query, analytics_webhooks.CONFLICT_COLUMNS)
+
+
 # --- mismatches ------------------------------------------------------------------------------------
 
 
