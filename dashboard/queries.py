@@ -361,6 +361,17 @@ def quarantined_records(db: Engine) -> pd.DataFrame:
     return queries_sync.quarantined_records(db)
 
 
+@cached(ttl=TTL_DETAIL_SECONDS)
+def quarantine_total(db: Engine) -> int:
+    """How many records are quarantined (a COUNT; the table lists the latest of them)."""
+    return count_rows(db, queries_sync.quarantine_query())
+
+
+def quarantine_rows() -> Iterator[dict[str, Any]]:
+    """Every quarantined record, streamed (its CSV; never cached)."""
+    return stream_rows(engine(), queries_sync.quarantine_query(), queries_sync.QUARANTINE_COLUMNS)
+
+
 # --- alerts ----------------------------------------------------------------------------------------
 
 
