@@ -453,6 +453,20 @@ def open_disputes(db: Engine, now: datetime) -> pd.DataFrame:
 
 
 @cached(ttl=TTL_DETAIL_SECONDS)
+def open_disputes_total(db: Engine) -> int:
+    """How many disputes are open (a COUNT; the table lists the most urgent of them)."""
+    return count_rows(db, analytics_disputes.open_disputes_query())
+
+
+def open_dispute_rows(now: datetime) -> Iterator[dict[str, Any]]:
+    """Every open dispute as the table shows it, streamed (its CSV; never cached)."""
+    rows = stream_rows(
+        engine(), analytics_disputes.open_disputes_query(), analytics_disputes.OPEN_QUERY_COLUMNS
+    )
+    return (analytics_disputes.open_record(row, now) for row in rows)
+
+
+@cached(ttl=TTL_DETAIL_SECONDS)
 def dispute_summary(db: Engine, now: datetime) -> list[DisputeSummary]:
     return analytics_disputes.dispute_summary(db, now=now)
 
