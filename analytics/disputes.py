@@ -8,12 +8,13 @@ payments disputed / successful payments, both of payments created in the period 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 import pandas as pd
-from sqlalchemy import Table, case, func, select
+from sqlalchemy import Select, Table, case, func, select
 
 from analytics.db import Db, as_int, as_utc, reading
 from analytics.filters import UNKNOWN, Filters
@@ -65,11 +66,27 @@ class DisputeSummary:
     due_within_48h: int
 
 
-def open_disputes(db: Db, *, now: datetime, limit: int = 1000) -> pd.DataFrame:
-    """Open disputes, the most urgent first (needing a response, then by respond-by)."""
-    now = as_utc(now)
+# What `open_disputes_query` selects, in order (`open_record` turns a row of them into `_OPEN_COLUMNS`).
+OPEN_QUERY_COLUMNS = [
+    "id",
+    "payment_id",
+    "status",
+    "phase",
+    "reason_code",
+    "amount",
+    "currency",
+    "respond_by",
+    "needs_response",
+    "created_at",
+    "method",
+    "card_network",
+]
+
+
+def open_disputes_query() -> Select[Any]:
+    """Every open dispute, the most urgent first (needing a response, then by respond-by)."""
     needs = _D.c.status.in_(NEEDS_RESPONSE)
-    query = (
+    return (
         select(
             _D.c.id,
             _D.c.payment_id,
@@ -87,31 +104,35 @@ def open_disputes(db: Db, *, now: datetime, limit: int = 1000) -> pd.DataFrame:
         .select_from(_D.outerjoin(_P, _P.c.id == _D.c.payment_id))
         .where(_D.c.status.in_(OPEN_STATUSES))
         .order_by(case((needs, 0), else_=1), _D.c.respond_by.is_(None), _D.c.respond_by, _D.c.id)
-        .limit(limit)
     )
+
+
+def open_record(row: Mapping[str, Any], now: datetime) -> dict[str, Any]:
+    """One row of `open_disputes_query` as the table (and its CSV) shows it: hours left to respond."""
+    respond_by = row["respond_by"]
+    hours_left = None if respond_by is None else int((respond_by - as_utc(now)).total_seconds() // 3600)
+    return {
+        "id": row["id"],
+        "payment_id": row["payment_id"],
+        "status": row["status"],
+        "phase": row["phase"],
+        "reason_code": row["reason_code"],
+        "amount": int(row["amount"]),
+        "currency": row["currency"],
+        "respond_by": respond_by,
+        "hours_left": hours_left,
+        "needs_response": bool(row["needs_response"]),
+        "created_at": row["created_at"],
+        "method": row["method"] or UNKNOWN,
+        "card_network": row["card_network"] or UNKNOWN,
+    }
+
+
+def open_disputes(db: Db, *, now: datetime, limit: int = 1000) -> pd.DataFrame:
+    """Open disputes, the most urgent first: the first `limit` (`open_disputes_query` has them all)."""
     with reading(db) as conn:
-        rows = conn.execute(query).all()
-    records = []
-    for row in rows:
-        respond_by = row.respond_by
-        hours_left = None if respond_by is None else int((respond_by - now).total_seconds() // 3600)
-        records.append(
-            {
-                "id": row.id,
-                "payment_id": row.payment_id,
-                "status": row.status,
-                "phase": row.phase,
-                "reason_code": row.reason_code,
-                "amount": int(row.amount),
-                "currency": row.currency,
-                "respond_by": respond_by,
-                "hours_left": hours_left,
-                "needs_response": bool(row.needs_response),
-                "created_at": row.created_at,
-                "method": row.method or UNKNOWN,
-                "card_network": row.card_network or UNKNOWN,
-            }
-        )
+        rows = conn.execute(open_disputes_query().limit(limit)).all()
+    records = [open_record(dict(zip(OPEN_QUERY_COLUMNS, row, strict=True)), now) for row in rows]
     return pd.DataFrame.from_records(records, columns=_OPEN_COLUMNS)
 
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pandas as pd
-from sqlalchemy import select
+from sqlalchemy import Select, select
 
 from analytics.db import MAX_ROWS, Db, as_frame, as_int, reading
 from data.models import Quarantine, SyncRun
 
-__all__ = ["QUARANTINE_COLUMNS", "RUN_COLUMNS", "quarantined_records", "sync_runs"]
+__all__ = ["QUARANTINE_COLUMNS", "RUN_COLUMNS", "quarantine_query", "quarantined_records", "sync_runs"]
 
 RUN_COLUMNS = ["id", "started_at", "finished_at", "status", "trigger", "upserted", "quarantined", "error"]
 
@@ -51,12 +53,16 @@ QUARANTINE_COLUMNS = [
 ]
 
 
+def quarantine_query() -> Select[Any]:
+    """Every quarantined record, most recently seen first (`QUARANTINE_COLUMNS`)."""
+    return select(*(Quarantine.__table__.c[name] for name in QUARANTINE_COLUMNS)).order_by(
+        Quarantine.last_seen_at.desc(), Quarantine.id.desc()
+    )
+
+
 def quarantined_records(db: Db, *, limit: int = 200) -> pd.DataFrame:
-    """Records that could not be stored, most recently seen first (raw text already scrubbed by sync)."""
+    """Records that could not be stored, most recently seen first (raw text already scrubbed by sync):
+    the first `limit`; `quarantine_query` counts and streams them all."""
     with reading(db) as conn:
-        rows = conn.execute(
-            select(*(Quarantine.__table__.c[name] for name in QUARANTINE_COLUMNS))
-            .order_by(Quarantine.last_seen_at.desc(), Quarantine.id.desc())
-            .limit(min(limit, MAX_ROWS))
-        ).all()
+        rows = conn.execute(quarantine_query().limit(min(limit, MAX_ROWS))).all()
     return as_frame(rows, QUARANTINE_COLUMNS)

@@ -33,6 +33,7 @@ from sqlalchemy import (
 
 from analytics.db import Db, as_int, reading
 from analytics.filters import Filters, between, conditions
+from analytics.listing import count_rows
 from data.models import Payment, Refund, WebhookEvent, WebhookLagRollupDaily, WebhookRejection
 from data.rollups import IstExpressions
 from data.vocabulary import CAPTURED_STATUSES, PAYMENT_STATUS_RANK, SUCCESS_STATUSES
@@ -270,6 +271,20 @@ def status_conflicts(
     end: datetime | None = None,
     within: Within = None,
 ) -> list[Conflict]:
+    """The conflicts `status_conflicts_query` selects, the first `limit` of them."""
+    query = status_conflicts_query(conn.dialect.name, start=start, end=end, within=within)
+    if limit is not None:
+        query = query.limit(limit)
+    return [Conflict(*row) for row in conn.execute(query)]
+
+
+def status_conflicts_query(
+    dialect: str,
+    *,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    within: Within = None,
+) -> Any:
     """Payment events (created in [start, end) when given; of some payments when `within` says) whose
     status the API (the stored payment row) contradicts.
 
@@ -291,7 +306,7 @@ def status_conflicts(
     # Two steps, so that a month of events is read from indexes alone. First every period event that
     # may conflict — its rank above the API's, or a failure the API shows succeeded — from the covering
     # created_at index and each payment's (id, status) index entry.
-    statuses = _payment_statuses(conn.dialect.name)
+    statuses = _payment_statuses(dialect)
     candidate = (
         select(
             _E.c.payment_id,
@@ -323,7 +338,7 @@ def status_conflicts(
     # and delivery jitter), or delivered later without being clearly earlier — a fast replay packs
     # hours of history into a second, and then only the delivery order tells.
     later = _E.alias("later")
-    tolerance = _SecondsShift(conn.dialect.name)
+    tolerance = _SecondsShift(dialect)
     recovered = exists().where(
         later.c.payment_id == _E.c.payment_id,
         later.c.event_type.in_(("payment.authorized", "payment.captured")),
@@ -356,9 +371,7 @@ def status_conflicts(
         .where(or_(webhook_rank(candidate.c.entity_status) > api_rank(candidate.c.api_status), ~recovered))
         .order_by(_E.c.created_at, _E.c.event_id)
     )
-    if limit is not None:
-        query = query.limit(limit)
-    return [Conflict(*row) for row in conn.execute(query)]
+    return query
 
 
 def _payment_statuses(dialect: str) -> Any:
@@ -385,8 +398,11 @@ class WebhookHealth:
     late: pd.DataFrame
     silences: pd.DataFrame
     conflicts: pd.DataFrame
-    # The true number of missing events (`missing` holds at most the first `limit` of them).
+    # The true numbers (a COUNT): each table holds at most the first `limit` of its rows.
     missing_total: int = 0
+    duplicates_total: int = 0
+    late_total: int = 0
+    conflicts_total: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
@@ -401,6 +417,9 @@ class WebhookHealth:
             "rejections": records(self.rejections),
             "missing": records(self.missing),
             "missing_total": self.missing_total,
+            "duplicates_total": self.duplicates_total,
+            "late_total": self.late_total,
+            "conflicts_total": self.conflicts_total,
             "duplicates": records(self.duplicates),
             "late": records(self.late),
             "silences": records(self.silences),
@@ -554,6 +573,43 @@ def _gaps(conn: Connection, filters: Filters, gap: timedelta) -> list[tuple[date
     return gaps
 
 
+DUPLICATE_COLUMNS = ["event_id", "event_type", "delivery_count", "payment_id", "created_at"]
+LATE_COLUMNS = ["event_id", "event_type", "lag_ms", "created_at", "received_at", "payment_id"]
+CONFLICT_COLUMNS = [
+    "payment_id",
+    "event_id",
+    "event_type",
+    "webhook_status",
+    "api_status",
+    "event_created_at",
+]
+
+
+def duplicates_query(filters: Filters) -> Any:
+    """Events of the period delivered more than once, most deliveries first (`DUPLICATE_COLUMNS`)."""
+    return (
+        select(_E.c.event_id, _E.c.event_type, _E.c.delivery_count, _E.c.payment_id, _E.c.created_at)
+        .where(_E.c.delivery_count > 1, *_range(_E.c.created_at, filters))
+        .order_by(_E.c.delivery_count.desc(), _E.c.event_id)
+    )
+
+
+def late_query(filters: Filters, late_minutes: int = 5) -> Any:
+    """Events of the period received more than `late_minutes` after they were sent, latest first."""
+    return (
+        select(
+            _E.c.event_id, _E.c.event_type, _E.c.lag_ms, _E.c.created_at, _E.c.received_at, _E.c.payment_id
+        )
+        .where(_E.c.lag_ms > late_minutes * 60_000, *_range(_E.c.created_at, filters))
+        .order_by(_E.c.lag_ms.desc(), _E.c.event_id)
+    )
+
+
+def _total(conn: Connection, query: Any, shown: int, limit: int) -> int:
+    """The true row count of `query`: a COUNT only when its first `limit` rows filled the table."""
+    return count_rows(conn, query) if shown >= limit else shown
+
+
 def webhook_health(
     db: Db,
     filters: Filters | None = None,
@@ -572,42 +628,17 @@ def webhook_health(
         window = coverage(conn, now=now, grace_minutes=grace_minutes)
         by_type_day = _by_type_day(conn, filters, late_ms)
         rejections = _rejections(conn, filters)
-        event_range = _range(_E.c.created_at, filters)
-        duplicates = _frame(
-            list(
-                conn.execute(
-                    select(
-                        _E.c.event_id, _E.c.event_type, _E.c.delivery_count, _E.c.payment_id, _E.c.created_at
-                    )
-                    .where(_E.c.delivery_count > 1, *event_range)
-                    .order_by(_E.c.delivery_count.desc(), _E.c.event_id)
-                    .limit(limit)
-                )
-            ),
-            ["event_id", "event_type", "delivery_count", "payment_id", "created_at"],
-        )
-        late = _frame(
-            list(
-                conn.execute(
-                    select(
-                        _E.c.event_id,
-                        _E.c.event_type,
-                        _E.c.lag_ms,
-                        _E.c.created_at,
-                        _E.c.received_at,
-                        _E.c.payment_id,
-                    )
-                    .where(_E.c.lag_ms > late_ms, *event_range)
-                    .order_by(_E.c.lag_ms.desc(), _E.c.event_id)
-                    .limit(limit)
-                )
-            ),
-            ["event_id", "event_type", "lag_ms", "created_at", "received_at", "payment_id"],
-        )
+        duplicates = _frame(list(conn.execute(duplicates_query(filters).limit(limit))), DUPLICATE_COLUMNS)
+        late = _frame(list(conn.execute(late_query(filters, late_minutes).limit(limit))), LATE_COLUMNS)
+        duplicates_total = _total(conn, duplicates_query(filters), len(duplicates), limit)
+        late_total = _total(conn, late_query(filters, late_minutes), len(late), limit)
         start, end = filters.utc_range()
         missing = _missing_in_range(conn, window, start, end, limit)
         missing_total = _missing_count(conn, window, start, end) if len(missing) >= limit else len(missing)
         conflicts = status_conflicts(conn, limit=limit, start=start, end=end)
+        conflicts_total = _total(
+            conn, status_conflicts_query(conn.dialect.name, start=start, end=end), len(conflicts), limit
+        )
         silences = _silences(conn, filters, silence_minutes)
     return WebhookHealth(
         coverage_start=window.start,
@@ -629,7 +660,10 @@ def webhook_health(
                 (c.payment_id, c.event_id, c.event_type, c.webhook_status, c.api_status, c.event_created_at)
                 for c in conflicts
             ],
-            ["payment_id", "event_id", "event_type", "webhook_status", "api_status", "event_created_at"],
+            CONFLICT_COLUMNS,
         ),
         missing_total=missing_total,
+        duplicates_total=duplicates_total,
+        late_total=late_total,
+        conflicts_total=conflicts_total,
     )

@@ -219,6 +219,23 @@ def missing_webhook_rows(filters: AnalyticsFilters) -> Iterator[dict[str, Any]]:
     return analytics_webhooks.missing_rows(engine(), filters)
 
 
+def webhook_problem_rows(
+    kind: Literal["late", "duplicates", "conflicts"], filters: AnalyticsFilters
+) -> Iterator[dict[str, Any]]:
+    """Every late, duplicate or status-conflicting event of the period, streamed (its CSV; never
+    cached), in the order the page's table shows the first of them."""
+    db = engine()
+    if kind == "late":
+        return stream_rows(db, analytics_webhooks.late_query(filters), analytics_webhooks.LATE_COLUMNS)
+    if kind == "duplicates":
+        return stream_rows(
+            db, analytics_webhooks.duplicates_query(filters), analytics_webhooks.DUPLICATE_COLUMNS
+        )
+    start, end = filters.utc_range()
+    query = analytics_webhooks.status_conflicts_query(db.dialect.name, start=start, end=end)
+    return stream_rows(db, query, analytics_webhooks.CONFLICT_COLUMNS)
+
+
 # --- mismatches ------------------------------------------------------------------------------------
 
 
@@ -345,6 +362,17 @@ def quarantined_records(db: Engine) -> pd.DataFrame:
     return queries_sync.quarantined_records(db)
 
 
+@cached(ttl=TTL_DETAIL_SECONDS)
+def quarantine_total(db: Engine) -> int:
+    """How many records are quarantined (a COUNT; the table lists the latest of them)."""
+    return count_rows(db, queries_sync.quarantine_query())
+
+
+def quarantine_rows() -> Iterator[dict[str, Any]]:
+    """Every quarantined record, streamed (its CSV; never cached)."""
+    return stream_rows(engine(), queries_sync.quarantine_query(), queries_sync.QUARANTINE_COLUMNS)
+
+
 # --- alerts ----------------------------------------------------------------------------------------
 
 
@@ -423,6 +451,20 @@ def record_audit(*, actor: str, action: str, target: str | None, detail: Mapping
 @cached(ttl=TTL_DETAIL_SECONDS)
 def open_disputes(db: Engine, now: datetime) -> pd.DataFrame:
     return analytics_disputes.open_disputes(db, now=now)
+
+
+@cached(ttl=TTL_DETAIL_SECONDS)
+def open_disputes_total(db: Engine) -> int:
+    """How many disputes are open (a COUNT; the table lists the most urgent of them)."""
+    return count_rows(db, analytics_disputes.open_disputes_query())
+
+
+def open_dispute_rows(now: datetime) -> Iterator[dict[str, Any]]:
+    """Every open dispute as the table shows it, streamed (its CSV; never cached)."""
+    rows = stream_rows(
+        engine(), analytics_disputes.open_disputes_query(), analytics_disputes.OPEN_QUERY_COLUMNS
+    )
+    return (analytics_disputes.open_record(row, now) for row in rows)
 
 
 @cached(ttl=TTL_DETAIL_SECONDS)

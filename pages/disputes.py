@@ -4,7 +4,7 @@ by payment method and card network."""
 
 import streamlit as st
 
-from dashboard import charts, queries, widgets
+from dashboard import charts, exports, queries, widgets
 from dashboard.auth import require_page
 from dashboard.format import count
 from dashboard.roles import sees_dispute_rates, sees_open_disputes
@@ -47,6 +47,8 @@ if sees_open_disputes(user.role):
         )
     open_rows = queries.open_disputes(now)
     if not open_rows.empty:
+        open_total = queries.open_disputes_total()
+        widgets.showing(len(open_rows), open_total, "disputes")
         st.dataframe(
             widgets.with_money(open_rows, "amount"),
             column_order=[
@@ -76,7 +78,14 @@ if sees_open_disputes(user.role):
             hide_index=True,
             key="open_disputes_table",
         )
-        widgets.csv_download(open_rows, name="open-disputes", user=user, filters=None)
+        widgets.csv_download(
+            open_rows,
+            name="open-disputes",
+            user=user,
+            filters=None,
+            total=open_total,
+            write=exports.rows_writer(lambda: queries.open_dispute_rows(now), list(open_rows.columns)),
+        )
 
 if sees_dispute_rates(user.role):
     st.subheader("Dispute rate")

@@ -4,7 +4,7 @@ could not be stored, and a button that runs the sync now."""
 import pandas as pd
 import streamlit as st
 
-from dashboard import queries, widgets
+from dashboard import exports, queries, widgets
 from dashboard.auth import require_page
 from dashboard.format import count, ist
 from dashboard.roles import can_run_sync
@@ -130,6 +130,8 @@ quarantined = queries.quarantined_records()
 if quarantined.empty:
     st.success("No quarantined records.")
 else:
+    quarantine_total = queries.quarantine_total()
+    widgets.showing(len(quarantined), quarantine_total, "records")
     st.dataframe(
         quarantined,
         column_config={
@@ -140,4 +142,10 @@ else:
         hide_index=True,
         key="sync_quarantine",
     )
-    widgets.csv_download(quarantined, name="quarantine", user=user)
+    widgets.csv_download(
+        quarantined,
+        name="quarantine",
+        user=user,
+        total=quarantine_total,
+        write=exports.rows_writer(queries.quarantine_rows, list(quarantined.columns)),
+    )

@@ -148,15 +148,41 @@ with tabs[0]:
         ),
     )
 with tabs[1]:
-    problem_table(health.late, "late", "No late webhooks.")
+    problem_table(
+        health.late,
+        "late",
+        "No late webhooks.",
+        total=health.late_total,
+        write=exports.rows_writer(
+            lambda: queries.webhook_problem_rows("late", filters.to_analytics()), list(health.late.columns)
+        ),
+    )
 with tabs[2]:
-    problem_table(health.duplicates, "duplicates", "No duplicate deliveries.")
+    problem_table(
+        health.duplicates,
+        "duplicates",
+        "No duplicate deliveries.",
+        total=health.duplicates_total,
+        write=exports.rows_writer(
+            lambda: queries.webhook_problem_rows("duplicates", filters.to_analytics()),
+            list(health.duplicates.columns),
+        ),
+    )
 with tabs[3]:
     st.caption("Bodies of rejected deliveries are kept only as a hash and a size.")
     problem_table(health.rejections, "rejections", "No rejected deliveries.")
 with tabs[4]:
     st.caption("The webhook's status disagrees with what the API says now.")
-    problem_table(health.conflicts, "conflicts", "No webhook/API status conflicts.")
+    problem_table(
+        health.conflicts,
+        "conflicts",
+        "No webhook/API status conflicts.",
+        total=health.conflicts_total,
+        write=exports.rows_writer(
+            lambda: queries.webhook_problem_rows("conflicts", filters.to_analytics()),
+            list(health.conflicts.columns),
+        ),
+    )
 with tabs[5]:
     st.caption("Stretches with payments created but no webhook received.")
     problem_table(health.silences, "silences", "No silences.")

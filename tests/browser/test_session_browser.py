@@ -107,10 +107,10 @@ def _signed_in_as(page: Page, name: str) -> bool:
 
 
 def _method_filter(page: Page) -> str:
-    # The chosen option is drawn inside the box (inner_text misses it at times).
-    box = page.locator(".st-key-filter_method").first
+    """What the sidebar's Method select box shows (its label and the chosen option)."""
+    box = page.get_by_test_id("stSidebar").get_by_test_id("stSelectbox").filter(has_text="Method").first
     box.wait_for(timeout=60_000)
-    return box.inner_html()
+    return box.inner_text()
 
 
 @pytest.mark.parametrize("role", list(Role))
