@@ -34,7 +34,7 @@ from analytics.listing import Listing, count_rows, stream_rows
 from analytics.mismatches import MismatchError
 from analytics.payment_story import PaymentStory
 from analytics.rules import RULES
-from analytics.settlements import SettlementWaterfall
+from analytics.settlements import SettlementsPage, SettlementWaterfall
 from analytics.success import Kpis, Outcome
 from analytics.webhook_health import WebhookHealth
 from data import audit as data_audit
@@ -290,18 +290,8 @@ def decide_mismatch(
 
 
 @cached(ttl=TTL_SECONDS)
-def settlement_waterfalls(db: Engine, filters: AnalyticsFilters) -> list[SettlementWaterfall]:
-    return queries_settlements.settlement_waterfalls(db, filters)
-
-
-@cached(ttl=TTL_SECONDS)
-def settlements(db: Engine, filters: AnalyticsFilters) -> pd.DataFrame:
-    return queries_settlements.settlements(db, filters)
-
-
-@cached(ttl=TTL_SECONDS)
-def pending_settlement(db: Engine, filters: AnalyticsFilters) -> pd.DataFrame:
-    return queries_settlements.pending_settlement(db, filters)
+def settlements_page(db: Engine, filters: AnalyticsFilters) -> SettlementsPage:
+    return queries_settlements.settlements_page(db, filters)
 
 
 @cached(ttl=TTL_DETAIL_SECONDS)

@@ -2,8 +2,6 @@
 it adds up to its lines, whether it reached the bank (with the statements' coverage, and an upload of
 statements for finance), what is captured but not settled yet (and how old), and the lines of any one."""
 
-from dataclasses import replace
-
 import streamlit as st
 
 from dashboard import bank, charts, exports, queries, widgets
@@ -23,11 +21,9 @@ st.caption(
     f"{filters.describe()} · settlements (and their lines) by when the settlement was created, in IST days"
 )
 
-waterfalls = queries.settlement_waterfalls(query)
-settlement_rows = queries.settlements(query)
-# Not settled yet is a question about now, not about the period: every capture still waiting, by age,
-# whatever period is picked (a one-day period would otherwise only ever show the youngest bucket).
-pending = queries.pending_settlement(replace(query, date_from=None, date_to=None))
+# The period's settlements; "not settled yet" is every capture still waiting, whatever the period.
+read = queries.settlements_page(query)
+waterfalls, settlement_rows, pending = read.waterfalls, read.settlements, read.pending
 if not waterfalls and settlement_rows.empty and pending.empty:
     widgets.empty_state(
         "No settlements or captured payments in this period.",
