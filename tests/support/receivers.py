@@ -31,7 +31,7 @@ def wait_until_healthy(
         try:
             if requests.get(url, timeout=2).status_code == 200:
                 return
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):  # not listening yet, or not answering yet
             pass
         time.sleep(0.1)
     raise TimeoutError(f"{url} not healthy within {timeout} s")
