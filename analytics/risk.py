@@ -32,6 +32,8 @@ _ROLLUP: Table = PaymentRollupHourly.__table__  # type: ignore[assignment]
 _CC: Table = CheckoutConfirmation.__table__  # type: ignore[assignment]
 _DISPUTE: Table = Dispute.__table__  # type: ignore[assignment]
 _DOMESTIC = ("IN", "", "unknown")
+# A signal lists at most this many of the captured payments no confirmation reached (its count is exact).
+UNCONFIRMED_LISTED = 500
 
 SIGNAL_KINDS = {
     "card_testing": "Card testing: a burst of small card attempts, mostly failing, from one identity",
@@ -346,34 +348,39 @@ def _confirmations(conn: Connection, at: datetime, rules: RiskRules) -> list[Ris
             )
         )
     confirmed = select(c.payment_id).where(c.verdict == "verified", c.payment_id.is_not(None))
+    never_confirmed = select(p.id).where(
+        p.created_at >= start,
+        p.created_at < at - timedelta(minutes=30),  # the customer has had time to come back
+        p.order_id.is_not(None),
+        p.status.in_(("captured", "refunded")),
+        p.id.not_in(confirmed),
+    )
     unconfirmed = (
-        conn.execute(
-            select(p.id)
-            .where(
-                p.created_at >= start,
-                p.created_at < at - timedelta(minutes=30),  # the customer has had time to come back
-                p.order_id.is_not(None),
-                p.status.in_(("captured", "refunded")),
-                p.id.not_in(confirmed),
-            )
-            .order_by(p.created_at)
-            .limit(500)
-        )
-        .scalars()
-        .all()
+        conn.execute(never_confirmed.order_by(p.created_at).limit(UNCONFIRMED_LISTED)).scalars().all()
     )
     if unconfirmed:
+        # The true count, not the length of the listed ids (which stop at UNCONFIRMED_LISTED).
+        total = len(unconfirmed)
+        if total >= UNCONFIRMED_LISTED:
+            total = as_int(
+                conn.execute(select(func.count()).select_from(never_confirmed.subquery())).scalar()
+            )
+        listed = (
+            f" The first {len(unconfirmed):,} (oldest first) are listed below."
+            if total > len(unconfirmed)
+            else ""
+        )
         signals.append(
             RiskSignal(
                 kind="unconfirmed_capture",
                 subject="checkout",
-                title=f"{len(unconfirmed)} captured payments without a checkout confirmation",
+                title=f"{total:,} captured payments without a checkout confirmation",
                 explanation=(
                     "Captured with an order, but no verified confirmation reached payops: often the customer "
                     "closed the page before returning to the site (fulfil from the payment.captured webhook), "
-                    "sometimes a backend that does not forward confirmations."
+                    "sometimes a backend that does not forward confirmations." + listed
                 ),
-                evidence={"count": len(unconfirmed), "shown_at_most": 500},
+                evidence={"count": total, "listed": len(unconfirmed)},
                 payment_ids=[str(pid) for pid in unconfirmed],
             )
         )

@@ -426,6 +426,11 @@ def signal_payments(db: Engine, payment_ids: tuple[str, ...]) -> pd.DataFrame:
     return pd.DataFrame(analytics_risk.signal_payments(db, payment_ids))
 
 
+def signal_payment_rows(payment_ids: tuple[str, ...]) -> list[dict[str, Any]]:
+    """Every payment a signal lists (for its CSV; never cached)."""
+    return analytics_risk.signal_payments(engine(), payment_ids, limit=len(payment_ids))
+
+
 # --- audit -----------------------------------------------------------------------------------------
 
 

@@ -93,8 +93,11 @@ st.write(str(signal["explanation"]))
 with st.expander("Evidence"):
     st.json(signal["evidence"])
 if signal["payment_ids"]:
+    listed = tuple(signal["payment_ids"])
     widgets.payments_table(
-        queries.signal_payments(tuple(signal["payment_ids"])),
+        queries.signal_payments(listed),
         name=f"risk-{signal['kind']}-payments",
         user=user,
+        total=len(listed),
+        all_rows=lambda: queries.signal_payment_rows(listed),
     )

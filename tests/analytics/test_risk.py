@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import Engine, insert
 
-from analytics.risk import risk_signals
+from analytics.risk import UNCONFIRMED_LISTED, risk_signals
 from data.models import CheckoutConfirmation
 from data.rollups import rebuild_all
 from tests.analytics.factories import dispute, payment, write
@@ -150,6 +150,25 @@ def test_confirmations_cross_checked_against_the_api(engine: Engine) -> None:
     assert problems == {"pay_failed": "payment is failed", "pay_other": "another order"}
     # Captured with an order, never confirmed (pay_other's confirmation named another order but verified).
     assert found["unconfirmed_capture"].payment_ids == ["pay_never"]
+
+
+def test_unconfirmed_captures_are_counted_not_capped_at_the_listed_ids(engine: Engine) -> None:
+    hour_ago = AT - timedelta(hours=2)
+    many = UNCONFIRMED_LISTED + 7
+    with engine.begin() as conn:
+        write(
+            conn,
+            "payments",
+            payment("pay_ok", order_id="order_ok", created_at=hour_ago),
+            *(payment(f"pay_u{i:04d}", order_id=f"order_u{i:04d}", created_at=hour_ago) for i in range(many)),
+        )
+        # The merchant forwards confirmations (one arrived), so the missing ones mean something.
+        conn.execute(insert(CheckoutConfirmation), [_confirmation("order_ok", "pay_ok", "verified")])
+    found = {s.kind: s for s in risk_signals(engine, at=AT)}["unconfirmed_capture"]
+    assert found.title.startswith(f"{many:,} captured payments")
+    assert found.evidence == {"count": many, "listed": UNCONFIRMED_LISTED}
+    assert len(found.payment_ids) == UNCONFIRMED_LISTED
+    assert f"The first {UNCONFIRMED_LISTED:,}" in found.explanation
 
 
 def test_no_confirmations_no_cross_checks(engine: Engine) -> None:
