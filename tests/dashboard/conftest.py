@@ -42,6 +42,30 @@ def _point_app_at(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     st.cache_data.clear()
 
 
+def seeded_database(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    migrated_database: MigratedDatabase,
+    name: str,
+    *,
+    plant: Callable[[Engine], None] | None = None,
+    reconciled: bool = False,
+) -> Iterator[Seeded]:
+    """The body of a module-scoped `seeded` fixture parametrised over BACKENDS: the dashboard's seed data,
+    then `plant`'s extra rows, reconciled if asked; the database is dropped after the module."""
+    backend = str(request.param)
+    url = migrated_database(backend, tmp_path_factory.mktemp(name))
+    engine = make_engine(url)
+    facts = seed_dashboard_database(engine, now=TEST_NOW)
+    if plant is not None:
+        plant(engine)
+    if reconciled:
+        reconcile(engine, now=TEST_NOW)
+    yield Seeded(url, engine, facts)
+    engine.dispose()
+    drop_database(backend, url)
+
+
 @pytest.fixture(scope="module", params=BACKENDS)
 def seeded(
     request: pytest.FixtureRequest,
@@ -49,14 +73,7 @@ def seeded(
     migrated_database: MigratedDatabase,
 ) -> Iterator[Seeded]:
     """One seeded, reconciled database per backend for the whole module (pages only read it)."""
-    backend = str(request.param)
-    url = migrated_database(backend, tmp_path_factory.mktemp("dashboard-db"))
-    engine = make_engine(url)
-    facts = seed_dashboard_database(engine, now=TEST_NOW)
-    reconcile(engine, now=TEST_NOW)
-    yield Seeded(url, engine, facts)
-    engine.dispose()
-    drop_database(backend, url)
+    yield from seeded_database(request, tmp_path_factory, migrated_database, "dashboard-db", reconciled=True)
 
 
 @pytest.fixture

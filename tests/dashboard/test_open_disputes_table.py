@@ -9,29 +9,19 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import Engine
 
 from dashboard.roles import Role
-from data.db import make_engine
 from data.models import Dispute
 from data.upsert import upsert
-from tests.dashboard.conftest import AppFactory, Seeded
+from tests.dashboard.conftest import AppFactory, Seeded, seeded_database
 from tests.support.clock import TEST_NOW
-from tests.support.dashboard_seed import seed_dashboard_database
-from tests.support.databases import BACKENDS, MigratedDatabase, drop_database
+from tests.support.databases import BACKENDS, MigratedDatabase
 
 OPEN = 1_030  # more than the table shows (1,000)
 
 
-@pytest.fixture(scope="module", params=BACKENDS)
-def seeded(
-    request: pytest.FixtureRequest,
-    tmp_path_factory: pytest.TempPathFactory,
-    migrated_database: MigratedDatabase,
-) -> Iterator[Seeded]:
-    backend = str(request.param)
-    url = migrated_database(backend, tmp_path_factory.mktemp("open-disputes-db"))
-    engine = make_engine(url)
-    facts = seed_dashboard_database(engine, now=TEST_NOW)
+def _plant_open_disputes(engine: Engine) -> None:
     opened = TEST_NOW - timedelta(days=2)
     disputes = [
         {
@@ -54,9 +44,17 @@ def seeded(
     ]
     with engine.begin() as conn:
         upsert(conn, Dispute, disputes)
-    yield Seeded(url, engine, facts)
-    engine.dispose()
-    drop_database(backend, url)
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def seeded(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    migrated_database: MigratedDatabase,
+) -> Iterator[Seeded]:
+    yield from seeded_database(
+        request, tmp_path_factory, migrated_database, "open-disputes-db", plant=_plant_open_disputes
+    )
 
 
 def test_open_disputes_say_their_true_count_and_export_every_dispute(

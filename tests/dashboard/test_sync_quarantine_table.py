@@ -9,29 +9,19 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import Engine
 
 from dashboard.roles import Role
-from data.db import make_engine
 from data.models import Quarantine
 from data.upsert import upsert
-from tests.dashboard.conftest import AppFactory, Seeded
+from tests.dashboard.conftest import AppFactory, Seeded, seeded_database
 from tests.support.clock import TEST_NOW
-from tests.support.dashboard_seed import seed_dashboard_database
-from tests.support.databases import BACKENDS, MigratedDatabase, drop_database
+from tests.support.databases import BACKENDS, MigratedDatabase
 
 QUARANTINED = 230  # more than the table shows (200)
 
 
-@pytest.fixture(scope="module", params=BACKENDS)
-def seeded(
-    request: pytest.FixtureRequest,
-    tmp_path_factory: pytest.TempPathFactory,
-    migrated_database: MigratedDatabase,
-) -> Iterator[Seeded]:
-    backend = str(request.param)
-    url = migrated_database(backend, tmp_path_factory.mktemp("quarantine-db"))
-    engine = make_engine(url)
-    facts = seed_dashboard_database(engine, now=TEST_NOW)
+def _plant_quarantine(engine: Engine) -> None:
     seen = TEST_NOW - timedelta(hours=1)
     records = [
         {
@@ -50,9 +40,17 @@ def seeded(
     ]
     with engine.begin() as conn:
         upsert(conn, Quarantine, records)
-    yield Seeded(url, engine, facts)
-    engine.dispose()
-    drop_database(backend, url)
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def seeded(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    migrated_database: MigratedDatabase,
+) -> Iterator[Seeded]:
+    yield from seeded_database(
+        request, tmp_path_factory, migrated_database, "quarantine-db", plant=_plant_quarantine
+    )
 
 
 def test_quarantine_says_its_true_count_and_exports_every_record(app_for: AppFactory, seeded: Seeded) -> None:
