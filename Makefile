@@ -13,9 +13,9 @@ demo: setup
 ## Install everything and run the whole test suite (lint, types, SQLite + PostgreSQL, AppTest, browser).
 test: setup services lint typecheck pytest
 
-## The inner loop: SQLite only, no browser, no slow tests; needs no PostgreSQL and no Chromium.
+## The inner loop: SQLite only, no browser, no slow tests; needs no PostgreSQL, Chromium or nginx.
 test-fast: setup
-	PAYOPS_TEST_BACKENDS=sqlite $(VENV)/bin/pytest $(PYTEST_PARALLEL) -m "not slow and not browser"
+	PAYOPS_TEST_BACKENDS=sqlite $(VENV)/bin/pytest $(PYTEST_PARALLEL) -m "not slow and not browser and not services"
 
 ## Exactly the locked environment (requirements-dev.lock, hashes checked), then payops itself, editable.
 setup: $(STAMP)

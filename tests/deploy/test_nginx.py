@@ -28,6 +28,8 @@ ROOT = Path(__file__).resolve().parents[2]
 CONF = ROOT / "deploy" / "nginx-dashboard.conf"
 USER, PASSWORD = "ops", "proxy-password"
 
+pytestmark = pytest.mark.services
+
 
 def _nginx() -> str:
     found = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
