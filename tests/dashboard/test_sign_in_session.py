@@ -6,6 +6,7 @@ another replica with the same key accepts."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -256,6 +257,39 @@ def test_the_routes_issue_renew_and_end_a_signed_strict_httponly_cookie(
         assert conn.execute(select(DashboardSession.ended_at)).scalar_one() is not None
     client.cookies.set(session.COOKIE_NAME, session.cookie_value(session_id))
     assert client.post(session.RENEW_PATH).status_code == 401
+
+
+def _tampered(value: str) -> str:
+    """The cookie with one character of its signature changed."""
+    last = value[-1]
+    return value[:-1] + ("A" if last != "A" else "B")
+
+
+@pytest.mark.parametrize(
+    "forge",
+    [
+        pytest.param(lambda real: _tampered(session.cookie_value(real)), id="signature-changed"),
+        pytest.param(lambda real: real, id="bare-session-id"),
+        pytest.param(lambda real: session.cookie_value(real)[: len(real) // 2], id="cut-short"),
+        pytest.param(lambda real: session.cookie_value(session.new_session_id()), id="signed-unknown-id"),
+        pytest.param(lambda real: "", id="empty"),
+        pytest.param(lambda real: "x" * 5000, id="oversized-junk"),
+    ],
+)
+def test_a_tampered_or_forged_cookie_is_refused_and_signs_no_one_in(
+    engine: Engine, database_url: str, monkeypatch: pytest.MonkeyPatch, forge: Callable[[str], str]
+) -> None:
+    client = _client(monkeypatch, database_url, "key-one")
+    real = _new_session(engine)
+    client.cookies.set(session.COOKIE_NAME, forge(real))
+    refused = client.post(session.RENEW_PATH)
+    assert refused.status_code == 401 and refused.json() == {"signed_in": False}
+    assert "Max-Age=0" in refused.headers["set-cookie"]  # the forged cookie is cleared
+    # A forged grant is refused too, and neither touches the real session.
+    forged_grant = client.get(session.start_url(forge(real) or "x", "/"), follow_redirects=False)
+    assert forged_grant.status_code == 403 and "set-cookie" not in forged_grant.headers
+    client.cookies.set(session.COOKIE_NAME, session.cookie_value(real))
+    assert client.post(session.RENEW_PATH).json() == {"signed_in": True}
 
 
 def test_the_cookie_is_secure_when_configured_and_never_redirects_off_site(
