@@ -16,11 +16,10 @@ from urllib.parse import urlencode
 
 import numpy as np
 from sqlalchemy import Connection, Table, and_, case, func, insert, literal, or_, select, update
-from statsmodels.stats.multitest import multipletests
-from statsmodels.stats.proportion import proportion_confint, proportions_ztest
 
 from analytics.db import Db, as_int, as_utc, reading, writing
 from analytics.rules import format_amount
+from analytics.stats import benjamini_hochberg, two_proportion_p_value, wilson_interval
 from data.audit import record_audit
 from data.ist import IST, ist_day_of, ist_midnight
 from data.models import (
@@ -283,18 +282,12 @@ def _explained_by(
 
 def _drop_p_value(successes: int, attempts: int, base_successes: int, base_attempts: int) -> float:
     """One-sided two-proportion z-test that the window's rate is below the baseline's."""
-    pooled = (successes + base_successes) / (attempts + base_attempts)
-    if pooled in (0.0, 1.0):  # no variance: every attempt failed, or every one succeeded
-        return 1.0
-    _, p_value = proportions_ztest(
-        np.array([successes, base_successes]), np.array([attempts, base_attempts]), alternative="smaller"
-    )
-    return float(p_value)
+    return two_proportion_p_value(successes, attempts, base_successes, base_attempts, alternative="smaller")
 
 
 def _wilson(successes: int, attempts: int) -> list[float]:
-    low, high = proportion_confint(successes, attempts, alpha=0.05, method="wilson")
-    return [round(float(low), 4), round(float(high), 4)]
+    low, high = wilson_interval(successes, attempts)
+    return [round(low, 4), round(high, 4)]
 
 
 def _success_drop(conn: Connection, ctx: AlertContext) -> list[Condition]:
@@ -321,7 +314,7 @@ def _success_drop(conn: Connection, ctx: AlertContext) -> list[Condition]:
         return []
     tested = sorted(evaluated.items(), key=lambda item: item[1])
     p_values = [_drop_p_value(s, n, bs, bn) for (n, s, bn, bs), _ in tested]
-    reject, q_values, _, _ = multipletests(p_values, alpha=rules.false_discovery_rate, method="fdr_bh")
+    reject, q_values = benjamini_hochberg(p_values, rules.false_discovery_rate)
     firing = [
         parts
         for ((n, s, bn, bs), parts), significant in zip(tested, reject, strict=True)

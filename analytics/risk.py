@@ -13,12 +13,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-import numpy as np
 from sqlalchemy import ColumnElement, Connection, Table, case, func, literal, select
-from statsmodels.stats.proportion import proportions_ztest
 
 from analytics.db import Db, as_int, as_utc, reading
 from analytics.rules import format_amount
+from analytics.stats import two_proportion_p_value
 from data.ist import IST
 from data.models import CheckoutConfirmation, Dispute, Payment, PaymentRollupHourly
 from data.rollups import bucket_start
@@ -244,13 +243,10 @@ def _international(conn: Connection, at: datetime, rules: RiskRules) -> list[Ris
         return []
     share, base_share = intl / attempts, base_intl / base_attempts
     rise = (share - base_share) * 100
-    pooled = (intl + base_intl) / (attempts + base_attempts)
-    if rise < rules.international_min_rise_points or pooled in (0.0, 1.0):
+    if rise < rules.international_min_rise_points:
         return []
-    _, p_value = proportions_ztest(
-        np.array([intl, base_intl]), np.array([attempts, base_attempts]), alternative="larger"
-    )
-    if float(p_value) > rules.international_max_p_value:
+    p_value = two_proportion_p_value(intl, attempts, base_intl, base_attempts, alternative="larger")
+    if p_value > rules.international_max_p_value:
         return []
     return [
         RiskSignal(
