@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import tempfile
 import time
 import tracemalloc
@@ -20,17 +19,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(PROJECT_ROOT))
+from sqlalchemy import Engine, func, insert, select, text
 
-from sqlalchemy import Engine, func, insert, select, text  # noqa: E402
-
-from analytics import mismatches  # noqa: E402
-from analytics.mismatch_bulk import MismatchFilter, bulk_apply, export_mismatches  # noqa: E402
-from data.db import make_engine  # noqa: E402
-from data.migrate import upgrade  # noqa: E402
-from data.models import AuditLog, Mismatch, MismatchEvent  # noqa: E402
-from tests.support.databases import drop_database, new_database_url  # noqa: E402
+from analytics import mismatches
+from analytics.mismatch_bulk import MismatchFilter, bulk_apply, export_mismatches
+from data.db import make_engine
+from data.migrate import upgrade
+from data.models import AuditLog, Mismatch, MismatchEvent
+from tests.support.databases import drop_database, new_database_url
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 

@@ -20,22 +20,18 @@ import sys
 import time
 from collections.abc import Callable
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(PROJECT_ROOT))
+from sqlalchemy import Engine, select
 
-from sqlalchemy import Engine, select  # noqa: E402
-
-from analytics.reconcile import ReconcileResult, reconcile  # noqa: E402
-from bench.bench_analytics import NOW, database, generate  # noqa: E402
-from bench.bench_mismatch_bulk import server_cpu_seconds  # noqa: E402
-from data.db import make_engine  # noqa: E402
-from data.migrate import upgrade  # noqa: E402
-from data.models import Order, Payment, SettlementLine  # noqa: E402
-from data.upsert import upsert  # noqa: E402
-from tests.analytics.factories import order, payment, settlement_line  # noqa: E402
+from analytics.reconcile import ReconcileResult, reconcile
+from bench.bench_analytics import NOW, database, generate
+from bench.bench_mismatch_bulk import server_cpu_seconds
+from data.db import make_engine
+from data.migrate import upgrade
+from data.models import Order, Payment, SettlementLine
+from data.upsert import upsert
+from tests.support.factories import order, payment, settlement_line
 
 DAYS = 90
 

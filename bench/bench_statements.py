@@ -13,29 +13,25 @@ from __future__ import annotations
 
 import argparse
 import random
-import sys
 import tempfile
 import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(PROJECT_ROOT))
+from sqlalchemy import Engine, func, insert, select
 
-from sqlalchemy import Engine, func, insert, select  # noqa: E402
-
-import analytics.rules  # noqa: E402, F401 - loaded as in reconcile, so no run pays for the import
-from analytics.bank_match import (  # noqa: E402
+import analytics.rules  # noqa: F401 - loaded as in reconcile, so no run pays for the import
+from analytics.bank_match import (
     _credit_lines,
     _settlement_refs,
     match_credits,
     refresh_bank_matches,
 )
-from data.db import make_engine  # noqa: E402
-from data.migrate import upgrade  # noqa: E402
-from data.models import BankMatch, BankStatement, BankStatementLine, Settlement  # noqa: E402
-from tests.support.databases import drop_database, new_database_url  # noqa: E402
+from data.db import make_engine
+from data.migrate import upgrade
+from data.models import BankMatch, BankStatement, BankStatementLine, Settlement
+from tests.support.databases import drop_database, new_database_url
 
 PATTERNS = ["RAZORPAY", "RZP"]
 LAST_DAY = date(2026, 11, 30)

@@ -26,7 +26,7 @@ from data.migrate import upgrade
 from sync.http import HttpPolicy
 from sync.pull import SyncOptions, run_sync
 from tests.support.sandbox import start_sandbox
-from tests.sync.helpers import SAFETY_LAG, assert_parity, sandbox_client, sandbox_until
+from tests.support.sync_helpers import SAFETY_LAG, assert_parity, sandbox_client, sandbox_until
 
 DAYS = 10
 NOW = 1_764_000_000 // 60 * 60  # a fixed sandbox clock, so runs are comparable

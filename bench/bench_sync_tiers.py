@@ -24,8 +24,8 @@ from data.db import make_engine
 from data.migrate import upgrade
 from sync.tiers import parse_tiers
 from tests.support.sandbox import start_sandbox
-from tests.sync.helpers import assert_parity
-from tests.sync.tiered import run_tiered
+from tests.support.sync_helpers import assert_parity
+from tests.support.tiered import run_tiered
 
 
 def main() -> None:

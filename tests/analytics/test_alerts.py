@@ -15,7 +15,7 @@ from data.ist import IST
 from data.models import AuditLog, Downtime, Mismatch, SyncCheckpoint, WebhookRejection
 from data.rollups import rebuild_all
 from data.settings import AlertRules
-from tests.analytics.factories import payment, settlement_line, webhook_event, write
+from tests.support.factories import payment, settlement_line, webhook_event, write
 
 # Tuesday 24 Nov 2026, 14:00 IST: the hour with the drop; the baseline is the four Tuesdays before.
 DROP_HOUR = datetime(2026, 11, 24, 14, 0, tzinfo=IST).astimezone(UTC)

@@ -12,8 +12,8 @@ from analytics import alerts
 from analytics.reconcile import reconcile
 from data.models import SyncCheckpoint
 from data.rollups import rebuild_all
-from tests.analytics.factories import settlement_line, webhook_event, write
 from tests.analytics.test_alerts import AFTER_DROP_HOUR, DROP_HOUR, _hour_of_traffic, _rejections
+from tests.support.factories import settlement_line, webhook_event, write
 
 AT = AFTER_DROP_HOUR  # Tue 24 Nov 2026, 15:10 IST
 

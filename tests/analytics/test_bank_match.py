@@ -19,7 +19,7 @@ from analytics.reconcile import BANK_RULE_IDS, reconcile
 from data.models import BankStatementLine, Mismatch
 from data.settings import Settings
 from sync.statement_import import import_statement
-from tests.analytics.factories import settlement, write
+from tests.support.factories import settlement, write
 
 PATTERNS = ["RAZORPAY"]
 

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from analytics.__main__ import app
 from data.rollups import rebuild_all
-from tests.analytics.factories import payment, write
+from tests.support.factories import payment, write
 
 NOW = datetime(2026, 11, 20, 6, 0, tzinfo=UTC)
 runner = CliRunner()

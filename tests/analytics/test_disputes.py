@@ -13,7 +13,7 @@ from analytics.disputes import dispute_rates, dispute_summary, open_disputes
 from analytics.filters import Filters
 from data.models import PaymentRollupDaily
 from data.upsert import upsert
-from tests.analytics.factories import T0, dispute, payment, write
+from tests.support.factories import T0, dispute, payment, write
 
 NOW = T0 + timedelta(days=3)
 

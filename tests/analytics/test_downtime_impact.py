@@ -12,8 +12,8 @@ from sqlalchemy import Engine, insert
 from analytics import alerts
 from analytics.downtime_impact import downtime_hourly, downtime_impact, undeclared_dips
 from data.models import Downtime
-from tests.analytics.factories import payment, write
 from tests.analytics.test_alerts import AFTER_DROP_HOUR, DROP_HOUR, RULES, _downtime, _load_drop
+from tests.support.factories import payment, write
 
 BEGIN = DROP_HOUR + timedelta(minutes=2)  # 14:02 IST
 END = DROP_HOUR + timedelta(minutes=47)  # 14:47 IST

@@ -10,7 +10,7 @@ from sqlalchemy import Engine, delete, func, select
 from analytics import mismatches
 from analytics.reconcile import reconcile
 from data.models import AuditLog, Mismatch, MismatchEvent, SettlementLine
-from tests.analytics.factories import payment, settlement_line, write
+from tests.support.factories import payment, settlement_line, write
 
 NOW = datetime(2026, 11, 20, 6, 0, tzinfo=UTC)
 OLD = datetime(2026, 11, 10, 6, 0, tzinfo=UTC)

@@ -24,7 +24,7 @@ from analytics.mismatch_bulk import (
 )
 from data import money
 from data.models import AuditLog, Mismatch, MismatchEvent
-from tests.analytics.factories import payment, write
+from tests.support.factories import payment, write
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 

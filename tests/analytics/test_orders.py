@@ -9,7 +9,7 @@ from sqlalchemy import Engine
 
 from analytics.filters import Filters
 from analytics.orders import order_success
-from tests.analytics.factories import T0, payment, write
+from tests.support.factories import T0, payment, write
 
 DAY = Filters(date_from=date(2026, 11, 2), date_to=date(2026, 11, 2))  # T0 is 11:30 IST on 2 Nov
 

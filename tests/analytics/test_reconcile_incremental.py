@@ -17,7 +17,9 @@ from analytics import reconcile as reconcile_module
 from analytics.reconcile import ReconcileResult, reconcile
 from data.db import make_engine
 from data.models import Mismatch, MismatchEvent, ReconcileRun
-from tests.analytics.factories import (
+from tests.support.clock import TEST_NOW
+from tests.support.databases import MigratedDatabase, drop_database
+from tests.support.factories import (
     dispute,
     order,
     payment,
@@ -27,8 +29,6 @@ from tests.analytics.factories import (
     webhook_event,
     write,
 )
-from tests.support.clock import TEST_NOW
-from tests.support.databases import MigratedDatabase, drop_database
 
 # Evidence that states the pass's own instant (a cutoff, an age) rather than a fact of the data: a pass
 # that did not look at a mismatch leaves the previous pass's value there.

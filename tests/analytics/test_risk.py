@@ -10,7 +10,7 @@ from sqlalchemy import Engine, insert
 from analytics.risk import UNCONFIRMED_LISTED, risk_signals
 from data.models import CheckoutConfirmation
 from data.rollups import rebuild_all
-from tests.analytics.factories import dispute, payment, write
+from tests.support.factories import dispute, payment, write
 
 AT = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 

@@ -23,7 +23,7 @@ from data.models import (
     PaymentRollupDaily,
     PaymentRollupHourly,
 )
-from tests.analytics.factories import payment, write
+from tests.support.factories import payment, write
 
 # IST midnight of 2026-11-03 is 2026-11-02 18:30 UTC; data straddles several IST midnights.
 IST_MIDNIGHT = datetime(2026, 11, 2, 18, 30, tzinfo=UTC)

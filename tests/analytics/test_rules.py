@@ -11,7 +11,7 @@ from analytics import mismatches
 from analytics.reconcile import reconcile
 from analytics.rules import RULES, RuleContext, add_business_days, business_day_cutoff, format_amount
 from data.settings import Settings, get_settings
-from tests.analytics.factories import (
+from tests.support.factories import (
     order,
     payment,
     refund,

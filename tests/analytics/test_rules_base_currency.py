@@ -9,7 +9,7 @@ from decimal import Decimal
 from sqlalchemy import Engine
 
 from analytics.rules import RULES, Finding, RuleContext
-from tests.analytics.factories import dispute, payment, refund, settlement, settlement_line, write
+from tests.support.factories import dispute, payment, refund, settlement, settlement_line, write
 
 NOW = datetime(2026, 11, 20, 6, 0, tzinfo=UTC)
 CTX = RuleContext(now=NOW)

@@ -8,7 +8,7 @@ from sqlalchemy import Engine
 
 from analytics.filters import Filters
 from analytics.settlements import pending_settlement, settlements
-from tests.analytics.factories import payment, settlement, settlement_line, write
+from tests.support.factories import payment, settlement, settlement_line, write
 
 NOW = datetime(2026, 11, 20, 6, 0, tzinfo=UTC)
 DAY_START = datetime(2026, 11, 18, 18, 30, tzinfo=UTC)  # IST midnight of 2026-11-19

@@ -10,7 +10,7 @@ from sqlalchemy import Engine, insert
 from analytics.filters import Filters
 from analytics.webhook_health import webhook_health
 from data.models import WebhookRejection
-from tests.analytics.factories import payment, webhook_event, write
+from tests.support.factories import payment, webhook_event, write
 
 NOW = datetime(2026, 11, 20, 6, 0, tzinfo=UTC)
 DAY_START = datetime(2026, 11, 18, 18, 30, tzinfo=UTC)  # IST midnight of 2026-11-19

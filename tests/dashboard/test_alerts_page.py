@@ -16,8 +16,8 @@ from dashboard import queries
 from dashboard.format import plain
 from dashboard.roles import Role
 from data.models import AuditLog, Mismatch, SyncCheckpoint
-from tests.analytics.factories import payment, write
 from tests.dashboard.conftest import AppFactory, Seeded
+from tests.support.factories import payment, write
 
 T0 = datetime(2026, 11, 24, 6, 0, tzinfo=UTC)
 

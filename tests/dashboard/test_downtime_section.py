@@ -14,8 +14,8 @@ from dashboard.downtime_view import impact_sentence
 from dashboard.roles import Role
 from data.ist import IST
 from data.models import Alert, Downtime
-from tests.analytics.factories import payment, write
 from tests.dashboard.conftest import AppFactory, Seeded
+from tests.support.factories import payment, write
 
 # Sunday 29 Nov 2026 (the session's pinned day is Monday 30 Nov): HDFC netbanking down 14:02–14:47 IST.
 BEGIN = datetime(2026, 11, 29, 14, 2, tzinfo=IST).astimezone(UTC)

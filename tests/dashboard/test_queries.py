@@ -19,7 +19,7 @@ from dashboard import queries
 from data.db import make_engine
 from data.migrate import upgrade
 from data.rollups import rebuild_all
-from tests.analytics.factories import payment, write
+from tests.support.factories import payment, write
 
 AT = datetime(2026, 11, 18, 6, 0, tzinfo=UTC)
 # kpis compares with the previous period by default, which needs both ends.

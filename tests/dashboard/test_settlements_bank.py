@@ -18,10 +18,10 @@ from data.migrate import upgrade
 from data.models import AuditLog
 from data.settings import get_settings
 from sync.statement_import import import_statement
-from tests.analytics.factories import settlement, write
 from tests.dashboard.conftest import AppFactory, Seeded
 from tests.support.clock import TEST_NOW
 from tests.support.databases import BACKENDS, drop_database, new_database_url
+from tests.support.factories import settlement, write
 
 NOW = TEST_NOW  # the session's pinned clock, which the page reads too
 TODAY = (NOW + timedelta(hours=5, minutes=30)).date()

@@ -15,7 +15,7 @@ from sqlalchemy import Engine
 
 from sandbox.server import RateLimiter
 from tests.support.sandbox import SandboxHandle
-from tests.sync.helpers import assert_parity, sandbox_until, sync_once
+from tests.support.sync_helpers import assert_parity, sandbox_until, sync_once
 
 
 def test_the_bucket_admits_one_seconds_worth_then_names_the_wait() -> None:

@@ -14,7 +14,7 @@ from sqlalchemy import Engine, select
 
 from data.models import SyncLease, SyncRun
 from tests.support.sandbox import SandboxHandle
-from tests.sync.helpers import PROJECT_ROOT, SAFETY_LAG, assert_parity, cli_env, sandbox_until
+from tests.support.sync_helpers import PROJECT_ROOT, SAFETY_LAG, assert_parity, cli_env, sandbox_until
 
 # Every API request takes this long, so the first run is still going when the second one starts.
 SLOW_SECONDS = 0.4

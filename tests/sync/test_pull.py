@@ -25,7 +25,7 @@ from data.models import (
 )
 from sync.http import HttpPolicy
 from tests.support.sandbox import SandboxHandle
-from tests.sync.helpers import (
+from tests.support.sync_helpers import (
     PARITY_FIELDS,
     PROJECT_ROOT,
     SAFETY_LAG,

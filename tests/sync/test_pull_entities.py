@@ -9,7 +9,7 @@ from sqlalchemy import Engine
 
 from data.models import Dispute, Downtime
 from tests.support.sandbox import SandboxHandle
-from tests.sync.helpers import expected, stored, sync_once
+from tests.support.sync_helpers import expected, stored, sync_once
 
 DISPUTE_FIELDS = ("payment_id", "amount", "amount_deducted", "currency", "status", "phase", "reason_code")
 

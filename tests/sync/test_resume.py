@@ -15,7 +15,14 @@ from sqlalchemy import Engine, func, select
 
 from data.models import Payment, Quarantine, SyncCheckpoint, SyncRun
 from tests.support.sandbox import SandboxHandle
-from tests.sync.helpers import PROJECT_ROOT, SAFETY_LAG, assert_parity, cli_env, run_cli, sandbox_until
+from tests.support.sync_helpers import (
+    PROJECT_ROOT,
+    SAFETY_LAG,
+    assert_parity,
+    cli_env,
+    run_cli,
+    sandbox_until,
+)
 
 KILLS = 10
 

@@ -20,7 +20,7 @@ from sync.load import load_files
 from sync.normalise import CARD_FIELDS
 from sync.webhooks.app import create_app
 from tests.support.sandbox import SandboxHandle
-from tests.sync.helpers import sync_once
+from tests.support.sync_helpers import sync_once
 from tests.sync.webhooks.events import post
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "razorpay"

@@ -13,8 +13,8 @@ from sqlalchemy import Engine
 from data.sync_state import advance_checkpoint
 from sync.tiers import LookbackTier, due_tier, parse_tiers, tier_checkpoint
 from tests.support.sandbox import SandboxHandle
-from tests.sync.helpers import assert_parity
-from tests.sync.tiered import run_tiered
+from tests.support.sync_helpers import assert_parity
+from tests.support.tiered import run_tiered
 
 T0 = datetime(2026, 11, 2, 6, 0, tzinfo=UTC)
 

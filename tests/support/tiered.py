@@ -21,7 +21,7 @@ from sync.tiers import LookbackTier
 from sync.webhooks.intake import Delivery, check_delivery, sign
 from sync.webhooks.store import write_items
 from tests.support.sandbox import SandboxHandle
-from tests.sync.helpers import sync_once
+from tests.support.sync_helpers import sync_once
 
 
 @dataclass
