@@ -14,6 +14,8 @@ import numpy.typing as npt
 
 from sandbox import catalogue as cat
 from sandbox import events as ev
+from sandbox.disputes import generate_disputes
+from sandbox.downtimes import plant_downtimes
 from sandbox.generator import (
     DAY,
     HOUR,
@@ -81,9 +83,6 @@ def _ids(
 
 def plant_all(ds: Dataset) -> None:
     """Plant every anomaly kind, then build refunds, settlements and the webhook faults around them."""
-    from sandbox.disputes import generate_disputes  # here: both build on this module's imports
-    from sandbox.downtimes import plant_downtimes
-
     plant_downtimes(ds)
     rng = _rng(ds.config.seed, 3)
     rate = ds.config.anomaly_rate
