@@ -30,7 +30,7 @@ from analytics import webhook_health as analytics_webhooks
 from analytics.alerts import AlertError
 from analytics.disputes import DisputeSummary, RateDimension
 from analytics.filters import Filters as AnalyticsFilters
-from analytics.listing import Listing, count_rows, stream_rows
+from analytics.listing import Listing, count_rows, listing, stream_rows
 from analytics.mismatches import MismatchError
 from analytics.payment_story import PaymentStory
 from analytics.rules import RULES
@@ -366,14 +366,33 @@ def quarantine_rows() -> Iterator[dict[str, Any]]:
 # --- alerts ----------------------------------------------------------------------------------------
 
 
-@cached(ttl=TTL_DETAIL_SECONDS)
-def alerts(db: Engine, categories: tuple[str, ...] | None = None) -> pd.DataFrame:
-    """Alerts, firing first; `categories` limits them (finance sees the money ones)."""
-    rows = analytics_alerts.list_alerts(db, categories=categories)
+def _alert_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     frame = pd.DataFrame(rows, columns=analytics_alerts.ALERT_COLUMNS)
     for column in ("first_fired_at", "last_seen_at", "resolved_at", "acknowledged_at", "snoozed_until"):
         frame[column] = pd.to_datetime(frame[column], utc=True, format="ISO8601")
     return frame
+
+
+@cached(ttl=TTL_DETAIL_SECONDS)
+def alerts(db: Engine, categories: tuple[str, ...] | None = None) -> pd.DataFrame:
+    """The first `ALERTS_LISTED` alerts, firing first; `categories` limits them (finance sees the money
+    ones). `alert_counts` says how many there are."""
+    return _alert_frame(analytics_alerts.list_alerts(db, categories=categories))
+
+
+@cached(ttl=TTL_DETAIL_SECONDS)
+def _alert_counts(db: Engine, categories: tuple[str, ...] | None, at: datetime) -> dict[str, int]:
+    return analytics_alerts.alert_counts(db, at=at, categories=categories)
+
+
+def alert_counts(categories: tuple[str, ...] | None = None) -> dict[str, int]:
+    """How many alerts there are, firing, acknowledged, snoozed (as of now) and resolved: COUNTs."""
+    return _alert_counts(categories, now().replace(second=0, microsecond=0))
+
+
+def alert_rows(categories: tuple[str, ...] | None = None) -> Iterator[dict[str, Any]]:
+    """Every alert, streamed (the CSV; never cached)."""
+    return analytics_alerts.alert_rows(engine(), categories=categories)
 
 
 def alert_rules() -> dict[str, Mapping[str, str]]:
@@ -384,13 +403,25 @@ def alert_rules() -> dict[str, Mapping[str, str]]:
 
 
 @cached(ttl=TTL_DETAIL_SECONDS)
-def alert_payments(db: Engine, alert_id: int, limit: int = 200) -> pd.DataFrame:
-    """The payments a success-rate alert counted (empty for other rules)."""
+def alert_payments(db: Engine, alert_id: int, limit: int = 200) -> Listing:
+    """The payments a success-rate alert counted: their true count and the newest `limit` (empty for
+    other rules)."""
     alert = analytics_alerts.get_alert(db, alert_id)
-    frame = pd.DataFrame(analytics_alerts.payments_behind(db, alert, limit=limit) if alert else [])
-    if not frame.empty:
-        frame["created_at"] = pd.to_datetime(frame["created_at"], utc=True, format="ISO8601")
-    return frame
+    query = analytics_alerts.payments_behind_query(alert) if alert else None
+    if query is None:
+        return Listing(total=0, first=pd.DataFrame())
+    listed = listing(db, query, analytics_alerts.PAYMENTS_BEHIND_COLUMNS, first=limit)
+    listed.first["created_at"] = pd.to_datetime(listed.first["created_at"], utc=True)
+    return listed
+
+
+def alert_payment_rows(alert_id: int) -> Iterator[dict[str, Any]]:
+    """Every payment a success-rate alert counted, streamed (its CSV; never cached)."""
+    alert = analytics_alerts.get_alert(engine(), alert_id)
+    query = analytics_alerts.payments_behind_query(alert) if alert else None
+    if query is None:
+        return iter(())
+    return stream_rows(engine(), query, analytics_alerts.PAYMENTS_BEHIND_COLUMNS)
 
 
 def acknowledge_alert(alert_id: int, actor: str, at: datetime) -> None:
