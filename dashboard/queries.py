@@ -45,6 +45,8 @@ from data.settings import get_settings
 TTL_SECONDS = 60
 # Raw-table tables (drill-downs, mismatches) change by user action too; they refresh sooner.
 TTL_DETAIL_SECONDS = 15
+# Sync status lists this many of the latest runs (and says how many there are).
+SYNC_RUNS_LISTED = 20
 
 __all__ = [
     "AlertError",
@@ -344,7 +346,19 @@ def running_syncs() -> list[str]:
 
 @cached(ttl=TTL_DETAIL_SECONDS)
 def sync_runs(db: Engine) -> pd.DataFrame:
-    return queries_sync.sync_runs(db)
+    """The latest `SYNC_RUNS_LISTED` runs (`sync_runs_total` counts them all)."""
+    return queries_sync.sync_runs(db, limit=SYNC_RUNS_LISTED)
+
+
+@cached(ttl=TTL_DETAIL_SECONDS)
+def sync_runs_total(db: Engine) -> int:
+    """How many sync runs there are (a COUNT)."""
+    return count_rows(db, queries_sync.sync_runs_query())
+
+
+def sync_run_rows() -> Iterator[dict[str, Any]]:
+    """Every sync run, streamed (its CSV; never cached)."""
+    return queries_sync.sync_run_rows(engine())
 
 
 @cached(ttl=TTL_DETAIL_SECONDS)
