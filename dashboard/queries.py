@@ -461,9 +461,14 @@ def _risk_signals(db: Engine, at: datetime) -> list[dict[str, Any]]:
     return [signal.as_dict() for signal in analytics_risk.risk_signals(db, at=at)]
 
 
+def _risk_moment() -> datetime:
+    # Minute resolution: the signals are computed at most once a minute, and their CSVs read the same moment.
+    return now().replace(second=0, microsecond=0)
+
+
 def risk_signals() -> list[dict[str, Any]]:
     """Risk signals as of now (the last `RISK__WINDOW_HOURS`), computed at most once a minute."""
-    return _risk_signals(now().replace(second=0, microsecond=0))
+    return _risk_signals(_risk_moment())
 
 
 @cached(ttl=TTL_DETAIL_SECONDS)
@@ -474,6 +479,13 @@ def signal_payments(db: Engine, payment_ids: tuple[str, ...]) -> pd.DataFrame:
 def signal_payment_rows(payment_ids: tuple[str, ...]) -> list[dict[str, Any]]:
     """Every payment a signal lists (for its CSV; never cached)."""
     return analytics_risk.signal_payments(engine(), payment_ids, limit=len(payment_ids))
+
+
+def unconfirmed_capture_rows() -> Iterator[dict[str, Any]]:
+    """Every payment behind the unconfirmed-capture signal as of the signals' moment, streamed (its CSV:
+    all of them, not only the `UNCONFIRMED_LISTED` ids the signal carries; never cached)."""
+    query = analytics_risk.unconfirmed_captures_query(at=_risk_moment())
+    return stream_rows(engine(), query, analytics_risk.SIGNAL_PAYMENT_COLUMNS)
 
 
 # --- audit -----------------------------------------------------------------------------------------
