@@ -296,6 +296,20 @@ def settlements_page(db: Engine, filters: AnalyticsFilters) -> SettlementsPage:
     return queries_settlements.settlements_page(db, filters)
 
 
+@cached(ttl=TTL_SECONDS)
+def settlements_not_adding_up(
+    db: Engine, filters: AnalyticsFilters, currency: str, limit: int
+) -> pd.DataFrame:
+    """The newest `limit` settlements of the period in `currency` that do not add up to their lines."""
+    return queries_settlements.settlements(db, filters, limit=limit, currency=currency, not_adding_up=True)
+
+
+def settlement_rows(filters: AnalyticsFilters, currency: str | None) -> Iterator[dict[str, Any]]:
+    """Every settlement of the period (in `currency`, if given), streamed (its CSV; never cached)."""
+    query = queries_settlements.settlements_query(filters, currency=currency)
+    return stream_rows(engine(), query, queries_settlements.SETTLEMENT_COLUMNS)
+
+
 @cached(ttl=TTL_DETAIL_SECONDS)
 def settlement_lines(db: Engine, settlement_id: str) -> Listing:
     return queries_settlements.settlement_lines(db, settlement_id)
