@@ -1157,13 +1157,14 @@ def list_alerts(
 
 
 def alert_rows(db: Db, *, categories: Sequence[str] | None = None) -> Iterator[dict[str, Any]]:
-    """Every alert of `alerts_query`, streamed in chunks (the CSV's rows; times ISO text like `list_alerts`)."""
+    """Every alert of `alerts_query` as an `ALERT_COLUMNS` dict, streamed in chunks (the CSV's rows:
+    times stay datetimes, so the one CSV writer writes them in IST)."""
     with reading(db) as conn:
         result = conn.execution_options(stream_results=True, yield_per=CHUNK_ROWS).execute(
             alerts_query(categories=categories)
         )
         for part in result.partitions():
-            yield from (_record(row) for row in part)
+            yield from (dict(zip(_COLUMNS, row, strict=True)) for row in part)
 
 
 def alert_counts(db: Db, *, at: datetime, categories: Sequence[str] | None = None) -> dict[str, int]:

@@ -16,6 +16,7 @@ from streamlit.testing.v1 import AppTest
 from analytics.alerts import ALERTS_LISTED
 from dashboard import queries
 from dashboard.roles import Role
+from data.ist import IST
 from data.models import Alert, Payment
 from tests.dashboard.conftest import AppFactory, Seeded, seeded_database
 from tests.support.clock import TEST_NOW
@@ -109,6 +110,10 @@ def test_alert_cards_count_every_alert_and_the_csv_holds_them_all(alerts_app: Ap
     assert {row["Title"] for row in rows} == {
         f"Planted alert {n}" for n in (1, 2, 3, *range(10, 10 + RESOLVED))
     }
+    # Times as in every CSV: IST, written 2026-11-26 12:33:05 under a header that says so.
+    oldest = next(row for row in rows if row["Title"] == f"Planted alert {9 + RESOLVED}")
+    fired = (TEST_NOW - timedelta(hours=2, minutes=9 + RESOLVED)).astimezone(IST)
+    assert oldest["First fired at (IST)"] == f"{fired:%Y-%m-%d %H:%M:%S}"
 
 
 def test_a_success_drop_shows_its_true_payment_count_and_exports_every_payment(
