@@ -1124,7 +1124,12 @@ def get_alert(db: Db, alert_id: int) -> dict[str, Any] | None:
 ALERTS_LISTED = 500
 
 
-def alerts_query(*, status: str | None = None, categories: Sequence[str] | None = None) -> Any:
+def alerts_query(
+    *,
+    status: str | None = None,
+    categories: Sequence[str] | None = None,
+    alert_ids: Sequence[int] | None = None,
+) -> Any:
     """Alerts, firing ones first (most severe, then newest), then the history newest first
     (`ALERT_COLUMNS`): what the page lists the first of and what its CSV streams."""
     severity_order = case({"critical": 0, "high": 1, "medium": 2, "low": 3}, value=_A.c.severity, else_=4)
@@ -1140,6 +1145,8 @@ def alerts_query(*, status: str | None = None, categories: Sequence[str] | None 
         query = query.where(_A.c.status == status)
     if categories is not None:
         query = query.where(_A.c.category.in_(list(categories)))
+    if alert_ids is not None:
+        query = query.where(_A.c.id.in_(list(alert_ids)))
     return query
 
 
@@ -1148,10 +1155,11 @@ def list_alerts(
     *,
     status: str | None = None,
     categories: Sequence[str] | None = None,
+    alert_ids: Sequence[int] | None = None,
     limit: int = ALERTS_LISTED,
 ) -> list[dict[str, Any]]:
     """The first `limit` of `alerts_query` (see `alert_counts` for how many there are)."""
-    query = alerts_query(status=status, categories=categories)
+    query = alerts_query(status=status, categories=categories, alert_ids=alert_ids)
     with reading(db) as conn:
         return [_record(row) for row in conn.execute(query.limit(limit))]
 

@@ -409,6 +409,14 @@ def alerts(db: Engine, categories: tuple[str, ...] | None = None) -> pd.DataFram
 
 
 @cached(ttl=TTL_DETAIL_SECONDS)
+def alerts_by_id(
+    db: Engine, alert_ids: tuple[int, ...], categories: tuple[str, ...] | None = None
+) -> pd.DataFrame:
+    """These alerts (those `categories` allow), listed or not: a link to an older alert still opens it."""
+    return _alert_frame(analytics_alerts.list_alerts(db, categories=categories, alert_ids=alert_ids))
+
+
+@cached(ttl=TTL_DETAIL_SECONDS)
 def _alert_counts(db: Engine, categories: tuple[str, ...] | None, at: datetime) -> dict[str, int]:
     return analytics_alerts.alert_counts(db, at=at, categories=categories)
 

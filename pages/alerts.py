@@ -4,6 +4,7 @@ behind a success-rate drop, and acknowledge / snooze (audited)."""
 
 from datetime import UTC, datetime, timedelta
 
+import pandas as pd
 import streamlit as st
 
 from dashboard import exports, queries, widgets
@@ -91,6 +92,12 @@ widgets.csv_download(
 )
 
 st.subheader("Details")
+# A link (?alert=ID) to an alert older than the listed ones still opens it (if the role may see it).
+linked = st.query_params.get("alert", "")
+if linked.isdigit() and len(linked) <= 18 and int(linked) not in set(found["id"]):
+    older = queries.alerts_by_id((int(linked),), categories)
+    if not older.empty:
+        found = pd.concat([found, older], ignore_index=True)
 ids = [int(v) for v in found["id"]]
 titles = dict(zip(ids, map(str, found["title"]), strict=True))
 widgets.restore_from_url("alert_pick", "alert", ids, int)

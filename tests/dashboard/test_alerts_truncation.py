@@ -134,3 +134,14 @@ def test_a_success_drop_shows_its_true_payment_count_and_exports_every_payment(
     with seeded.engine.connect() as conn:
         ids = set(conn.execute(select(Payment.id).where(Payment.status != "created")).scalars())
     assert {row["Id"] for row in rows} == ids
+
+
+def test_a_link_to_an_alert_older_than_the_listed_ones_opens_it(
+    app_for: AppFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(queries, "now", lambda: TEST_NOW)
+    oldest = 9 + RESOLVED  # resolved longest ago: last in the order, beyond the listed ALERTS_LISTED
+    at = app_for(Role.OPERATIONS, "alerts", alert=str(oldest))
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.selectbox(key="alert_pick").value == oldest
+    assert any(f"Planted alert {oldest}" in m.value for m in at.markdown)
