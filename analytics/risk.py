@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
-from sqlalchemy import ColumnElement, Connection, Select, Table, case, func, literal, select
+from sqlalchemy import ColumnElement, Connection, Table, case, func, literal, select
 from statsmodels.stats.proportion import proportions_ztest
 
 from analytics.db import Db, as_int, as_utc, reading
@@ -410,7 +410,7 @@ def _never_confirmed(at: datetime, rules: RiskRules) -> list[ColumnElement[bool]
     ]
 
 
-def unconfirmed_captures_query(*, at: datetime, rules: RiskRules | None = None) -> Select[Any]:
+def unconfirmed_captures_query(*, at: datetime, rules: RiskRules | None = None) -> Any:
     """Every payment behind the unconfirmed-capture signal as of `at`, oldest first, with the columns
     `signal_payments` reads (`SIGNAL_PAYMENT_COLUMNS`): what its CSV streams, however many there are."""
     at, rules = as_utc(at), rules or get_settings().risk

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import csv
 import io
+import random
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, insert
@@ -15,27 +17,53 @@ from sqlalchemy import Engine, insert
 from analytics import risk
 from dashboard import queries
 from dashboard.roles import Role
-from data.models import CheckoutConfirmation
-from tests.analytics.factories import payment, write
+from data.models import CheckoutConfirmation, Payment
+from data.upsert import upsert
 from tests.dashboard.conftest import AppFactory, Seeded, seeded_database
 from tests.support.clock import TEST_NOW
+from tests.support.dashboard_seed import payment_row
 from tests.support.databases import BACKENDS, MigratedDatabase
 
 LISTED = 5  # the cap, made small
 PLANTED = 12  # captured with an order, never confirmed
 
 
+def _captured(payment_id: str, order_id: str, created_at: datetime) -> dict[str, Any]:
+    """A captured card payment with an order (the seed's own row shape)."""
+    row = payment_row(1, created_at, random.Random(1))
+    amount = int(row["amount"])
+    return {
+        **row,
+        "id": payment_id,
+        "order_id": order_id,
+        "status": "captured",
+        "captured": True,
+        "currency": "INR",
+        "base_amount": amount,
+        "base_currency": "INR",
+        "fee": amount * 2 // 100,
+        "tax": amount * 2 * 18 // 10_000,
+        "error_code": None,
+        "error_description": None,
+        "error_source": None,
+        "error_step": None,
+        "error_reason": None,
+    }
+
+
 def _plant_unconfirmed(engine: Engine) -> None:
     two_hours_ago = TEST_NOW - timedelta(hours=2)
     with engine.begin() as conn:
-        write(
+        upsert(
             conn,
-            "payments",
-            payment("pay_confirmed", order_id="order_confirmed", created_at=two_hours_ago),
-            *(
-                payment(f"pay_unconf{i:03d}", order_id=f"order_unconf{i:03d}", created_at=two_hours_ago)
-                for i in range(PLANTED)
-            ),
+            Payment,
+            [
+                _captured("pay_confirmed", "order_confirmed", two_hours_ago),
+                *(
+                    _captured(f"pay_unconf{i:03d}", f"order_unconf{i:03d}", two_hours_ago)
+                    for i in range(PLANTED)
+                ),
+            ],
         )
         # The merchant forwards confirmations (one arrived), so the missing ones mean something.
         conn.execute(
