@@ -8,7 +8,7 @@ clock: `at` is always passed in (the CLI defaults it to now), so a history can b
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -18,6 +18,7 @@ import numpy as np
 from sqlalchemy import Connection, Table, and_, case, func, insert, literal, or_, select, update
 
 from analytics.db import Db, as_int, as_utc, reading, writing
+from analytics.listing import CHUNK_ROWS
 from analytics.rules import format_amount
 from analytics.stats import benjamini_hochberg, two_proportion_p_value, wilson_interval
 from data.audit import record_audit
@@ -37,10 +38,12 @@ from data.rollups import BREAKDOWN_DIMENSIONS, bucket_start, serialise
 from data.settings import AlertRules, get_settings
 
 __all__ = [
+    "ALERTS_LISTED",
     "ALERTS_LOCK",
     "ALERT_COLUMNS",
     "DAY_REPORT_ENTITIES",
     "MONEY_CATEGORIES",
+    "PAYMENTS_BEHIND_COLUMNS",
     "RULES",
     "AlertContext",
     "AlertError",
@@ -49,10 +52,15 @@ __all__ = [
     "Condition",
     "Evaluation",
     "acknowledge",
+    "alert_counts",
+    "alert_rows",
+    "alerts_query",
     "detect",
     "evaluate",
     "get_alert",
     "list_alerts",
+    "payments_behind",
+    "payments_behind_query",
     "snooze",
 ]
 
@@ -1105,14 +1113,18 @@ def get_alert(db: Db, alert_id: int) -> dict[str, Any] | None:
     return _record(row) if row is not None else None
 
 
-def list_alerts(
-    db: Db,
+# The Alerts page lists at most this many (its cards and "Showing N of M" count them all in SQL).
+ALERTS_LISTED = 500
+
+
+def alerts_query(
     *,
     status: str | None = None,
     categories: Sequence[str] | None = None,
-    limit: int = 500,
-) -> list[dict[str, Any]]:
-    """Alerts, firing ones first (most severe, then newest), then the history newest first."""
+    alert_ids: Sequence[int] | None = None,
+) -> Any:
+    """Alerts, firing ones first (most severe, then newest), then the history newest first
+    (`ALERT_COLUMNS`): what the page lists the first of and what its CSV streams."""
     severity_order = case({"critical": 0, "high": 1, "medium": 2, "low": 3}, value=_A.c.severity, else_=4)
     query = _select_alerts().order_by(
         case((_A.c.status == "firing", 0), else_=1),
@@ -1126,8 +1138,54 @@ def list_alerts(
         query = query.where(_A.c.status == status)
     if categories is not None:
         query = query.where(_A.c.category.in_(list(categories)))
+    if alert_ids is not None:
+        query = query.where(_A.c.id.in_(list(alert_ids)))
+    return query
+
+
+def list_alerts(
+    db: Db,
+    *,
+    status: str | None = None,
+    categories: Sequence[str] | None = None,
+    alert_ids: Sequence[int] | None = None,
+    limit: int = ALERTS_LISTED,
+) -> list[dict[str, Any]]:
+    """The first `limit` of `alerts_query` (see `alert_counts` for how many there are)."""
+    query = alerts_query(status=status, categories=categories, alert_ids=alert_ids)
     with reading(db) as conn:
         return [_record(row) for row in conn.execute(query.limit(limit))]
+
+
+def alert_rows(db: Db, *, categories: Sequence[str] | None = None) -> Iterator[dict[str, Any]]:
+    """Every alert of `alerts_query` as an `ALERT_COLUMNS` dict, streamed in chunks (the CSV's rows:
+    times stay datetimes, so the one CSV writer writes them in IST)."""
+    with reading(db) as conn:
+        result = conn.execution_options(stream_results=True, yield_per=CHUNK_ROWS).execute(
+            alerts_query(categories=categories)
+        )
+        for part in result.partitions():
+            yield from (dict(zip(_COLUMNS, row, strict=True)) for row in part)
+
+
+def alert_counts(db: Db, *, at: datetime, categories: Sequence[str] | None = None) -> dict[str, int]:
+    """How many alerts there are (COUNTs, whatever a list shows): `total`, `firing`, `acknowledged`
+    (firing, someone is on it), `snoozed` (firing, snoozed past `at`) and `resolved`."""
+    firing = _A.c.status == "firing"
+    query = select(
+        func.count(),
+        func.count(case((firing, 1))),
+        func.count(case((firing & _A.c.acknowledged_by.is_not(None), 1))),
+        func.count(case((firing & (_A.c.snoozed_until > as_utc(at)), 1))),
+        func.count(case((_A.c.status == "resolved", 1))),
+    ).select_from(_A)
+    if categories is not None:
+        query = query.where(_A.c.category.in_(list(categories)))
+    with reading(db) as conn:
+        row = conn.execute(query).one()
+    return dict(
+        zip(("total", "firing", "acknowledged", "snoozed", "resolved"), map(as_int, row), strict=True)
+    )
 
 
 def _actor(by: str) -> str:
@@ -1192,11 +1250,28 @@ def is_snoozed(alert: Mapping[str, Any], at: datetime) -> bool:
     return until is not None and datetime.fromisoformat(str(until)) > at
 
 
-def payments_behind(db: Db, alert: Mapping[str, Any], limit: int = 100) -> list[dict[str, Any]]:
-    """The attempts a success-drop alert counted (newest first, at most `limit`; no email or phone)."""
+PAYMENTS_BEHIND_COLUMNS = [
+    "id",
+    "created_at",
+    "status",
+    "amount",
+    "currency",
+    "method",
+    "bank",
+    "card_network",
+    "upi_app",
+    "wallet",
+    "error_code",
+    "error_reason",
+]
+
+
+def payments_behind_query(alert: Mapping[str, Any]) -> Any | None:
+    """The attempts a success-drop alert counted, newest first (`PAYMENTS_BEHIND_COLUMNS`; no email or
+    phone), or None for an alert that names no payments."""
     spec = alert.get("evidence", {}).get("payments")
     if not spec:
-        return []
+        return None
     p = _P.c
     conditions = [
         p.created_at >= datetime.fromisoformat(spec["from"]),
@@ -1208,31 +1283,23 @@ def payments_behind(db: Db, alert: Mapping[str, Any], limit: int = 100) -> list[
             value = spec[name]
             column = p[name]
             conditions.append(or_(column.is_(None), column == "") if value == "unknown" else column == value)
-    columns = [
-        "id",
-        "created_at",
-        "status",
-        "amount",
-        "currency",
-        "method",
-        "bank",
-        "card_network",
-        "upi_app",
-        "wallet",
-        "error_code",
-        "error_reason",
-    ]
-    query = (
-        select(*[p[name] for name in columns])
+    return (
+        select(*[p[name] for name in PAYMENTS_BEHIND_COLUMNS])
         .where(and_(*conditions))
-        .order_by(p.created_at.desc())
-        .limit(limit)
+        .order_by(p.created_at.desc(), p.id.desc())
     )
+
+
+def payments_behind(db: Db, alert: Mapping[str, Any], limit: int = 100) -> list[dict[str, Any]]:
+    """The first `limit` of `payments_behind_query` (times as ISO text)."""
+    query = payments_behind_query(alert)
+    if query is None:
+        return []
     with reading(db) as conn:
         return [
             {
                 name: (_iso(value) if isinstance(value, datetime) else value)
-                for name, value in zip(columns, row, strict=True)
+                for name, value in zip(PAYMENTS_BEHIND_COLUMNS, row, strict=True)
             }
-            for row in conn.execute(query)
+            for row in conn.execute(query.limit(limit))
         ]

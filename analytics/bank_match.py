@@ -19,10 +19,11 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import lru_cache
+from itertools import islice
 from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, String, Table, delete, func, insert, select, type_coerce
@@ -41,8 +42,10 @@ __all__ = [
     "add_business_days",
     "covered",
     "credit_status",
+    "iter_settlement_credits",
     "match_credits",
     "matches_by_settlement",
+    "processed_settlements_query",
     "refresh_bank_matches",
     "settlement_credits",
     "statement_coverage",
@@ -333,47 +336,67 @@ def matches_by_settlement(
     return grouped
 
 
-def settlement_credits(db: Db, *, now: datetime, limit: int = 5000) -> list[dict[str, Any]]:
-    """Every processed settlement (newest first, at most `limit`): processed → credited, with status."""
+def processed_settlements_query() -> Any:
+    """Every processed settlement, newest first: the rows `settlement_credits` reports on."""
+    return (
+        select(_S.c.id, _S.c.amount, _S.c.currency, _S.c.utr, _S.c.created_at, _S.c.status)
+        .where(_S.c.status == "processed")
+        .order_by(_S.c.created_at.desc(), _S.c.id.desc())
+    )
+
+
+def _credit_row(
+    s: Any, found: list[dict[str, Any]], today: date, coverage: list[tuple[date, date]]
+) -> dict[str, Any]:
+    credited = [m for m in found if m["outcome"] != "ambiguous"]
+    status = (
+        credit_status(matches=found, day=ist_day_of(s.created_at), today=today, coverage=coverage)
+        if s.amount > 0
+        else "no_credit_due"
+    )
+    first = credited[0] if credited else None
+    return {
+        "settlement_id": s.id,
+        "utr": s.utr,
+        "amount": int(s.amount),
+        "currency": s.currency,
+        "processed_at": s.created_at,
+        "status": status,
+        "credited_on": first["value_date"] if first else None,
+        "credited_amount": sum(int(m["amount"]) for m in {m["line_id"]: m for m in credited}.values())
+        if credited
+        else None,
+        "bank_line": f"{first['file_name']}:{first['line_number']}" if first else None,
+        "match_rule": first["rule"] if first else None,
+    }
+
+
+def iter_settlement_credits(db: Db, *, now: datetime, chunk: int = _CHUNK) -> Iterator[dict[str, Any]]:
+    """Every processed settlement (newest first): processed → credited, with status. Read `chunk`
+    settlements at a time (keyset pages on created_at, id), each with its matches, so memory stays flat
+    however many there are and a caller that stops early reads no more."""
     today = ist_day_of(now)
     with reading(db) as conn:
         coverage = statement_coverage(conn)
-        settlements = conn.execute(
-            select(_S.c.id, _S.c.amount, _S.c.currency, _S.c.utr, _S.c.created_at, _S.c.status)
-            .where(_S.c.status == "processed")
-            .order_by(_S.c.created_at.desc(), _S.c.id.desc())
-            .limit(limit)
-        ).all()
-        matches = matches_by_settlement(conn, [s.id for s in settlements]) if settlements else {}
-    result = []
-    for s in settlements:
-        found = matches.get(s.id, [])
-        credited = [m for m in found if m["outcome"] != "ambiguous"]
-        status = (
-            credit_status(
-                matches=found,
-                day=ist_day_of(s.created_at),
-                today=today,
-                coverage=coverage.get(s.currency, []),
+    after: tuple[datetime, str] | None = None
+    while True:
+        page = processed_settlements_query().limit(chunk)
+        if after is not None:
+            page = page.where(
+                (_S.c.created_at < after[0]) | ((_S.c.created_at == after[0]) & (_S.c.id < after[1]))
             )
-            if s.amount > 0
-            else "no_credit_due"
-        )
-        first = credited[0] if credited else None
-        result.append(
-            {
-                "settlement_id": s.id,
-                "utr": s.utr,
-                "amount": int(s.amount),
-                "currency": s.currency,
-                "processed_at": s.created_at,
-                "status": status,
-                "credited_on": first["value_date"] if first else None,
-                "credited_amount": sum(int(m["amount"]) for m in {m["line_id"]: m for m in credited}.values())
-                if credited
-                else None,
-                "bank_line": f"{first['file_name']}:{first['line_number']}" if first else None,
-                "match_rule": first["rule"] if first else None,
-            }
-        )
-    return result
+        with reading(db) as conn:
+            settlements = conn.execute(page).all()
+            matches = matches_by_settlement(conn, [s.id for s in settlements]) if settlements else {}
+        for s in settlements:
+            yield _credit_row(s, matches.get(s.id, []), today, coverage.get(s.currency, []))
+        if len(settlements) < chunk:
+            return
+        after = (settlements[-1].created_at, settlements[-1].id)
+
+
+def settlement_credits(db: Db, *, now: datetime, limit: int | None = None) -> list[dict[str, Any]]:
+    """Every processed settlement (newest first), or the first `limit` of them: processed → credited,
+    with status. `count_rows(db, processed_settlements_query())` says how many there are."""
+    credits = iter_settlement_credits(db, now=now, chunk=min(limit, _CHUNK) if limit else _CHUNK)
+    return list(credits if limit is None else islice(credits, limit))

@@ -24,7 +24,15 @@ from data.rollups import bucket_start
 from data.settings import RiskRules, get_settings
 from data.vocabulary import DISPUTE_NEEDS_RESPONSE, SUCCESS_STATUSES
 
-__all__ = ["SIGNAL_KINDS", "RiskSignal", "risk_signals", "signal_payments"]
+__all__ = [
+    "SIGNAL_KINDS",
+    "SIGNAL_PAYMENT_COLUMNS",
+    "UNCONFIRMED_LISTED",
+    "RiskSignal",
+    "risk_signals",
+    "signal_payments",
+    "unconfirmed_captures_query",
+]
 
 _P: Table = Payment.__table__  # type: ignore[assignment]
 _ROLLUP: Table = PaymentRollupHourly.__table__  # type: ignore[assignment]
@@ -53,6 +61,13 @@ class RiskSignal:
     explanation: str
     evidence: dict[str, Any]
     payment_ids: list[str] = field(default_factory=list)
+    # How many payments are behind it when `payment_ids` lists only the first of them (else None).
+    payments_total: int | None = None
+
+    @property
+    def payments(self) -> int:
+        """How many payments are behind the signal (not just how many `payment_ids` lists)."""
+        return len(self.payment_ids) if self.payments_total is None else self.payments_total
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -62,6 +77,7 @@ class RiskSignal:
             "explanation": self.explanation,
             "evidence": self.evidence,
             "payment_ids": self.payment_ids,
+            "payments": self.payments,
         }
 
 
@@ -343,16 +359,9 @@ def _confirmations(conn: Connection, at: datetime, rules: RiskRules) -> list[Ris
                 payment_ids=[item["payment_id"] for item in items],
             )
         )
-    confirmed = select(c.payment_id).where(c.verdict == "verified", c.payment_id.is_not(None))
-    never_confirmed = select(p.id).where(
-        p.created_at >= start,
-        p.created_at < at - timedelta(minutes=30),  # the customer has had time to come back
-        p.order_id.is_not(None),
-        p.status.in_(("captured", "refunded")),
-        p.id.not_in(confirmed),
-    )
+    never_confirmed = select(p.id).where(*_never_confirmed(at, rules))
     unconfirmed = (
-        conn.execute(never_confirmed.order_by(p.created_at).limit(UNCONFIRMED_LISTED)).scalars().all()
+        conn.execute(never_confirmed.order_by(p.created_at, p.id).limit(UNCONFIRMED_LISTED)).scalars().all()
     )
     if unconfirmed:
         # The true count, not the length of the listed ids (which stop at UNCONFIRMED_LISTED).
@@ -378,9 +387,35 @@ def _confirmations(conn: Connection, at: datetime, rules: RiskRules) -> list[Ris
                 ),
                 evidence={"count": total, "listed": len(unconfirmed)},
                 payment_ids=[str(pid) for pid in unconfirmed],
+                payments_total=total,
             )
         )
     return signals
+
+
+def _never_confirmed(at: datetime, rules: RiskRules) -> list[ColumnElement[bool]]:
+    """Captured payments of the window, with an order, that no verified confirmation reached."""
+    c, p = _CC.c, _P.c
+    confirmed = select(c.payment_id).where(c.verdict == "verified", c.payment_id.is_not(None))
+    return [
+        p.created_at >= at - timedelta(hours=rules.window_hours),
+        p.created_at < at - timedelta(minutes=30),  # the customer has had time to come back
+        p.order_id.is_not(None),
+        p.status.in_(("captured", "refunded")),
+        p.id.not_in(confirmed),
+    ]
+
+
+def unconfirmed_captures_query(*, at: datetime, rules: RiskRules | None = None) -> Any:
+    """Every payment behind the unconfirmed-capture signal as of `at`, oldest first, with the columns
+    `signal_payments` reads (`SIGNAL_PAYMENT_COLUMNS`): what its CSV streams, however many there are."""
+    at, rules = as_utc(at), rules or get_settings().risk
+    p = _P.c
+    return (
+        select(*[p[name] for name in SIGNAL_PAYMENT_COLUMNS])
+        .where(*_never_confirmed(at, rules))
+        .order_by(p.created_at, p.id)
+    )
 
 
 def risk_signals(db: Db, *, at: datetime, rules: RiskRules | None = None) -> list[RiskSignal]:
@@ -450,7 +485,7 @@ def _disputes_due(conn: Connection, at: datetime, rules: RiskRules) -> list[Risk
     return signals
 
 
-_SIGNAL_PAYMENT_COLUMNS = (
+SIGNAL_PAYMENT_COLUMNS = (
     "id",
     "created_at",
     "status",
@@ -472,9 +507,9 @@ def signal_payments(db: Db, payment_ids: Sequence[str], limit: int = 200) -> lis
         return []
     p = _P.c
     query = (
-        select(*[p[name] for name in _SIGNAL_PAYMENT_COLUMNS])
+        select(*[p[name] for name in SIGNAL_PAYMENT_COLUMNS])
         .where(p.id.in_(list(payment_ids)[:limit]))
         .order_by(p.created_at.desc(), p.id.desc())
     )
     with reading(db) as conn:
-        return [dict(zip(_SIGNAL_PAYMENT_COLUMNS, row, strict=True)) for row in conn.execute(query)]
+        return [dict(zip(SIGNAL_PAYMENT_COLUMNS, row, strict=True)) for row in conn.execute(query)]

@@ -23,11 +23,14 @@ __all__ = [
     "LINE_COLUMNS",
     "PENDING_COLUMNS",
     "SETTLEMENT_COLUMNS",
+    "SettlementTotals",
     "SettlementWaterfall",
     "pending_settlement",
     "settlement_lines",
+    "settlement_totals",
     "settlement_waterfalls",
     "settlements",
+    "settlements_query",
 ]
 
 _LINES: Table = SettlementLine.__table__  # type: ignore[assignment]
@@ -134,9 +137,12 @@ SETTLEMENT_COLUMNS = [
 ]
 
 
-def settlements(db: Db, filters: Filters | None = None, *, limit: int = 500) -> pd.DataFrame:
-    """Settlements created in the period, newest first, with their lines' net and the difference
-    (settlement amount − Σ line credit − debit; non-zero means the settlement does not add up)."""
+def settlements_query(
+    filters: Filters | None = None, *, currency: str | None = None, not_adding_up: bool = False
+) -> Select[Any]:
+    """Settlements created in the period (in `currency`, if given; only those whose amount ≠ their lines'
+    net, if asked), newest first, as `SETTLEMENT_COLUMNS`: lines and lines_net from their recon lines,
+    difference = amount − lines_net (non-zero: the settlement does not add up)."""
     s, lines = _SETTLEMENTS.c, _LINES.c
     # Only the lines of the settlements in the period (settlement_lines.settlement_id index), not every
     # line ever synced grouped and then mostly thrown away by the join.
@@ -151,6 +157,8 @@ def settlements(db: Db, filters: Filters | None = None, *, limit: int = 500) -> 
         .group_by(lines.settlement_id)
         .subquery()
     )
+    lines_net = func.coalesce(per_settlement.c.lines_net, 0)
+    difference = s.amount - lines_net
     query: Select[Any] = (
         select(
             s.id,
@@ -161,21 +169,69 @@ def settlements(db: Db, filters: Filters | None = None, *, limit: int = 500) -> 
             s.amount,
             s.fees,
             s.tax,
-            func.coalesce(per_settlement.c.lines, 0),
-            func.coalesce(per_settlement.c.lines_net, 0),
+            func.coalesce(per_settlement.c.lines, 0).label("lines"),
+            lines_net.label("lines_net"),
+            difference.label("difference"),
         )
         .select_from(_SETTLEMENTS.outerjoin(per_settlement, per_settlement.c.settlement_id == s.id))
         .where(*conditions(filters, at=s.created_at, currency=s.currency))
         .order_by(s.created_at.desc(), s.id.desc())
-        .limit(min(limit, MAX_ROWS))
+    )
+    if currency is not None:
+        query = query.where(s.currency == currency)
+    if not_adding_up:
+        query = query.where(difference != 0)
+    return query
+
+
+def settlements(
+    db: Db,
+    filters: Filters | None = None,
+    *,
+    limit: int = 500,
+    currency: str | None = None,
+    not_adding_up: bool = False,
+) -> pd.DataFrame:
+    """The first `limit` of `settlements_query` (see `settlement_totals` for how many there are)."""
+    query = settlements_query(filters, currency=currency, not_adding_up=not_adding_up)
+    with reading(db) as conn:
+        rows = conn.execute(query.limit(min(limit, MAX_ROWS))).all()
+    frame = as_frame(rows, SETTLEMENT_COLUMNS)
+    for column in ("amount", "fees", "tax", "lines", "lines_net", "difference"):
+        frame[column] = [as_int(v) for v in frame[column]]
+    return frame
+
+
+@dataclass(frozen=True)
+class SettlementTotals:
+    """One currency's settlements created in the period, counted and summed in SQL (whatever a table
+    lists): how many, their payouts (Σ amount, minor units) and how many do not add up to their lines."""
+
+    currency: str
+    settlements: int
+    payout: int
+    not_adding_up: int
+
+
+def settlement_totals(db: Db, filters: Filters | None = None) -> dict[str, SettlementTotals]:
+    """`SettlementTotals` per currency (never summed across currencies)."""
+    listed = settlements_query(filters).order_by(None).subquery()
+    query = (
+        select(
+            listed.c.currency,
+            func.count(),
+            func.sum(listed.c.amount),
+            func.count(case((listed.c.difference != 0, 1))),
+        )
+        .group_by(listed.c.currency)
+        .order_by(listed.c.currency)
     )
     with reading(db) as conn:
         rows = conn.execute(query).all()
-    frame = as_frame(rows, SETTLEMENT_COLUMNS[:-1])
-    for column in ("amount", "fees", "tax", "lines", "lines_net"):
-        frame[column] = [as_int(v) for v in frame[column]]
-    frame["difference"] = frame["amount"] - frame["lines_net"]
-    return frame
+    return {
+        str(row[0]): SettlementTotals(str(row[0]), as_int(row[1]), as_int(row[2]), as_int(row[3]))
+        for row in rows
+    }
 
 
 LINE_COLUMNS = [
@@ -260,22 +316,25 @@ def pending_settlement(
 @dataclass(frozen=True)
 class SettlementsPage:
     waterfalls: list[SettlementWaterfall]
-    settlements: pd.DataFrame
+    settlements: pd.DataFrame  # the first of them; `totals` counts them all
     pending: pd.DataFrame
+    totals: dict[str, SettlementTotals]
 
 
 def settlements_page(
     db: Db, filters: Filters | None = None, *, now: datetime | None = None
 ) -> SettlementsPage:
-    """What the Settlements page reads, its three heavy reads side by side: the period's waterfalls and
-    settlements, and every capture still waiting to settle by age (a question about now, whatever the
-    period: a one-day period would otherwise only ever show the youngest bucket)."""
+    """What the Settlements page reads, its heavy reads side by side: the period's waterfalls,
+    settlements and their totals per currency, and every capture still waiting to settle by age (a
+    question about now, whatever the period: a one-day period would otherwise only ever show the
+    youngest bucket)."""
     filters = filters or Filters()
     waiting = replace(filters, date_from=None, date_to=None)
-    waterfalls, listed, pending = side_by_side(
+    waterfalls, listed, pending, totals = side_by_side(
         db,
         lambda conn: settlement_waterfalls(conn, filters),
         lambda conn: settlements(conn, filters),
         lambda conn: pending_settlement(conn, waiting, now=now),
+        lambda conn: settlement_totals(conn, filters),
     )
-    return SettlementsPage(waterfalls=waterfalls, settlements=listed, pending=pending)
+    return SettlementsPage(waterfalls=waterfalls, settlements=listed, pending=pending, totals=totals)

@@ -3,21 +3,39 @@ the finance upload of a statement (import, re-match, audit)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
 import pandas as pd
 import streamlit as st
 
-from analytics.bank_match import refresh_bank_matches, settlement_credits, statement_coverage
-from analytics.db import utcnow
+from analytics.bank_match import (
+    iter_settlement_credits,
+    processed_settlements_query,
+    refresh_bank_matches,
+    settlement_credits,
+    statement_coverage,
+)
+from analytics.db import MAX_ROWS, utcnow
+from analytics.listing import count_rows
 from dashboard import queries
 from data.audit import record_audit
 from data.settings import get_settings
 from sync.statement_import import import_statement
 from sync.statements import StatementError
 
-__all__ = ["UploadOutcome", "coverage", "coverage_text", "credits", "upload_statement"]
+__all__ = [
+    "CREDITS_LISTED",
+    "UploadOutcome",
+    "coverage",
+    "coverage_text",
+    "credit_rows",
+    "credits",
+    "credits_total",
+    "upload_statement",
+]
 
 STATUS_TEXT = {
     "credited": "credited",
@@ -30,19 +48,46 @@ STATUS_TEXT = {
 }
 
 
+# The Settlements page lists this many bank credits (newest first); it says how many there are and the
+# CSV holds them all.
+CREDITS_LISTED = MAX_ROWS
+
+
+def _with_status_text(credit: dict[str, Any]) -> dict[str, Any]:
+    return {**credit, "status_text": STATUS_TEXT.get(str(credit["status"]))}
+
+
 @st.cache_data(ttl=queries.TTL_DETAIL_SECONDS, show_spinner=False)
-def _credits(url: str, now: datetime) -> pd.DataFrame:
-    frame = pd.DataFrame(settlement_credits(queries.engine(), now=now))
-    if not frame.empty:
-        frame["status_text"] = frame["status"].map(STATUS_TEXT)
-    return frame
+def _credits(url: str, now: datetime, limit: int) -> pd.DataFrame:
+    return pd.DataFrame(
+        [_with_status_text(credit) for credit in settlement_credits(queries.engine(), now=now, limit=limit)]
+    )
+
+
+def _credit_moment() -> datetime:
+    # Minute resolution keeps the cache useful while "not yet known" still turns over on time.
+    return utcnow().replace(second=0, microsecond=0)
 
 
 def credits() -> pd.DataFrame:
-    """Processed settlements, newest first: processed → credited (date, bank line) with the status."""
-    # Minute resolution keeps the cache useful while "not yet known" still turns over on time.
-    now = utcnow().replace(second=0, microsecond=0)
-    return _credits(queries.database_url(), now)
+    """The newest `CREDITS_LISTED` processed settlements: processed → credited (date, bank line) with
+    the status. `credits_total` counts them all; `credit_rows` streams them all."""
+    return _credits(queries.database_url(), _credit_moment(), CREDITS_LISTED)
+
+
+@st.cache_data(ttl=queries.TTL_DETAIL_SECONDS, show_spinner=False)
+def _credits_total(url: str) -> int:
+    return count_rows(queries.engine(), processed_settlements_query())
+
+
+def credits_total() -> int:
+    """How many processed settlements there are (a COUNT)."""
+    return _credits_total(queries.database_url())
+
+
+def credit_rows() -> Iterator[dict[str, Any]]:
+    """Every processed settlement's credit row, in chunks (the CSV; never cached)."""
+    return map(_with_status_text, iter_settlement_credits(queries.engine(), now=_credit_moment()))
 
 
 @st.cache_data(ttl=queries.TTL_DETAIL_SECONDS, show_spinner=False)

@@ -9,7 +9,15 @@ from typing import Any
 import pandas as pd
 import plotly.graph_objects as go
 
-from dashboard.format import compact_money, country_alpha_3, country_name, minor_digits, money, to_major
+from dashboard.format import (
+    compact_money,
+    count,
+    country_alpha_3,
+    country_name,
+    minor_digits,
+    money,
+    to_major,
+)
 from dashboard.labels import bank_name, reason_text
 
 _LAYOUT = {
@@ -96,10 +104,16 @@ def _label(dimension: str, value: object) -> str:
     return str(value)
 
 
+def _cut_title(title: str, shown: int, total: int, which: str) -> str:
+    """A chart that draws only some of the values says so in its title (never a silent cut)."""
+    return title if total <= shown else f"{title} — {which} {count(shown)} of {count(total)}"
+
+
 def rate_bars(frame: pd.DataFrame, dimension: str, title: str, *, top: int = 15) -> go.Figure:
-    """Success rate per value of a dimension; hover shows attempts and successes. Clickable."""
-    figure = _figure(title)
+    """Success rate per value of a dimension (the `top` first rows: the caller's frame comes busiest
+    first); hover shows attempts and successes. Clickable."""
     shown = frame.head(top)
+    figure = _figure(_cut_title(title, len(shown), len(frame), "the busiest"))
     labels = [_label(dimension, v) for v in shown[dimension]]
     figure.add_bar(
         x=labels,
@@ -255,8 +269,9 @@ def count_bars(
 
 def dispute_rate_bars(frame: pd.DataFrame, dimension: str, title: str, *, top: int = 15) -> go.Figure:
     """Payments disputed ÷ successful payments per value of a dimension; hover shows the counts."""
-    figure = _figure(title)
-    shown = frame[frame["successes"] > 0].head(top)
+    with_successes = frame[frame["successes"] > 0]
+    shown = with_successes.head(top)
+    figure = _figure(_cut_title(title, len(shown), len(with_successes), "the first"))
     figure.add_bar(
         x=[str(v) for v in shown[dimension]],
         y=shown["rate"],

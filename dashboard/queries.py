@@ -30,7 +30,7 @@ from analytics import webhook_health as analytics_webhooks
 from analytics.alerts import AlertError
 from analytics.disputes import DisputeSummary, RateDimension
 from analytics.filters import Filters as AnalyticsFilters
-from analytics.listing import Listing, count_rows, stream_rows
+from analytics.listing import Listing, count_rows, listing, stream_rows
 from analytics.mismatches import MismatchError
 from analytics.payment_story import PaymentStory
 from analytics.rules import RULES
@@ -45,6 +45,8 @@ from data.settings import get_settings
 TTL_SECONDS = 60
 # Raw-table tables (drill-downs, mismatches) change by user action too; they refresh sooner.
 TTL_DETAIL_SECONDS = 15
+# Sync status lists this many of the latest runs (and says how many there are).
+SYNC_RUNS_LISTED = 20
 
 __all__ = [
     "AlertError",
@@ -294,6 +296,20 @@ def settlements_page(db: Engine, filters: AnalyticsFilters) -> SettlementsPage:
     return queries_settlements.settlements_page(db, filters)
 
 
+@cached(ttl=TTL_SECONDS)
+def settlements_not_adding_up(
+    db: Engine, filters: AnalyticsFilters, currency: str, limit: int
+) -> pd.DataFrame:
+    """The newest `limit` settlements of the period in `currency` that do not add up to their lines."""
+    return queries_settlements.settlements(db, filters, limit=limit, currency=currency, not_adding_up=True)
+
+
+def settlement_rows(filters: AnalyticsFilters, currency: str | None) -> Iterator[dict[str, Any]]:
+    """Every settlement of the period (in `currency`, if given), streamed (its CSV; never cached)."""
+    query = queries_settlements.settlements_query(filters, currency=currency)
+    return stream_rows(engine(), query, queries_settlements.SETTLEMENT_COLUMNS)
+
+
 @cached(ttl=TTL_DETAIL_SECONDS)
 def settlement_lines(db: Engine, settlement_id: str) -> Listing:
     return queries_settlements.settlement_lines(db, settlement_id)
@@ -344,7 +360,19 @@ def running_syncs() -> list[str]:
 
 @cached(ttl=TTL_DETAIL_SECONDS)
 def sync_runs(db: Engine) -> pd.DataFrame:
-    return queries_sync.sync_runs(db)
+    """The latest `SYNC_RUNS_LISTED` runs (`sync_runs_total` counts them all)."""
+    return queries_sync.sync_runs(db, limit=SYNC_RUNS_LISTED)
+
+
+@cached(ttl=TTL_DETAIL_SECONDS)
+def sync_runs_total(db: Engine) -> int:
+    """How many sync runs there are (a COUNT)."""
+    return count_rows(db, queries_sync.sync_runs_query())
+
+
+def sync_run_rows() -> Iterator[dict[str, Any]]:
+    """Every sync run, streamed (its CSV; never cached)."""
+    return queries_sync.sync_run_rows(engine())
 
 
 @cached(ttl=TTL_DETAIL_SECONDS)
@@ -366,14 +394,41 @@ def quarantine_rows() -> Iterator[dict[str, Any]]:
 # --- alerts ----------------------------------------------------------------------------------------
 
 
-@cached(ttl=TTL_DETAIL_SECONDS)
-def alerts(db: Engine, categories: tuple[str, ...] | None = None) -> pd.DataFrame:
-    """Alerts, firing first; `categories` limits them (finance sees the money ones)."""
-    rows = analytics_alerts.list_alerts(db, categories=categories)
+def _alert_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     frame = pd.DataFrame(rows, columns=analytics_alerts.ALERT_COLUMNS)
     for column in ("first_fired_at", "last_seen_at", "resolved_at", "acknowledged_at", "snoozed_until"):
         frame[column] = pd.to_datetime(frame[column], utc=True, format="ISO8601")
     return frame
+
+
+@cached(ttl=TTL_DETAIL_SECONDS)
+def alerts(db: Engine, categories: tuple[str, ...] | None = None) -> pd.DataFrame:
+    """The first `ALERTS_LISTED` alerts, firing first; `categories` limits them (finance sees the money
+    ones). `alert_counts` says how many there are."""
+    return _alert_frame(analytics_alerts.list_alerts(db, categories=categories))
+
+
+@cached(ttl=TTL_DETAIL_SECONDS)
+def alerts_by_id(
+    db: Engine, alert_ids: tuple[int, ...], categories: tuple[str, ...] | None = None
+) -> pd.DataFrame:
+    """These alerts (those `categories` allow), listed or not: a link to an older alert still opens it."""
+    return _alert_frame(analytics_alerts.list_alerts(db, categories=categories, alert_ids=alert_ids))
+
+
+@cached(ttl=TTL_DETAIL_SECONDS)
+def _alert_counts(db: Engine, categories: tuple[str, ...] | None, at: datetime) -> dict[str, int]:
+    return analytics_alerts.alert_counts(db, at=at, categories=categories)
+
+
+def alert_counts(categories: tuple[str, ...] | None = None) -> dict[str, int]:
+    """How many alerts there are, firing, acknowledged, snoozed (as of now) and resolved: COUNTs."""
+    return _alert_counts(categories, now().replace(second=0, microsecond=0))
+
+
+def alert_rows(categories: tuple[str, ...] | None = None) -> Iterator[dict[str, Any]]:
+    """Every alert, streamed (the CSV; never cached)."""
+    return analytics_alerts.alert_rows(engine(), categories=categories)
 
 
 def alert_rules() -> dict[str, Mapping[str, str]]:
@@ -384,13 +439,25 @@ def alert_rules() -> dict[str, Mapping[str, str]]:
 
 
 @cached(ttl=TTL_DETAIL_SECONDS)
-def alert_payments(db: Engine, alert_id: int, limit: int = 200) -> pd.DataFrame:
-    """The payments a success-rate alert counted (empty for other rules)."""
+def alert_payments(db: Engine, alert_id: int, limit: int = 200) -> Listing:
+    """The payments a success-rate alert counted: their true count and the newest `limit` (empty for
+    other rules)."""
     alert = analytics_alerts.get_alert(db, alert_id)
-    frame = pd.DataFrame(analytics_alerts.payments_behind(db, alert, limit=limit) if alert else [])
-    if not frame.empty:
-        frame["created_at"] = pd.to_datetime(frame["created_at"], utc=True, format="ISO8601")
-    return frame
+    query = analytics_alerts.payments_behind_query(alert) if alert else None
+    if query is None:
+        return Listing(total=0, first=pd.DataFrame())
+    listed = listing(db, query, analytics_alerts.PAYMENTS_BEHIND_COLUMNS, first=limit)
+    listed.first["created_at"] = pd.to_datetime(listed.first["created_at"], utc=True)
+    return listed
+
+
+def alert_payment_rows(alert_id: int) -> Iterator[dict[str, Any]]:
+    """Every payment a success-rate alert counted, streamed (its CSV; never cached)."""
+    alert = analytics_alerts.get_alert(engine(), alert_id)
+    query = analytics_alerts.payments_behind_query(alert) if alert else None
+    if query is None:
+        return iter(())
+    return stream_rows(engine(), query, analytics_alerts.PAYMENTS_BEHIND_COLUMNS)
 
 
 def acknowledge_alert(alert_id: int, actor: str, at: datetime) -> None:
@@ -416,9 +483,14 @@ def _risk_signals(db: Engine, at: datetime) -> list[dict[str, Any]]:
     return [signal.as_dict() for signal in analytics_risk.risk_signals(db, at=at)]
 
 
+def _risk_moment() -> datetime:
+    # Minute resolution: the signals are computed at most once a minute, and their CSVs read the same moment.
+    return now().replace(second=0, microsecond=0)
+
+
 def risk_signals() -> list[dict[str, Any]]:
     """Risk signals as of now (the last `RISK__WINDOW_HOURS`), computed at most once a minute."""
-    return _risk_signals(now().replace(second=0, microsecond=0))
+    return _risk_signals(_risk_moment())
 
 
 @cached(ttl=TTL_DETAIL_SECONDS)
@@ -429,6 +501,13 @@ def signal_payments(db: Engine, payment_ids: tuple[str, ...]) -> pd.DataFrame:
 def signal_payment_rows(payment_ids: tuple[str, ...]) -> list[dict[str, Any]]:
     """Every payment a signal lists (for its CSV; never cached)."""
     return analytics_risk.signal_payments(engine(), payment_ids, limit=len(payment_ids))
+
+
+def unconfirmed_capture_rows() -> Iterator[dict[str, Any]]:
+    """Every payment behind the unconfirmed-capture signal as of the signals' moment, streamed (its CSV:
+    all of them, not only the `UNCONFIRMED_LISTED` ids the signal carries; never cached)."""
+    query = analytics_risk.unconfirmed_captures_query(at=_risk_moment())
+    return stream_rows(engine(), query, analytics_risk.SIGNAL_PAYMENT_COLUMNS)
 
 
 # --- audit -----------------------------------------------------------------------------------------

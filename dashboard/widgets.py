@@ -383,10 +383,11 @@ def csv_download(
     )
 
 
-def showing(shown: int, total: int, what: str = "rows") -> None:
-    """Say so when a table holds fewer rows than exist (its CSV holds them all)."""
+def showing(shown: int, total: int, what: str = "rows", *, which: str = "") -> None:
+    """Say so when a table holds fewer rows than exist (its CSV holds them all); `which` says which of
+    them it holds ("the latest ")."""
     if total > shown:
-        st.caption(f"Showing {count(shown)} of {count(total)} {what}; the CSV has all {count(total)}.")
+        st.caption(f"Showing {which}{count(shown)} of {count(total)} {what}; the CSV has all {count(total)}.")
 
 
 def payments_table(

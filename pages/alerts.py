@@ -4,9 +4,10 @@ behind a success-rate drop, and acknowledge / snooze (audited)."""
 
 from datetime import UTC, datetime, timedelta
 
+import pandas as pd
 import streamlit as st
 
-from dashboard import queries, widgets
+from dashboard import exports, queries, widgets
 from dashboard.auth import require_page
 from dashboard.format import count, plain
 from dashboard.roles import alert_categories
@@ -22,6 +23,7 @@ if flash := st.session_state.pop("alert_flash", None):
     st.success(flash)
 
 found = queries.alerts(categories)
+counted = queries.alert_counts(categories)
 if found.empty:
     widgets.empty_state(
         "No alerts so far.",
@@ -29,26 +31,21 @@ if found.empty:
     )
     st.stop()
 
-now = datetime.now(UTC)
+# The cards count every alert in SQL; the tables list the first `ALERTS_LISTED` (firing first).
 firing = found[found["status"] == "firing"]
 widgets.kpi_row(
     [
-        widgets.Kpi("Firing", count(len(firing)), help="Conditions that hold now (count)."),
+        widgets.Kpi("Firing", count(counted["firing"]), help="Conditions that hold now (count)."),
         widgets.Kpi(
-            "Acknowledged",
-            count(int(firing["acknowledged_by"].notna().sum())),
-            help="Firing, and someone said they are on it.",
+            "Acknowledged", count(counted["acknowledged"]), help="Firing, and someone said they are on it."
         ),
         widgets.Kpi(
-            "Snoozed",
-            count(int((firing["snoozed_until"] > now).sum())),
-            help="Firing, notifications paused until the snooze ends.",
+            "Snoozed", count(counted["snoozed"]), help="Firing, notifications paused until the snooze ends."
         ),
-        widgets.Kpi(
-            "Resolved", count(int((found["status"] == "resolved").sum())), help="Past episodes (count)."
-        ),
+        widgets.Kpi("Resolved", count(counted["resolved"]), help="Past episodes (count)."),
     ]
 )
+widgets.showing(len(found), counted["total"], "alerts")
 
 COLUMNS = {
     "id": st.column_config.NumberColumn("#", format="%d"),
@@ -61,7 +58,7 @@ COLUMNS = {
     "snoozed_until": widgets.ist_column("Snoozed until (IST)"),
     "link": st.column_config.LinkColumn("Shown on", display_text="open view"),
 }
-st.subheader(f"Firing now ({count(len(firing))})")
+st.subheader(f"Firing now ({count(counted['firing'])})")
 if firing.empty:
     st.caption("Nothing is firing.")
 else:
@@ -77,7 +74,7 @@ else:
         selection_mode="single-row",
     )
 history = found[found["status"] == "resolved"]
-with st.expander(f"History ({count(len(history))} resolved)", expanded=firing.empty):
+with st.expander(f"History ({count(counted['resolved'])} resolved)", expanded=firing.empty):
     st.dataframe(
         history,
         column_order=[c for c in COLUMNS if c not in ("snoozed_until",)],
@@ -85,9 +82,22 @@ with st.expander(f"History ({count(len(history))} resolved)", expanded=firing.em
         hide_index=True,
         key="alerts_history",
     )
-widgets.csv_download(found.drop(columns=["evidence"]), name="alerts", user=user)
+listed_columns = found.drop(columns=["evidence"])
+widgets.csv_download(
+    listed_columns,
+    name="alerts",
+    user=user,
+    total=counted["total"],
+    write=exports.rows_writer(lambda: queries.alert_rows(categories), list(listed_columns.columns)),
+)
 
 st.subheader("Details")
+# A link (?alert=ID) to an alert older than the listed ones still opens it (if the role may see it).
+linked = st.query_params.get("alert", "")
+if linked.isdigit() and len(linked) <= 18 and int(linked) not in set(found["id"]):
+    older = queries.alerts_by_id((int(linked),), categories)
+    if not older.empty:
+        found = pd.concat([found, older], ignore_index=True)
 ids = [int(v) for v in found["id"]]
 titles = dict(zip(ids, map(str, found["title"]), strict=True))
 widgets.restore_from_url("alert_pick", "alert", ids, int)
@@ -112,7 +122,15 @@ with st.expander("Evidence"):
     st.json(alert["evidence"])
 if alert["rule"] == "success_drop":
     st.markdown("**The attempts behind it**")
-    widgets.payments_table(queries.alert_payments(picked), name=f"alert-{picked}-payments", user=user)
+    behind = queries.alert_payments(picked)
+    alert_id = picked
+    widgets.payments_table(
+        behind.first,
+        name=f"alert-{picked}-payments",
+        user=user,
+        total=behind.total,
+        all_rows=lambda: queries.alert_payment_rows(alert_id),
+    )
 
 if alert["status"] != "firing":
     st.stop()

@@ -44,7 +44,7 @@ frame = pd.DataFrame(
             "kind": signal["kind"],
             "subject": shown_subject(str(signal["subject"])),
             "title": signal["title"],
-            "payments": len(signal["payment_ids"]),
+            "payments": signal["payments"],  # the true count, even where payment_ids lists the first only
         }
         for signal in signals
     ]
@@ -94,10 +94,16 @@ with st.expander("Evidence"):
     st.json(signal["evidence"])
 if signal["payment_ids"]:
     listed = tuple(signal["payment_ids"])
+    # Unconfirmed captures can run to thousands: the signal lists the first, the CSV streams them all.
+    every_payment = (
+        queries.unconfirmed_capture_rows
+        if signal["kind"] == "unconfirmed_capture"
+        else lambda: queries.signal_payment_rows(listed)
+    )
     widgets.payments_table(
         queries.signal_payments(listed),
         name=f"risk-{signal['kind']}-payments",
         user=user,
-        total=len(listed),
-        all_rows=lambda: queries.signal_payment_rows(listed),
+        total=int(signal["payments"]),
+        all_rows=every_payment,
     )

@@ -24,6 +24,8 @@ st.caption(
 # The period's settlements; "not settled yet" is every capture still waiting, whatever the period.
 read = queries.settlements_page(query)
 waterfalls, settlement_rows, pending = read.waterfalls, read.settlements, read.pending
+# Counted and summed per currency in SQL: the table lists only the newest settlements.
+totals = read.totals
 if not waterfalls and settlement_rows.empty and pending.empty:
     widgets.empty_state(
         "No settlements or captured payments in this period.",
@@ -42,13 +44,18 @@ if len(waterfalls) > 1:
 if chosen is not None and not settlement_rows.empty:
     settlement_rows = settlement_rows[settlement_rows["currency"] == chosen.currency]
 settlement_ids = list(settlement_rows["id"]) if not settlement_rows.empty else []
-not_adding_up = (
-    settlement_rows[settlement_rows["difference"] != 0] if not settlement_rows.empty else settlement_rows
+table_currency = chosen.currency if chosen is not None else None
+settlements_total = (
+    totals[table_currency].settlements
+    if table_currency in totals
+    else sum(t.settlements for t in totals.values())  # a count of settlements, not money
 )
 
+NAMED = 5  # settlements named in the "not adding up" warning
 if chosen is not None:
-    mismatched = len(not_adding_up)
-    payout = int(settlement_rows["amount"].sum()) if not settlement_rows.empty else chosen.net
+    chosen_totals = totals.get(chosen.currency)
+    mismatched = chosen_totals.not_adding_up if chosen_totals is not None else 0
+    payout = chosen_totals.payout if chosen_totals is not None else chosen.net
     widgets.kpi_row(
         [
             widgets.money_kpi("Gross settled", chosen.gross, chosen.currency, help="Σ payment-line amounts."),
@@ -85,11 +92,14 @@ if chosen is not None:
         ]
     )
     if mismatched:
+        not_adding_up = queries.settlements_not_adding_up(query, chosen.currency, NAMED)
         named = ", ".join(
             f"{plain(row['id'])} ({money(int(row['difference']), chosen.currency)})"
-            for row in not_adding_up.head(5).to_dict("records")
+            for row in not_adding_up.to_dict("records")
         )
-        more = f" and {mismatched - 5} more" if mismatched > 5 else ""
+        more = (
+            f" and {count(mismatched - len(not_adding_up))} more" if mismatched > len(not_adding_up) else ""
+        )
         st.warning(
             f"Not adding up: {named}{more}. Payout − Σ (credit − debit) of its lines; "
             f"bank payouts {money(payout, chosen.currency)} vs lines {money(chosen.net, chosen.currency)}."
@@ -107,6 +117,7 @@ st.subheader("Settlements")
 if settlement_rows.empty:
     st.caption("No settlements created in this period.")
 else:
+    widgets.showing(len(settlement_rows), settlements_total, "settlements", which="the newest ")
     shown = widgets.dashes(
         widgets.with_money(settlement_rows, "amount", "lines_net", "difference", "fees", "tax"),
         "utr",
@@ -147,7 +158,16 @@ else:
         ),
         selection_mode="single-row",
     )
-    widgets.csv_download(settlement_rows, name="settlements", user=user, filters=filters)
+    widgets.csv_download(
+        settlement_rows,
+        name="settlements",
+        user=user,
+        filters=filters,
+        total=settlements_total,
+        write=exports.rows_writer(
+            lambda: queries.settlement_rows(query, table_currency), list(settlement_rows.columns)
+        ),
+    )
 
 st.subheader("Bank credits")
 st.caption(bank.coverage_text(bank.coverage()))
@@ -155,6 +175,8 @@ credit_rows = bank.credits()
 if credit_rows.empty:
     st.caption("No processed settlement yet.")
 else:
+    credits_total = bank.credits_total()
+    widgets.showing(len(credit_rows), credits_total, "settlements", which="the newest ")
     st.dataframe(
         widgets.with_money(credit_rows, "amount", "credited_amount"),
         column_order=[
@@ -187,7 +209,14 @@ else:
         hide_index=True,
         key="bank_credits_table",
     )
-    widgets.csv_download(credit_rows, name="settlement-bank-credits", user=user, filters=filters)
+    widgets.csv_download(
+        credit_rows,
+        name="settlement-bank-credits",
+        user=user,
+        filters=filters,
+        total=credits_total,
+        write=exports.rows_writer(bank.credit_rows, list(credit_rows.columns)),
+    )
 
 if user.role in (Role.FINANCE, Role.ADMIN):
     with st.expander("Import a bank statement"):

@@ -105,6 +105,8 @@ runs = queries.sync_runs()
 if runs.empty:
     st.caption("No sync runs yet.")
 else:
+    runs_total = queries.sync_runs_total()
+    widgets.showing(len(runs), runs_total, "runs", which="the latest ")
     st.dataframe(
         runs,
         column_config={
@@ -120,7 +122,13 @@ else:
         hide_index=True,
         key="sync_runs",
     )
-    widgets.csv_download(runs, name="sync-runs", user=user)
+    widgets.csv_download(
+        runs,
+        name="sync-runs",
+        user=user,
+        total=runs_total,
+        write=exports.rows_writer(queries.sync_run_rows, list(runs.columns)),
+    )
 
 st.subheader("Quarantined records")
 st.caption(

@@ -10,6 +10,7 @@ from analytics.bank_match import (
     CreditLine,
     MatchRow,
     SettlementRef,
+    iter_settlement_credits,
     match_credits,
     refresh_bank_matches,
     settlement_credits,
@@ -178,3 +179,23 @@ def test_rules_on_the_database_and_coverage_decides_not_yet_known(engine: Engine
     assert refresh_bank_matches(engine, now=now, patterns=PATTERNS) == 5  # ok, short, twice ×2, missing
     result = reconcile(engine, now=now, rules=sorted(BANK_RULE_IDS))
     assert result.auto_resolved == 1
+
+
+def test_settlement_credits_page_through_every_processed_settlement(engine: Engine) -> None:
+    """Read in keyset pages (here 2 at a time), ties on created_at included: every processed settlement
+    once, newest first, and `limit` stops after the first of them (issue 12: no silent cap)."""
+    at = datetime(2026, 11, 30, 10, 0, tzinfo=UTC)
+    later = at.replace(hour=12)
+    with engine.begin() as conn:
+        write(
+            conn,
+            "settlements",
+            *(settlement(f"setl_tie{n}", amount=1_000, created_at=at) for n in range(3)),
+            *(settlement(f"setl_late{n}", amount=1_000, created_at=later) for n in range(2)),
+            settlement("setl_waiting", amount=1_000, status="created", created_at=later),
+        )
+    now = datetime(2026, 12, 3, 6, 0, tzinfo=UTC)
+    paged = [row["settlement_id"] for row in iter_settlement_credits(engine, now=now, chunk=2)]
+    assert paged == ["setl_late1", "setl_late0", "setl_tie2", "setl_tie1", "setl_tie0"]
+    assert [row["settlement_id"] for row in settlement_credits(engine, now=now)] == paged
+    assert [row["settlement_id"] for row in settlement_credits(engine, now=now, limit=3)] == paged[:3]
