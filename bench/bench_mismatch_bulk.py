@@ -2,8 +2,8 @@
 row + 50,000 history rows), against resolving them one by one (timed on a sample, scaled), and the
 streamed export of a large filtered set with its peak Python memory.
 
-    .venv/bin/python bench/bench_mismatch_bulk.py --backend sqlite
-    .venv/bin/python bench/bench_mismatch_bulk.py --backend postgresql --export-rows 1000000
+    .venv/bin/python -m bench.bench_mismatch_bulk --backend sqlite
+    .venv/bin/python -m bench.bench_mismatch_bulk --backend postgresql --export-rows 1000000
 
 Prints figures; never run by pytest.
 """

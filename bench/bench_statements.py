@@ -3,8 +3,8 @@ daily settlements, as `refresh_bank_matches` runs it inside reconcile (read, mat
 matches), plus the pure matching step alone and, in the same run, the naive way (every settlement's
 UTR searched in every line) timed on a sample and scaled.
 
-    .venv/bin/python bench/bench_statements.py --backend sqlite
-    .venv/bin/python bench/bench_statements.py --backend postgresql --lines 200000
+    .venv/bin/python -m bench.bench_statements --backend sqlite
+    .venv/bin/python -m bench.bench_statements --backend postgresql --lines 200000
 
 Prints figures; never run by pytest.
 """
