@@ -112,10 +112,14 @@ def build_scope(conn: Connection, *, changed_since: datetime, windows: TimeWindo
         _add(conn, kind, select(table.c.id).where(table.c.updated_at >= changed_since))
 
     line_changed = _L.c.updated_at >= changed_since
+    # `type || ''`: no index serves it, so SQLite drives these from the change time's index. With
+    # `type = 'payment'` it chose the (type, payment_id) index and read every payment line: 2 s of a
+    # 2.5 s pass at 10M payments, growing with the table.
+    line_type = _L.c.type + ""
     _add(conn, "settlement", select(_L.c.settlement_id).where(line_changed))
-    _add(conn, "payment", select(_L.c.entity_id).where(line_changed, _L.c.type == "payment"))
+    _add(conn, "payment", select(_L.c.entity_id).where(line_changed, line_type == "payment"))
     _add(conn, "payment", select(_L.c.payment_id).where(line_changed))
-    _add(conn, "refund", select(_L.c.entity_id).where(line_changed, _L.c.type == "refund"))
+    _add(conn, "refund", select(_L.c.entity_id).where(line_changed, line_type == "refund"))
     _add(conn, "dispute", select(_L.c.dispute_id).where(line_changed))
 
     received = _E.c.received_at >= changed_since
