@@ -81,9 +81,12 @@ def _ids(
 
 def plant_all(ds: Dataset) -> None:
     """Plant every anomaly kind, then build refunds, settlements and the webhook faults around them."""
-    from sandbox.disputes import generate_disputes  # here: both build on this module's imports
+    from sandbox.alert_plants import plant_traffic, record_alert_plants
+    from sandbox.disputes import generate_disputes  # here: these build on this module's imports
     from sandbox.downtimes import plant_downtimes
 
+    if ds.config.alert_plants:
+        plant_traffic(ds)
     plant_downtimes(ds)
     rng = _rng(ds.config.seed, 3)
     rate = ds.config.anomaly_rate
@@ -254,6 +257,8 @@ def plant_all(ds: Dataset) -> None:
             ids["payment_id"] = facts["payment_ids"][0]
         ds.anomalies.append({"kind": kind, "ids": ids, "detail": facts})
     _plant_webhook_faults(ds, rng, missing_payments)
+    if ds.config.alert_plants:
+        record_alert_plants(ds)
     ds.anomalies.sort(key=lambda a: (a["kind"], str(a["ids"])))
 
 
