@@ -5,9 +5,9 @@ velocity outlier. Each is recorded in the manifest's `alert_plants` with its win
 when the alert must be open (`check_at`, within `holds` from/until).
 
 All of it is planted traffic (`Payments.planted`), kept out of every other plant, so it adds no anomaly
-of another kind. A busy hour recurs on the same weekday in the weeks before its plant, so the rule's
-baseline (the same hour of the same weekday over the previous weeks) has the counts it needs; each of
-those days succeeds at exactly the bank's usual rate, so only the planted day differs.
+of another kind. A bank's busy hour comes every day, so the rule's baseline (the same hour of the same
+weekday over the previous weeks) has the counts it needs; every other day it succeeds at exactly the
+bank's usual rate, so only the planted day differs.
 """
 
 from __future__ import annotations
@@ -24,10 +24,9 @@ from sandbox.generator import DAY, HOUR, IST_OFFSET, Dataset, _fees, _rng
 from sandbox.render import _contact, _email
 from sandbox.tables import NEVER, IntArray, Payments, random_ids
 
-# Netbanking attempts of one bank in its busy hour: over the success-drop minimum of 30 in the hour, and
-# of 100 in the baseline from three earlier weeks.
+# Netbanking attempts of one bank in its busy hour, every day: over the success-drop minimum of 30 in the
+# hour, and of 100 in the baseline (the same hour of the same weekday) from three earlier weeks.
 BUSY_ATTEMPTS = 45
-BASELINE_WEEKS = 4
 # Planted identities are far beyond any generated customer number (they are fresh people).
 PLANTED_CUSTOMER = 1_000_000_000
 DECLARED = OUTAGES[0]  # the SBIN netbanking outage of sandbox/downtimes.py
@@ -37,7 +36,7 @@ DECLARED = OUTAGES[0]  # the SBIN netbanking outage of sandbox/downtimes.py
 class BusyHour:
     what: str
     bank: str
-    days_ago: int  # the plant's day; the busy hour recurs on the same weekday of the weeks before
+    days_ago: int  # the plant's day; the busy hour is there every day of the history
     ist_hour: int
     # The plant day's success rate; None = the usual rate (the declared outage then fails most of it).
     rate: float | None
@@ -149,11 +148,12 @@ def plant_traffic(ds: Dataset) -> None:
     for busy in BUSY_HOURS:
         bank = cat.BANKS.index(busy.bank)
         usual = cat.BANK_SUCCESS[bank] * cat.HOUR_SUCCESS[busy.ist_hour]
-        for week in range(BASELINE_WEEKS + 1):
-            begin = _hour_start(ds, busy.days_ago, busy.ist_hour, week)
+        for days_ago in range(ds.config.days + 1):
+            begin = _hour_start(ds, days_ago, busy.ist_hour)
             if not _in_history(ds, begin, begin + HOUR):
                 continue
-            rate = busy.rate if week == 0 and busy.rate is not None else usual
+            planted_day = days_ago == busy.days_ago
+            rate = busy.rate if planted_day and busy.rate is not None else usual
             created = np.sort(begin + rng.integers(0, HOUR, size=BUSY_ATTEMPTS))
             added.append(
                 _payments(
@@ -161,13 +161,13 @@ def plant_traffic(ds: Dataset) -> None:
                     created,
                     _exactly(rng, BUSY_ATTEMPTS, rate),
                     method=cat.M_NETBANKING,
-                    failure="bank_technical_error" if week == 0 else "payment_timed_out",
+                    failure="bank_technical_error" if planted_day else "payment_timed_out",
                     customer=fresh(BUSY_ATTEMPTS),
                     amount=_amounts(rng, BUSY_ATTEMPTS),
                     bank=bank,
                 )
             )
-            if week == 0:
+            if planted_day:
                 ds.alert_plants.append(
                     {
                         "what": busy.what,

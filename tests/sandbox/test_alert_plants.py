@@ -13,14 +13,16 @@ import pytest
 from data.settings import AlertRules, RiskRules
 from sandbox import catalogue as cat
 from sandbox import events as ev
-from sandbox.alert_plants import PLANTED_CUSTOMER
+from sandbox.alert_plants import BUSY_ATTEMPTS, PLANTED_CUSTOMER
 from sandbox.build import Dataset, SandboxConfig, generate
 from sandbox.tables import NEVER
 from tests.support.clock import TEST_NOW
 
 ALERTS = AlertRules()
 RISK = RiskRules()
-WEEK = 7 * 86_400
+DAY = 86_400
+HOUR_SECONDS = 3_600
+WEEK = 7 * DAY
 
 
 def _generate(seed: int, alert_plants: bool) -> Dataset:
@@ -39,7 +41,9 @@ def _plants(ds: Dataset, rule: str) -> list[dict[str, Any]]:
     return [plant for plant in ds.manifest()["alert_plants"] if plant["rule"] == rule]
 
 
-def _slice_counts(ds: Dataset, bank: str, start: int, end: int) -> tuple[int, int]:
+def _slice_counts(
+    ds: Dataset, bank: str, start: int, end: int, *, planted_only: bool = False
+) -> tuple[int, int]:
     p = ds.payments
     in_slice = (
         (p.created >= start)
@@ -47,6 +51,8 @@ def _slice_counts(ds: Dataset, bank: str, start: int, end: int) -> tuple[int, in
         & (p.method == cat.M_NETBANKING)
         & (p.bank == cat.BANKS.index(bank))
     )
+    if planted_only:
+        in_slice &= p.customer >= PLANTED_CUSTOMER
     return int(in_slice.sum()), int((in_slice & (p.authorized != NEVER) & (p.authorized <= ds.now)).sum())
 
 
@@ -80,6 +86,22 @@ def test_each_success_drop_has_the_counts_the_rule_needs_against_a_steady_baseli
     assert downtime.instrument == {"bank": declared["slice"]["bank"]}
     assert downtime.begin <= declared["window"]["start"] and downtime.end >= declared["window"]["end"]
     assert drops["bank_drop"]["downtime"] is None and drops["undeclared_dip"]["downtime"] is None
+
+
+def test_each_bank_is_busy_at_its_hour_every_day_at_exactly_its_usual_rate(planted: Dataset) -> None:
+    for plant in _plants(planted, "success_drop"):
+        start = plant["window"]["start"]
+        days = [
+            start + offset * DAY
+            for offset in range(-31, 31)
+            if offset and planted.start + DAY <= start + offset * DAY <= planted.now - 2 * HOUR_SECONDS
+        ]
+        assert len(days) >= 26
+        for begin in days:
+            attempts, successes = _slice_counts(
+                planted, plant["slice"]["bank"], begin, begin + HOUR_SECONDS, planted_only=True
+            )
+            assert (attempts, successes) == (BUSY_ATTEMPTS, round(BUSY_ATTEMPTS * plant["usual_rate"]))
 
 
 def test_the_silent_hour_withholds_every_captured_event_while_payments_succeed(planted: Dataset) -> None:
