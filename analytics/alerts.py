@@ -7,6 +7,7 @@ clock: `at` is always passed in (the CLI defaults it to now), so a history can b
 
 from __future__ import annotations
 
+import hashlib
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from sqlalchemy import Connection, Table, and_, case, func, insert, literal, or_
 
 from analytics.db import Db, as_int, as_utc, reading, writing
 from analytics.listing import CHUNK_ROWS
+from analytics.risk import fraud_signals
 from analytics.rules import format_amount
 from analytics.stats import benjamini_hochberg, two_proportion_p_value, wilson_interval
 from data.audit import record_audit
@@ -35,7 +37,7 @@ from data.models import (
     WebhookRejection,
 )
 from data.rollups import BREAKDOWN_DIMENSIONS, bucket_start, serialise
-from data.settings import AlertRules, get_settings
+from data.settings import AlertRules, RiskRules, get_settings
 
 __all__ = [
     "ALERTS_LISTED",
@@ -57,6 +59,7 @@ __all__ = [
     "alerts_query",
     "detect",
     "evaluate",
+    "fraud_signal_subject",
     "get_alert",
     "list_alerts",
     "payments_behind",
@@ -112,6 +115,7 @@ class AlertContext:
     at: datetime
     rules: AlertRules
     settlement_days: int = 3
+    risk: RiskRules = field(default_factory=RiskRules)
 
 
 @dataclass(frozen=True)
@@ -852,6 +856,49 @@ def _new_mismatches(conn: Connection, ctx: AlertContext) -> list[Condition]:
     ]
 
 
+# --- fraud signals ---------------------------------------------------------------------------------------
+
+
+def fraud_signal_subject(kind: str, subject: str) -> str:
+    """An alert's subject for a risk signal about one identity ("email:…", "contact:…", "card:…"): the
+    signal, the identity's kind and a digest of its value, so no email or phone number is in an alert's
+    key, title or notification (the Risk page shows them, masked by role)."""
+    identity, _, value = subject.partition(":")
+    return f"{kind}:{identity}:{hashlib.sha256(value.encode()).hexdigest()[:12]}"
+
+
+def _fraud_signal(conn: Connection, ctx: AlertContext) -> list[Condition]:
+    """One alert per card-testing burst or velocity outlier (analytics.risk). A signal whose payments all
+    belong to one already raised is the same incident (a card tester's many cards are a velocity signal
+    too; one buyer is both an email and a phone number): it is not raised twice."""
+    raised: list[set[str]] = []
+    conditions = []
+    for signal in fraud_signals(conn, ctx.at, ctx.risk, ctx.rules.fraud_signal_kinds):
+        ids = set(signal.payment_ids)
+        if any(ids <= other for other in raised):
+            continue
+        raised.append(ids)
+        identity = signal.subject.partition(":")[0]
+        conditions.append(
+            Condition(
+                rule="fraud_signal",
+                subject=fraud_signal_subject(signal.kind, signal.subject),
+                title=signal.title,
+                message=f"{signal.explanation} The Risk page lists the payments and who made them.",
+                evidence={
+                    "signal": signal.kind,
+                    "identity": identity,
+                    **signal.evidence,
+                    "payments": len(signal.payment_ids),
+                    "payment_ids": signal.payment_ids[:100],
+                    "window_hours": ctx.risk.window_hours,
+                },
+                link=_page_link("risk", kind=signal.kind),
+            )
+        )
+    return conditions
+
+
 RULES: dict[str, AlertRule] = {
     rule.id: rule
     for rule in (
@@ -926,6 +973,14 @@ RULES: dict[str, AlertRule] = {
             "New mismatches above a count or ₹ threshold",
             "A settlement short, fees off-plan, or webhooks and the API disagreeing.",
             _new_mismatches,
+        ),
+        AlertRule(
+            "fraud_signal",
+            "high",
+            "payments",
+            "Card testing or a velocity outlier",
+            "Someone checking stolen cards with small charges, or one identity paying unusually often.",
+            _fraud_signal,
         ),
     )
 }
@@ -1025,6 +1080,7 @@ def evaluate(
         at=at,
         rules=rules or settings.alerts,
         settlement_days=settlement_days if settlement_days is not None else settings.settlement_days,
+        risk=settings.risk,
     )
     with writing(db) as conn:
         serialise(conn, ALERTS_LOCK)

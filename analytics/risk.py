@@ -25,10 +25,12 @@ from data.settings import RiskRules, get_settings
 from data.vocabulary import DISPUTE_NEEDS_RESPONSE, SUCCESS_STATUSES
 
 __all__ = [
+    "FRAUD_SIGNAL_KINDS",
     "SIGNAL_KINDS",
     "SIGNAL_PAYMENT_COLUMNS",
     "UNCONFIRMED_LISTED",
     "RiskSignal",
+    "fraud_signals",
     "risk_signals",
     "signal_payments",
     "unconfirmed_captures_query",
@@ -416,6 +418,27 @@ def unconfirmed_captures_query(*, at: datetime, rules: RiskRules | None = None) 
         .where(*_never_confirmed(at, rules))
         .order_by(p.created_at, p.id)
     )
+
+
+def _fraud_detectors() -> dict[str, Any]:
+    return {"card_testing": _card_testing, "velocity": _velocity}
+
+
+# The signals that say someone may be abusing the checkout (the alert rule `fraud_signal` raises them).
+FRAUD_SIGNAL_KINDS = ("card_testing", "velocity")
+
+
+def fraud_signals(
+    conn: Connection, at: datetime, rules: RiskRules, kinds: Sequence[str] = FRAUD_SIGNAL_KINDS
+) -> list[RiskSignal]:
+    """The card-testing and velocity signals that hold at `at`, in that order (for analytics.alerts)."""
+    detectors = _fraud_detectors()
+    unknown = [kind for kind in kinds if kind not in detectors]
+    if unknown:
+        raise ValueError(f"not a fraud signal: {', '.join(unknown)}; choose from {', '.join(detectors)}")
+    return [
+        signal for kind in FRAUD_SIGNAL_KINDS if kind in kinds for signal in detectors[kind](conn, at, rules)
+    ]
 
 
 def risk_signals(db: Db, *, at: datetime, rules: RiskRules | None = None) -> list[RiskSignal]:

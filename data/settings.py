@@ -84,6 +84,8 @@ class AlertRules(BaseModel):
     new_mismatch_window_hours: int = Field(24, ge=1)
     new_mismatch_min_count: int = Field(10, ge=1)
     new_mismatch_min_amount: int = Field(1_000_000, ge=1)
+    # Fraud: the risk signals (analytics.risk, thresholds in RiskRules) that open an alert, one per signal.
+    fraud_signal_kinds: tuple[str, ...] = ("card_testing", "velocity")
 
 
 class RiskRules(BaseModel):

@@ -5,6 +5,7 @@ Signals are for a person to judge: payops never blocks or refunds anything."""
 import pandas as pd
 import streamlit as st
 
+from analytics.risk import SIGNAL_KINDS
 from dashboard import queries, widgets
 from dashboard.auth import require_page
 from dashboard.format import count, mask_email, mask_phone
@@ -26,6 +27,26 @@ if not signals:
         "Signals appear as payments arrive (`python -m sync run`); thresholds are settings (`RISK__…`).",
     )
     st.stop()
+
+# A fraud alert links here with its signal's kind (`risk?kind=card_testing`).
+widgets.restore_from_url("risk_kind", "kind", list(SIGNAL_KINDS))
+with st.sidebar:
+    st.subheader("Filters")
+    kind = st.selectbox(
+        "Signal",
+        [None, *SIGNAL_KINDS],
+        format_func=lambda k: "All signals" if k is None else SIGNAL_KINDS[k].split(":")[0],
+        key="risk_kind",
+    )
+widgets.keep_in_url("kind", kind)
+if kind is not None:
+    signals = [signal for signal in signals if signal["kind"] == kind]
+    if not signals:
+        widgets.empty_state(
+            f"No {SIGNAL_KINDS[kind].split(':')[0].lower()} signal in the last 24 hours.",
+            "Choose *All signals* in the sidebar to see the others.",
+        )
+        st.stop()
 
 show_contact = sees_contact_details(user.role)
 

@@ -89,6 +89,14 @@ def serve(
     anomaly_rate: Annotated[
         float, typer.Option(help="Share of eligible entities given each planted anomaly.")
     ] = 0.002,
+    alert_plants: Annotated[
+        bool,
+        typer.Option(
+            "--alert-plants/--no-alert-plants",
+            help="Also plant what the alert rules must find (busy hours with success drops, a webhook "
+            "silence, card testing, a velocity outlier; the manifest's alert_plants).",
+        ),
+    ] = False,
 ) -> None:
     """Generate the data set and serve the Razorpay API on HOST:PORT until stopped."""
     from sandbox.build import SandboxConfig, generate
@@ -117,7 +125,12 @@ def serve(
     )
     _rate("--anomaly-rate", anomaly_rate)
     config = SandboxConfig(
-        seed=seed, days=days, payments_per_day=payments_per_day, now=now, anomaly_rate=anomaly_rate
+        seed=seed,
+        days=days,
+        payments_per_day=payments_per_day,
+        now=now,
+        anomaly_rate=anomaly_rate,
+        alert_plants=alert_plants,
     )
     dataset = generate(config)
     api = SandboxApi(dataset, key_id, key_secret, faults, pace)

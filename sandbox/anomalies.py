@@ -14,6 +14,7 @@ import numpy.typing as npt
 
 from sandbox import catalogue as cat
 from sandbox import events as ev
+from sandbox.alert_plants import plant_traffic, record_alert_plants
 from sandbox.disputes import generate_disputes
 from sandbox.downtimes import plant_downtimes
 from sandbox.generator import (
@@ -83,6 +84,8 @@ def _ids(
 
 def plant_all(ds: Dataset) -> None:
     """Plant every anomaly kind, then build refunds, settlements and the webhook faults around them."""
+    if ds.config.alert_plants:
+        plant_traffic(ds)
     plant_downtimes(ds)
     rng = _rng(ds.config.seed, 3)
     rate = ds.config.anomaly_rate
@@ -253,6 +256,8 @@ def plant_all(ds: Dataset) -> None:
             ids["payment_id"] = facts["payment_ids"][0]
         ds.anomalies.append({"kind": kind, "ids": ids, "detail": facts})
     _plant_webhook_faults(ds, rng, missing_payments)
+    if ds.config.alert_plants:
+        record_alert_plants(ds)
     ds.anomalies.sort(key=lambda a: (a["kind"], str(a["ids"])))
 
 

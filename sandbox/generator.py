@@ -56,6 +56,10 @@ class SandboxConfig:
     payments_per_day: int = 2000
     now: int | None = None  # epoch seconds; None = the current time floored to the minute
     anomaly_rate: float = 0.002
+    # Also plant the conditions the alert rules must find (sandbox/alert_plants.py): busy hours with a
+    # success drop, a declared outage's dip and an undeclared dip, a webhook silence, card testing and
+    # a velocity outlier. Off by default: it adds traffic that other tests' figures do not expect.
+    alert_plants: bool = False
 
     def resolved_now(self) -> int:
         return int(self.now) if self.now is not None else int(time.time()) // 60 * 60
@@ -90,6 +94,33 @@ def _choice(
     cdf = np.cumsum(p / p.sum())
     cdf[-1] = 1.0
     return np.searchsorted(cdf, rng.random(n), side="right").astype(np.int16)
+
+
+def _mix(seed: int, values: IntArray) -> npt.NDArray[np.uint64]:
+    """A deterministic 64-bit hash of each value (splitmix64 of seed and value): per-entity draws
+    that do not depend on the order of the random stream."""
+    with np.errstate(over="ignore"):
+        z = values.astype(np.uint64) + np.uint64(seed) * np.uint64(0x9E3779B97F4A7C15)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        mixed: npt.NDArray[np.uint64] = z ^ (z >> np.uint64(31))
+    return mixed
+
+
+def _pick_by(hashes: npt.NDArray[np.uint64], weights: tuple[float, ...]) -> npt.NDArray[np.int16]:
+    """An index into `weights` for each hash, drawn with those weights from the hash's top 53 bits."""
+    p = np.asarray(weights, dtype=np.float64)
+    cdf = np.cumsum(p / p.sum())
+    cdf[-1] = 1.0
+    uniform = (hashes >> np.uint64(11)).astype(np.float64) / float(1 << 53)
+    return np.searchsorted(cdf, uniform, side="right").astype(np.int16)
+
+
+def _card_last4(rng: np.random.Generator, card: npt.NDArray[np.uint64]) -> npt.NDArray[np.int16]:
+    """Each card's last four digits, from its hash. The random draw that once gave them is still made,
+    in its old place, so every later draw of the chunk (ids, quirks, orders) is what it always was."""
+    rng.integers(0, 10_000, size=len(card))
+    return ((card >> np.uint64(40)) % np.uint64(10_000)).astype(np.int16)
 
 
 _BASE62 = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
@@ -165,7 +196,10 @@ def generate_chunk(seed: int, chunk: int, start: int, end: int, payments_per_day
     never_attempted = (rng.random(n_orders) < 0.05) & ~orderless
     retry_draw = rng.random((n_orders, 3))
     pool = max(500, n_orders // 3)
-    customer = (pool * rng.random(n_orders) ** 2).astype(np.int64)
+    # Returning customers, a few of them often, but none more than a couple of orders a day (the
+    # velocity signal's business); customers abroad are other people than those in India.
+    customer = (pool * rng.random(n_orders) ** 1.5).astype(np.int64)
+    customer = np.where(domestic, customer, customer + pool)
 
     # Three candidate attempts per order; which ones happen depends on the earlier outcomes.
     n_slots = n_orders * 3
@@ -184,10 +218,17 @@ def generate_chunk(seed: int, chunk: int, start: int, end: int, payments_per_day
         method[idx] = np.where(keep[idx], method[idx - 1], method[idx])
 
     is_card = (method == cat.M_CARD) | (method == cat.M_EMI)
+    # Drawn and not used (the card's network follows from the customer, below), so every later draw of
+    # the chunk is what it always was.
+    _choice(rng, cat.INDIA_NETWORK_WEIGHTS, n_slots)
+    _choice(rng, cat.ABROAD_NETWORK_WEIGHTS, n_slots)
+    # A customer pays by card with one of their own two cards (the second on a retry), so one customer
+    # shows at most two cards, as a real one does: the card's network and last4 follow from it.
+    card = _mix(seed, customer[slot_order] * 2 + np.tile(np.array([0, 1, 0], dtype=np.int64), n_orders))
     network = np.where(
         slot_domestic,
-        _choice(rng, cat.INDIA_NETWORK_WEIGHTS, n_slots),
-        _choice(rng, cat.ABROAD_NETWORK_WEIGHTS, n_slots),
+        _pick_by(card, cat.INDIA_NETWORK_WEIGHTS),
+        _pick_by(card, cat.ABROAD_NETWORK_WEIGHTS),
     ).astype(np.int16)
     card_type = _choice(rng, cat.CARD_TYPE_WEIGHTS, n_slots)
     card_type = np.where(
@@ -318,7 +359,7 @@ def generate_chunk(seed: int, chunk: int, start: int, end: int, payments_per_day
         upi_payer=upi_payer[keep_idx],
         failure=failure[keep_idx],
         customer=customer[slot_order][keep_idx],
-        last4=rng.integers(0, 10_000, size=n_slots).astype(np.int16)[keep_idx],
+        last4=_card_last4(rng, card)[keep_idx],
         fee=fee[keep_idx],
         tax=tax[keep_idx],
         notes_country=notes_country[slot_order][keep_idx],
@@ -591,6 +632,8 @@ class Dataset:
     order_payments: IntArray = dataclasses.field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     order_payment_start: IntArray = dataclasses.field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     order_paid_at: IntArray = dataclasses.field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    # The conditions planted for the alert rules (sandbox.alert_plants), when the config asks for them.
+    alert_plants: list[dict[str, Any]] = dataclasses.field(default_factory=list)
 
     # --- derived indexes ---------------------------------------------------------------------
     def reindex(self) -> None:
@@ -644,6 +687,8 @@ class Dataset:
             ],
             # Outages and the dip each one caused: the payments it touched and how many it failed.
             "downtimes": [downtime.manifest() for downtime in self.downtimes],
+            # Conditions planted for the alert rules: what, where, when the alert must be open.
+            "alert_plants": self.alert_plants,
         }
 
     # --- moving time -------------------------------------------------------------------------

@@ -63,6 +63,8 @@ def main() -> int:
                 DAYS,
                 "--payments-per-day",
                 PAYMENTS_PER_DAY,
+                # The Alerts page then has something to show: planted drops, a silence, fraud signals.
+                "--alert-plants",
             ],
             env,
             ready_url=f"http://127.0.0.1:{SANDBOX_PORT}/_sandbox/state",

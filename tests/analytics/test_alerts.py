@@ -469,3 +469,91 @@ def test_another_banks_downtime_does_not_cover_the_drop(engine: Engine) -> None:
     alert = alerts.evaluate(engine, at=AFTER_DROP_HOUR, rules=RULES, only=["success_drop"]).fired[0]
     assert alert["evidence"]["downtime"] is None
     assert "No declared Razorpay downtime on record covers it" in alert["message"]
+
+
+# --- fraud signals ---------------------------------------------------------------------------------------
+
+FRAUD_AT = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+
+
+def _card_attempt(pid: str, minutes_before: float, status: str, last4: str, **fields: Any) -> dict[str, Any]:
+    at = FRAUD_AT - timedelta(minutes=minutes_before)
+    row = {"method": "card", "card_network": "Visa", "card_last4": last4, "amount": 100, "created_at": at}
+    return payment(pid, status=status, state_at=at, **{**row, **fields})
+
+
+def test_a_card_testing_burst_is_one_high_alert_without_the_email_in_it(engine: Engine) -> None:
+    # Six cards from one email and phone in nine minutes, five declined: card testing, and (six cards)
+    # a velocity outlier for the email and for the phone too — one incident, so one alert.
+    burst = [
+        _card_attempt(
+            f"pay_t{i}",
+            60 - i * 1.5,
+            "captured" if i == 0 else "failed",
+            f"{1000 + i}",
+            email="tester@x.io",
+            contact="+919800000001",
+        )
+        for i in range(6)
+    ]
+    with engine.begin() as conn:
+        write(conn, "payments", *burst)
+    evaluation = alerts.evaluate(engine, at=FRAUD_AT, rules=RULES, only=["fraud_signal"])
+    [alert] = evaluation.fired
+    assert alert["key"] == "fraud_signal:" + alerts.fraud_signal_subject("card_testing", "email:tester@x.io")
+    assert (alert["rule"], alert["severity"]) == ("fraud_signal", "high")
+    assert alert["link"] == "risk?kind=card_testing"
+    evidence = alert["evidence"]
+    assert (evidence["signal"], evidence["identity"], evidence["attempts"], evidence["failures"]) == (
+        "card_testing",
+        "email",
+        6,
+        5,
+    )
+    assert sorted(evidence["payment_ids"]) == sorted(row["id"] for row in burst)
+    shown = " ".join([alert["key"], alert["title"], alert["message"]])
+    assert "tester@x.io" not in shown and "9800000001" not in shown
+
+    # A day later the burst has left the risk window: the alert resolves by itself.
+    later = alerts.evaluate(engine, at=FRAUD_AT + timedelta(hours=25), rules=RULES, only=["fraud_signal"])
+    assert [a["key"] for a in later.resolved] == [alert["key"]]
+
+
+def test_one_buyer_paying_too_often_is_one_velocity_alert_not_one_per_email_and_phone(engine: Engine) -> None:
+    buyer = {"email": "bulk@x.io", "contact": "+919811111111", "method": "upi"}
+    busy = [payment(f"pay_v{i}", created_at=FRAUD_AT - timedelta(hours=i + 1), **buyer) for i in range(10)]
+    usual = [
+        payment(
+            f"pay_n{i}",
+            email="once@x.io",
+            contact="+919822222222",
+            created_at=FRAUD_AT - timedelta(hours=i + 1),
+        )
+        for i in range(9)
+    ]
+    with engine.begin() as conn:
+        write(conn, "payments", *busy, *usual)
+    evaluation = alerts.evaluate(engine, at=FRAUD_AT, rules=RULES, only=["fraud_signal"])
+    assert [a["key"] for a in evaluation.fired] == [
+        "fraud_signal:" + alerts.fraud_signal_subject("velocity", "email:bulk@x.io")
+    ]
+    assert evaluation.fired[0]["evidence"]["successful"] == 10
+    assert evaluation.fired[0]["link"] == "risk?kind=velocity"
+
+
+def test_the_fraud_signals_that_alert_are_a_setting(engine: Engine) -> None:
+    busy = [
+        payment(f"pay_v{i}", email="bulk@x.io", created_at=FRAUD_AT - timedelta(hours=i + 1))
+        for i in range(10)
+    ]
+    with engine.begin() as conn:
+        write(conn, "payments", *busy)
+    only_card_testing = AlertRules(fraud_signal_kinds=("card_testing",))
+    assert alerts.evaluate(engine, at=FRAUD_AT, rules=only_card_testing, only=["fraud_signal"]).fired == []
+    with pytest.raises(ValueError, match="not a fraud signal: dispute_respond_by"):
+        alerts.evaluate(
+            engine,
+            at=FRAUD_AT,
+            rules=AlertRules(fraud_signal_kinds=("dispute_respond_by",)),
+            only=["fraud_signal"],
+        )

@@ -1,16 +1,17 @@
 """Alerts over 30 sandbox days, through the real path: sandbox HTTP → `python -m sync run` (one entity's
 sync stopped three hours early) → the webhook receiver (the sender replays the history, its planted badly
-signed deliveries included) → reconciliation → `alerts evaluate` at a series of moments.
+signed deliveries and withheld events included) → reconciliation → `alerts evaluate` at a series of moments.
 
-Ground truth: what the sandbox planted and its manifest records (captures left unsettled past T+N, the
-reconciliation anomalies, the badly signed deliveries) plus the sync this test stops. As of the end of
-the history every one of those conditions alerts, and nothing else does; evaluated hour by hour over the
-29 days before (every third hour, in time order), nothing alerts at all: no false alerts on clean days.
+Ground truth: what the sandbox planted and its manifest records, with `--alert-plants` on (sandbox/
+alert_plants.py): busy netbanking hours carrying a real drop for one bank, a declared outage's dip and an
+undeclared dip; a webhook silence; a card-testing burst; a velocity outlier. And, as of the end of the
+history, the captures left unsettled past T+N, the reconciliation anomalies, the badly signed deliveries
+and the sync this test stops.
 
-What this does not cover yet (docs/alerts.md, *Ground truth*): at this volume (150 payments a day) no
-slice reaches the success-drop rule's minimum counts, so the planted downtime dips and a planted bank
-drop are not part of it, nor are card testing, velocity and a webhook silence, which the sandbox does not
-plant yet.
+Over the 29 days before the end, evaluated every third hour and just after each plant's window (in time
+order), every planted condition opens its alert while it holds, with the right slice, window and counts
+(recall 1), and nothing else opens an alert at all: no false alerts on clean days. At the end exactly the
+end-of-history conditions alert. SQLite and PostgreSQL each run their own seed (a second seed holds).
 """
 
 from __future__ import annotations
@@ -101,6 +102,68 @@ def _evaluate_cli(env: dict[str, str], at: datetime) -> dict[str, Any]:
     return result
 
 
+# What sandbox/alert_plants.py plants (manifest `alert_plants`), each for one alert.
+PLANTED_FOR_ALERTS = {
+    "bank_drop",
+    "declared_downtime_dip",
+    "undeclared_dip",
+    "webhook_silence",
+    "card_testing",
+    "velocity",
+}
+
+
+def _alert_key(plant: dict[str, Any]) -> str:
+    """The key of the alert a planted condition must open."""
+    if plant["rule"] == "success_drop":
+        return "success_drop:" + "|".join(f"{name}={value}" for name, value in plant["slice"].items())
+    if plant["rule"] == "webhook_silence":
+        return f"webhook_silence:{plant['event_type']}"
+    # A fraud signal is raised under the first identity the risk rules name: the email.
+    return "fraud_signal:" + alerts.fraud_signal_subject(
+        plant["signal"], "email:" + plant["identity"]["email"]
+    )
+
+
+def _iso(epoch: int) -> str:
+    return datetime.fromtimestamp(epoch, UTC).isoformat()
+
+
+def _assert_names_the_plant(alert: dict[str, Any], plant: dict[str, Any]) -> None:
+    """The alert's evidence is the planted condition's: slice, window and counts, downtime or not."""
+    evidence = alert["evidence"]
+    window = {"start": _iso(plant["window"]["start"]), "end": _iso(plant["window"]["end"])}
+    if plant["rule"] == "success_drop":
+        assert evidence["slice"] == plant["slice"]
+        assert evidence["window"] == window
+        assert (evidence["current"]["attempts"], evidence["current"]["successes"]) == (
+            plant["attempts"],
+            plant["successes"],
+        )
+        assert evidence["baseline"]["attempts"] >= RULES.min_baseline_attempts
+        assert evidence["baseline"]["rate"] == pytest.approx(plant["usual_rate"], abs=0.05)
+        if plant["downtime"] is not None:
+            assert evidence["downtime"]["id"] == plant["downtime"]
+            assert "Razorpay declared a downtime covering it" in alert["message"]
+        else:
+            assert evidence["downtime"] is None
+            assert "No declared Razorpay downtime on record covers it" in alert["message"]
+    elif plant["rule"] == "webhook_silence":
+        assert evidence["event_type"] == plant["event_type"]
+        assert evidence["window"] == window
+        assert evidence["api_activity"] == plant["api_successes"] >= RULES.silence_min_activity
+        assert plant["events_withheld"] > 0
+    else:
+        assert evidence["signal"] == plant["signal"]
+        assert evidence["identity"] == "email"
+        assert sorted(evidence["payment_ids"]) == sorted(plant["payment_ids"])
+        if plant["signal"] == "card_testing":
+            assert (evidence["attempts"], evidence["failures"]) == (plant["attempts"], plant["failures"])
+        else:
+            assert evidence["successful"] == plant["successful"]
+        assert alert["link"] == f"risk?kind={plant['signal']}"
+
+
 def _expected(manifest: dict[str, Any]) -> set[str]:
     """The alert keys the planted conditions must open as of the end of the history."""
     expected = {"sync_stale:sync"}
@@ -127,7 +190,7 @@ def test_planted_conditions_alert_and_clean_days_do_not(
     # Two sandboxes of their own seeds, one per backend: each backend and a second seed hold, in two
     # runs rather than four (each is minutes of sandbox, sync, replay and 240 evaluations).
     seed = SEED_BY_BACKEND[engine.dialect.name]
-    sandbox = sandbox_factory(seed=seed, days=DAYS, payments_per_day=150)
+    sandbox = sandbox_factory(seed=seed, days=DAYS, payments_per_day=150, alert_plants=True)
     now = datetime.fromtimestamp(sandbox.state()["now"], UTC)
     env = _env(database_url, sandbox)
 
@@ -159,17 +222,40 @@ def test_planted_conditions_alert_and_clean_days_do_not(
     # The syncs evaluated as of their own moments; the back-test starts from an empty history.
     with engine.begin() as conn:
         conn.execute(delete(Alert))
+    plants = manifest["alert_plants"]
+    assert {plant["what"] for plant in plants} == PLANTED_FOR_ALERTS, "the sandbox planted them all"
     first = now - timedelta(days=DAYS - 1)
-    moments = []
+    checks = {datetime.fromtimestamp(plant["check_at"], UTC): plant for plant in plants}
+    moments = set(checks)
     at = first
     while at < now - timedelta(hours=1):
-        moments.append(at)
+        moments.add(at)
         at += timedelta(hours=3)
-    opened_before_end: list[str] = []
-    for at in moments:
+    opened: list[tuple[datetime, str]] = []
+    open_at_check: dict[str, dict[str, Any]] = {}
+    for at in sorted(moments):
         evaluation = alerts.evaluate(engine, at=at, rules=RULES)
-        opened_before_end += [f"{at.isoformat()} {alert['key']}" for alert in evaluation.fired]
-    assert opened_before_end == [], "alerts on clean days (false alerts)"
+        opened += [(at, alert["key"]) for alert in evaluation.fired]
+        if at in checks:
+            firing = {alert["key"]: alert for alert in alerts.list_alerts(engine, status="firing")}
+            plant = checks[at]
+            open_at_check[plant["what"]] = firing.get(_alert_key(plant), {})
+
+    # Nothing opens but a planted condition, and only while it holds: no false alerts on clean days.
+    false_alerts = [
+        f"{moment.isoformat()} {key}"
+        for moment, key in opened
+        if not any(
+            key == _alert_key(plant)
+            and plant["holds"]["from"] <= moment.timestamp() < plant["holds"]["until"]
+            for plant in plants
+        )
+    ]
+    assert false_alerts == [], "alerts on clean days (false alerts)"
+    # Every planted condition is alerting just after its window (recall 1), and says what was planted.
+    assert [what for what, alert in open_at_check.items() if not alert] == [], "planted but not alerted"
+    for plant in plants:
+        _assert_names_the_plant(open_at_check[plant["what"]], plant)
 
     # The end: just after the replay's last delivery (the receiver stamps deliveries with the test clock,
     # which has moved on from the history's end while the sync and the replay ran).

@@ -119,6 +119,40 @@ def test_success_rates_shows_the_order_level_rate_beside_the_attempt_rate(
     assert any("Order success rate" in c.value for c in at.caption)
 
 
+def test_a_fraud_alerts_link_opens_the_risk_page_on_its_signal_kind(
+    app_for: AppFactory, seeded: Seeded, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # After the seed's data and a year after the other Risk test's burst: only this burst is recent.
+    at = datetime(2031, 1, 7, 12, 0, tzinfo=UTC)
+    burst = []
+    for i in range(6):
+        created = at - timedelta(minutes=20 - i)
+        burst.append(
+            payment(
+                f"pay_kind_{i}",
+                method="card",
+                card_network="Visa",
+                card_last4=f"{4000 + i}",
+                amount=100,
+                status="failed",
+                email="kinds@example.com",
+                created_at=created,
+                state_at=created,
+            )
+        )
+    with seeded.engine.begin() as conn:
+        write(conn, "payments", *burst)
+    monkeypatch.setattr(queries, "now", lambda: at)
+
+    # Six cards in minutes: card testing and a velocity outlier; the link's kind shows only its own.
+    every = app_for(Role.MANAGER, "risk")
+    assert {"card_testing", "velocity"} <= set(every.dataframe(key="risk_signals").value["kind"])
+    linked = app_for(Role.MANAGER, "risk", kind="card_testing")
+    assert not linked.exception, [e.value for e in linked.exception]
+    assert linked.selectbox(key="risk_kind").value == "card_testing"
+    assert set(linked.dataframe(key="risk_signals").value["kind"]) == {"card_testing"}
+
+
 def test_risk_page_shows_a_card_testing_burst_with_contacts_masked_for_managers(
     app_for: AppFactory, seeded: Seeded, monkeypatch: pytest.MonkeyPatch
 ) -> None:
