@@ -1,0 +1,119 @@
+"""Benchmark a big CSV export the dashboard's two ways, in one process: streamed to disk and served from
+there (dashboard/downloads.py, what "Prepare CSV" does under dashboard/server.py), against the earlier
+in-memory path (the whole file as bytes in session state, what Streamlit's download button needs). For
+each: peak RSS growth over the process's RSS before it (Linux: VmHWM reset through /proc/self/clear_refs),
+the ratio, and rows per CPU second.
+
+    .venv/bin/python bench/bench_export.py --rows 1000000
+    .venv/bin/python bench/bench_export.py --rows 100000 --backend postgresql
+
+Prints figures; never run by pytest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TextIO
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(PROJECT_ROOT))
+
+from analytics.mismatch_bulk import MismatchFilter, export_mismatches  # noqa: E402
+from bench.bench_mismatch_bulk import seed  # noqa: E402
+from dashboard import downloads  # noqa: E402
+from data.db import make_engine  # noqa: E402
+from data.migrate import upgrade  # noqa: E402
+from tests.support.databases import drop_database, new_database_url  # noqa: E402
+
+NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+Writer = Callable[[TextIO], int]
+
+
+def _status_kib(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1])
+    raise RuntimeError(f"no {field} in /proc/self/status")
+
+
+def _reset_peak_rss() -> None:
+    Path("/proc/self/clear_refs").write_text("5")  # "5": reset VmHWM to the current RSS
+
+
+def streamed(write: Writer) -> int:
+    """Prepare onto disk, then serve the file the way the route does (64 KiB chunks), then delete it."""
+    path, rows = downloads.write_file(write)
+    with open(os.devnull, "wb") as browser:
+        for chunk in downloads._chunks(path.open("rb")):
+            browser.write(chunk)
+    path.unlink()
+    return rows
+
+
+def in_memory(write: Writer) -> int:
+    """The earlier dashboard/exports.py: a spooled file (on disk past 8 MB), read back as one bytes
+    object that the session state and Streamlit's media store then held until the file was dropped."""
+    with tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024) as spool:
+        text = io.TextIOWrapper(spool, encoding="utf-8", newline="", write_through=True)
+        rows = write(text)
+        text.flush()
+        text.detach()
+        spool.seek(0)
+        data = spool.read()
+    held = [data]  # alive until measured, as in session state
+    assert held[0]
+    return rows
+
+
+def measure(name: str, path: Callable[[Writer], int], write: Writer) -> tuple[int, float]:
+    before = _status_kib("VmRSS")
+    _reset_peak_rss()
+    started, cpu_before = time.perf_counter(), time.process_time()
+    rows = path(write)
+    wall, cpu = time.perf_counter() - started, time.process_time() - cpu_before
+    growth = max(0, _status_kib("VmHWM") - before) / 1024
+    print(
+        f"{name:>9}: {rows:,} rows, peak RSS growth {growth:,.1f} MiB, {wall:.1f} s wall, {cpu:.1f} s CPU "
+        f"({rows / cpu:,.0f} rows per CPU second); load average {os.getloadavg()[0]:.1f}"
+    )
+    return rows, growth
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--backend", choices=("sqlite", "postgresql"), default="sqlite")
+    parser.add_argument("--rows", type=int, default=100_000)
+    args = parser.parse_args()
+
+    directory = Path(tempfile.mkdtemp(prefix="bench-export-"))
+    url = new_database_url(args.backend, directory)
+    engine = make_engine(url)
+    try:
+        upgrade(engine)
+        started = time.perf_counter()
+        seed(engine, "captured_not_settled", args.rows)
+        print(f"seeded {args.rows:,} mismatches in {time.perf_counter() - started:.1f} s ({args.backend})")
+
+        def write(out: TextIO) -> int:
+            return export_mismatches(engine, MismatchFilter(), out, now=NOW)
+
+        export_mismatches(engine, MismatchFilter(rule="none"), io.StringIO(), now=NOW)  # imports, connection
+        # Streamed first: the in-memory pass leaves freed arenas behind that would hide the streamed peak.
+        _, streamed_growth = measure("streamed", streamed, write)
+        _, memory_growth = measure("in memory", in_memory, write)
+        print(f"in memory / streamed peak RSS growth: {memory_growth / max(streamed_growth, 0.1):,.0f}×")
+    finally:
+        engine.dispose()
+        drop_database(args.backend, url)
+
+
+if __name__ == "__main__":
+    main()
