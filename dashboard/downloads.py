@@ -164,8 +164,9 @@ def claim(
         if export is None:
             return Claim.NOT_FOUND, None
         if not (
-            secrets.compare_digest(export.user_name, user_name)
-            and secrets.compare_digest(export.session_id, session_id)
+            # Bytes: compare_digest refuses str with non-ASCII characters (a name may have them).
+            secrets.compare_digest(export.user_name.encode(), user_name.encode())
+            and secrets.compare_digest(export.session_id.encode(), session_id.encode())
         ):
             return Claim.FORBIDDEN, None
         del _registry[token]

@@ -198,6 +198,14 @@ def test_formula_cells_are_neutralised_in_the_downloaded_file(client: TestClient
     assert emails == ["'" + value for value in HOSTILE]
 
 
+def test_a_name_with_non_ascii_characters_claims_its_own_file_only() -> None:
+    path, _ = downloads.write_file(lambda out: write_csv(out, columns_for(["id"]), []))
+    token = downloads.register(path, user_name="रवि@example.in", session_id="s", file_name="a.csv", rows=0)
+    assert downloads.claim(token, user_name="ravi@example.in", session_id="s")[0] is downloads.Claim.FORBIDDEN
+    assert downloads.claim(token, user_name="रवि@example.in", session_id="s")[0] is downloads.Claim.GRANTED
+    path.unlink()
+
+
 def test_the_file_name_cannot_break_out_of_the_header() -> None:
     path, _ = downloads.write_file(lambda out: write_csv(out, columns_for(["id"]), []))
     token = downloads.register(
