@@ -16,6 +16,7 @@ import argparse
 import io
 import multiprocessing
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -148,6 +149,7 @@ def main() -> None:
     finally:
         engine.dispose()
         drop_database(args.backend, url)
+        shutil.rmtree(directory, ignore_errors=True)  # a SQLite file of 1M mismatches is 650 MB
 
 
 if __name__ == "__main__":
