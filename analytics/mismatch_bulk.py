@@ -398,11 +398,13 @@ def _readable(value: Any, currency: str | None, key: str = "") -> str:
 
 
 def export_mismatches(
-    db: Db, selection: MismatchFilter, out: TextIO, *, now: datetime | None = None, batch: int = 2000
+    db: Db, selection: MismatchFilter, out: TextIO, *, now: datetime | None = None, batch: int = 500
 ) -> int:
     """Write the filtered mismatches as CSV to `out`, streamed from a server-side cursor in batches
     (memory stays flat whatever the count): money in minor units and as ₹ text, times in IST, the
-    explanation and evidence readable. Returns the rows written."""
+    explanation and evidence readable. Returns the rows written. A batch of 500 rows with their evidence
+    JSON peaks at about 0.7 MiB of Python objects (2,000: 2.2-2.6 MiB, 5,000: 5.1 MiB; tracemalloc, warm
+    process) and costs no more CPU per row."""
     at = as_utc(now) if now else utcnow()
     columns = [
         _M.c.id,

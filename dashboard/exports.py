@@ -1,32 +1,36 @@
 """Explicit, audited CSV exports: a file exists only after someone asks for it.
 
-Streamlit serves a download button's data from a `/media/…` URL that carries no session cookie, and a
-download button built on every render puts every table's CSV there before anyone clicks. So a page
-draws a "Prepare CSV" button; pressing it writes the audit row (who, page, what, filters, row count),
-builds the file through the one CSV writer (analytics/export.py) and only then draws the download
-button for that file. The prepared file is dropped on the first script run after its download, when
-the signed-in user changes (sign-out), or after `EXPORT_TTL` — whichever comes first.
+A page draws a "Prepare CSV" button; pressing it streams the rows through the one CSV writer
+(analytics/export.py) into a file on disk, writes the audit row (who, page, what, filters, row count) and
+only then offers the file:
+- served by dashboard/server.py (a cookie session): a link to `/api/export/<token>`, a one-time token for
+  this user and session (dashboard/downloads.py), so the file streams from disk and is never held in
+  memory, however many rows it has;
+- elsewhere (AppTest, `streamlit run dashboard/app.py`, an identity-provider sign-in without a cookie
+  session): Streamlit's download button with the file's bytes in memory, as before.
+The prepared file is dropped on the first script run after its download, when the signed-in user changes
+(sign-out), or after `EXPORT_TTL` — whichever comes first.
 """
 
 from __future__ import annotations
 
-import io
-import tempfile
+import html
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, TextIO
 
 import pandas as pd
 import streamlit as st
 
 from analytics.export import Column, columns_for, write_csv
-from dashboard import queries
+from dashboard import downloads, queries
+from dashboard.auth import SESSION_KEY, SignedInUser
+from dashboard.downloads import EXPORT_TTL
 from dashboard.labels import rows as rows_text
 
 __all__ = ["EXPORT_TTL", "Writer", "audit_search", "export_button", "frame_writer", "rows_writer"]
 
-EXPORT_TTL = timedelta(minutes=5)
 _STATE = "payops_exports"
 
 # Writes the CSV to a text stream and returns how many rows it wrote.
@@ -36,10 +40,12 @@ Writer = Callable[[TextIO], int]
 @dataclass
 class _Prepared:
     actor: str
-    data: bytes
     rows: int
     file_name: str
     prepared_at: datetime
+    # One of the two: a one-time link's token (the file waits on disk), or the file's bytes (fallback).
+    token: str | None = None
+    data: bytes | None = None
     downloaded: bool = False
 
 
@@ -77,20 +83,41 @@ def _prepared() -> dict[str, _Prepared]:
     return state
 
 
+def _cookie_session(actor: str) -> str | None:
+    """The cookie session id of the signed-in `actor` when the download route serves this process."""
+    user = st.session_state.get(SESSION_KEY)
+    if not downloads.routes_mounted() or not isinstance(user, SignedInUser) or user.name != actor:
+        return None
+    return user.session_id
+
+
 def _prepare(
     key: str, write: Writer, file_name: str, actor: str, target: str, detail: Mapping[str, Any]
 ) -> None:
-    # Streamed into a spooled file (on disk beyond 8 MB) so the writer never holds the rows; Streamlit
-    # then keeps the finished bytes in its media store until the button is gone.
-    with tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024) as spool:
-        text = io.TextIOWrapper(spool, encoding="utf-8", newline="", write_through=True)
-        written = write(text)
-        text.flush()
-        text.detach()
-        spool.seek(0)
-        data = spool.read()
-    queries.record_audit(actor=actor, action="export_csv", target=target, detail={**detail, "rows": written})
-    _prepared()[key] = _Prepared(actor, data, written, file_name, queries.now())
+    # Streamed onto disk: neither the writer nor this function ever holds the rows.
+    path, written = downloads.write_file(write)
+    try:
+        queries.record_audit(
+            actor=actor, action="export_csv", target=target, detail={**detail, "rows": written}
+        )
+        session_id = _cookie_session(actor)
+        if session_id is not None:
+            token = downloads.register(
+                path,
+                user_name=actor,
+                session_id=session_id,
+                file_name=file_name,
+                rows=written,
+                now=queries.now(),
+            )
+            _prepared()[key] = _Prepared(actor, written, file_name, queries.now(), token=token)
+            return
+        data = path.read_bytes()  # the fallback: Streamlit's download button wants the bytes
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    path.unlink(missing_ok=True)
+    _prepared()[key] = _Prepared(actor, written, file_name, queries.now(), data=data)
 
 
 def _downloaded(key: str) -> None:
@@ -113,8 +140,13 @@ def export_button(
     prepared = _prepared().get(key)
     now = queries.now()
     if prepared is not None and (
-        prepared.downloaded or prepared.actor != actor or now - prepared.prepared_at > EXPORT_TTL
+        prepared.downloaded
+        or prepared.actor != actor
+        or now - prepared.prepared_at > EXPORT_TTL
+        or (prepared.token is not None and not downloads.is_live(prepared.token))
     ):
+        if prepared.token is not None:
+            downloads.discard(prepared.token)
         del _prepared()[key]
         prepared = None
     if prepared is None:
@@ -128,17 +160,27 @@ def export_button(
             kwargs={"detail": {"page": page, "export": name, **(detail or {})}},
         )
         return
+    available = (
+        f"Prepared {prepared.prepared_at.astimezone(UTC):%H:%M} UTC; available for "
+        f"{int(EXPORT_TTL.total_seconds() // 60)} minutes or until downloaded."
+    )
+    if prepared.token is not None:
+        st.html(
+            f'<a href="{html.escape(downloads.download_url(prepared.token))}" '
+            f'download="{html.escape(prepared.file_name)}" title="{html.escape(available)}">'
+            f"Download CSV ({html.escape(rows_text(prepared.rows))})</a>"
+        )
+        return
     st.download_button(
         f"Download CSV ({rows_text(prepared.rows)})",
-        data=prepared.data,
+        data=prepared.data or b"",
         file_name=prepared.file_name,
         mime="text/csv",
         key=f"download_{name}",
         icon=":material/download:",
         on_click=_downloaded,
         args=(key,),
-        help=f"Prepared {prepared.prepared_at.astimezone(UTC):%H:%M} UTC; available for "
-        f"{int(EXPORT_TTL.total_seconds() // 60)} minutes or until downloaded.",
+        help=available,
     )
 
 

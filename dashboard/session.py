@@ -173,16 +173,19 @@ def start(request: Request) -> Response:
     return response
 
 
+def session_of(request: Request) -> session_store.SessionRow | None:
+    """The valid session a request's cookie names (signature, age, idle time, not ended), else None."""
+    session_id = read_cookie(request.cookies.get(COOKIE_NAME))
+    if session_id is None:
+        return None
+    return session_store.valid_session(
+        _engine(), session_id, now=_now(), idle=idle_timeout(), lifetime=lifetime()
+    )
+
+
 def renew(request: Request) -> Response:
     """POST /api/session/renew: re-issue the cookie of a valid session (its idle clock restarts)."""
-    session_id = read_cookie(request.cookies.get(COOKIE_NAME))
-    row = (
-        None
-        if session_id is None
-        else session_store.valid_session(
-            _engine(), session_id, now=_now(), idle=idle_timeout(), lifetime=lifetime()
-        )
-    )
+    row = session_of(request)
     if row is None:
         response: Response = JSONResponse({"signed_in": False}, status_code=401)
         _clear_cookie(response)

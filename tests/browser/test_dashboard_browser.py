@@ -1,9 +1,12 @@
 """A real `streamlit run dashboard/server.py` driven by Debian's Chromium: sign in, visit every page, change
-a filter (and see it in the URL), download a CSV, and save screenshots for the docs."""
+a filter (and see it in the URL), download a CSV, and save screenshots for the docs; and, for every role,
+every "Prepare CSV" on every page it may see, downloaded through its one-time link with every row."""
 
 from __future__ import annotations
 
+import csv
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -18,7 +21,8 @@ from pydantic import SecretStr
 from sqlalchemy import select
 
 from analytics.reconcile import reconcile
-from dashboard.roles import PAGES, Role
+from dashboard.downloads import EXPORT_PATH
+from dashboard.roles import PAGES, Role, pages_for
 from dashboard.users import add_user
 from data.db import make_engine
 from data.migrate import upgrade
@@ -203,14 +207,96 @@ def test_admin_visits_every_page_changes_a_filter_and_downloads_a_csv(
     page.wait_for_url("**method=upi**", timeout=60_000)  # the filter is now part of the shareable link
     _settle(page)
 
-    # No file exists until it is prepared (and audited); then its download button appears.
-    assert page.get_by_role("button", name="Download CSV").count() == 0
+    # No file exists until it is prepared (and audited); then its one-time download link appears.
+    assert page.get_by_role("link", name="Download CSV").count() == 0
     page.get_by_role("button", name="Prepare CSV").first.click()
+    _settle(page)
+    link = page.locator(f'a[href^="{EXPORT_PATH}/"]')
     with page.expect_download() as download_info:
-        page.get_by_role("button", name="Download CSV").first.click()
+        link.click()
     saved = tmp_path / "overview.csv"
     download_info.value.save_as(saved)
     assert saved.read_text().splitlines()[0].startswith("Currency,Attempts,Successes")
+    # The link was good once: the same URL again is refused, and the page offers "Prepare CSV" anew.
+    assert page.request.get(f"{dashboard_url}{link.get_attribute('href')}").status == 404
+    page.close()
+
+
+_COUNT = re.compile(r"(\d[\d,]*) rows?\b")
+
+
+def _named_rows(text: str) -> int:
+    """The row count a button or link names: "Prepare CSV (1,234 rows)", "… of the 1 row filtered …"."""
+    found = _COUNT.search(text)
+    assert found is not None, text
+    return int(found.group(1).replace(",", ""))
+
+
+def _prepare_keys(page: Page) -> list[str]:
+    """The widget keys of the visible "Prepare CSV" buttons (Streamlit puts `st-key-<key>` on each)."""
+    keys: list[str] = []
+    for element in page.locator('[class*="st-key-prepare_"]').all():
+        if element.is_visible():
+            classes = (element.get_attribute("class") or "").split()
+            keys += [c.removeprefix("st-key-") for c in classes if c.startswith("st-key-prepare_")]
+    return keys
+
+
+def _download_every_csv(page: Page, base_url: str, where: str, tmp_path: Path) -> int:
+    """Press every visible "Prepare CSV" on the page, download its link, and check the file: its header
+    and as many rows as the link says, which is what the button said (the table's whole count)."""
+    done: set[str] = set()
+    for closed in page.locator('[data-testid="stExpander"] details:not([open]) > summary').all():
+        if closed.is_visible():
+            closed.click()  # opened in the browser only: no rerun, no change to what the page shows
+    while pending := [key for key in _prepare_keys(page) if key not in done]:
+        key = pending[0]
+        button = page.locator(f".st-key-{key}").get_by_role("button", name=re.compile("^Prepare CSV"))
+        promised = _named_rows(button.inner_text())
+        button.click()
+        _settle(page)
+        link = page.locator(f'a[href^="{EXPORT_PATH}/"]')
+        assert link.count() == 1, (where, key)
+        assert _named_rows(link.inner_text()) == promised, (where, key, link.inner_text())
+        with page.expect_download() as download_info:
+            link.click()
+        saved = tmp_path / f"{where}-{key}.csv"
+        download_info.value.save_as(saved)
+        with saved.open(encoding="utf-8", newline="") as handle:
+            header, *rows = list(csv.reader(handle))
+        assert header and all(cell.strip() for cell in header), (where, key, header)
+        assert not any("_" in cell for cell in header if cell.islower()), (where, key, header)
+        assert len(rows) == promised, (where, key, len(rows), promised)
+        done.add(key)
+    return len(done)
+
+
+@pytest.mark.parametrize("role", list(Role), ids=[role.value for role in Role])
+def test_every_csv_on_every_page_downloads_once_with_every_row(
+    browser: Browser, dashboard_url: str, tmp_path: Path, role: Role
+) -> None:
+    page = browser.new_page(viewport={"width": 1440, "height": 1600}, accept_downloads=True)
+    _sign_in(page, dashboard_url, role.value)
+    downloaded: dict[str, int] = {}
+    for spec in pages_for(role):
+        page.get_by_test_id("stSidebarNav").get_by_role("link", name=spec.title).click()
+        page.get_by_role("heading", name=spec.title).first.wait_for(timeout=60_000)
+        _settle(page)
+        if spec.key == "payments":
+            page.get_by_role("textbox", name="Search").fill(refunded_payment_id(dashboard_url))
+            page.keyboard.press("Enter")
+            page.get_by_role("heading", name="Timeline").wait_for(timeout=60_000)
+            _settle(page)
+        tabs = page.get_by_role("tab")
+        for tab in [None, *tabs.all()[1:]]:  # a tab's exports are visible only while it is open
+            if tab is not None:
+                tab.click()
+                _settle(page)
+            where = spec.key if tab is None else f"{spec.key}-{tab.inner_text().strip().lower()}"
+            downloaded[where] = _download_every_csv(page, dashboard_url, where, tmp_path)
+        assert page.locator('[data-testid="stException"]').count() == 0, spec.key
+    # Pages with no rows for the demo data (no alert fired, no dispute) draw no table and no export.
+    assert sum(downloaded.values()) >= 3, downloaded
     page.close()
 
 
