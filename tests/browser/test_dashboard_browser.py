@@ -254,8 +254,11 @@ def _download_every_csv(page: Page, base_url: str, where: str, tmp_path: Path) -
         button = page.locator(f".st-key-{key}").get_by_role("button", name=re.compile("^Prepare CSV"))
         promised = _named_rows(button.inner_text())
         button.click()
-        _settle(page)
         link = page.locator(f'a[href^="{EXPORT_PATH}/"]')
+        # The rerun the click starts may not have begun when _settle first looks (a loaded machine):
+        # wait for the link itself, then for the run to end.
+        link.first.wait_for(timeout=60_000)
+        _settle(page)
         assert link.count() == 1, (where, key)
         assert _named_rows(link.inner_text()) == promised, (where, key, link.inner_text())
         with page.expect_download() as download_info:
