@@ -35,6 +35,12 @@ from tests.browser.test_dashboard_browser import CHROMIUM, CHROMIUM_ARGS, _settl
 
 # The banner every page shows until the demo's webhook history is replayed and reconciled (dashboard/replay.py).
 _REPLAY_BANNER = re.compile(r"webhook history replay|replay in progress", re.IGNORECASE)
+# Streamlit scrolls its main area inside the window, so a "full page" shot stops at the window's height;
+# the window is made as tall as the page's content for the shot instead.
+_CONTENT_HEIGHT = """() => Math.max(document.scrollingElement.scrollHeight,
+    ...[...document.querySelectorAll('[data-testid="stMain"], [data-testid="stAppViewContainer"]')]
+        .map(element => element.scrollHeight))"""
+WIDTH, HEIGHT = 1280, 1600
 # How `python -m dashboard demo-users` prints a user: "  <name> <password> <role>".
 _DEMO_USER_LINE = re.compile(r"^\s+(\S+)\s+(\S+)\s+(" + "|".join(role.value for role in Role) + r")\s*$")
 
@@ -112,10 +118,22 @@ def problems_on(page: Page) -> list[str]:
     return problems
 
 
+def shoot(page: Page, directories: list[Path], key: str) -> None:
+    """The whole page, WIDTH wide, saved as <key>.png in each directory."""
+    height = int(page.evaluate(_CONTENT_HEIGHT))
+    if height > HEIGHT:
+        page.set_viewport_size({"width": WIDTH, "height": height})
+        _settle(page)  # charts redraw at the new size
+    for directory in directories:
+        page.screenshot(path=str(directory / f"{key}.png"), full_page=True)
+    page.set_viewport_size({"width": WIDTH, "height": HEIGHT})
+
+
 def shoot_role(browser: Browser, url: str, login: Login, out: Path, payment_id: str | None) -> int:
-    """Every page the role may see, saved to out/<role>/<page>.png (and out/<page>.png for admin)."""
+    """Every page the role may see, saved to out/<role>/<page>.png (and out/<page>.png for admin); how
+    many had a problem."""
     pages: list[PageSpec] = pages_for(login.role)
-    page = browser.new_page(viewport={"width": 1280, "height": 1600})
+    page = browser.new_page(viewport={"width": WIDTH, "height": HEIGHT})
     failed = 0
     try:
         sign_in(page, url, login, lands_on=pages[0].title)
@@ -130,9 +148,7 @@ def shoot_role(browser: Browser, url: str, login: Login, out: Path, payment_id: 
                 page.get_by_role("heading", name="Timeline").wait_for(timeout=120_000)
                 _settle(page)
             problems = problems_on(page)
-            page.screenshot(path=str(out / login.role.value / f"{spec.key}.png"), full_page=True)
-            if login.role is Role.ADMIN:
-                page.screenshot(path=str(out / f"{spec.key}.png"), full_page=True)
+            shoot(page, [out / login.role.value] + ([out] if login.role is Role.ADMIN else []), spec.key)
             print(
                 f"{login.role.value}\t{spec.key}\t{'problem: ' + '; '.join(problems) if problems else 'ok'}"
             )
