@@ -329,6 +329,18 @@ def dashes(frame: pd.DataFrame, *columns: str) -> pd.DataFrame:
     return frame.assign(**{c: [v if isinstance(v, str) and v else "—" for v in frame[c]] for c in present})
 
 
+def days(frame: pd.DataFrame, *columns: str) -> pd.DataFrame:
+    """Date columns as text ("01 Dec 2026"), "—" where there is none (Streamlit draws a missing date
+    as "None")."""
+    present = [c for c in columns if c in frame.columns]
+    return frame.assign(
+        **{
+            c: ["—" if v is None or pd.isna(v) else pd.Timestamp(v).strftime("%d %b %Y") for v in frame[c]]
+            for c in present
+        }
+    )
+
+
 def human_codes(frame: pd.DataFrame) -> pd.DataFrame:
     """Codes as people read them: bank codes as bank names (UTIB → Axis Bank (UTIB)), snake_case
     failure reasons as words, UPI handles with the app that issues them. Exports keep the codes."""

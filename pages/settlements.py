@@ -177,8 +177,14 @@ if credit_rows.empty:
 else:
     credits_total = bank.credits_total()
     widgets.showing(len(credit_rows), credits_total, "settlements", which="the newest ")
+    credits_shown = widgets.dashes(
+        widgets.days(widgets.with_money(credit_rows, "amount", "credited_amount"), "credited_on"),
+        "bank_line",
+        "match_rule",
+        "utr",
+    )
     st.dataframe(
-        widgets.with_money(credit_rows, "amount", "credited_amount"),
+        credits_shown,
         column_order=[
             "settlement_id",
             "processed_at",
@@ -198,7 +204,7 @@ else:
                 "Bank status",
                 help="Credited, short, twice, ambiguous, not credited by T+1, or not yet known.",
             ),
-            "credited_on": st.column_config.DateColumn("Credited on", format="DD MMM YYYY"),
+            "credited_on": st.column_config.TextColumn("Credited on"),
             "credited_amount_shown": widgets.money_column("Credited"),
             "bank_line": st.column_config.TextColumn("Bank line", help="Statement file : line number."),
             "match_rule": st.column_config.TextColumn(

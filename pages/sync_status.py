@@ -108,7 +108,7 @@ else:
     runs_total = queries.sync_runs_total()
     widgets.showing(len(runs), runs_total, "runs", which="the latest ")
     st.dataframe(
-        runs,
+        widgets.dashes(runs, "error"),
         column_config={
             "id": st.column_config.NumberColumn("Run", format="#%d"),
             "started_at": widgets.ist_column("Started (IST)"),
@@ -140,13 +140,30 @@ if quarantined.empty:
 else:
     quarantine_total = queries.quarantine_total()
     widgets.showing(len(quarantined), quarantine_total, "records")
+    quarantined_shown = widgets.dashes(
+        quarantined.assign(
+            entity=[str(v).replace("_", " ") for v in quarantined["entity"]],
+            run_id=["—" if pd.isna(v) else f"#{int(v)}" for v in quarantined["run_id"]],
+        )
+        if {"entity", "run_id"} <= set(quarantined.columns)
+        else quarantined,
+        "entity_id",
+        "source",
+        "reason",
+    )
     st.dataframe(
-        quarantined,
-        column_config={
-            "first_seen_at": widgets.ist_column("First seen (IST)"),
-            "last_seen_at": widgets.ist_column("Last seen (IST)"),
-            "raw": st.column_config.TextColumn("Raw record", width="large"),
-        },
+        quarantined_shown,
+        column_config=widgets.labelled(
+            quarantined_shown,
+            {
+                "id": st.column_config.NumberColumn("Record", format="#%d"),
+                "entity_id": "Entity id",
+                "run_id": "Run",
+                "first_seen_at": widgets.ist_column("First seen (IST)"),
+                "last_seen_at": widgets.ist_column("Last seen (IST)"),
+                "raw": st.column_config.TextColumn("Raw record", width="large"),
+            },
+        ),
         hide_index=True,
         key="sync_quarantine",
     )

@@ -66,11 +66,14 @@ def test_finance_sees_each_settlement_credited_or_not_and_the_coverage(app_for: 
     frame = next(f.value for f in at.dataframe if "bank_line" in f.value.columns)
     frame = frame.astype(object).where(frame.notna(), None)
     shown = {
-        row.settlement_id: (row.status_text, row.bank_line, row.match_rule) for row in frame.itertuples()
+        row.settlement_id: (row.status_text, row.credited_on, row.bank_line, row.match_rule)
+        for row in frame.itertuples()
     }
+    credited_on = f"{SETTLED_AT.date():%d %b %Y}"
+    # What is not there reads "—", never "None" (issue 12, human labels).
     assert shown == {
-        "setl_page1": ("credited", "page.csv:4", "utr"),
-        "setl_page2": ("not credited", None, None),
+        "setl_page1": ("credited", credited_on, "page.csv:4", "utr"),
+        "setl_page2": ("not credited", "—", "—", "—"),
     }
     first = TODAY - timedelta(days=6)
     assert any(

@@ -60,6 +60,12 @@ def test_quarantine_says_its_true_count_and_exports_every_record(app_for: AppFac
         f.value for f in at.dataframe if "fingerprint" not in f.value.columns and "raw" in f.value.columns
     ]
     assert len(shown) == 200
+    # No cell reads "None" (issue 12): a record no run has picked up yet says "—" for its run.
+    planted = shown[shown["entity_id"].str.startswith("pay_quar")]
+    assert len(planted) > 0 and set(planted["run_id"]) == {"—"}
+    assert all(v == "—" or (v.startswith("#") and v[1:].isdigit()) for v in shown["run_id"])
+    assert not shown.isna().any().any()
+    assert "payments" in set(shown["entity"])
     captions = [c.value for c in at.caption]
     (caption,) = [c for c in captions if c.startswith("Showing 200 of ")]
     total = int(caption.removeprefix("Showing 200 of ").split(" ")[0].replace(",", ""))

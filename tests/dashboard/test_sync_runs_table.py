@@ -57,6 +57,8 @@ def test_last_runs_say_their_true_count_and_export_every_run(app_for: AppFactory
     assert not at.exception, [e.value for e in at.exception]
     (shown,) = [f.value for f in at.dataframe if "trigger" in f.value.columns]
     assert len(shown) == SYNC_RUNS_LISTED
+    # A run without an error reads "—", never "None" (issue 12, human labels).
+    assert shown["error"].notna().all() and "None" not in set(shown["error"]), set(shown["error"])
     captions = [c.value for c in at.caption]
     assert f"Showing the latest {SYNC_RUNS_LISTED} of {total} runs; the CSV has all {total}." in captions
     prepare = next(b for b in at.button if b.key == "prepare_sync-runs")
