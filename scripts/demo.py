@@ -16,6 +16,7 @@ import sys
 import threading
 import time
 import urllib.request
+from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
@@ -192,8 +193,33 @@ def replay_webhooks_then_reconcile(env: dict[str, str]) -> None:
     subprocess.run(
         [PY, "-m", "analytics", "reconcile"], cwd=ROOT, env=env, check=False, stdout=subprocess.DEVNULL
     )
+    evaluate_alerts_over_the_history(env)
     write_progress(REPLAY_PROGRESS, "done", done, total)
-    print("==> Webhook replay finished; reconciliation re-run on complete coverage", flush=True)
+    print("==> Webhook replay finished; reconciliation and alerts re-run on complete coverage", flush=True)
+
+
+def evaluate_alerts_over_the_history(env: dict[str, str]) -> None:
+    """The alert rules as a schedule would have run them: at each moment the sandbox planted a condition
+    for (its manifest's `check_at`), in time order, then now. The Alerts page then shows the planted
+    drops, the silence and the fraud signals in its history (resolved since) beside what fires now."""
+    manifest = subprocess.run(
+        [PY, "-m", "sandbox", "manifest", "--api", f"http://127.0.0.1:{SANDBOX_PORT}"],
+        cwd=ROOT,
+        env=env,
+        check=False,
+        capture_output=True,
+    )
+    plants = orjson.loads(manifest.stdout).get("alert_plants", []) if manifest.returncode == 0 else []
+    moments = sorted({int(plant["check_at"]) for plant in plants})
+    at = [["--at", datetime.fromtimestamp(moment, UTC).isoformat()] for moment in moments]
+    for when in [*at, []]:
+        subprocess.run(
+            [PY, "-m", "analytics", "alerts", "evaluate", "--no-notify", *when],
+            cwd=ROOT,
+            env=env,
+            check=False,
+            stdout=subprocess.DEVNULL,
+        )
 
 
 def replayed_so_far() -> tuple[int, int]:
