@@ -3,10 +3,11 @@
 "replay in progress" banner) before it is saved. One line per page; exit 1 if any page had a problem.
 
     make demo                      # in another terminal; note the users it prints
-    .venv/bin/python scripts/screenshots.py --url http://127.0.0.1:8501 --demo-log demo.log
+    .venv/bin/python -m scripts.screenshots --url http://127.0.0.1:8501 --demo-log demo.log
 
 Passwords come from the demo's own output (`--demo-log`, the lines `python -m dashboard demo-users`
-prints) or from PAYOPS_SCREENSHOTS_<ROLE>_PASSWORD; none is kept in the repo.
+prints) or from PAYOPS_SCREENSHOTS_<ROLE>_PASSWORD; none is kept in the repo. Run it with `-m` from the
+project root: it shares the browser tests' launch arguments, settle and cut checks (tests.browser).
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,14 +24,13 @@ import streamlit.logger
 from playwright.sync_api import Browser, Page, sync_playwright
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))  # for tests.browser: the same launch args, settle and cut checks as the tests
 # The pages' cached queries, imported outside `streamlit run`, would each warn that there is no runtime.
 streamlit.logger.set_log_level("error")
 
-from dashboard.replay import read_progress  # noqa: E402
-from dashboard.roles import PageSpec, Role, pages_for  # noqa: E402
-from dashboard.users import DEMO_USERS  # noqa: E402
-from tests.browser.test_dashboard_browser import CHROMIUM, CHROMIUM_ARGS, _settle, cut_headlines  # noqa: E402
+from dashboard.replay import read_progress  # noqa: E402 - after the log level
+from dashboard.roles import PageSpec, Role, pages_for  # noqa: E402 - after the log level
+from dashboard.users import DEMO_USERS  # noqa: E402 - after the log level
+from tests.browser.test_dashboard_browser import CHROMIUM, CHROMIUM_ARGS, _settle, cut_headlines  # noqa: E402 - after the log level
 
 # The banner every page shows until the demo's webhook history is replayed and reconciled (dashboard/replay.py).
 _REPLAY_BANNER = re.compile(r"webhook history replay|replay in progress", re.IGNORECASE)
