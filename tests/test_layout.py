@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-FOLDERS = ("data", "sync", "analytics", "dashboard", "pages", "sandbox", "bench")
+FOLDERS = ("data", "sync", "analytics", "dashboard", "pages", "sandbox", "bench", "scripts")
 
 
 def _sources(*folders: str) -> list[Path]:
