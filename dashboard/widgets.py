@@ -32,6 +32,7 @@ from dashboard.format import (
     count_forms,
     country_name,
     fits_card,
+    ist,
     mask_email,
     mask_phone,
     money,
@@ -336,6 +337,18 @@ def days(frame: pd.DataFrame, *columns: str) -> pd.DataFrame:
     return frame.assign(
         **{
             c: ["—" if v is None or pd.isna(v) else pd.Timestamp(v).strftime("%d %b %Y") for v in frame[c]]
+            for c in present
+        }
+    )
+
+
+def moments(frame: pd.DataFrame, *columns: str) -> pd.DataFrame:
+    """Time columns as IST text ("26 Nov 2026, 07:03 IST"), "—" where there is none (for columns that are
+    mostly empty, such as a snooze's end, where Streamlit would draw "None")."""
+    present = [c for c in columns if c in frame.columns]
+    return frame.assign(
+        **{
+            c: [ist(None if v is None or pd.isna(v) else pd.Timestamp(v).to_pydatetime()) for v in frame[c]]
             for c in present
         }
     )

@@ -55,7 +55,7 @@ COLUMNS = {
     "last_seen_at": widgets.ist_column("Last seen (IST)"),
     "resolved_at": widgets.ist_column("Resolved (IST)"),
     "acknowledged_by": "Acknowledged by",
-    "snoozed_until": widgets.ist_column("Snoozed until (IST)"),
+    "snoozed_until": st.column_config.TextColumn("Snoozed until (IST)"),
     "link": st.column_config.LinkColumn("Shown on", display_text="open view"),
 }
 st.subheader(f"Firing now ({count(counted['firing'])})")
@@ -63,7 +63,7 @@ if firing.empty:
     st.caption("Nothing is firing.")
 else:
     st.dataframe(
-        firing,
+        widgets.moments(widgets.dashes(firing, "acknowledged_by"), "snoozed_until"),
         column_order=[c for c in COLUMNS if c != "resolved_at"],
         column_config=COLUMNS,
         hide_index=True,
@@ -76,7 +76,7 @@ else:
 history = found[found["status"] == "resolved"]
 with st.expander(f"History ({count(counted['resolved'])} resolved)", expanded=firing.empty):
     st.dataframe(
-        history,
+        widgets.dashes(history, "acknowledged_by"),
         column_order=[c for c in COLUMNS if c not in ("snoozed_until",)],
         column_config=COLUMNS,
         hide_index=True,

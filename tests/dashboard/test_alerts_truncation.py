@@ -101,7 +101,12 @@ def test_alert_cards_count_every_alert_and_the_csv_holds_them_all(alerts_app: Ap
     assert cards == {"Firing": "3", "Acknowledged": "1", "Snoozed": "1", "Resolved": f"{RESOLVED:,}"}
     captions = [c.value for c in at.caption]
     assert f"Showing {ALERTS_LISTED:,} of {total:,} alerts; the CSV has all {total:,}." in captions
-    assert len(at.dataframe(key="alerts_firing").value) == 3
+    firing = at.dataframe(key="alerts_firing").value
+    assert len(firing) == 3
+    # Who acknowledged it and until when it is snoozed read "—" when there is none, never "None".
+    assert sorted(firing["acknowledged_by"]) == ["ops", "—", "—"]
+    snoozed = sorted(firing["snoozed_until"])
+    assert snoozed[-2:] == ["—", "—"] and snoozed[0].endswith(" IST"), snoozed
     listed = [len(f.value) for f in at.dataframe if "first_fired_at" in f.value.columns]
     assert listed == [3, ALERTS_LISTED - 3]  # firing, then the history the page has room for
     assert any(e.label == f"History ({RESOLVED:,} resolved)" for e in at.expander)
