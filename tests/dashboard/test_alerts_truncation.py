@@ -4,8 +4,6 @@ payments" and their CSV holds all N (issue 12, silent truncation)."""
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Iterator
 from datetime import timedelta
 
@@ -21,6 +19,7 @@ from data.models import Alert, Payment
 from tests.dashboard.conftest import AppFactory, Seeded, seeded_database
 from tests.support.clock import TEST_NOW
 from tests.support.databases import BACKENDS, MigratedDatabase
+from tests.support.exports import prepare_csv
 
 RESOLVED = ALERTS_LISTED + 20  # more than the page lists, all of them history
 DROP_ID = 1  # the firing success-rate alert, whose evidence names every seeded attempt
@@ -88,13 +87,6 @@ def alerts_app(app_for: AppFactory, monkeypatch: pytest.MonkeyPatch) -> AppTest:
     return at
 
 
-def _prepared_csv(at: AppTest, name: str) -> list[dict[str, str]]:
-    next(b for b in at.button if b.key == f"prepare_{name}").click().run()
-    assert not at.exception, [e.value for e in at.exception]
-    prepared = at.session_state["payops_exports"][f"csv_{name}"]
-    return list(csv.DictReader(io.StringIO(prepared.data.decode("utf-8"))))
-
-
 def test_alert_cards_count_every_alert_and_the_csv_holds_them_all(alerts_app: AppTest) -> None:
     at, total = alerts_app, RESOLVED + 3
     cards = {m.label: m.value for m in at.metric}
@@ -110,7 +102,7 @@ def test_alert_cards_count_every_alert_and_the_csv_holds_them_all(alerts_app: Ap
     listed = [len(f.value) for f in at.dataframe if "first_fired_at" in f.value.columns]
     assert listed == [3, ALERTS_LISTED - 3]  # firing, then the history the page has room for
     assert any(e.label == f"History ({RESOLVED:,} resolved)" for e in at.expander)
-    rows = _prepared_csv(at, "alerts")
+    rows = prepare_csv(at, "alerts")
     assert len(rows) == total
     assert {row["Title"] for row in rows} == {
         f"Planted alert {n}" for n in (1, 2, 3, *range(10, 10 + RESOLVED))
@@ -134,7 +126,7 @@ def test_a_success_drop_shows_its_true_payment_count_and_exports_every_payment(
     assert len(shown) == PAYMENTS_LISTED
     captions = [c.value for c in at.caption]
     assert f"Showing {PAYMENTS_LISTED:,} of {attempts:,} payments; the CSV has all {attempts:,}." in captions
-    rows = _prepared_csv(at, f"alert-{DROP_ID}-payments")
+    rows = prepare_csv(at, f"alert-{DROP_ID}-payments")
     assert len(rows) == attempts
     with seeded.engine.connect() as conn:
         ids = set(conn.execute(select(Payment.id).where(Payment.status != "created")).scalars())

@@ -3,8 +3,6 @@ file only after an explicit, audited action, and data values shown as text (neve
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import random
 from collections.abc import Iterator
@@ -24,6 +22,7 @@ from tests.dashboard.conftest import AppFactory, Seeded
 from tests.support.clock import TEST_NOW
 from tests.support.dashboard_seed import payment_row, seed_dashboard_database, settlement_line
 from tests.support.databases import BACKENDS, MigratedDatabase, drop_database
+from tests.support.exports import prepared_csv
 
 BIG_SETTLEMENT = "setl_big0000001"
 BIG_LINES = 1_635
@@ -91,11 +90,6 @@ def _audit(seeded: Seeded, action: str) -> list[Any]:
         return list(conn.execute(select(AuditLog).where(AuditLog.action == action).order_by(AuditLog.id)))
 
 
-def _prepared_csv(at: Any, name: str) -> list[dict[str, str]]:
-    prepared = at.session_state["payops_exports"][f"csv_{name}"]
-    return list(csv.DictReader(io.StringIO(prepared.data.decode("utf-8"))))
-
-
 def _numbers(values: Any) -> list[float]:
     """A plotly trace's values: a list, or plotly's typed-array form {"dtype", "bdata"}."""
     if isinstance(values, dict):
@@ -140,7 +134,7 @@ def test_settlement_lines_say_how_many_and_the_csv_holds_every_line(
         b.proto.id.endswith(f"download_{'settlement-lines-' + BIG_SETTLEMENT}")
         for b in at.get("download_button")
     ] == [True]
-    rows = _prepared_csv(at, f"settlement-lines-{BIG_SETTLEMENT}")
+    rows = prepared_csv(at, f"settlement-lines-{BIG_SETTLEMENT}")
     assert len(rows) == BIG_LINES
     assert {"Entity id", "Amount (minor units)", "Settled at (IST)", "Currency"} <= set(rows[0])
     assert sum(int(r["Amount (minor units)"]) for r in rows) == sum(
@@ -157,7 +151,7 @@ def test_search_by_settlement_counts_every_payment(app_for: AppFactory, seeded: 
     assert "1,635 payments match" in _captions(at)
     assert "Showing 50 of 1,635 payments; the CSV has all 1,635." in _captions(at)
     next(b for b in at.button if b.key == "prepare_payment-search").click().run()
-    assert len(_prepared_csv(at, "payment-search")) == BIG_LINES
+    assert len(prepared_csv(at, "payment-search")) == BIG_LINES
 
 
 def test_email_search_is_audited_with_the_term_and_shown_as_text(app_for: AppFactory, seeded: Seeded) -> None:
@@ -177,7 +171,7 @@ def test_a_formula_email_is_neutralised_in_the_csv(app_for: AppFactory, seeded: 
     at = app_for(Role.FINANCE, "payments", q=FORMULA_EMAIL)
     assert not at.exception, [e.value for e in at.exception]
     next(b for b in at.button if b.key == "prepare_payment-search").click().run()
-    (row,) = _prepared_csv(at, "payment-search")
+    (row,) = prepared_csv(at, "payment-search")
     assert row["Email"] == "'" + FORMULA_EMAIL
     assert row["Amount (minor units)"].isdigit()
 
@@ -224,7 +218,7 @@ def test_every_missing_webhook_is_counted_and_exported(app_for: AppFactory, seed
         and _captions(at).count(f"Showing 1,000 of {total} rows; the CSV has all {total}.") == 1
     )
     next(b for b in at.button if b.key == "prepare_webhook-missing").click().run()
-    assert f"{len(_prepared_csv(at, 'webhook-missing')):,}" == total
+    assert f"{len(prepared_csv(at, 'webhook-missing')):,}" == total
 
 
 def test_webhook_problem_tables_have_worded_headers(app_for: AppFactory, seeded: Seeded) -> None:
@@ -258,4 +252,4 @@ def test_mismatch_cards_and_charts_count_every_unresolved_one(app_for: AppFactor
         at
     )
     next(b for b in at.button if b.key == "prepare_mismatches").click().run()
-    assert len(_prepared_csv(at, "mismatches")) == every
+    assert len(prepared_csv(at, "mismatches")) == every

@@ -4,8 +4,6 @@ and its CSV holds all M; the bank credits say the same of theirs (issue 12, sile
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Iterator
 from datetime import timedelta
 
@@ -22,6 +20,7 @@ from tests.dashboard.conftest import AppFactory, Seeded, seeded_database
 from tests.dashboard.test_pages import metrics, period
 from tests.support.clock import TEST_NOW
 from tests.support.databases import BACKENDS, MigratedDatabase
+from tests.support.exports import prepare_csv
 
 INR_PLANTED = 520  # more than the table lists (500)
 SHORT = 7  # the oldest INR settlements: a payout and no lines, so they do not add up
@@ -80,13 +79,6 @@ def settlements_app(app_for: AppFactory, seeded: Seeded, monkeypatch: pytest.Mon
     return at
 
 
-def _prepared_csv(at: AppTest, name: str) -> list[dict[str, str]]:
-    next(b for b in at.button if b.key == f"prepare_{name}").click().run()
-    assert not at.exception, [e.value for e in at.exception]
-    prepared = at.session_state["payops_exports"][f"csv_{name}"]
-    return list(csv.DictReader(io.StringIO(prepared.data.decode("utf-8"))))
-
-
 def test_cards_count_and_sum_every_settlement_of_the_currency(
     settlements_app: AppTest, seeded: Seeded
 ) -> None:
@@ -117,7 +109,7 @@ def test_the_table_says_how_many_settlements_there_are_and_the_csv_holds_them_al
     total = len(inr_ids)
     captions = [c.value for c in at.caption]
     assert f"Showing the newest {listed_inr} of {total} settlements; the CSV has all {total}." in captions
-    rows = _prepared_csv(at, "settlements")
+    rows = prepare_csv(at, "settlements")
     assert {row["Id"] for row in rows} == inr_ids
     assert len(rows) == total
     short = {
@@ -139,6 +131,6 @@ def test_bank_credits_say_how_many_there_are_and_the_csv_holds_them_all(
     total = len(processed)
     captions = [c.value for c in at.caption]
     assert f"Showing the newest {CREDITS_LISTED} of {total} settlements; the CSV has all {total}." in captions
-    rows = _prepared_csv(at, "settlement-bank-credits")
+    rows = prepare_csv(at, "settlement-bank-credits")
     assert len(rows) == total
     assert {row["Settlement id"] for row in rows} == processed

@@ -3,12 +3,9 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import random
 from collections.abc import Iterator
 from datetime import timedelta
-from typing import Any
 
 import pytest
 
@@ -20,6 +17,7 @@ from tests.dashboard.conftest import AppFactory, Seeded
 from tests.support.clock import TEST_NOW
 from tests.support.dashboard_seed import payment_row, seed_dashboard_database
 from tests.support.databases import BACKENDS, MigratedDatabase, drop_database
+from tests.support.exports import prepared_csv
 
 EXTRA = 1_020  # more than a table shows (1,000)
 
@@ -72,11 +70,6 @@ def seeded(
     drop_database(backend, url)
 
 
-def _prepared_csv(at: Any, name: str) -> list[dict[str, str]]:
-    prepared = at.session_state["payops_exports"][f"csv_{name}"]
-    return list(csv.DictReader(io.StringIO(prepared.data.decode("utf-8"))))
-
-
 @pytest.mark.parametrize(
     ("kind", "column"),
     [("late", "lag_ms"), ("duplicates", "delivery_count"), ("conflicts", "webhook_status")],
@@ -94,7 +87,7 @@ def test_webhook_table_says_its_true_count_and_exports_every_row(
     assert f"Showing 1,000 of {total:,} rows; the CSV has all {total:,}." in [c.value for c in at.caption]
     prepare.click().run()
     assert not at.exception, [e.value for e in at.exception]
-    rows = _prepared_csv(at, f"webhook-{kind}")
+    rows = prepared_csv(at, f"webhook-{kind}")
     assert len(rows) == total
     ids = {row["Event id"] for row in rows}
     assert {f"evt_late{n:06d}" for n in range(EXTRA)} <= ids
