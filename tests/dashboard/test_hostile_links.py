@@ -33,6 +33,7 @@ HOSTILE: dict[str, dict[str, Any]] = {
         "rule": "no_such_rule",
         "by": "../../etc/passwd",
         "status": "\x00",
+        "kind": ["card_testing' OR 1=1"] * 50 + ["<img src=x onerror=alert(1)>"],
     },
 }
 
