@@ -93,7 +93,12 @@ widgets.kpi_row(
             str(payment["currency"]),
             help="As charged, in its own currency.",
         ),
-        widgets.money_kpi("Refunded", int(payment["amount_refunded"] or 0), str(payment["currency"])),
+        widgets.money_kpi(
+            "Refunded",
+            int(payment["amount_refunded"] or 0),
+            str(payment["currency"]),
+            help="As Razorpay reports it: every refund created, including ones still pending (see Refunds).",
+        ),
         widgets.Kpi(
             "Fee (incl. GST)",
             money(int(payment["fee"]), str(payment["currency"])) if payment["fee"] is not None else "—",
