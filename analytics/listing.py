@@ -16,7 +16,7 @@ from sqlalchemy import Select, func, select
 
 from analytics.db import MAX_ROWS, Db, as_frame, reading
 
-__all__ = ["CHUNK_ROWS", "Listing", "count_rows", "listing", "stream_rows"]
+__all__ = ["CHUNK_ROWS", "Listing", "count_rows", "first_and_total", "listing", "stream_rows"]
 
 CHUNK_ROWS = 5000
 
@@ -42,6 +42,18 @@ def count_rows(db: Db, query: Select[Any]) -> int:
     counted = select(func.count()).select_from(query.order_by(None).limit(None).subquery())
     with reading(db) as conn:
         return int(conn.execute(counted).scalar_one())
+
+
+def first_and_total(db: Db, query: Select[Any], first: int) -> tuple[list[tuple[Any, ...]], int]:
+    """The first `first` rows of `query` and its true row count, in one statement (COUNT(*) OVER ()).
+
+    For a query the database sorts anyway (its ORDER BY has no index to follow): the sort reads every
+    matching row, so the count costs nothing more, where a separate COUNT would read them all again.
+    A query that streams in index order should use `listing` instead (a window would read every row)."""
+    counted = query.add_columns(func.count().over().label("_total")).limit(first)
+    with reading(db) as conn:
+        rows = conn.execute(counted).all()
+    return [tuple(row[:-1]) for row in rows], (int(rows[0][-1]) if rows else 0)
 
 
 def listing(db: Db, query: Select[Any], columns: Sequence[str], *, first: int = MAX_ROWS) -> Listing:

@@ -234,6 +234,20 @@ def settlement_totals(db: Db, filters: Filters | None = None) -> dict[str, Settl
     }
 
 
+def _totals_of(listed: pd.DataFrame) -> dict[str, SettlementTotals]:
+    """`settlement_totals` of a list that holds every settlement of the period (the same figures,
+    without reading the period's lines a second time)."""
+    return {
+        str(currency): SettlementTotals(
+            str(currency),
+            len(group),
+            sum(as_int(v) for v in group["amount"]),
+            sum(1 for v in group["difference"] if as_int(v) != 0),
+        )
+        for currency, group in sorted(listed.groupby("currency"), key=lambda item: str(item[0]))
+    }
+
+
 LINE_COLUMNS = [
     "entity_id",
     "type",
@@ -330,11 +344,13 @@ def settlements_page(
     youngest bucket)."""
     filters = filters or Filters()
     waiting = replace(filters, date_from=None, date_to=None)
-    waterfalls, listed, pending, totals = side_by_side(
+    limit = 500
+    waterfalls, listed, pending = side_by_side(
         db,
         lambda conn: settlement_waterfalls(conn, filters),
-        lambda conn: settlements(conn, filters),
+        lambda conn: settlements(conn, filters, limit=limit),
         lambda conn: pending_settlement(conn, waiting, now=now),
-        lambda conn: settlement_totals(conn, filters),
     )
+    # A list shorter than its limit is every settlement of the period: its totals are exact as they are.
+    totals = _totals_of(listed) if len(listed) < limit else settlement_totals(db, filters)
     return SettlementsPage(waterfalls=waterfalls, settlements=listed, pending=pending, totals=totals)

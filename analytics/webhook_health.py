@@ -33,7 +33,7 @@ from sqlalchemy import (
 
 from analytics.db import Db, as_int, reading, side_by_side
 from analytics.filters import Filters, between, conditions
-from analytics.listing import count_rows
+from analytics.listing import count_rows, first_and_total
 from data.models import Payment, Refund, WebhookEvent, WebhookLagRollupDaily, WebhookRejection
 from data.rollups import IstExpressions
 from data.vocabulary import CAPTURED_STATUSES, PAYMENT_STATUS_RANK, SUCCESS_STATUSES
@@ -629,14 +629,14 @@ def webhook_health(
     def deliveries(conn: Connection) -> tuple[Any, ...]:
         by_type_day = _by_type_day(conn, filters, late_ms)
         rejections = _rejections(conn, filters)
-        late = _frame(list(conn.execute(late_query(filters, late_minutes).limit(limit))), LATE_COLUMNS)
-        late_total = _total(conn, late_query(filters, late_minutes), len(late), limit)
+        late_rows, late_total = first_and_total(conn, late_query(filters, late_minutes), limit)
+        late = _frame(late_rows, LATE_COLUMNS)
         silences = _silences(conn, filters, silence_minutes)
         return by_type_day, rejections, late, late_total, silences
 
     def repeated(conn: Connection) -> tuple[pd.DataFrame, int]:
-        duplicates = _frame(list(conn.execute(duplicates_query(filters).limit(limit))), DUPLICATE_COLUMNS)
-        return duplicates, _total(conn, duplicates_query(filters), len(duplicates), limit)
+        duplicate_rows, duplicates_total = first_and_total(conn, duplicates_query(filters), limit)
+        return _frame(duplicate_rows, DUPLICATE_COLUMNS), duplicates_total
 
     def never_came(conn: Connection) -> tuple[Coverage, list[MissingEvent], int]:
         window = coverage(conn, now=now, grace_minutes=grace_minutes)

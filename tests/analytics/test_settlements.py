@@ -7,7 +7,13 @@ from datetime import UTC, date, datetime, timedelta
 from sqlalchemy import Engine
 
 from analytics.filters import Filters
-from analytics.settlements import pending_settlement, settlements
+from analytics.settlements import (
+    SettlementTotals,
+    pending_settlement,
+    settlement_totals,
+    settlements,
+    settlements_page,
+)
 from tests.support.factories import payment, settlement, settlement_line, write
 
 NOW = datetime(2026, 11, 20, 6, 0, tzinfo=UTC)
@@ -65,3 +71,26 @@ def test_pending_settlement_counts_captured_payments_without_a_line(engine: Engi
         ("INR", "0–1 days", 2, 6_500),
         ("USD", "0–1 days", 1, 300),
     ]
+
+
+def test_the_pages_totals_from_a_complete_list_equal_the_sql_totals(engine: Engine) -> None:
+    """settlements_page sums a list that holds every settlement of the period itself instead of
+    reading the period's lines again: per currency, the same counts, payouts and not-adding-up."""
+    with engine.begin() as conn:
+        write(
+            conn,
+            "settlements",
+            settlement("setl_a", amount=14_000, created_at=DAY_START + timedelta(hours=1)),
+            settlement("setl_b", amount=5_000, created_at=DAY_START + timedelta(hours=2)),
+            settlement("setl_c", amount=700, currency="USD", created_at=DAY_START + timedelta(hours=3)),
+        )
+        write(
+            conn,
+            "settlement_lines",
+            settlement_line("pay_a", settlement_id="setl_a", credit=14_000),
+            settlement_line("pay_b", settlement_id="setl_b", credit=4_000),  # ₹10 short of its payout
+        )
+    totals = settlements_page(engine, NOV_19, now=NOW).totals
+    assert totals == settlement_totals(engine, NOV_19)
+    assert totals["INR"] == SettlementTotals("INR", settlements=2, payout=19_000, not_adding_up=1)
+    assert totals["USD"] == SettlementTotals("USD", settlements=1, payout=700, not_adding_up=1)
