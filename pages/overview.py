@@ -52,8 +52,15 @@ widgets.kpi_row(
 )
 
 st.subheader("Money by currency")
-st.caption("Each currency on its own row; amounts are never added across currencies.")
 per_currency = summary.per_currency
+CURRENCY_CARDS = 4
+busiest = (
+    f"The {CURRENCY_CARDS} busiest of {len(per_currency)} currencies (by attempts); every one is in the "
+    "table under the chart. "
+    if len(per_currency) > CURRENCY_CARDS
+    else ""
+)
+st.caption(f"{busiest}Each currency on its own; amounts are never added across currencies.")
 money_cards = [
     widgets.money_kpi(
         f"Successful value ({row['currency']})",
@@ -62,7 +69,7 @@ money_cards = [
         help=f"Sum of successful payment amounts in {row['currency']}; {count(int(row['successes']))} payments.",
     )
     # The busiest currencies first (INR for an Indian merchant); the table below lists every one.
-    for row in per_currency.sort_values("attempts", ascending=False).head(4).to_dict("records")
+    for row in per_currency.sort_values("attempts", ascending=False).head(CURRENCY_CARDS).to_dict("records")
 ]
 if money_cards:
     widgets.kpi_row(money_cards)
