@@ -5,7 +5,7 @@ import streamlit as st
 
 from dashboard import charts, queries, widgets
 from dashboard.auth import require_page
-from dashboard.format import count, percent
+from dashboard.format import percent
 from dashboard.labels import method_label, plural, reason_text
 
 user = require_page("failures")
@@ -21,7 +21,7 @@ if summary.attempts == 0:
     widgets.empty_state("No payments in this period.", widgets.NO_PAYMENTS_NEXT_STEP)
     st.stop()
 if summary.failures == 0:
-    st.success(f"No failed payments among {count(summary.attempts)} attempts in this period.")
+    st.success(f"No failed payments among {plural(summary.attempts, 'attempt')} in this period.")
     st.stop()
 
 reasons = queries.failure_reasons(query, limit=15)

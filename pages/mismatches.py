@@ -12,7 +12,7 @@ from dashboard import charts, exports, queries, widgets
 from dashboard import mismatch_work as work
 from dashboard.auth import require_page
 from dashboard.format import count, evidence_for_display, money, plain, razorpay_payment_url
-from dashboard.labels import rows
+from dashboard.labels import plural, rows
 from dashboard.roles import can_decide_mismatches
 
 user = require_page("mismatches")
@@ -174,7 +174,7 @@ found = listed.first
 
 st.subheader("Worklist")
 st.caption(
-    f"{count(len(selected))} mismatches match the filter, by owner (yours first) and age since the evidence "
+    f"{plural(len(selected), 'mismatch', 'mismatches')} {'matches' if len(selected) == 1 else 'match'} the filter, by owner (yours first) and age since the evidence "
     "began; overdue = past its due date."
 )
 st.dataframe(

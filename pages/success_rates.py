@@ -6,8 +6,8 @@ import streamlit as st
 from dashboard import charts, queries, widgets
 from dashboard.auth import require_page
 from dashboard.downtime_view import downtime_section
-from dashboard.format import count, percent, percent_points
-from dashboard.labels import bank_name, country_derivation, country_label, method_label, upi_app
+from dashboard.format import percent, percent_points
+from dashboard.labels import bank_name, country_derivation, country_label, method_label, plural, upi_app
 
 user = require_page("success_rates")
 st.title("Success rates")
@@ -147,7 +147,20 @@ else:
         orders.assign(
             method_shown=["All methods" if v == "all" else method_label(v) for v in orders["first_method"]]
         ),
-        column_order=["method_shown", *(c for c in orders.columns if c != "first_method")],
+        # The two rates first: eleven columns do not fit 1280 px, and these are what the table is for.
+        column_order=[
+            "method_shown",
+            "order_success_rate",
+            "attempt_success_rate",
+            "orders_attempted",
+            "orders_paid",
+            "paid_first_attempt",
+            "paid_after_retry",
+            "paid_by_other_method",
+            "avg_attempts_to_pay",
+            "attempts",
+            "attempt_successes",
+        ],
         column_config={
             "method_shown": "First attempt's method",
             "orders_attempted": widgets.count_column("Orders attempted"),
@@ -183,8 +196,10 @@ st.plotly_chart(
 )
 unknown = by_country[by_country["country"] == "unknown"]
 if not unknown.empty:
+    unknowns = int(unknown["attempts"].iloc[0])
     st.caption(
-        f"{count(int(unknown['attempts'].iloc[0]))} attempts have no derivable country and are not on the map."
+        f"{plural(unknowns, 'attempt')} {'has' if unknowns == 1 else 'have'} no derivable country and "
+        f"{'is' if unknowns == 1 else 'are'} not on the map."
     )
 st.dataframe(
     by_country.assign(

@@ -6,8 +6,8 @@ import streamlit as st
 
 from dashboard import exports, queries, widgets
 from dashboard.auth import require_page
-from dashboard.format import count, ist
-from dashboard.labels import entity_label
+from dashboard.format import ist
+from dashboard.labels import entity_label, rows
 from dashboard.roles import can_run_sync
 from dashboard.sync_runner import SyncLauncher
 
@@ -66,7 +66,7 @@ widgets.kpi_row(
         widgets.Kpi(
             entity_label(row["entity"]),
             lag_text(row["lag_seconds"]),
-            help=f"{count(row['rows'])} rows stored",
+            help=f"{rows(row['rows'])} stored",
         )
         for row in status
     ]
