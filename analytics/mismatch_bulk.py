@@ -22,7 +22,7 @@ from sqlalchemy import ColumnElement, Table, and_, func, insert, literal, select
 from analytics.db import MAX_ROWS, Db, as_utc, reading, utcnow, writing
 from analytics.export import Column, write_csv
 from analytics.listing import Listing, count_rows
-from analytics.mismatches import TRANSITIONS, UNRESOLVED_STATUSES, list_mismatches
+from analytics.mismatches import AGE_BUCKETS, TRANSITIONS, UNRESOLVED_STATUSES, age_bucket, list_mismatches
 from data.audit import record_audit
 from data.ist import IST
 from data.models import Mismatch, MismatchEvent, Payment
@@ -59,13 +59,6 @@ BULK_ACTIONS: dict[str, tuple[tuple[str, ...], str | None, str]] = {
     "resolve": (TRANSITIONS["resolved"].from_statuses, TRANSITIONS["resolved"].to_status, "resolved"),
     "assign": (UNRESOLVED_STATUSES, None, "assigned"),
 }
-AGE_BUCKETS: tuple[tuple[str, float], ...] = (
-    ("under 1 day", 1),
-    ("1–3 days", 3),
-    ("3–7 days", 7),
-    ("7–30 days", 30),
-    ("over 30 days", float("inf")),
-)
 # Evidence keys that say when the problem began, most specific first (each rule uses one of them).
 _EVIDENCE_TIME_KEYS = (
     "captured_at",
@@ -260,10 +253,6 @@ def select_ids(db: Db, selection: MismatchFilter, *, now: datetime | None = None
         return [mismatch_id for (mismatch_id,) in conn.execute(query)]
 
 
-def _age_bucket(days: float) -> str:
-    return next(name for name, limit in AGE_BUCKETS if days < limit)
-
-
 def worklist(
     db: Db, selection: MismatchFilter, *, me: str | None, now: datetime | None = None
 ) -> pd.DataFrame:
@@ -276,11 +265,11 @@ def worklist(
     with reading(db) as conn:
         for owner, start, due in conn.execute(query):
             days = (at - as_utc(start)).total_seconds() / 86_400
-            key = (owner or "", _age_bucket(days))
+            key = (owner or "", age_bucket(days))  # the buckets of the list and its chart
             entry = counts.setdefault(key, [0, 0])
             entry[0] += 1
             entry[1] += int(due is not None and as_utc(due) < at)
-    order = {name: index for index, (name, _) in enumerate(AGE_BUCKETS)}
+    order = {name: index for index, name in enumerate(AGE_BUCKETS)}
     rows: list[dict[str, Any]] = [
         {
             "owner": owner or "unassigned",

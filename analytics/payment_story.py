@@ -15,6 +15,7 @@ from sqlalchemy import Connection, Select, Table, or_, select
 from analytics.db import MAX_ROWS, Db, as_frame, reading
 from analytics.listing import Listing, listing
 from analytics.settlements import LINE_COLUMNS
+from data.durations import duration_text
 from data.models import Mismatch, Order, Payment, Refund, Settlement, SettlementLine, WebhookEvent
 
 __all__ = ["PAYMENT_COLUMNS", "PaymentStory", "find_payments", "payment_story"]
@@ -113,6 +114,13 @@ class PaymentStory:
     timeline: pd.DataFrame = field(default_factory=pd.DataFrame)  # at, what, detail, source
 
 
+def _received(lag_ms: Any) -> str:
+    """`received 2.8 s after` (the event's creation); `received` alone when the lag is unknown."""
+    if lag_ms is None or pd.isna(lag_ms):
+        return "received"
+    return f"received {duration_text(float(lag_ms))} after"
+
+
 def _one(conn: Connection, query: Any) -> dict[str, Any] | None:
     row = conn.execute(query).mappings().first()
     return dict(row) if row is not None else None
@@ -209,7 +217,7 @@ def _timeline(
         {
             "at": e["created_at"],
             "what": f"Webhook {e['event_type']}",
-            "detail": f"{e['entity_status'] or ''}; received after {e['lag_ms']} ms; delivered {e['delivery_count']}×",
+            "detail": f"{e['entity_status'] or ''}; {_received(e['lag_ms'])}; delivered {e['delivery_count']}×",
             "source": "webhook",
         }
         for e in events.to_dict("records")

@@ -18,7 +18,7 @@ from dashboard.format import (
     money,
     to_major,
 )
-from dashboard.labels import bank_name, reason_text
+from dashboard.labels import bank_name, method_label, reason_text
 
 _LAYOUT = {
     "margin": {"l": 10, "r": 10, "t": 40, "b": 10},
@@ -99,9 +99,14 @@ def _label(dimension: str, value: object) -> str:
         return country_name(str(value))
     if dimension == "bank":
         return bank_name(str(value))
-    if dimension == "error_reason":
+    if dimension in ("error_reason", "error_source", "error_step", "status", "phase", "reason_code"):
         return reason_text(str(value))
+    if dimension == "method":
+        return method_label(str(value))
     return str(value)
+
+
+_CATEGORY_TITLES = {"upi_app_name": "UPI app", "method": "Payment mode", "card_network": "Card network"}
 
 
 def _cut_title(title: str, shown: int, total: int, which: str) -> str:
@@ -124,9 +129,7 @@ def rate_bars(frame: pd.DataFrame, dimension: str, title: str, *, top: int = 15)
         name="Success rate",
     )
     figure.update_yaxes(title="Success rate", tickformat=".0%", range=[0, 1])
-    figure.update_xaxes(
-        title={"upi_app_name": "UPI app"}.get(dimension, dimension.replace("_", " ").capitalize())
-    )
+    figure.update_xaxes(title=_CATEGORY_TITLES.get(dimension, dimension.replace("_", " ").capitalize()))
     return figure
 
 
@@ -252,19 +255,45 @@ def count_bars(
     *,
     labels: Sequence[str] | None = None,
     x_title: str | None = None,
+    horizontal: bool = False,
 ) -> go.Figure:
     """Counts per value of `x`, labelled with `labels` (human names) when given; a click reports the raw
-    value (customdata), so filters get the code, people read the name."""
+    value (customdata), so filters get the code, people read the name. `horizontal` draws the bars across,
+    largest at the top, for long labels."""
     figure = _figure(title)
+    names = list(labels) if labels is not None else [str(v) for v in frame[x]]
+    category_title = x_title or x.replace("_", " ").capitalize()
+    counts = count_axis(frame[y].max() if not frame.empty else 0)
+    if horizontal:
+        figure.add_bar(
+            y=names[::-1],  # plotly draws horizontal bars bottom-up
+            x=frame[y].iloc[::-1],
+            orientation="h",
+            customdata=frame[[x]].iloc[::-1].to_numpy(),
+            hovertemplate="%{y}: %{x:,}<extra></extra>",
+        )
+        figure.update_xaxes(title=y_title, **counts)
+        figure.update_yaxes(title=None, automargin=True)
+        figure.update_layout(height=max(300, 60 + 28 * len(names)))
+        return figure
     figure.add_bar(
-        x=list(labels) if labels is not None else frame[x].astype(str),
+        x=names,
         y=frame[y],
         customdata=frame[[x]].to_numpy(),
         hovertemplate="%{x}: %{y:,}<extra></extra>",
     )
-    figure.update_yaxes(title=y_title)
-    figure.update_xaxes(title=x_title or x.replace("_", " ").capitalize())
+    figure.update_yaxes(title=y_title, **counts)
+    figure.update_xaxes(title=category_title)
     return figure
+
+
+def count_axis(top: float) -> dict[str, Any]:
+    """An axis of whole counts: integer ticks only, one per count on a small axis, so a 0–3 axis never
+    reads `0, 1, 1, 2, 2, 3`."""
+    axis: dict[str, Any] = {"tickformat": ",d", "rangemode": "tozero"}
+    if top <= 10:
+        axis["dtick"] = 1
+    return axis
 
 
 def dispute_rate_bars(frame: pd.DataFrame, dimension: str, title: str, *, top: int = 15) -> go.Figure:
@@ -273,7 +302,7 @@ def dispute_rate_bars(frame: pd.DataFrame, dimension: str, title: str, *, top: i
     shown = with_successes.head(top)
     figure = _figure(_cut_title(title, len(shown), len(with_successes), "the first"))
     figure.add_bar(
-        x=[str(v) for v in shown[dimension]],
+        x=[_label(dimension, v) for v in shown[dimension]],
         y=shown["rate"],
         customdata=shown[["disputed", "successes"]].to_numpy(),
         text=[f"{rate:.2%}" for rate in shown["rate"]],
@@ -281,8 +310,12 @@ def dispute_rate_bars(frame: pd.DataFrame, dimension: str, title: str, *, top: i
         "<extra></extra>",
         name="Dispute rate",
     )
-    figure.update_yaxes(title="Dispute rate", tickformat=".1%", rangemode="tozero")
-    figure.update_xaxes(title=dimension.replace("_", " ").capitalize())
+    # Dispute rates are fractions of a percent: enough decimals that no two ticks read the same.
+    highest = float(shown["rate"].max()) if not shown.empty else 0.0
+    figure.update_yaxes(
+        title="Dispute rate", tickformat=".2%" if highest < 0.02 else ".1%", rangemode="tozero"
+    )
+    figure.update_xaxes(title=_CATEGORY_TITLES.get(dimension, dimension.replace("_", " ").capitalize()))
     return figure
 
 
@@ -320,4 +353,9 @@ def downtime_rate(
     )
     figure.update_yaxes(title="Success rate", tickformat=".0%", range=[0, 1.02])
     figure.update_xaxes(title="IST hour")
+    # The legend below the axis title, not over the ticks' second line (the date under the first hour).
+    figure.update_layout(
+        legend={"orientation": "h", "yanchor": "top", "y": -0.32, "x": 0},
+        margin={"l": 10, "r": 10, "t": 40, "b": 100},
+    )
     return figure

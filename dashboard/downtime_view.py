@@ -13,6 +13,7 @@ from analytics.downtime_impact import DowntimeImpact, UndeclaredDip
 from dashboard import charts, queries
 from dashboard.filters import FilterState
 from dashboard.format import count, money, percent
+from dashboard.labels import plural
 from data.ist import IST
 
 __all__ = ["dip_sentence", "downtime_section", "impact_label", "impact_sentence"]
@@ -58,13 +59,13 @@ def impact_sentence(impact: DowntimeImpact) -> str:
 
 def _detail(impact: DowntimeImpact) -> str:
     parts = [
-        f"{count(impact.failures)} of {count(impact.attempts)} attempts failed "
+        f"{count(impact.failures)} of {plural(impact.attempts, 'attempt')} failed "
         f"(success {percent(impact.rate)})"
     ]
     if impact.expected_failures is not None:
         parts.append(
             f"the baseline ({percent(impact.baseline_rate)}, same hours of the previous "
-            f"{impact.baseline_weeks} weeks, {count(impact.baseline_attempts)} attempts) predicts "
+            f"{plural(impact.baseline_weeks, 'week')}, {plural(impact.baseline_attempts, 'attempt')}) predicts "
             f"{impact.expected_failures:,.1f} failures: {count(impact.excess_failures)} in excess"
         )
     else:
@@ -76,7 +77,7 @@ def _detail(impact: DowntimeImpact) -> str:
     if impact.drop_before_declared:
         parts.append(
             f"**the drop started before Razorpay declared it** at {declared} "
-            f"({count(impact.failures_before_declared)} failures from "
+            f"({plural(impact.failures_before_declared, 'failure')} from "
             f"{impact.begin.astimezone(IST):%H:%M}, {impact.expected_before_declared or 0:,.1f} expected)"
         )
     else:
@@ -88,7 +89,7 @@ def dip_sentence(dip: UndeclaredDip) -> str:
     what = " · ".join(f"{_md(name)} {_md(value)}" for name, value in dip.slice.items())
     return (
         f"Dip with no declared downtime: {what}, {_ist_span(dip.start, dip.end)}: success "
-        f"{percent(dip.rate)} of {count(dip.attempts)} attempts against {percent(dip.baseline_rate)} "
+        f"{percent(dip.rate)} of {plural(dip.attempts, 'attempt')} against {percent(dip.baseline_rate)} "
         "usually — likely the merchant's side, or an outage Razorpay did not announce"
     )
 

@@ -14,6 +14,7 @@ import pycountry
 from babel.numbers import format_compact_currency, format_compact_decimal, format_decimal
 
 from data import money as data_money
+from data.durations import duration_text
 
 # Re-exported: pages and widgets take every display helper from here.
 from data.ist import IST as IST
@@ -98,18 +99,8 @@ def percent_points(delta: float | None, digits: int = 1) -> str:
     return f"{delta * 100:+.{digits}f} pp"
 
 
-def duration_ms(milliseconds: float | None) -> str:
-    """A lag or duration: `850 ms`, `3.2 s`, `16.0 min`, `2.5 h`."""
-    if milliseconds is None:
-        return "—"
-    ms = float(milliseconds)
-    if ms < 1000:
-        return f"{ms:.0f} ms"
-    if ms < 60_000:
-        return f"{ms / 1000:.1f} s"
-    if ms < 3_600_000:
-        return f"{ms / 60_000:.1f} min"
-    return f"{ms / 3_600_000:.1f} h"
+# A lag or duration: `850 ms`, `3.2 s`, `16.0 min`, `2.5 h` (data.durations, shared with analytics).
+duration_ms = duration_text
 
 
 def ist(moment: datetime | None) -> str:

@@ -79,21 +79,108 @@ def upi_app(handle: str | None) -> str:
     return UPI_HANDLE_APPS.get(handle.strip().lower().lstrip("@"), OTHER_APP)
 
 
+# Words that stay upper-case wherever a code is turned into words ("Upi", "Pin" read as typos).
+ACRONYMS: dict[str, str] = {
+    word.lower(): word
+    for word in ("UPI", "PIN", "OTP", "EMI", "CVV", "3DS", "ID", "VPA", "IFSC", "UTR", "KYC", "API", "PSP")
+}
+
+# Razorpay's payment methods (`method`) as people name them; an unknown method reads as words.
+METHOD_NAMES: dict[str, str] = {
+    "upi": "UPI",
+    "netbanking": "Netbanking",
+    "emi": "EMI",
+    "cardless_emi": "Cardless EMI",
+    "paylater": "Pay later",
+    "card": "Card",
+    "wallet": "Wallet",
+    "bank_transfer": "Bank transfer",
+}
+
+# How a payment's country was derived (sync/normalise.py derive_country), as the phrase after "from".
+COUNTRY_SOURCES: dict[str, str] = {
+    "notes": "the order notes",
+    "phone": "the phone number",
+    "phone_calling_code": "the phone's calling code",
+    "international_currency": "the international flag and currency",
+    "domestic_method": "a domestic-only method (UPI, netbanking)",
+    "unknown": "nothing (unknown)",
+}
+
+
+def words(code: str | None) -> str:
+    """Any snake_case code as a sentence-case phrase, acronyms upper-case: `upi_invalid_beneficiary` →
+    `UPI invalid beneficiary`, `incorrect_pin` → `Incorrect PIN`; `—` for none."""
+    if code is None or not str(code).strip():
+        return "—"
+    parts = str(code).replace("_", " ").split()
+    shown = [ACRONYMS.get(part.lower(), part) for part in parts]
+    first = shown[0]
+    shown[0] = first if first.lower() in ACRONYMS else first[:1].upper() + first[1:]
+    return " ".join(shown)
+
+
 def reason_text(code: str | None) -> str:
-    """A snake_case reason code as words: `payment_timed_out` → `Payment timed out`."""
+    """A snake_case reason (or step, source, status) code as words: `payment_timed_out` → `Payment timed
+    out`, `incorrect_pin` → `Incorrect PIN`."""
+    return words(code)
+
+
+def method_label(code: str | None) -> str:
+    """A payment method as people name it: `upi` → `UPI`, `paylater` → `Pay later`."""
     if not code:
         return "—"
-    words = str(code).replace("_", " ").strip()
-    return words[:1].upper() + words[1:]
+    return METHOD_NAMES.get(str(code).lower(), words(code))
+
+
+def country_label(code: str | None) -> str:
+    """A country code as its name with the code kept: `IN` → `India (IN)`; `unknown`/none → `Unknown`."""
+    from dashboard.format import country_name
+
+    if not code or str(code).lower() == "unknown":
+        return "Unknown"
+    name = country_name(str(code))
+    return f"{name} ({str(code).upper()})" if name.upper() != str(code).upper() else str(code).upper()
+
+
+def country_derivation(sources: str | None) -> str:
+    """The rollup's `phone:14200, notes:522` as a sentence: `from the phone number: 14,200 · from the order
+    notes: 522` (Indian grouping)."""
+    from dashboard.format import count
+
+    if not sources:
+        return "—"
+    parts = []
+    for item in str(sources).split(","):
+        source, _, number = item.strip().rpartition(":")
+        if not source:
+            parts.append(item.strip())
+            continue
+        how = COUNTRY_SOURCES.get(source, words(source).lower())
+        shown = count(int(number)) if number.isdigit() else number
+        parts.append(f"from {how}: {shown}")
+    return " · ".join(parts)
+
+
+def entity_label(entity: str | None) -> str:
+    """A synced entity's table name as words: `settlement_lines` → `Settlement lines`."""
+    return words(entity)
+
+
+def plural(n: int, noun: str, nouns: str | None = None) -> str:
+    """A count with its noun agreeing: `1 failure`, `2 failures`, `1,23,456 rows` (Indian grouping)."""
+    from dashboard.format import count
+
+    return f"{count(n)} {noun if n == 1 else nouns or noun + 's'}"
 
 
 def header(column: str) -> str:
-    """A column name as a header: `settlement_id` → `Settlement id`."""
-    return reason_text(column)
+    """A column name as a header: `settlement_id` → `Settlement id`. Deliberately not `words()`: CSV
+    exports use these headers and finance's joins read them as they are."""
+    text = str(column).replace("_", " ").strip()
+    return text[:1].upper() + text[1:]
 
 
 def rows(n: int) -> str:
     """`1 row`, `2 rows` (with Indian grouping for big counts)."""
-    from dashboard.format import count
-
-    return f"{count(n)} row" if n == 1 else f"{count(n)} rows"
+    return plural(n, "row")

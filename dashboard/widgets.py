@@ -41,7 +41,7 @@ from dashboard.format import (
     razorpay_payment_url,
     today_ist,
 )
-from dashboard.labels import bank_name, header, reason_text, upi_app
+from dashboard.labels import bank_name, header, method_label, reason_text, upi_app
 from dashboard.roles import sees_contact_details
 
 _SAVED_FILTERS = "payops_filters"
@@ -123,7 +123,15 @@ def filter_bar(*, currency: bool = True, method: bool = True, country: bool = Tr
                 help="Money is never added across currencies; amounts are shown per currency.",
             )
         chosen_method = (
-            st.selectbox("Method", [ANY, *options["method"]], key=_KEYS["method"]) if method else ANY
+            # The option (and the URL's ?method=) stays the code; people read the method's name.
+            st.selectbox(
+                "Method",
+                [ANY, *options["method"]],
+                format_func=lambda m: m if m == ANY else method_label(m),
+                key=_KEYS["method"],
+            )
+            if method
+            else ANY
         )
         chosen_country = (
             st.selectbox(
@@ -282,8 +290,13 @@ def money_column(label: str, help: str | None = None) -> Any:
     return st.column_config.TextColumn(label, help=help or "In the row's own currency (never converted).")
 
 
+# Streamlit's "percent" drops trailing zeros (85.40 % reads "85.4%" beside "85.68%"); a step of 0.0001
+# fixes every rate at two decimals, so a period and its previous one read alike.
+PERCENT_STEP = 0.0001
+
+
 def percent_column(label: str, help: str | None = None) -> Any:
-    return st.column_config.NumberColumn(label, format="percent", help=help)
+    return st.column_config.NumberColumn(label, format="percent", step=PERCENT_STEP, help=help)
 
 
 def count_column(label: str, help: str | None = None) -> Any:
@@ -356,14 +369,16 @@ def moments(frame: pd.DataFrame, *columns: str) -> pd.DataFrame:
 
 def human_codes(frame: pd.DataFrame) -> pd.DataFrame:
     """Codes as people read them: bank codes as bank names (UTIB → Axis Bank (UTIB)), snake_case
-    failure reasons as words, UPI handles with the app that issues them. Exports keep the codes."""
+    failure sources, steps and reasons as words, UPI handles with the app that issues them. Exports keep the codes."""
     shown = frame
     if "bank" in shown:
         shown = shown.assign(bank=[bank_name(v) if isinstance(v, str) else "—" for v in shown["bank"]])
-    if "error_reason" in shown:
-        shown = shown.assign(
-            error_reason=[reason_text(v) if isinstance(v, str) else "—" for v in shown["error_reason"]]
-        )
+    # Where, at which step and why a payment failed: `bank`, `payment_authentication`, `incorrect_pin`.
+    for column in ("error_source", "error_step", "error_reason"):
+        if column in shown:
+            shown = shown.assign(
+                **{column: [reason_text(v) if isinstance(v, str) else "—" for v in shown[column]]}
+            )
     if "upi_app" in shown:
         shown = shown.assign(
             upi_app=[f"{upi_app(v)} (@{v})" if isinstance(v, str) and v else "—" for v in shown["upi_app"]]

@@ -7,6 +7,7 @@ import streamlit as st
 from dashboard import charts, exports, queries, widgets
 from dashboard.auth import require_page
 from dashboard.format import count
+from dashboard.labels import method_label, reason_text
 from dashboard.roles import sees_dispute_rates, sees_open_disputes
 
 user = require_page("disputes")
@@ -50,16 +51,24 @@ if sees_open_disputes(user.role):
         open_total = queries.open_disputes_total()
         widgets.showing(len(open_rows), open_total, "disputes")
         st.dataframe(
-            widgets.with_money(open_rows, "amount"),
+            # Words on screen (`under_review` → Under review); the CSV keeps the codes.
+            widgets.with_money(open_rows, "amount").assign(
+                **{
+                    column: [reason_text(v) for v in open_rows[column]]
+                    for column in ("status", "phase", "reason_code")
+                },
+                method=[method_label(v) for v in open_rows["method"]],
+            ),
+            # What finance acts on first (money and deadline), so it is in view at 1280 px.
             column_order=[
                 "id",
-                "payment_id",
-                "status",
-                "phase",
-                "reason_code",
                 "amount_shown",
                 "respond_by",
                 "hours_left",
+                "status",
+                "reason_code",
+                "phase",
+                "payment_id",
                 "method",
                 "card_network",
             ],

@@ -5,8 +5,8 @@ import streamlit as st
 
 from dashboard import charts, queries, widgets
 from dashboard.auth import require_page
-from dashboard.format import count, percent
-from dashboard.labels import reason_text
+from dashboard.format import percent
+from dashboard.labels import method_label, plural, reason_text
 
 user = require_page("failures")
 st.title("Failures")
@@ -21,7 +21,7 @@ if summary.attempts == 0:
     widgets.empty_state("No payments in this period.", widgets.NO_PAYMENTS_NEXT_STEP)
     st.stop()
 if summary.failures == 0:
-    st.success(f"No failed payments among {count(summary.attempts)} attempts in this period.")
+    st.success(f"No failed payments among {plural(summary.attempts, 'attempt')} in this period.")
     st.stop()
 
 reasons = queries.failure_reasons(query, limit=15)
@@ -49,7 +49,7 @@ widgets.kpi_row(
         widgets.Kpi(
             "Top reason",
             reason_text(str(top["error_reason"])),
-            help=f"{count(int(top['failures']))} failures, {percent(float(top['share']))} of all failures.",
+            help=f"{plural(int(top['failures']), 'failure')}, {percent(float(top['share']))} of all failures.",
         ),
         widgets.Kpi(
             "Top reason's share",
@@ -72,7 +72,7 @@ st.plotly_chart(
     selection_mode="points",
 )
 st.dataframe(
-    reasons,
+    widgets.human_codes(reasons),  # words on screen; the CSV below keeps the codes
     column_config={
         "error_source": "Source",
         "error_step": "Step",
@@ -92,7 +92,13 @@ widgets.csv_download(reasons, name="failure-reasons", user=user, filters=filters
 st.subheader("By payment mode")
 st.plotly_chart(
     charts.count_bars(
-        by_method, "method", "failures", "Failed payments by payment mode", "Failed payments (count)"
+        by_method,
+        "method",
+        "failures",
+        "Failed payments by payment mode",
+        "Failed payments (count)",
+        labels=[method_label(m) for m in by_method["method"]],
+        x_title="Payment mode",
     ),
     key="failure_methods",
     on_select=widgets.select_on_click(
@@ -108,7 +114,9 @@ picked = widgets.drill_selector(
     "Show failed payments for (or click a bar / a reason row above)",
     drill_options,
     key="failure_drill",
-    format_func=lambda pick: f"{labels[pick[0]]}: {pick[1]}",
+    format_func=lambda pick: (
+        f"{labels[pick[0]]}: {reason_text(pick[1]) if pick[0] == 'error_reason' else method_label(pick[1])}"
+    ),
 )
 widgets.payments_behind(
     picked,

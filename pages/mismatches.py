@@ -12,7 +12,7 @@ from dashboard import charts, exports, queries, widgets
 from dashboard import mismatch_work as work
 from dashboard.auth import require_page
 from dashboard.format import count, evidence_for_display, money, plain, razorpay_payment_url
-from dashboard.labels import rows
+from dashboard.labels import plural, rows
 from dashboard.roles import can_decide_mismatches
 
 user = require_page("mismatches")
@@ -110,33 +110,32 @@ if not breakdown.empty:
         .rename_axis("age_bucket")
         .reset_index()
     )
-    by_rule_column, by_age_column = st.columns(2)
-    with by_rule_column:
-        st.plotly_chart(
-            charts.count_bars(
-                by_rule,
-                "rule",
-                "count",
-                "Unresolved by rule",
-                "Mismatches (count)",
-                labels=[str(rules.get(r, {}).get("title", r)) for r in by_rule["rule"]],
-            ),
-            key="mismatch_rules_chart",
-            on_select=widgets.select_on_click("mismatch_rules_chart", "mismatch_rule", list(rules)),
-            selection_mode="points",
-        )
-    with by_age_column:
-        st.plotly_chart(
-            charts.count_bars(
-                by_age,
-                "age_bucket",
-                "count",
-                "Unresolved by age",
-                "Mismatches (count)",
-                x_title="Age (from evidence)",
-            ),
-            key="mismatch_age_chart",
-        )
+    # Full width, bars across: the rule titles are long and must read whole.
+    st.plotly_chart(
+        charts.count_bars(
+            by_rule,
+            "rule",
+            "count",
+            "Unresolved by rule",
+            "Mismatches (count)",
+            labels=[str(rules.get(r, {}).get("title", r)) for r in by_rule["rule"]],
+            horizontal=True,
+        ),
+        key="mismatch_rules_chart",
+        on_select=widgets.select_on_click("mismatch_rules_chart", "mismatch_rule", list(rules)),
+        selection_mode="points",
+    )
+    st.plotly_chart(
+        charts.count_bars(
+            by_age,
+            "age_bucket",
+            "count",
+            "Unresolved by age",
+            "Mismatches (count)",
+            x_title="Age (from evidence)",
+        ),
+        key="mismatch_age_chart",
+    )
     stake = breakdown[breakdown["currency"].notna()]
     if not stake.empty:
         per_rule = stake.groupby(["rule", "currency"], as_index=False).agg(
@@ -175,7 +174,7 @@ found = listed.first
 
 st.subheader("Worklist")
 st.caption(
-    f"{count(len(selected))} mismatches match the filter, by owner (yours first) and age since the evidence "
+    f"{plural(len(selected), 'mismatch', 'mismatches')} {'matches' if len(selected) == 1 else 'match'} the filter, by owner (yours first) and age since the evidence "
     "began; overdue = past its due date."
 )
 st.dataframe(
@@ -252,9 +251,10 @@ shown = found.assign(
         dtype="object",
     ),
 )
+# The rule and the money first, so the difference is in view at 1280 px without scrolling sideways.
 TABLE_COLUMNS = [
-    "id", "rule_title", "severity", "status", "age_days", "age_bucket", "payment_id", "settlement_id",
-    "expected_shown", "actual_shown", "first_seen_at", "razorpay",
+    "id", "rule_title", "expected_shown", "actual_shown", "age_bucket", "status", "severity", "payment_id",
+    "settlement_id", "age_days", "first_seen_at", "razorpay",
 ]  # fmt: skip
 st.dataframe(
     shown[TABLE_COLUMNS],  # only what is shown: the evidence dicts stay out of the browser payload

@@ -8,7 +8,8 @@ import streamlit as st
 
 from dashboard import queries, widgets
 from dashboard.auth import require_page
-from dashboard.format import count, percent, percent_points
+from dashboard.format import percent, percent_points
+from dashboard.labels import plural
 
 user = require_page("overview")
 st.title("Overview")
@@ -66,7 +67,7 @@ money_cards = [
         f"Successful value ({row['currency']})",
         int(row["success_amount"]),
         str(row["currency"]),
-        help=f"Sum of successful payment amounts in {row['currency']}; {count(int(row['successes']))} payments.",
+        help=f"Sum of successful payment amounts in {row['currency']}; {plural(int(row['successes']), 'payment')}.",
     )
     # The busiest currencies first (INR for an Indian merchant); the table below lists every one.
     for row in per_currency.sort_values("attempts", ascending=False).head(CURRENCY_CARDS).to_dict("records")

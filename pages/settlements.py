@@ -7,7 +7,7 @@ import streamlit as st
 from dashboard import bank, charts, exports, queries, widgets
 from dashboard.auth import require_page
 from dashboard.format import count, money, plain
-from dashboard.labels import rows
+from dashboard.labels import plural, rows
 from dashboard.roles import Role
 from data.settings import get_settings
 from sync.statements import CSV_PRESETS, FORMATS
@@ -81,7 +81,7 @@ if chosen is not None:
             widgets.Kpi(
                 "Settlements",
                 count(chosen.settlements),
-                help=f"{count(chosen.lines)} lines settled in the period.",
+                help=f"{plural(chosen.lines, 'line')} settled in the period.",
             ),
             widgets.Kpi(
                 "Not adding up",

@@ -6,8 +6,8 @@ import streamlit as st
 from dashboard import charts, queries, widgets
 from dashboard.auth import require_page
 from dashboard.downtime_view import downtime_section
-from dashboard.format import count, country_name, percent, percent_points
-from dashboard.labels import bank_name, upi_app
+from dashboard.format import percent, percent_points
+from dashboard.labels import bank_name, country_derivation, country_label, method_label, plural, upi_app
 
 user = require_page("success_rates")
 st.title("Success rates")
@@ -101,14 +101,15 @@ else:
         ),
         selection_mode="points",
     )
-table = by_dimension.assign(
-    label=[bank_name(v) if dimension == "bank" else v for v in by_dimension[dimension]]
-)
+# The names people read beside the codes (the CSV keeps the codes).
+LABELS = {"bank": bank_name, "method": method_label}
+named = LABELS.get(dimension)
+table = by_dimension.assign(label=[named(v) if named else v for v in by_dimension[dimension]])
 st.dataframe(
     table,
     column_order=[
         *(["upi_app_name"] if dimension == "upi_app" else []),
-        "label" if dimension == "bank" else dimension,
+        "label" if named else dimension,
         "attempts",
         "successes",
         "failures",
@@ -143,9 +144,25 @@ if orders.empty:
     st.caption("No payments with an order in this period.")
 else:
     st.dataframe(
-        orders,
+        orders.assign(
+            method_shown=["All methods" if v == "all" else method_label(v) for v in orders["first_method"]]
+        ),
+        # The two rates first: eleven columns do not fit 1280 px, and these are what the table is for.
+        column_order=[
+            "method_shown",
+            "order_success_rate",
+            "attempt_success_rate",
+            "orders_attempted",
+            "orders_paid",
+            "paid_first_attempt",
+            "paid_after_retry",
+            "paid_by_other_method",
+            "avg_attempts_to_pay",
+            "attempts",
+            "attempt_successes",
+        ],
         column_config={
-            "first_method": "First attempt's method",
+            "method_shown": "First attempt's method",
             "orders_attempted": widgets.count_column("Orders attempted"),
             "orders_paid": widgets.count_column("Orders paid"),
             "order_success_rate": widgets.percent_column("Order success rate"),
@@ -179,15 +196,22 @@ st.plotly_chart(
 )
 unknown = by_country[by_country["country"] == "unknown"]
 if not unknown.empty:
+    unknowns = int(unknown["attempts"].iloc[0])
     st.caption(
-        f"{count(int(unknown['attempts'].iloc[0]))} attempts have no derivable country and are not on the map."
+        f"{plural(unknowns, 'attempt')} {'has' if unknowns == 1 else 'have'} no derivable country and "
+        f"{'is' if unknowns == 1 else 'are'} not on the map."
     )
 st.dataframe(
-    by_country,
-    column_order=["country", "country_sources", "attempts", "successes", "success_rate"],
+    by_country.assign(
+        country_shown=[country_label(c) for c in by_country["country"]],
+        derived=[country_derivation(s) for s in by_country["country_sources"]],
+    ),
+    column_order=["country_shown", "derived", "attempts", "successes", "success_rate"],
     column_config={
-        "country": "Country (ISO)",
-        "country_sources": st.column_config.TextColumn("How country was derived", help="source:count"),
+        "country_shown": "Country",
+        "derived": st.column_config.TextColumn(
+            "How country was derived", help="Attempts per source of the country (the CSV has source:count)."
+        ),
         "attempts": widgets.count_column("Attempts"),
         "successes": widgets.count_column("Successful"),
         "success_rate": widgets.percent_column("Success rate"),
@@ -211,7 +235,7 @@ picked = widgets.drill_selector(
     key="success_drill",
     format_func=lambda pick: (
         f"{DIMENSIONS.get(pick[0], 'Country')}: "
-        + (country_name(pick[1]) if pick[0] == "country" else pick[1])
+        + (country_label(pick[1]) if pick[0] == "country" else LABELS.get(pick[0], str)(pick[1]))
     ),
 )
 widgets.payments_behind(

@@ -6,7 +6,8 @@ import streamlit as st
 
 from dashboard import exports, queries, widgets
 from dashboard.auth import require_page
-from dashboard.format import count, ist
+from dashboard.format import ist
+from dashboard.labels import entity_label, rows
 from dashboard.roles import can_run_sync
 from dashboard.sync_runner import SyncLauncher
 
@@ -63,9 +64,9 @@ st.caption("Everything created before the checkpoint has been synced. Lag is mea
 widgets.kpi_row(
     [
         widgets.Kpi(
-            row["entity"].replace("_", " ").capitalize(),
+            entity_label(row["entity"]),
             lag_text(row["lag_seconds"]),
-            help=f"{count(row['rows'])} rows stored",
+            help=f"{rows(row['rows'])} stored",
         )
         for row in status
     ]
@@ -86,7 +87,8 @@ freshness = [
 freshness_frame = pd.DataFrame(freshness)
 freshness_frame["checkpoint"] = pd.to_datetime(freshness_frame["checkpoint"], utc=True, format="ISO8601")
 st.dataframe(
-    freshness_frame,
+    # "Settlement lines" on screen; the CSV below keeps the table names (`settlement_lines`).
+    freshness_frame.assign(entity=[entity_label(e) for e in freshness_frame["entity"]]),
     column_config={
         "entity": "Entity",
         "checkpoint": widgets.ist_column("Synced until (IST)"),
@@ -142,7 +144,7 @@ else:
     widgets.showing(len(quarantined), quarantine_total, "records")
     quarantined_shown = widgets.dashes(
         quarantined.assign(
-            entity=[str(v).replace("_", " ") for v in quarantined["entity"]],
+            entity=[entity_label(v) for v in quarantined["entity"]],
             run_id=["—" if pd.isna(v) else f"#{int(v)}" for v in quarantined["run_id"]],
         )
         if {"entity", "run_id"} <= set(quarantined.columns)

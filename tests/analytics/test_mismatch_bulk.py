@@ -172,9 +172,9 @@ def test_assign_then_worklist_puts_mine_first_by_age_bucket(engine: Engine) -> N
     assert assigned.count == 3  # open and acknowledged ones; the resolved one keeps its owner (none)
     rows = worklist(engine, MismatchFilter(), me="asha", now=NOW).to_dict(orient="records")
     assert rows == [
-        {"owner": "asha", "mine": True, "age_bucket": "under 1 day", "count": 1, "overdue": 1},
-        {"owner": "asha", "mine": True, "age_bucket": "7–30 days", "count": 2, "overdue": 2},
-        {"owner": "unassigned", "mine": False, "age_bucket": "7–30 days", "count": 2, "overdue": 2},
+        {"owner": "asha", "mine": True, "age_bucket": "0–2 days", "count": 1, "overdue": 1},
+        {"owner": "asha", "mine": True, "age_bucket": "8–30 days", "count": 2, "overdue": 2},
+        {"owner": "unassigned", "mine": False, "age_bucket": "8–30 days", "count": 2, "overdue": 2},
     ]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -9,11 +10,13 @@ import pytest
 from analytics.disputes import dispute_rates
 from analytics.filters import Filters
 from dashboard.format import money
+from dashboard.labels import method_label
 from dashboard.roles import Role
 from data.models import Dispute
 from data.upsert import upsert
 from tests.dashboard.conftest import AppFactory, Seeded
 from tests.dashboard.test_pages import metrics, period, table
+from tests.support.exports import prepare_csv
 
 
 @pytest.fixture(scope="module")
@@ -91,3 +94,36 @@ def test_manager_sees_dispute_rates_not_the_work_list(app_for: AppFactory, dispu
     )
     assert int(expected["disputed"].sum()) == 1  # the three disputes are on one payment
     assert len(at.get("plotly_chart")) == 2
+
+
+def test_open_disputes_read_as_words_and_the_csv_keeps_the_codes(
+    app_for: AppFactory, disputed: Seeded
+) -> None:
+    at = app_for(Role.FINANCE, "disputes")
+    assert not at.exception, [e.value for e in at.exception]
+    rows = table(at, "id", "hours_left")
+    assert list(rows["status"]) == ["Open", "Action required"]
+    assert set(rows["phase"]) == {"Chargeback"} and set(rows["reason_code"]) == {"Fraudulent"}
+    # The money and the deadline right after the dispute, so they are in view at 1280 px.
+    (element,) = [f for f in at.dataframe if "hours_left" in f.value.columns]
+    order = list(element.proto.column_order)
+    assert order[:4] == ["id", "amount_shown", "respond_by", "hours_left"]
+    exported = prepare_csv(at, "open-disputes")
+    assert {row["Status"] for row in exported} == {"open", "action_required"}
+    assert {row["Reason code"] for row in exported} == {"fraudulent"}
+
+
+def test_dispute_rate_axes_name_methods_and_show_distinct_ticks(
+    app_for: AppFactory, disputed: Seeded
+) -> None:
+    at = app_for(Role.MANAGER, "disputes", **period(disputed))
+    assert not at.exception, [e.value for e in at.exception]
+    specs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    by_method = next(s for s in specs if s["layout"]["title"]["text"].startswith("By payment method"))
+    assert by_method["layout"]["xaxis"]["title"]["text"] == "Payment mode"
+    facts = disputed.facts
+    rates = dispute_rates(
+        disputed.engine, "method", Filters(date_from=facts["first_day"], date_to=facts["last_day"])
+    )
+    drawn = rates[rates["successes"] > 0].head(15)
+    assert by_method["data"][0]["x"] == [method_label(m) for m in drawn["method"]]

@@ -58,7 +58,7 @@ def test_finance_resolves_every_filtered_mismatch_at_once(app_for: AppFactory, s
     at.selectbox(key="mismatch_rule").set_value("captured_not_settled").run()
     worklist = next(f.value for f in at.dataframe if "age_bucket" in f.value.columns)
     assert worklist.to_dict(orient="records") == [
-        {"owner": "unassigned", "mine": False, "age_bucket": "7–30 days", "count": 5, "overdue": 5}
+        {"owner": "unassigned", "mine": False, "age_bucket": "8–30 days", "count": 5, "overdue": 5}
     ]
     at.radio(key="mismatch_bulk_action").set_value("resolve")
     at.selectbox(key="mismatch_bulk_reason").set_value("timing")
