@@ -31,7 +31,6 @@ from sqlalchemy import (
     select,
     union_all,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 
 from data.ist import ist_day_of, ist_midnight
 from data.models import (
@@ -43,6 +42,7 @@ from data.models import (
     WebhookEvent,
     WebhookLagRollupDaily,
 )
+from data.upsert import insert_values
 from data.vocabulary import SUCCESS_STATUSES
 
 __all__ = [
@@ -206,11 +206,23 @@ def rebuild_webhook_lag(conn: Connection) -> None:
     )
 
 
+def _count_lag_up(insert: Any) -> Any:
+    return insert.on_conflict_do_update(
+        index_elements=[_LAG.c.ist_day, _LAG.c.event_type, _LAG.c.lag_bucket_ms],
+        set_={
+            "events": _LAG.c.events + insert.excluded.events,
+            "deliveries": _LAG.c.deliveries + insert.excluded.deliveries,
+        },
+    )
+
+
 def add_webhook_events(conn: Connection, counted: Iterable[tuple[datetime, str, int, int, int]]) -> None:
     """Count into the lag rollup, per (created_at, event_type, lag_ms): new events and deliveries.
 
     Increments (INSERT … ON CONFLICT DO UPDATE), so concurrent receivers add up instead of
-    overwriting each other; rows go in key order, so two transactions lock them in the same order."""
+    overwriting each other; rows go in key order, so two transactions lock them in the same order.
+    One multi-row statement (keys are unique after the grouping here), its text compiled once per row
+    count: the receiver runs this in every batch."""
     totals: dict[tuple[date, str, int], list[int]] = {}
     for created_at, event_type, lag_ms, events, deliveries in counted:
         total = totals.setdefault((ist_day_of(created_at), event_type, lag_bucket_ms(lag_ms)), [0, 0])
@@ -218,20 +230,14 @@ def add_webhook_events(conn: Connection, counted: Iterable[tuple[datetime, str, 
         total[1] += deliveries
     if not totals:
         return
-    statement = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(_LAG)
-    statement = statement.on_conflict_do_update(
-        index_elements=[_LAG.c.ist_day, _LAG.c.event_type, _LAG.c.lag_bucket_ms],
-        set_={
-            "events": _LAG.c.events + statement.excluded.events,
-            "deliveries": _LAG.c.deliveries + statement.excluded.deliveries,
-        },
-    )
-    conn.execute(
-        statement,
+    insert_values(
+        conn,
+        _LAG,
         [
             {"ist_day": day, "event_type": event_type, "lag_bucket_ms": bucket, "events": n, "deliveries": d}
             for (day, event_type, bucket), (n, d) in sorted(totals.items())
         ],
+        finish=_count_lag_up,
     )
 
 

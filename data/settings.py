@@ -30,6 +30,7 @@ SANDBOX_BASE_URL = "http://127.0.0.1:9000"
 ROLLUP_INTERVAL_ENV = "PAYOPS_WEBHOOK_ROLLUP_INTERVAL"
 BODY_TIMEOUT_ENV = "PAYOPS_WEBHOOK_BODY_TIMEOUT"
 MAX_PENDING_ENV = "PAYOPS_WEBHOOK_MAX_PENDING"
+BATCH_DELAY_ENV = "PAYOPS_WEBHOOK_BATCH_DELAY"
 DEFAULT_USERS_FILE = PROJECT_ROOT / ".streamlit" / "users.toml"
 
 # Fee (GST included, as Razorpay reports it) / amount, in basis points, per method: (min, max).
@@ -163,6 +164,14 @@ class Settings(BaseSettings):
         default=4096,
         ge=1,
         validation_alias=AliasChoices("webhook_max_pending", MAX_PENDING_ENV.lower()),
+    )
+    # Seconds a delivery may wait for others to share its database transaction (group commit); a
+    # delivery that already waited that long for a busy writer is written at once. 0 = no wait.
+    webhook_batch_delay: float = Field(
+        default=0.01,
+        ge=0,
+        le=1,
+        validation_alias=AliasChoices("webhook_batch_delay", BATCH_DELAY_ENV.lower()),
     )
     # `/metrics` of the receiver on its own (internal) port instead of the public one; env PAYOPS_METRICS_PORT.
     payops_metrics_port: int | None = Field(default=None, ge=1, le=65535)

@@ -5,15 +5,20 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from functools import lru_cache
+from itertools import chain
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Dialect, Table
+from sqlalchemy import ColumnElement, Connection, Dialect, Table, bindparam
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.sql.dml import UpdateBase
 
 from data.models import Base, UTCDateTime
 
 _CHUNK_ROWS = 2000
+# Rows per multi-row VALUES statement (`insert_values`): one compiled text per row count up to this,
+# and far below both databases' limit on parameters (SQLite 32,766, PostgreSQL 65,535) at 30 columns.
+VALUES_CHUNK_ROWS = 128
 
 
 def table_of(model_or_table: type[Base] | Table) -> Table:
@@ -27,6 +32,15 @@ def table_of(model_or_table: type[Base] | Table) -> Table:
 # Building the statement (the `excluded` alias, the only_if expression) costs milliseconds, more than
 # executing it for a few rows; writers that upsert small batches often (the webhook receiver) reuse it.
 # The key holds `only_if` itself, so a caller gets reuse by passing the same function each time.
+def dialect_insert(table: Table, dialect: str) -> postgresql.Insert | sqlite.Insert:
+    """`INSERT INTO table` with the dialect's ON CONFLICT clauses available."""
+    if dialect == "postgresql":
+        return postgresql.insert(table)
+    if dialect == "sqlite":
+        return sqlite.insert(table)
+    raise NotImplementedError(f"upsert is not implemented for {dialect}")  # pragma: no cover
+
+
 @lru_cache(maxsize=256)
 def _statement(
     table: Table,
@@ -35,14 +49,7 @@ def _statement(
     to_update: tuple[str, ...],
     only_if: Callable[[Table, Any], ColumnElement[bool]] | None,
 ) -> postgresql.Insert | sqlite.Insert:
-    insert: postgresql.Insert | sqlite.Insert
-    if dialect == "postgresql":
-        insert = postgresql.insert(table)
-    elif dialect == "sqlite":
-        insert = sqlite.insert(table)
-    else:  # pragma: no cover - only the two supported databases reach here
-        raise NotImplementedError(f"upsert is not implemented for {dialect}")
-
+    insert = dialect_insert(table, dialect)
     excluded = insert.excluded
     if to_update:
         return insert.on_conflict_do_update(
@@ -81,7 +88,7 @@ class _Prepared:
             (index, process) for index, (_, key, process, _) in enumerate(slots) if key and process
         )
 
-    def _values(self, row: Mapping[str, Any]) -> tuple[Any, ...]:
+    def values(self, row: Mapping[str, Any]) -> tuple[Any, ...]:
         given: Sequence[Any]
         if self.getter is not None:
             given = self.getter(row)
@@ -100,7 +107,7 @@ class _Prepared:
         return tuple(values)  # SQLAlchemy hands the driver tuples or dicts, nothing else
 
     def parameters(self, rows: Sequence[Mapping[str, Any]]) -> list[Any]:
-        values = self._values
+        values = self.values
         if self.positional:
             return [values(row) for row in rows]
         names = self.names
@@ -126,18 +133,24 @@ def _bind_processor(bind_type: Any, dialect: Dialect) -> Callable[[Any], Any] | 
 
 
 @lru_cache(maxsize=256)
-def _prepared(
-    statement: postgresql.Insert | sqlite.Insert, dialect: Dialect, given: tuple[str, ...]
-) -> _Prepared | None:
+def _prepared(statement: UpdateBase, dialect: Dialect, given: tuple[str, ...]) -> _Prepared | None:
     """The statement as SQL text plus per-parameter bind processors, or None when a parameter needs
     per-row work SQLAlchemy would do (a callable default for a column the rows do not carry)."""
-    compiled = statement.compile(dialect=dialect, column_keys=list(given))
+    return _compile_prepared(statement, dialect, given)
+
+
+def _compile_prepared(
+    statement: UpdateBase, dialect: Dialect, given: tuple[str, ...], *, rendering: Dialect | None = None
+) -> _Prepared | None:
+    # `rendering`: the dialect whose paramstyle the text uses; values are processed for `dialect`.
+    rendering = rendering or dialect
+    compiled = statement.compile(dialect=rendering, column_keys=list(given))
     if compiled.escaped_bind_names:
         return None
     positional = compiled.positiontup is not None
     if positional:
         names = list(compiled.positiontup or ())
-    elif dialect.paramstyle == "pyformat":
+    elif rendering.paramstyle == "pyformat":
         names = list(compiled.binds)
     else:  # pragma: no cover - the two drivers payops installs are covered above
         return None
@@ -198,3 +211,113 @@ def upsert(
         else:
             conn.execute(statement, list(chunk))
     return len(rows)
+
+
+def execute_rows(conn: Connection, statement: UpdateBase, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Run `statement` once per row (one executemany) on the driver itself, with the text and bind
+    processors SQLAlchemy compiled once; SQLAlchemy's own per-row parameter handling when the
+    statement needs it. For the small statements a writer runs on every batch: SQLAlchemy's execution
+    of a cached statement still costs more than the database's work for a few rows."""
+    if not rows:
+        return
+    fast = _prepared(statement, conn.dialect, tuple(rows[0]))
+    if fast is None:
+        conn.execute(statement, list(rows))
+    else:
+        conn.exec_driver_sql(fast.sql, fast.parameters(rows))
+
+
+FinishInsert = Callable[[Any], UpdateBase]
+
+
+@lru_cache(maxsize=8)
+def _positional(dialect: Dialect) -> Dialect:
+    """The same dialect rendering `%s` marks instead of `%(name)s` (SQLite's `?` already are), so a
+    row's group of marks can be repeated for many rows; bind processors still come from `dialect`."""
+    if dialect.positional:
+        return dialect
+    rendering: Dialect = type(dialect)(paramstyle="format")  # type: ignore[call-arg]
+    return rendering
+
+
+class _ValuesTemplate:
+    """A one-row INSERT split around its `VALUES (…)` group, to repeat the group for n rows."""
+
+    def __init__(self, head: str, group: str, tail: str, row: _Prepared) -> None:
+        self.head, self.group, self.tail, self.row = head, group, tail, row
+        self._texts: dict[int, str] = {}
+
+    def sql(self, count: int) -> str:
+        text = self._texts.get(count)
+        if text is None:
+            text = self._texts[count] = self.head + ", ".join([self.group] * count) + self.tail
+        return text
+
+
+@lru_cache(maxsize=64)
+def _values_template(
+    table: Table, dialect: Dialect, columns: tuple[str, ...], finish: FinishInsert | None
+) -> _ValuesTemplate | None:
+    """Compile the one-row statement once; None when its text is not one `VALUES (…)` group holding
+    every bind (then SQLAlchemy executes it)."""
+    insert = dialect_insert(table, dialect.name).values(
+        {name: bindparam(name, type_=table.c[name].type) for name in columns}
+    )
+    statement = finish(insert) if finish is not None else insert
+    row = _compile_prepared(statement, dialect, columns, rendering=_positional(dialect))
+    if row is None or not row.positional:
+        return None
+    sql = row.sql
+    start = sql.find(" VALUES (")
+    if start < 0 or sql.find(" VALUES (", start + 1) >= 0:
+        return None
+    open_at = start + len(" VALUES ")
+    depth = 0
+    for end in range(open_at, len(sql)):  # the matching parenthesis (casts such as NUMERIC(12, 2) nest)
+        depth += {"(": 1, ")": -1}.get(sql[end], 0)
+        if depth == 0:
+            break
+    group = sql[open_at : end + 1]
+    mark = "?" if dialect.paramstyle == "qmark" else "%s"
+    if depth != 0 or group.count(mark) != len(row.names) or sql.count(mark) != len(row.names):
+        return None
+    return _ValuesTemplate(sql[:open_at], group, sql[end + 1 :], row)
+
+
+def insert_values(
+    conn: Connection,
+    model_or_table: type[Base] | Table,
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    finish: FinishInsert | None = None,
+    chunk_rows: int = VALUES_CHUNK_ROWS,
+) -> list[Any]:
+    """Insert rows as one multi-row `INSERT … VALUES (…), (…)` statement per chunk of `chunk_rows`;
+    returns the rows of its RETURNING clause, if it has one.
+
+    `finish(insert)` adds the rest of the statement (ON CONFLICT, RETURNING) to the insert; pass the
+    same function each time (it is part of the cache key). The one-row statement is compiled once and
+    its group of marks repeated per row (SQLAlchemy's own multi-row compile costs milliseconds per
+    row count, its insertmanyvalues more per batch than the insert). One statement per chunk, unlike
+    an executemany: RETURNING then answers for the whole chunk at once (which rows were new), and
+    SQLite and PostgreSQL each run it as one statement. Every row must carry the same keys; rows in
+    one statement may not hit the same row twice under ON CONFLICT DO UPDATE.
+    """
+    if not rows:
+        return []
+    table = table_of(model_or_table)
+    columns = tuple(rows[0])
+    template = _values_template(table, conn.dialect, columns, finish)
+    returned: list[Any] = []
+    for start in range(0, len(rows), chunk_rows):
+        chunk = rows[start : start + chunk_rows]
+        if template is None:
+            insert = dialect_insert(table, conn.dialect.name).values(list(chunk))
+            result = conn.execute(finish(insert) if finish is not None else insert)
+        else:
+            values = template.row.values
+            parameters = tuple(chain.from_iterable(values(row) for row in chunk))
+            result = conn.exec_driver_sql(template.sql(len(chunk)), parameters)
+        if result.returns_rows:
+            returned.extend(result.all())
+    return returned

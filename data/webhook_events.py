@@ -3,7 +3,7 @@ reason, source and minute."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
@@ -12,12 +12,14 @@ from typing import Any
 from sqlalchemy import Connection, Engine, Executable, bindparam, case, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.sql.dml import UpdateBase
 
 from data.models import Payment, WebhookEvent, WebhookRejection
 from data.rollups import add_webhook_events
-from data.upsert import table_of
+from data.upsert import execute_rows, insert_values, table_of
 
 __all__ = [
+    "LagCounts",
     "Unwritten",
     "classify_unwritten",
     "count_repeats",
@@ -64,10 +66,10 @@ def _statement(name: str, dialect: str) -> Executable:
                 ),
             },
         )
-    if name == "insert_new_events":
-        return _insert(_EVENTS, dialect).on_conflict_do_nothing().returning(events.event_id)
     if name == "events_by_id_or_sha":
-        return select(events.event_id, events.body_sha256).where(
+        return select(
+            events.event_id, events.body_sha256, events.created_at, events.event_type, events.lag_ms
+        ).where(
             events.event_id.in_(bindparam("ids", expanding=True))
             | events.body_sha256.in_(bindparam("shas", expanding=True))
         )
@@ -92,6 +94,12 @@ def _statement(name: str, dialect: str) -> Executable:
             )
         )
     raise KeyError(name)
+
+
+def _dml(name: str, dialect: str) -> UpdateBase:
+    statement = _statement(name, dialect)
+    assert isinstance(statement, UpdateBase)
+    return statement
 
 
 def record_rejections(conn: Connection, rejections: Sequence[Mapping[str, Any]]) -> None:
@@ -124,30 +132,58 @@ def record_rejections(conn: Connection, rejections: Sequence[Mapping[str, Any]])
         row["received_at"] = min(row["received_at"], at)
         row["last_received_at"] = max(row["last_received_at"], at)
     # Keys in one order: two replicas counting into the same rows lock them in the same order.
-    statement = _statement("count_rejections", conn.dialect.name)
-    conn.execute(statement, [grouped[key] for key in sorted(grouped)])
+    execute_rows(conn, _dml("count_rejections", conn.dialect.name), [grouped[key] for key in sorted(grouped)])
 
 
-def insert_new_events(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> set[str]:
+# One (created_at, event_type, lag_ms, new events, deliveries) count for the webhook lag rollup.
+LagCount = tuple[datetime, str, int, int, int]
+
+
+class LagCounts:
+    """The lag-rollup counts of one batch (its new events and its repeats), gathered so that the
+    batch writes them in one statement instead of one per kind."""
+
+    def __init__(self) -> None:
+        self._counts: list[LagCount] = []
+
+    def add(self, counts: Iterable[LagCount]) -> None:
+        self._counts.extend(counts)
+
+    def write(self, conn: Connection) -> None:
+        counts, self._counts = self._counts, []
+        add_webhook_events(conn, counts)
+
+
+def _insert_new_finish(insert: Any) -> Any:
+    return insert.on_conflict_do_nothing().returning(_EVENTS.c.event_id)
+
+
+def insert_new_events(
+    conn: Connection, rows: Sequence[Mapping[str, Any]], *, lag: LagCounts | None = None
+) -> set[str]:
     """Insert the events not seen before; returns the ids actually inserted (the rest are repeats).
-    The inserted ones are counted into the webhook lag rollup in the same transaction.
+    The inserted ones are counted into the webhook lag rollup in the same transaction (into `lag`,
+    when given, for the caller to write with the batch's other counts).
 
     ON CONFLICT DO NOTHING … RETURNING makes "new or repeat?" one atomic question even with several
-    receiver processes on one PostgreSQL database. No conflict target: a known event id and a known
-    body (the unique body_sha256) both make a row a repeat; `classify_unwritten` tells which.
+    receiver processes on one database, and inside one statement: of two rows with the same body
+    (the unique body_sha256) only the first is inserted. No conflict target: a known event id and a
+    known body both make a row a repeat; `classify_unwritten` tells which. One multi-row statement
+    per batch (its text compiled once per row count), handed to the driver: SQLAlchemy's
+    insertmanyvalues cost more than the insert itself at a receiver's batch sizes.
     """
     if not rows:
         return set()
-    statement = _statement("insert_new_events", conn.dialect.name)
-    inserted = set(conn.execute(statement, list(rows)).scalars().all())
-    add_webhook_events(
-        conn,
-        (
-            (row["created_at"], row["event_type"], row["lag_ms"], 1, row.get("delivery_count", 1))
-            for row in rows
-            if row["event_id"] in inserted
-        ),
+    inserted = {event_id for (event_id,) in insert_values(conn, _EVENTS, rows, finish=_insert_new_finish)}
+    counts = (
+        (row["created_at"], row["event_type"], row["lag_ms"], 1, row.get("delivery_count", 1))
+        for row in rows
+        if row["event_id"] in inserted
     )
+    if lag is not None:
+        lag.add(counts)
+    else:
+        add_webhook_events(conn, counts)
     return inserted
 
 
@@ -157,6 +193,8 @@ class Unwritten:
 
     event_id: str  # the stored event it repeats or conflicts with
     conflict: bool  # same event id, different body
+    # The stored event's (created_at, event_type, lag_ms): where its repeats count in the lag rollup.
+    lag_key: tuple[datetime, str, int] | None = None
 
 
 def classify_unwritten(conn: Connection, deliveries: Sequence[tuple[str, str | None]]) -> list[Unwritten]:
@@ -173,17 +211,20 @@ def classify_unwritten(conn: Connection, deliveries: Sequence[tuple[str, str | N
     stored = conn.execute(_statement("events_by_id_or_sha", conn.dialect.name), {"ids": ids, "shas": shas})
     by_id: dict[str, str | None] = {}
     by_sha: dict[str, str] = {}
-    for stored_id, stored_sha in stored:
+    lag_keys: dict[str, tuple[datetime, str, int]] = {}
+    for stored_id, stored_sha, created_at, event_type, lag_ms in stored:
         by_id[stored_id] = stored_sha
+        lag_keys[stored_id] = (created_at, event_type, lag_ms)
         if stored_sha is not None:
             by_sha[stored_sha] = stored_id
     classified: list[Unwritten] = []
     for event_id, sha in deliveries:
         if event_id in by_id:
             stored_sha = by_id[event_id]
-            classified.append(Unwritten(event_id, conflict=bool(sha and stored_sha and stored_sha != sha)))
+            conflict = bool(sha and stored_sha and stored_sha != sha)
+            classified.append(Unwritten(event_id, conflict=conflict, lag_key=lag_keys[event_id]))
         elif sha and sha in by_sha:
-            classified.append(Unwritten(by_sha[sha], conflict=False))
+            classified.append(Unwritten(by_sha[sha], conflict=False, lag_key=lag_keys[by_sha[sha]]))
         else:  # pragma: no cover - not inserted means one of the two keys is stored
             raise RuntimeError(f"event {event_id} was neither inserted nor found")
     return classified
@@ -203,32 +244,45 @@ def record_conflicts(conn: Connection, conflicts: Mapping[str, tuple[int, dateti
     )
 
 
-def count_repeats(conn: Connection, repeats: Mapping[str, tuple[int, datetime]]) -> None:
+def count_repeats(
+    conn: Connection,
+    repeats: Mapping[str, tuple[int, datetime]],
+    *,
+    lag: LagCounts | None = None,
+    lag_keys: Mapping[str, tuple[datetime, str, int]] | None = None,
+) -> None:
     """Add each event's repeat deliveries (event id → (how many, the last one's time)), to the event
-    and to the webhook lag rollup."""
+    and to the webhook lag rollup (into `lag`, when given, for the caller to write).
+
+    `lag_keys` (event id → its stored created_at, event_type, lag_ms, as `classify_unwritten` read
+    them) saves reading them again; events it does not name are read here."""
     if not repeats:
         return
-    statement = _statement("count_repeats", conn.dialect.name)
-    conn.execute(
-        statement,
+    execute_rows(
+        conn,
+        _dml("count_repeats", conn.dialect.name),
         [
             {"b_event_id": event_id, "b_count": count, "b_at": at}
             for event_id, (count, at) in sorted(repeats.items())
         ],
     )
-    column = _EVENTS.c
-    repeated = conn.execute(
-        select(column.event_id, column.created_at, column.event_type, column.lag_ms).where(
-            column.event_id.in_(sorted(repeats))
+    known = dict(lag_keys or {})
+    missing = sorted(event_id for event_id in repeats if event_id not in known)
+    if missing:
+        column = _EVENTS.c
+        read = conn.execute(
+            select(column.event_id, column.created_at, column.event_type, column.lag_ms).where(
+                column.event_id.in_(missing)
+            )
         )
-    )
-    add_webhook_events(
-        conn,
-        (
-            (created_at, event_type, lag_ms, 0, repeats[event_id][0])
-            for event_id, created_at, event_type, lag_ms in repeated
-        ),
-    )
+        known.update(
+            {event_id: (created_at, event_type, lag_ms) for event_id, created_at, event_type, lag_ms in read}
+        )
+    counts = ((*known[event_id], 0, count) for event_id, (count, _) in repeats.items() if event_id in known)
+    if lag is not None:
+        lag.add(counts)
+    else:
+        add_webhook_events(conn, counts)
 
 
 def recent_payment_hours(conn: Connection, window: timedelta = timedelta(minutes=1)) -> set[datetime]:

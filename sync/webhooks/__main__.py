@@ -12,7 +12,13 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from data.cli import ExitCode, fail
 from data.db import make_engine
-from data.settings import BODY_TIMEOUT_ENV, MAX_PENDING_ENV, ROLLUP_INTERVAL_ENV, get_settings
+from data.settings import (
+    BATCH_DELAY_ENV,
+    BODY_TIMEOUT_ENV,
+    MAX_PENDING_ENV,
+    ROLLUP_INTERVAL_ENV,
+    get_settings,
+)
 
 cli = typer.Typer(add_completion=False, no_args_is_help=True, help="The Razorpay webhook receiver.")
 
@@ -53,6 +59,15 @@ def serve(
             "(default: PAYOPS_WEBHOOK_MAX_PENDING, else 4096).",
         ),
     ] = None,
+    batch_delay: Annotated[
+        float | None,
+        typer.Option(
+            min=0,
+            max=1,
+            help="Seconds a delivery may wait for others to share its commit "
+            "(default: PAYOPS_WEBHOOK_BATCH_DELAY, else 0.01).",
+        ),
+    ] = None,
 ) -> None:
     """Receive Razorpay webhooks: verify, store each event once, apply it. Needs a migrated database."""
     if database_url:
@@ -62,6 +77,8 @@ def serve(
     os.environ[BODY_TIMEOUT_ENV] = str(body_timeout)
     if max_pending is not None:
         os.environ[MAX_PENDING_ENV] = str(max_pending)
+    if batch_delay is not None:
+        os.environ[BATCH_DELAY_ENV] = str(batch_delay)
     if metrics_port is not None:
         if workers > 1:
             # Each worker has its own counters; one port cannot serve them all. Run one process per port.

@@ -67,6 +67,7 @@ def create_app(
     body_read_timeout: float | None = None,
     metrics_address: tuple[str, int] | None = None,
     max_pending: int | None = None,
+    batch_delay: float | None = None,
 ) -> Starlette:
     """Build a receiver writing to `database_url` (default DATABASE_URL) and verifying with `secrets`
     (default RAZORPAY_WEBHOOK_SECRET, comma-separated). The schema must exist (`python -m data upgrade`).
@@ -81,6 +82,8 @@ def create_app(
     app (default: env PAYOPS_METRICS_PORT / PAYOPS_METRICS_HOST, else on this app).
     `max_pending` (default: Settings' webhook_max_pending, env PAYOPS_WEBHOOK_MAX_PENDING): deliveries
     queued for the writer beyond which a delivery is answered 503 + Retry-After at once.
+    `batch_delay` (default: Settings' webhook_batch_delay, env PAYOPS_WEBHOOK_BATCH_DELAY, else 0.01 s):
+    how long a delivery may wait for others to share its transaction.
     """
     settings = get_settings()
     secret_list: Sequence[str] = list(secrets) if secrets is not None else settings.webhook_secrets
@@ -92,12 +95,15 @@ def create_app(
         body_read_timeout = settings.webhook_body_timeout
     if max_pending is None:
         max_pending = settings.webhook_max_pending
+    if batch_delay is None:
+        batch_delay = settings.webhook_batch_delay
     engine = make_engine(database_url)
     writer = EventWriter(
         engine,
         country_notes_key=settings.country_notes_key,
         rollup_interval=max(0.0, rollup_interval),
         max_pending=max_pending,
+        batch_delay=max(0.0, batch_delay),
     )
     metrics = ReceiverMetrics()
 

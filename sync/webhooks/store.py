@@ -28,6 +28,7 @@ from data import rollups
 from data.errors import describe_error, is_transient
 from data.upsert import upsert
 from data.webhook_events import (
+    LagCounts,
     classify_unwritten,
     count_repeats,
     insert_new_events,
@@ -44,6 +45,11 @@ logger = logging.getLogger(__name__)
 Outcome = Literal["stored", "duplicate", "conflict", "rejected"]
 
 _MAX_BATCH = 512
+# How long a delivery may wait for others to share its transaction. A batch's fixed cost (COMMIT,
+# its statements' round trips) is most of the writer's CPU when deliveries come one at a time;
+# waiting a few ms at 1,000/s puts several in each commit. A delivery that already waited that long
+# for a busy writer is written at once, so the wait never adds to a backlog.
+BATCH_DELAY_SECONDS = 0.01
 # SQLite reports some refusals of a value as OperationalError ("malformed JSON"); these words mark the
 # OperationalErrors that mean the database is down or busy.
 _UNAVAILABLE_WORDS = (
@@ -115,13 +121,20 @@ class EventWriter:
         country_notes_key: str = "country",
         rollup_interval: float = 1.0,
         max_pending: int = 4096,
+        batch_delay: float = BATCH_DELAY_SECONDS,
     ) -> None:
         self._engine = engine
         self._max_pending = max_pending
+        self._batch_delay = batch_delay
         self._country_notes_key = country_notes_key
         self._rollup_interval = rollup_interval
-        # None asks the thread to stop.
-        self._queue: queue.SimpleQueue[tuple[Item, asyncio.Future[StoreResult]] | None] = queue.SimpleQueue()
+        # None asks the thread to stop. Each item carries when it was queued (time.monotonic()).
+        self._queue: queue.SimpleQueue[tuple[Item, asyncio.Future[StoreResult], float] | None] = (
+            queue.SimpleQueue()
+        )
+        # The writer thread's connection, kept between batches (a pool checkout, with PostgreSQL's
+        # pre-ping, per batch cost more than a small batch's statements); dropped after any error.
+        self._conn: Connection | None = None
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._dirty_hours: set[datetime] = set()  # committed payments whose rollups are not refreshed yet
@@ -135,7 +148,7 @@ class EventWriter:
             raise WriterFull
         self._ensure_started()
         future: asyncio.Future[StoreResult] = asyncio.get_running_loop().create_future()
-        self._queue.put((item, future))
+        self._queue.put((item, future, time.monotonic()))
         return future
 
     def stop(self) -> None:
@@ -156,35 +169,47 @@ class EventWriter:
 
     def _run(self) -> None:
         self._recover_rollups()
-        while True:
+        try:
+            while self._run_once():
+                pass
+        finally:
+            self._drop_connection()
+
+    def _run_once(self) -> bool:
+        """Collect one batch and write it; False once asked to stop."""
+        try:
+            wait = max(self._rollup_interval, _IDLE_REFRESH_MIN_WAIT) if self._dirty_hours else None
+            first = self._queue.get(timeout=wait)
+        except queue.Empty:
+            self._refresh_alone()
+            return True
+        if first is None:
+            self._refresh_alone()
+            return False
+        batch: list[tuple[Item, asyncio.Future[StoreResult]]] = [first[:2]]
+        # Wait for company until the first item has been queued `batch_delay`, taking whatever else
+        # is queued meanwhile.
+        until = first[2] + self._batch_delay
+        stop = False
+        while len(batch) < _MAX_BATCH:
             try:
-                wait = max(self._rollup_interval, _IDLE_REFRESH_MIN_WAIT) if self._dirty_hours else None
-                first = self._queue.get(timeout=wait)
+                left = until - time.monotonic()
+                more = self._queue.get(timeout=left) if left > 0 else self._queue.get_nowait()
             except queue.Empty:
-                self._refresh_alone()
-                continue
-            if first is None:
-                self._refresh_alone()
-                return
-            batch: list[tuple[Item, asyncio.Future[StoreResult]]] = [first]
-            stop = False
-            while len(batch) < _MAX_BATCH:
-                try:
-                    more = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if more is None:
-                    stop = True
-                    break
-                batch.append(more)
-            # A request that already timed out (answered 503) is not written; Razorpay will retry it.
-            # Reading cancelled() from this thread can race a cancel: then the item is just written.
-            live = [(item, future) for item, future in batch if not future.cancelled()]
-            if live:
-                self._write(live)
-            if stop:
-                self._refresh_alone()
-                return
+                break
+            if more is None:
+                stop = True
+                break
+            batch.append(more[:2])
+        # A request that already timed out (answered 503) is not written; Razorpay will retry it.
+        # Reading cancelled() from this thread can race a cancel: then the item is just written.
+        live = [(item, future) for item, future in batch if not future.cancelled()]
+        if live:
+            self._write(live)
+        if stop:
+            self._refresh_alone()
+            return False
+        return True
 
     def _write(self, batch: Sequence[tuple[Item, asyncio.Future[StoreResult]]]) -> None:
         outcomes: list[StoreResult | BaseException]
@@ -243,16 +268,25 @@ class EventWriter:
     def _write_batch_once(self, items: Sequence[Item], *, apply_error: str | None) -> list[StoreResult]:
         touched: set[datetime] = set()
         refreshed = False
-        with self._engine.begin() as conn:
-            results = write_items(
-                conn,
-                items,
-                country_notes_key=self._country_notes_key,
-                apply_error=apply_error,
-                refresh_payment_hours=lambda _conn, hours: touched.update(hours),
-            )
-            if (touched or self._dirty_hours) and self._refresh_due():
-                refreshed = self._refresh_in(conn, touched | self._dirty_hours)
+        if self._conn is None:
+            self._conn = self._engine.connect()
+        conn = self._conn
+        try:
+            with conn.begin():
+                results = write_items(
+                    conn,
+                    items,
+                    country_notes_key=self._country_notes_key,
+                    apply_error=apply_error,
+                    refresh_payment_hours=lambda _conn, hours: touched.update(hours),
+                )
+                if (touched or self._dirty_hours) and self._refresh_due():
+                    refreshed = self._refresh_in(conn, touched | self._dirty_hours)
+        except BaseException:
+            # Whatever failed (a lost race, a dropped server), the next transaction starts on a
+            # connection the pool checks out (and, on PostgreSQL, pings) afresh.
+            self._drop_connection()
+            raise
         # Only after COMMIT: a rolled-back batch changed no payments and refreshed nothing.
         if refreshed:
             self._dirty_hours.clear()
@@ -260,6 +294,12 @@ class EventWriter:
         else:
             self._dirty_hours |= touched
         return results
+
+    def _drop_connection(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                conn.close()
 
     def _refresh_due(self) -> bool:
         if self._rollup_interval == 0:
@@ -344,8 +384,12 @@ def write_items(
     record_rejections(conn, [item.as_row() for _, item in rejections])
     for i, _ in rejections:
         results[i] = StoreResult("rejected")
+    # The lag-rollup counts of the new events and of the repeats go in as one statement, below.
+    lag = LagCounts()
     inserted = insert_new_events(
-        conn, sorted((plan.event_row for plan in plans.values()), key=lambda row: str(row["event_id"]))
+        conn,
+        sorted((plan.event_row for plan in plans.values()), key=lambda row: str(row["event_id"])),
+        lag=lag,
     )
 
     repeats: dict[str, tuple[int, datetime]] = {}
@@ -364,6 +408,7 @@ def write_items(
     # A repeat of a stored event (same id and body, or the same body under a new id) only counts; the
     # same id with another validly signed body is a conflict: kept on the stored event, flagged.
     kinds = classify_unwritten(conn, [(d.event_id, d.body_sha256 or None) for _, d in unwritten])
+    lag_keys = {kind.event_id: kind.lag_key for kind in kinds if kind.lag_key is not None}
     for (i, delivery), kind in zip(unwritten, kinds, strict=True):
         if kind.conflict:
             count = conflicts.get(kind.event_id, (0,))[0]
@@ -378,8 +423,9 @@ def write_items(
         count, _ = repeats.get(kind.event_id, (0, delivery.received_at))
         repeats[kind.event_id] = (count + 1, delivery.received_at)
         results[i] = StoreResult("duplicate", event_id=kind.event_id)
-    count_repeats(conn, repeats)
+    count_repeats(conn, repeats, lag=lag, lag_keys=lag_keys)
     record_conflicts(conn, conflicts)
+    lag.write(conn)
 
     new_plans = [plan for plan in plans.values() if plan.event_row["event_id"] in inserted]
     _apply(conn, new_plans, refresh_payment_hours)

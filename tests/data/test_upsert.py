@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, func, select
 
 import data.upsert
 from data.db import make_engine
-from data.models import Payment
-from data.upsert import upsert
+from data.models import Payment, WebhookEvent
+from data.upsert import insert_values, upsert
 from tests.support.databases import MigratedDatabase, drop_database
 
 T0 = datetime(2026, 11, 1, 10, 0, tzinfo=UTC)
@@ -140,3 +141,56 @@ def test_fast_path_stores_what_sqlalchemy_stores(
     slow.dispose()
     drop_database(backend, fast_url)
     drop_database(backend, slow_url)
+
+
+def _event(n: int, sha: str | None = None) -> dict[str, object]:
+    return {
+        "event_id": f"evt_{n:04d}",
+        "event_type": "payment.captured",
+        "known_type": True,
+        "created_at": T0,
+        "received_at": T0 + timedelta(seconds=n),
+        "last_received_at": T0 + timedelta(seconds=n),
+        "delivery_count": 1,
+        "lag_ms": 1000 * n,
+        "applied": True,
+        "payload": {"n": n, "notes": []},
+        "body_sha256": sha or f"sha_{n:04d}",
+        "conflict_count": 0,
+    }
+
+
+def _returning_id(insert: Any) -> Any:
+    return insert.on_conflict_do_nothing().returning(WebhookEvent.__table__.c.event_id)
+
+
+@pytest.mark.parametrize("compiled_once", [True, False], ids=["repeated-group", "sqlalchemy"])
+def test_insert_values_returns_only_the_new_rows_across_chunks(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch, compiled_once: bool
+) -> None:
+    if not compiled_once:  # SQLAlchemy's own multi-row insert must give the same answer
+        monkeypatch.setattr(data.upsert, "_values_template", lambda *args: None)
+    with engine.begin() as conn:
+        insert_values(conn, WebhookEvent, [_event(1), _event(2)], finish=_returning_id)
+    rows = [
+        _event(1),  # stored before, by id
+        _event(3),
+        _event(4, sha="sha_0002"),  # another id, a stored body
+        _event(5),
+        _event(6, sha="sha_0005"),  # the same body as a row earlier in this statement
+        _event(7),
+        _event(8),
+    ]
+    with engine.begin() as conn:
+        returned = insert_values(conn, WebhookEvent, rows, finish=_returning_id, chunk_rows=3)
+    assert sorted(event_id for (event_id,) in returned) == ["evt_0003", "evt_0005", "evt_0007", "evt_0008"]
+    with engine.connect() as conn:
+        stored = conn.execute(
+            select(
+                WebhookEvent.event_id, WebhookEvent.received_at, WebhookEvent.payload, WebhookEvent.lag_ms
+            ).order_by(WebhookEvent.event_id)
+        ).all()
+    assert [row.event_id for row in stored] == [f"evt_{n:04d}" for n in (1, 2, 3, 5, 7, 8)]
+    assert stored[2].received_at == T0 + timedelta(seconds=3)  # aware UTC, exact
+    assert stored[2].payload == {"n": 3, "notes": []}
+    assert stored[5].lag_ms == 8000
