@@ -108,9 +108,16 @@ def open_disputes_query() -> Select[Any]:
 
 
 def open_record(row: Mapping[str, Any], now: datetime) -> dict[str, Any]:
-    """One row of `open_disputes_query` as the table (and its CSV) shows it: hours left to respond."""
+    """One row of `open_disputes_query` as the table (and its CSV) shows it: hours left to respond, for
+    a dispute that needs a response (one under review has had its evidence sent: its passed respond-by
+    is not a deadline missed, and "-418 hours left" would say it was)."""
     respond_by = row["respond_by"]
-    hours_left = None if respond_by is None else int((respond_by - as_utc(now)).total_seconds() // 3600)
+    needs_response = bool(row["needs_response"])
+    hours_left = (
+        int((respond_by - as_utc(now)).total_seconds() // 3600)
+        if respond_by is not None and needs_response
+        else None
+    )
     return {
         "id": row["id"],
         "payment_id": row["payment_id"],
@@ -121,7 +128,7 @@ def open_record(row: Mapping[str, Any], now: datetime) -> dict[str, Any]:
         "currency": row["currency"],
         "respond_by": respond_by,
         "hours_left": hours_left,
-        "needs_response": bool(row["needs_response"]),
+        "needs_response": needs_response,
         "created_at": row["created_at"],
         "method": row["method"] or UNKNOWN,
         "card_network": row["card_network"] or UNKNOWN,

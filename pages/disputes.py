@@ -80,7 +80,10 @@ if sees_open_disputes(user.role):
                 "reason_code": "Reason",
                 "amount_shown": widgets.money_column("At stake"),
                 "respond_by": widgets.ist_column("Respond by (IST)"),
-                "hours_left": widgets.count_column("Hours left", help="Negative: the deadline has passed."),
+                "hours_left": widgets.count_column(
+                    "Hours left",
+                    help="To the respond-by deadline; negative: it has passed. — once the evidence is with the bank.",
+                ),
                 "method": "Method",
                 "card_network": "Network",
             },
