@@ -20,7 +20,7 @@ import pytest
 from playwright.sync_api import Browser, Page
 
 from analytics.rules import RULES
-from dashboard.format import country_name
+from dashboard.labels import bank_name, country_label, method_label, reason_text
 from tests.browser.test_click_to_filter import _no_error, _open, _settle, browser, dashboard_url
 
 pytestmark = pytest.mark.browser
@@ -38,8 +38,9 @@ class ChartClick:
     before: str | None = None  # a "Break down by" choice to make first, when the chart depends on one
 
 
-def _breakdown(label: str) -> Callable[[str], str]:
-    return lambda value: f"{label}: {value}"
+def _breakdown(label: str, words: Callable[[str], str] = str) -> Callable[[str], str]:
+    """The drill picker's text for a mark: the breakdown, then the value as the page words it."""
+    return lambda value: f"{label}: {words(value)}"
 
 
 CLICKS = [
@@ -47,14 +48,18 @@ CLICKS = [
         "finance", "Mismatches", "mismatch_rules_chart", "mismatch_rule", lambda rule: RULES[rule].title
     ),
     ChartClick(
-        "manager", "Success rates", "success_bars_method", "success_drill", _breakdown("Payment mode")
+        "manager",
+        "Success rates",
+        "success_bars_method",
+        "success_drill",
+        _breakdown("Payment mode", method_label),
     ),
     ChartClick(
         "manager",
         "Success rates",
         "success_bars_bank",
         "success_drill",
-        _breakdown("Bank (netbanking)"),
+        _breakdown("Bank (netbanking)", bank_name),
         before="Bank (netbanking)",
     ),
     ChartClick(
@@ -86,10 +91,12 @@ CLICKS = [
         "Success rates",
         "success_map",
         "success_drill",
-        lambda code: f"Country: {country_name(code)}",
+        _breakdown("Country", country_label),
     ),
-    ChartClick("manager", "Failures", "failure_bars", "failure_drill", _breakdown("Reason")),
-    ChartClick("manager", "Failures", "failure_methods", "failure_drill", _breakdown("Payment mode")),
+    ChartClick("manager", "Failures", "failure_bars", "failure_drill", _breakdown("Reason", reason_text)),
+    ChartClick(
+        "manager", "Failures", "failure_methods", "failure_drill", _breakdown("Payment mode", method_label)
+    ),
 ]
 
 # The raw value behind a chart's first mark: what `widgets.chart_picks` reads from the click.

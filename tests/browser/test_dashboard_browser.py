@@ -203,7 +203,7 @@ def test_admin_visits_every_page_changes_a_filter_and_downloads_a_csv(
     page.get_by_test_id("stSidebarNav").get_by_role("link", name="Overview").click()
     _settle(page)
     page.get_by_test_id("stSidebar").get_by_test_id("stSelectbox").filter(has_text="Method").click()
-    page.get_by_role("option", name="upi", exact=True).click()
+    page.get_by_role("option", name="UPI", exact=True).click()  # the code in words; the URL keeps "upi"
     page.wait_for_url("**method=upi**", timeout=60_000)  # the filter is now part of the shareable link
     _settle(page)
 

@@ -139,7 +139,7 @@ def test_a_shared_link_opens_its_page_after_sign_in_and_survives_refresh_and_rep
             assert _signed_in_as(page, role.value), (key, base)
             assert page.locator('[data-testid="stException"]').count() == 0, key
             if page.locator(".st-key-filter_method input").count():  # pages with the filter bar's Method
-                assert _method_filter(page) == "upi", key
+                assert _method_filter(page) == "UPI", key  # the option in words; the link keeps the code
 
     forbidden = [key for key in PAGES if key not in allowed]
     for key in forbidden[:1]:
