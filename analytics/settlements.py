@@ -84,25 +84,42 @@ def settlement_waterfalls(db: Db, filters: Filters | None = None) -> list[Settle
     # Lines of the settlements created in the period: both steps use an index (settlements.created_at,
     # settlement_lines.settlement_id), where filtering lines on settled_at would scan them all.
     in_period = select(_SETTLEMENTS.c.id).where(*conditions(filters, at=_SETTLEMENTS.c.created_at))
-    query = (
+    # Summed per settlement first, in the index's own order (settlement_id, settled, currency), so no
+    # line is sorted; grouping a month's million lines by currency directly sorts every one of them.
+    per_settlement = (
         select(
-            lines.currency,
-            func.sum(case((is_payment, lines.amount), else_=0)),
-            func.sum(lines.fee - lines.tax),
-            func.sum(lines.tax),
-            func.sum(case((is_refund, lines.debit), else_=0)),
-            func.sum(case((is_adjustment, lines.credit - lines.debit), else_=0)),
-            func.sum(lines.credit - lines.debit),
-            func.count(),
-            func.count(func.distinct(lines.settlement_id)),
+            lines.currency.label("currency"),
+            func.sum(case((is_payment, lines.amount), else_=0)).label("gross"),
+            func.sum(lines.fee - lines.tax).label("fees"),
+            func.sum(lines.tax).label("tax"),
+            func.sum(case((is_refund, lines.debit), else_=0)).label("refunds"),
+            func.sum(case((is_adjustment, lines.credit - lines.debit), else_=0)).label("adjustments"),
+            func.sum(lines.credit - lines.debit).label("net"),
+            func.count().label("lines"),
         )
         .where(
             lines.settled.is_(True),
             lines.settlement_id.in_(in_period),
             *conditions(filters, currency=lines.currency),
         )
-        .group_by(lines.currency)
-        .order_by(lines.currency)
+        .group_by(lines.settlement_id, lines.currency)
+        .subquery()
+    )
+    sums = per_settlement.c
+    query = (
+        select(
+            sums.currency,
+            func.sum(sums.gross),
+            func.sum(sums.fees),
+            func.sum(sums.tax),
+            func.sum(sums.refunds),
+            func.sum(sums.adjustments),
+            func.sum(sums.net),
+            func.sum(sums.lines),
+            func.count(),
+        )
+        .group_by(sums.currency)
+        .order_by(sums.currency)
     )
     with reading(db) as conn:
         rows = conn.execute(query).all()
